@@ -1,0 +1,49 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Dependencies are chosen for their cold-build cost on a 2-core CI machine
+// (see ../shared/docs/swift-notes.md): argument-parser + swift-log + system
+// libpcap cost ~46 CPU-s; Yams (config files with line numbers) is small.
+let package = Package(
+    name: "FlowMeter",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "FlowMeter", targets: ["FlowMeter"]),
+        .executable(name: "flowmeter", targets: ["FlowMeterCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C and nothing else: what Swift cannot import from libpcap and Linux.
+        .target(
+            name: "CPcapShim",
+            linkerSettings: [.linkedLibrary("pcap")]
+        ),
+        .target(
+            name: "FlowMeter",
+            dependencies: [
+                "CPcapShim",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .executableTarget(
+            name: "FlowMeterCLI",
+            dependencies: [
+                "FlowMeter",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "FlowMeterTests",
+            dependencies: ["FlowMeter"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+    ]
+)
