@@ -1,0 +1,186 @@
+/// Where one packet is counted: (relay instance, category, direction).
+public struct CounterSlot: Equatable, Sendable {
+    /// Index into `HostModel.relayLabels` (0 = the host itself).
+    public var relay: Int
+    public var category: Category
+    public var direction: Direction
+    public init(relay: Int, category: Category, direction: Direction) {
+        self.relay = relay; self.category = category; self.direction = direction
+    }
+}
+
+/// The hot-path form of `HostModel`: flat tables probed per packet, with no
+/// allocation, no `String` and no `Hasher`. The rules it implements are
+/// written out in docs/classification.md; the rule numbers below refer to it.
+public struct Classifier: Sendable {
+    private struct PortFlags {
+        static let listener: UInt8 = 1
+        static let relayPort: UInt8 = 2
+        static let directoryPort: UInt8 = 4
+        static let dns: UInt8 = 8
+    }
+
+    private let portFlags: [UInt8]              // 65536 entries
+    private let localAddresses: EndpointTable   // (addr, 0) → 0 host / relay index
+    private let listeners: EndpointTable        // (addr|zero, port) → relay << 1 | isDir
+    private let orOutboundOwner: EndpointTable  // (addr, 0) → relay index
+    private let exitOwner: EndpointTable        // (addr, 0) → relay index
+    private let resolvers: EndpointTable        // (addr, 0) → 0
+    private let consensusOR: EndpointTable
+    private let consensusDir: EndpointTable
+    private let hasConsensus: Bool
+    private let knowsLocalAddresses: Bool
+    private let defaultRelay: Int
+    private let ephemeralLow: UInt16
+    private let ephemeralHigh: UInt16
+    public let relayCount: Int
+
+    public init(_ model: HostModel) {
+        var flags = [UInt8](repeating: 0, count: 65536)
+        var listeners: [(IPAddress, Port, Int32)] = []
+        var orOut: [(IPAddress, Port, Int32)] = []
+        var exit: [(IPAddress, Port, Int32)] = []
+        for (i, relay) in model.relays.enumerated() {
+            let index = Int32(i + 1)
+            for l in relay.orListeners {
+                flags[Int(l.port.rawValue)] |= PortFlags.listener
+                listeners.append((l.address ?? .zero, l.port, index << 1))
+            }
+            for l in relay.dirListeners {
+                flags[Int(l.port.rawValue)] |= PortFlags.listener
+                listeners.append((l.address ?? .zero, l.port, index << 1 | 1))
+            }
+            for a in relay.orOutboundAddresses + relay.addresses { orOut.append((a, Port(0), index)) }
+            if relay.isExit { for a in relay.exitAddresses { exit.append((a, Port(0), index)) } }
+        }
+        for p in model.relayPorts { flags[Int(p.rawValue)] |= PortFlags.relayPort }
+        for p in model.directoryPorts { flags[Int(p.rawValue)] |= PortFlags.directoryPort }
+        flags[53] |= PortFlags.dns
+        portFlags = flags
+        self.listeners = EndpointTable(listeners)
+        orOutboundOwner = EndpointTable(orOut)
+        exitOwner = EndpointTable(exit)
+        var local: [(IPAddress, Port, Int32)] = []
+        for a in model.hostAddresses { local.append((a, Port(0), 0)) }
+        for (i, relay) in model.relays.enumerated() {
+            for a in relay.addresses + relay.orOutboundAddresses + relay.exitAddresses where !a.isUnspecified {
+                local.append((a, Port(0), Int32(i + 1)))
+            }
+            for l in relay.orListeners + relay.dirListeners {
+                if let a = l.address, !a.isUnspecified { local.append((a, Port(0), Int32(i + 1))) }
+            }
+        }
+        localAddresses = EndpointTable(local)
+        knowsLocalAddresses = !local.isEmpty
+        resolvers = EndpointTable(model.resolvers.map { ($0, Port(0), 0) })
+        if let c = model.consensus {
+            hasConsensus = true
+            consensusOR = EndpointTable(c.orPorts.map { ($0.0, $0.1, 0) })
+            consensusDir = EndpointTable(c.dirPorts.map { ($0.0, $0.1, 0) })
+        } else {
+            hasConsensus = false
+            consensusOR = EndpointTable()
+            consensusDir = EndpointTable()
+        }
+        defaultRelay = model.relays.isEmpty ? 0 : 1
+        ephemeralLow = model.ephemeralPorts.lowerBound
+        ephemeralHigh = model.ephemeralPorts.upperBound
+        relayCount = model.relays.count + 1
+    }
+
+    @inline(__always)
+    private func isLocal(_ a: IPAddress) -> Bool { localAddresses.lookup(a, Port(0)) >= 0 }
+
+    /// Our listener at (address, port), as `relay << 1 | isDir`, or -1.
+    @inline(__always)
+    private func listener(_ a: IPAddress, _ p: Port, local: Bool) -> Int32 {
+        guard portFlags[Int(p.rawValue)] & PortFlags.listener != 0 else { return -1 }
+        let exact = listeners.lookup(a, p)
+        if exact >= 0 { return exact }
+        // A listener without an address accepts on every local address; with no
+        // local address known at all, any address may be ours (rule 2, guess).
+        guard local || !knowsLocalAddresses else { return -1 }
+        return listeners.lookup(.zero, p)
+    }
+
+    /// Classifies a decoded packet (`outcome` is `.ip` or `.nonIP`).
+    @inline(__always)
+    public func classify(_ s: PacketSummary) -> CounterSlot {
+        // Rule 1: frames that are not IP belong to the host.
+        guard s.outcome == .ip else {
+            return CounterSlot(relay: 0, category: .nonIP, direction: s.linkSaysOutgoing ? .outbound : .inbound)
+        }
+        let tcp = s.proto == .tcp
+        let srcLocal = isLocal(s.src)
+        let dstLocal = isLocal(s.dst)
+        let dstListener = tcp ? listener(s.dst, s.dstPort, local: dstLocal) : -1
+        let srcListener = tcp ? listener(s.src, s.srcPort, local: srcLocal) : -1
+
+        // Rule 2: which end is ours decides the direction.
+        let inbound: Bool
+        if dstLocal != srcLocal {
+            inbound = dstLocal
+        } else if dstListener >= 0 {
+            inbound = true
+        } else if srcListener >= 0 {
+            inbound = false
+        } else if dstLocal {
+            inbound = true   // both ends local: counted once, as received
+        } else {
+            // Neither end is known to be ours (foreign capture, mirror port).
+            inbound = !s.linkSaysOutgoing
+            if knowsLocalAddresses {
+                return CounterSlot(relay: 0, category: .other, direction: inbound ? .inbound : .outbound)
+            }
+        }
+        let direction: Direction = inbound ? .inbound : .outbound
+        let ourAddress = inbound ? s.dst : s.src
+        let ourPort = inbound ? s.dstPort : s.srcPort
+        let remoteAddress = inbound ? s.src : s.dst
+        let remotePort = inbound ? s.srcPort : s.dstPort
+
+        if tcp {
+            // Rule 3: our ORPort or DirPort.
+            let ours = inbound ? dstListener : srcListener
+            if ours >= 0 {
+                return CounterSlot(relay: Int(ours >> 1), category: ours & 1 == 0 ? .orInbound : .dir,
+                                   direction: direction)
+            }
+            // Rule 4: a remote relay's ORPort or DirPort (consensus, else ports).
+            let remoteIsOR: Bool
+            let remoteIsDir: Bool
+            if hasConsensus {
+                remoteIsOR = consensusOR.lookup(remoteAddress, remotePort) >= 0
+                remoteIsDir = !remoteIsOR && consensusDir.lookup(remoteAddress, remotePort) >= 0
+            } else {
+                let f = portFlags[Int(remotePort.rawValue)]
+                remoteIsOR = f & PortFlags.relayPort != 0
+                remoteIsDir = !remoteIsOR && f & PortFlags.directoryPort != 0
+            }
+            if remoteIsOR || remoteIsDir {
+                let owner = orOutboundOwner.lookup(ourAddress, Port(0))
+                return CounterSlot(relay: owner >= 0 ? Int(owner) : defaultRelay,
+                                   category: remoteIsOR ? .orOutbound : .dir, direction: direction)
+            }
+        }
+        if tcp || s.proto == .udp {
+            // Rule 5: DNS, by port 53 on either end or a configured resolver.
+            if portFlags[Int(remotePort.rawValue)] & PortFlags.dns != 0
+                || portFlags[Int(ourPort.rawValue)] & PortFlags.dns != 0
+                || resolvers.lookup(remoteAddress, Port(0)) >= 0 {
+                return CounterSlot(relay: 0, category: .dns, direction: direction)
+            }
+            // Rule 6: exit, from an exit relay's address and an ephemeral port.
+            if ourPort.rawValue >= ephemeralLow && ourPort.rawValue <= ephemeralHigh {
+                let owner = exitOwner.lookup(ourAddress, Port(0))
+                if owner >= 0 {
+                    return CounterSlot(relay: Int(owner), category: .exit, direction: direction)
+                }
+            }
+        } else if resolvers.lookup(remoteAddress, Port(0)) >= 0 {
+            return CounterSlot(relay: 0, category: .dns, direction: direction)
+        }
+        // Rule 7: everything else the host does.
+        return CounterSlot(relay: 0, category: .other, direction: direction)
+    }
+}

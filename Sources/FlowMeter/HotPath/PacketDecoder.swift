@@ -1,0 +1,297 @@
+/// Big-endian reads over bytes borrowed from libpcap. Reads are unchecked: every
+/// caller checks `count` first (house rule 2), which is what makes them safe.
+@usableFromInline
+struct WireBytes {
+    @usableFromInline let base: UnsafeRawPointer
+    @usableFromInline let count: Int
+
+    @inline(__always) @usableFromInline
+    init(base: UnsafeRawPointer, count: Int) { self.base = base; self.count = count }
+
+    @inline(__always) @usableFromInline
+    func u8(_ offset: Int) -> UInt8 { base.load(fromByteOffset: offset, as: UInt8.self) }
+    @inline(__always) @usableFromInline
+    func u16(_ offset: Int) -> UInt16 { base.loadUnaligned(fromByteOffset: offset, as: UInt16.self).bigEndian }
+    @inline(__always) @usableFromInline
+    func u32(_ offset: Int) -> UInt32 { base.loadUnaligned(fromByteOffset: offset, as: UInt32.self).bigEndian }
+    @inline(__always) @usableFromInline
+    func u64(_ offset: Int) -> UInt64 { base.loadUnaligned(fromByteOffset: offset, as: UInt64.self).bigEndian }
+    /// 32 bits as stored, little-endian interpretation (BSD NULL headers are host order).
+    @inline(__always) @usableFromInline
+    func u32LittleEndian(_ offset: Int) -> UInt32 { base.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian }
+}
+
+/// Decodes link, network and transport headers of one captured packet into a
+/// `PacketSummary`. Headers only: no payload byte is read. Per packet it
+/// allocates nothing, throws nothing and takes no lock; malformed input is data
+/// and ends as exactly one `DecodeFailure`.
+///
+/// The decoder owns the small fragment cache, so it is used by one thread (the
+/// reader); the summary it produces already carries the ports of non-first
+/// fragments, which lets a symmetric flow hash route them like their flow.
+public struct PacketDecoder {
+    public let linkType: LinkType
+    /// Stacked VLAN tags beyond this depth are counted as `vlan_too_deep`.
+    public static let maxVLANDepth = 8
+    /// IPv6 extension headers beyond this many are `ipv6_extension_chain_too_long`.
+    public static let maxIPv6Extensions = 8
+    public static let maxMPLSLabels = 8
+
+    @usableFromInline var fragments: FragmentCache
+
+    public init(linkType: LinkType, fragmentCacheSlots: Int = 1024) {
+        self.linkType = linkType
+        self.fragments = FragmentCache(slots: fragmentCacheSlots)
+    }
+
+    /// Decodes `captured` (the `caplen` bytes libpcap handed over) of a packet
+    /// whose original length was `wireLength`.
+    public mutating func decode(
+        _ captured: UnsafeRawBufferPointer, wireLength: UInt32, timestampNanos: Int64
+    ) -> PacketSummary {
+        var s = PacketSummary()
+        s.wireLength = wireLength
+        s.timestampNanos = timestampNanos
+        guard let base = captured.baseAddress, captured.count > 0 else {
+            s.failure = .emptyRecord
+            return s
+        }
+        // A record whose caplen exceeds its len is invalid; never read past what
+        // the packet could have held on the wire.
+        let usable = min(captured.count, Int(wireLength) > 0 ? Int(wireLength) : captured.count)
+        let b = WireBytes(base: base, count: usable)
+        decodeLink(b, &s)
+        return s
+    }
+
+    @inline(__always)
+    mutating func decodeLink(_ b: WireBytes, _ s: inout PacketSummary) {
+        switch linkType {
+        case .ethernet:
+            guard b.count >= 14 else { return fail(&s, .linkHeaderTruncated) }
+            decodeEtherType(b, EtherType(rawValue: b.u16(12)), at: 14, &s)
+        case .linuxSLL:
+            guard b.count >= 16 else { return fail(&s, .linkHeaderTruncated) }
+            notePacketType(b.u16(0), &s)
+            decodeEtherType(b, EtherType(rawValue: b.u16(14)), at: 16, &s)
+        case .linuxSLL2:
+            guard b.count >= 20 else { return fail(&s, .linkHeaderTruncated) }
+            notePacketType(UInt16(b.u8(10)), &s)
+            decodeEtherType(b, EtherType(rawValue: b.u16(0)), at: 20, &s)
+        case .raw, .rawOpenBSD, .rawLinktype:
+            decodeIPByVersion(b, at: 0, &s)
+        case .ipv4:
+            decodeIPv4(b, at: 0, &s)
+        case .ipv6:
+            decodeIPv6(b, at: 0, &s)
+        case .null, .loop:
+            guard b.count >= 4 else { return fail(&s, .linkHeaderTruncated) }
+            // NULL stores the address family in the capturing host's byte order,
+            // LOOP in network order; accept either order for both.
+            var family = linkType == .loop ? b.u32(0) : b.u32LittleEndian(0)
+            if family > 0xFFFF { family = family.byteSwapped }
+            switch family {
+            case 2: decodeIPv4(b, at: 4, &s)
+            case 10, 24, 28, 30: decodeIPv6(b, at: 4, &s)
+            default: s.outcome = .nonIP
+            }
+        default:
+            fail(&s, .linkTypeUnsupported)
+        }
+    }
+
+    /// Linux `PACKET_*` types: 0 host, 1 broadcast, 2 multicast, 3 other host, 4 outgoing.
+    @inline(__always)
+    func notePacketType(_ type: UInt16, _ s: inout PacketSummary) {
+        if type == 4 { s.linkSaysOutgoing = true } else if type <= 2 { s.linkSaysIncoming = true }
+    }
+
+    @inline(__always)
+    mutating func decodeEtherType(_ b: WireBytes, _ first: EtherType, at start: Int, _ s: inout PacketSummary) {
+        var type = first
+        var offset = start
+        var tags = 0
+        while type.isVLANTag {
+            tags += 1
+            guard tags <= PacketDecoder.maxVLANDepth else { return fail(&s, .vlanTooDeep) }
+            guard b.count >= offset + 4 else { return fail(&s, .vlanTruncated) }
+            type = EtherType(rawValue: b.u16(offset + 2))
+            offset += 4
+        }
+        switch type.rawValue {
+        case EtherType.ipv4.rawValue:
+            decodeIPv4(b, at: offset, &s)
+        case EtherType.ipv6.rawValue:
+            decodeIPv6(b, at: offset, &s)
+        case EtherType.pppoeSession.rawValue:
+            // 6-byte PPPoE header then a 2-byte PPP protocol number.
+            guard b.count >= offset + 8 else { return fail(&s, .pppoeTruncated) }
+            switch b.u16(offset + 6) {
+            case 0x0021: decodeIPv4(b, at: offset + 8, &s)
+            case 0x0057: decodeIPv6(b, at: offset + 8, &s)
+            default: s.outcome = .nonIP
+            }
+        case 0x8847, 0x8848:
+            // MPLS: pop labels to the bottom of the stack, then IP by version nibble.
+            var labels = 0
+            while true {
+                guard b.count >= offset + 4 else { return fail(&s, .linkHeaderTruncated) }
+                let entry = b.u32(offset)
+                offset += 4
+                labels += 1
+                if entry & 0x100 != 0 { break }
+                guard labels < PacketDecoder.maxMPLSLabels else { return fail(&s, .vlanTooDeep) }
+            }
+            guard b.count > offset else { return fail(&s, .linkHeaderTruncated) }
+            switch b.u8(offset) >> 4 {
+            case 4: decodeIPv4(b, at: offset, &s)
+            case 6: decodeIPv6(b, at: offset, &s)
+            default: s.outcome = .nonIP
+            }
+        default:
+            s.outcome = .nonIP
+        }
+    }
+
+    @inline(__always)
+    mutating func decodeIPByVersion(_ b: WireBytes, at offset: Int, _ s: inout PacketSummary) {
+        guard b.count > offset else { return fail(&s, .ipv4Truncated) }
+        switch b.u8(offset) >> 4 {
+        case 4: decodeIPv4(b, at: offset, &s)
+        case 6: decodeIPv6(b, at: offset, &s)
+        default: fail(&s, .ipVersionInvalid)
+        }
+    }
+
+    mutating func decodeIPv4(_ b: WireBytes, at o: Int, _ s: inout PacketSummary) {
+        guard b.count >= o + 20 else { return fail(&s, .ipv4Truncated) }
+        let vihl = b.u8(o)
+        guard vihl >> 4 == 4 else { return fail(&s, .ipVersionInvalid) }
+        s.family = 4
+        s.proto = IPProtocol(rawValue: b.u8(o + 9))
+        s.src = IPAddress(ipv4: b.u32(o + 12))
+        s.dst = IPAddress(ipv4: b.u32(o + 16))
+        let headerLength = Int(vihl & 0x0F) * 4
+        guard headerLength >= 20 else { return fail(&s, .ipv4HeaderLengthInvalid) }
+        guard b.count >= o + headerLength else { return fail(&s, .ipv4Truncated) }
+        let totalLength = Int(b.u16(o + 2))
+        // Total length 0 is what segmentation offload (TSO/GSO) leaves in captures
+        // taken on the sending host: fall back to the wire length.
+        var ipPayload: Int
+        if totalLength == 0 {
+            ipPayload = max(0, Int(s.wireLength) - (o + headerLength))
+        } else {
+            guard totalLength >= headerLength else { return fail(&s, .ipv4TotalLengthInvalid) }
+            ipPayload = totalLength - headerLength
+        }
+        let fragmentField = b.u16(o + 6)
+        let fragmentOffset = fragmentField & 0x1FFF
+        let moreFragments = fragmentField & 0x2000 != 0
+        if fragmentOffset != 0 {
+            let key = FragmentKey(src: s.src, dst: s.dst, id: UInt32(b.u16(o + 4)), proto: s.proto)
+            resolveLaterFragment(key, payload: ipPayload, &s)
+            return
+        }
+        let fragmentID: UInt32? = moreFragments ? UInt32(b.u16(o + 4)) : nil
+        decodeTransport(b, at: o + headerLength, ipPayload: ipPayload, fragmentID: fragmentID, &s)
+    }
+
+    mutating func decodeIPv6(_ b: WireBytes, at o: Int, _ s: inout PacketSummary) {
+        guard b.count >= o + 40 else { return fail(&s, .ipv6Truncated) }
+        guard b.u8(o) >> 4 == 6 else { return fail(&s, .ipVersionInvalid) }
+        s.family = 6
+        s.src = IPAddress(hi: b.u64(o + 8), lo: b.u64(o + 16))
+        s.dst = IPAddress(hi: b.u64(o + 24), lo: b.u64(o + 32))
+        let payloadField = Int(b.u16(o + 4))
+        // Payload length 0 means a jumbogram or offload: use the wire length.
+        var remaining = payloadField != 0 ? payloadField : max(0, Int(s.wireLength) - (o + 40))
+        var next = IPProtocol(rawValue: b.u8(o + 6))
+        var offset = o + 40
+        var extensions = 0
+        var fragmentID: UInt32? = nil
+        while true {
+            s.proto = next
+            let length: Int
+            switch next.rawValue {
+            case 0, 43, 60, 135, 139, 140:  // hop-by-hop, routing, dest opts, mobility, HIP, shim6
+                guard b.count >= offset + 2 else { return fail(&s, .ipv6ExtensionTruncated) }
+                length = (Int(b.u8(offset + 1)) + 1) * 8
+            case 44:  // fragment
+                guard b.count >= offset + 8 else { return fail(&s, .ipv6ExtensionTruncated) }
+                length = 8
+                let field = b.u16(offset + 2)
+                let id = b.u32(offset + 4)
+                if field & 0xFFF8 != 0 {
+                    // A later fragment: the transport header is in the first one.
+                    let key = FragmentKey(src: s.src, dst: s.dst, id: id, proto: IPProtocol(rawValue: b.u8(offset)))
+                    s.proto = key.proto
+                    resolveLaterFragment(key, payload: max(0, remaining - 8), &s)
+                    return
+                }
+                if field & 1 != 0 { fragmentID = id }
+            case 51:  // AH: length in 4-byte units, minus 2
+                guard b.count >= offset + 2 else { return fail(&s, .ipv6ExtensionTruncated) }
+                length = (Int(b.u8(offset + 1)) + 2) * 4
+            default:
+                decodeTransport(b, at: offset, ipPayload: max(0, remaining), fragmentID: fragmentID, &s)
+                return
+            }
+            extensions += 1
+            guard extensions <= PacketDecoder.maxIPv6Extensions else { return fail(&s, .ipv6ExtensionChainTooLong) }
+            guard b.count >= offset + length else { return fail(&s, .ipv6ExtensionTruncated) }
+            next = IPProtocol(rawValue: b.u8(offset))
+            offset += length
+            remaining -= length
+        }
+    }
+
+    @inline(__always)
+    mutating func decodeTransport(
+        _ b: WireBytes, at o: Int, ipPayload: Int, fragmentID: UInt32?, _ s: inout PacketSummary
+    ) {
+        switch s.proto.rawValue {
+        case IPProtocol.tcp.rawValue:
+            guard b.count >= o + 20 else { return fail(&s, .tcpTruncated) }
+            s.srcPort = Port(b.u16(o))
+            s.dstPort = Port(b.u16(o + 2))
+            let dataOffset = Int(b.u8(o + 12) >> 4) * 4
+            guard dataOffset >= 20 else { return fail(&s, .tcpHeaderLengthInvalid) }
+            s.tcpFlags = b.u8(o + 13)
+            s.payloadLength = UInt32(clamping: max(0, ipPayload - dataOffset))
+        case IPProtocol.udp.rawValue:
+            guard b.count >= o + 8 else { return fail(&s, .udpTruncated) }
+            s.srcPort = Port(b.u16(o))
+            s.dstPort = Port(b.u16(o + 2))
+            s.payloadLength = UInt32(clamping: max(0, ipPayload - 8))
+        default:
+            s.payloadLength = UInt32(clamping: ipPayload)
+        }
+        s.outcome = .ip
+        if let id = fragmentID, s.hasPorts {
+            fragments.remember(FragmentKey(src: s.src, dst: s.dst, id: id, proto: s.proto),
+                               srcPort: s.srcPort, dstPort: s.dstPort, at: s.timestampNanos)
+        }
+    }
+
+    @inline(__always)
+    mutating func resolveLaterFragment(_ key: FragmentKey, payload: Int, _ s: inout PacketSummary) {
+        s.payloadLength = UInt32(clamping: payload)
+        guard key.proto == .tcp || key.proto == .udp else {
+            s.outcome = .ip  // no ports needed to classify by address
+            return
+        }
+        if let ports = fragments.lookup(key, at: s.timestampNanos) {
+            s.srcPort = ports.src
+            s.dstPort = ports.dst
+            s.outcome = .ip
+        } else {
+            fail(&s, .fragmentFirstNotSeen)
+        }
+    }
+
+    @inline(__always)
+    func fail(_ s: inout PacketSummary, _ reason: DecodeFailure) {
+        s.outcome = .failed
+        s.failure = reason
+    }
+}

@@ -1,0 +1,7 @@
+import ArgumentParser
+import FlowMeter
+
+@main
+struct FlowMeterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "flowmeter")
+}
