@@ -5,6 +5,10 @@
 #include <sched.h>
 #include <sys/socket.h>
 #include <linux/if_packet.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 int CPcapShim_pinCurrentThread(int cpu) {
     cpu_set_t set;
@@ -27,4 +31,28 @@ int CPcapShim_availableCPUs(void) {
     if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
     int n = CPU_COUNT(&set);
     return n > 0 ? n : 1;
+}
+
+int CPcapShim_setKeepCapabilities(int on) {
+    return prctl(PR_SET_KEEPCAPS, on ? 1 : 0, 0, 0, 0) == 0 ? 0 : errno;
+}
+
+int CPcapShim_setNoNewPrivileges(void) {
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? 0 : errno;
+}
+
+int CPcapShim_setCapabilities(uint64_t keep) {
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2] = {
+        { (uint32_t)keep, (uint32_t)keep, 0 },
+        { (uint32_t)(keep >> 32), (uint32_t)(keep >> 32), 0 },
+    };
+    return syscall(SYS_capset, &header, data) == 0 ? 0 : errno;
+}
+
+uint64_t CPcapShim_effectiveCapabilities(void) {
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &header, data) != 0) return UINT64_MAX;
+    return (uint64_t)data[0].effective | ((uint64_t)data[1].effective << 32);
 }
