@@ -3,5 +3,10 @@ import FlowMeter
 
 @main
 struct FlowMeterCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "flowmeter")
+    static let configuration = CommandConfiguration(
+        commandName: "flowmeter",
+        abstract: "Traffic accounting for Tor relay hosts: per-category counts, quotas and forecasts, no peer data.",
+        version: FlowMeterVersion.string,
+        subcommands: [ReplayCommand.self]
+    )
 }

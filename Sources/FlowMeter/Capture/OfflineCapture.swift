@@ -56,6 +56,8 @@ public final class OfflineCapture {
     public let linkType: LinkType
     public let fileSize: Int64
     private var handle: OpaquePointer?
+    /// What the last `read` counted, kept when it ended in an error.
+    public private(set) var lastTotals = ReadTotals()
 
     public init(path: String) throws(CaptureError) {
         self.path = path
@@ -120,9 +122,11 @@ public final class OfflineCapture {
                 continue  // live-capture timeout; never for files
             } else {
                 let message = String(cString: pcap_geterr(handle))
+                lastTotals = totals
                 throw .cutShort(path: path, reason: message, packetsCounted: totals.packets)
             }
         }
+        lastTotals = totals
         return totals
     }
 

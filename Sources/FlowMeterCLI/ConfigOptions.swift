@@ -1,0 +1,26 @@
+import ArgumentParser
+import FlowMeter
+
+/// The options every command that classifies traffic shares.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .customLong("torrc"), help: ArgumentHelp("A relay instance's torrc (repeat per instance).", valueName: "FILE"))
+    var torrcs: [String] = []
+
+    @Option(help: ArgumentHelp("Tor's cached-consensus or cached-microdesc-consensus: which remote endpoints are relays.", valueName: "FILE"))
+    var consensus: String?
+
+    @Option(help: ArgumentHelp("FlowMeter config file (YAML, docs/configuration.md).", valueName: "FILE"))
+    var config: String?
+
+    /// Loads everything or exits with code 2 naming file, line and problem.
+    func load() throws -> LoadedConfig {
+        do {
+            let loaded = try ConfigLoader.load(torrcs: torrcs, consensus: consensus, config: config)
+            for w in loaded.warnings { Diagnostics.warn(w) }
+            return loaded
+        } catch {
+            Diagnostics.error("configuration: \(error)")
+            throw ExitCode(2)
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import FlowMeter
+
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Count captures (pcap or pcapng) as fast as the machine allows.",
+        discussion: """
+        Exit status: 0 when every file was read whole; 1 when a file was missing, \
+        not a capture, or cut short (what could be counted is counted and shown); \
+        2 for a configuration error (nothing is read).
+        """
+    )
+
+    @OptionGroup var configOptions: ConfigOptions
+
+    @Flag(help: "Print the versioned JSON document (docs/replay-json.md) instead of a table.")
+    var json = false
+
+    @Argument(help: ArgumentHelp("Capture files.", valueName: "FILE"))
+    var files: [String]
+
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("give at least one capture FILE") }
+    }
+
+    func run() throws {
+        let loaded = try configOptions.load()
+        let showProgress = Diagnostics.stderrIsTerminal
+        let result = Replay.run(files: files, model: loaded.model, progress: showProgress ? { path, capture, totals in
+            let percent = capture.fileSize > 0 ? Double(capture.bytesConsumed) / Double(capture.fileSize) * 100 : 0
+            Diagnostics.write("\r\(path): \(Int(percent))% \(totals.packets) packets")
+        } : nil)
+        if showProgress { Diagnostics.write("\r\u{1B}[K") }
+        let report = ReplayReport(result)
+        print(json ? report.json() : report.table(), terminator: json ? "\n" : "")
+        for error in result.errors { Diagnostics.error(error.description) }
+        if !result.invariantHolds {
+            Diagnostics.error("internal: categories and reasons do not add up to the packets read; please report this")
+        }
+        if !result.errors.isEmpty || !result.invariantHolds { throw ExitCode(1) }
+    }
+}
