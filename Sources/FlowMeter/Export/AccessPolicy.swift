@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Who may read the agent's HTTP endpoint, in the spirit of Tor's
 /// MetricsPortPolicy: `accept|reject CIDR` rules, the first rule that matches
 /// the client's address decides, and an address no rule matches is refused.
@@ -89,24 +85,6 @@ public struct AccessPolicy: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension IPAddress {
-    /// An IPv4 or IPv6 literal (no host names: FlowMeter never resolves).
-    /// IPv4-mapped IPv6 literals (`::ffff:127.0.0.1`) equal their IPv4 form,
-    /// which is how a dual-stack listener reports IPv4 clients.
-    public init?(parsing text: String) {
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 {
-            self.init(ipv4: UInt32(bigEndian: v4.s_addr))
-            return
-        }
-        var v6 = in6_addr()
-        guard inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
-        let bytes = withUnsafeBytes(of: &v6) { Array($0) }
-        var hi: UInt64 = 0, lo: UInt64 = 0
-        for i in 0..<8 { hi = hi << 8 | UInt64(bytes[i]) }
-        for i in 8..<16 { lo = lo << 8 | UInt64(bytes[i]) }
-        self.init(hi: hi, lo: lo)
-    }
-
     /// The first `prefixLength` bits of the 128-bit form, the rest zero.
     func masked(_ prefixLength: Int) -> IPAddress {
         let n = max(0, min(128, prefixLength))

@@ -104,7 +104,3 @@ public struct CategoryTable: Sendable {
     }
 }
 
-/// The version every export names.
-public enum FlowMeterVersion {
-    public static let string = "0.1.0"
-}
