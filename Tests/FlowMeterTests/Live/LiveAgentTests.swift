@@ -1,0 +1,157 @@
+import Foundation
+import Testing
+@testable import FlowMeter
+
+/// The agent as a relay operator runs it: the built binary in a network
+/// namespace, capturing a veth pair while tcpreplay sends a capture with a
+/// known ground truth from the other namespace. Serialized: each test starts
+/// processes and namespaces of its own, and they share two CPU cores.
+@Suite(.serialized, .enabled(if: LiveHarness.canRun, LiveHarness.skipReason))
+struct LiveAgentTests {
+    static let rate = 2000  // packets per second: moderate, nowhere near a drop
+
+    private func series(_ name: String, _ key: TestTraffic.Key) -> String {
+        "\(name){relay=\"\(key.relay)\",category=\"\(key.category)\",direction=\"\(key.direction)\"}"
+    }
+
+    @Test func liveCountsOverAVethPairEqualTheReplayedCaptureAndTheKernelsInterfaceStatistics() throws {
+        let veth = try VethPair()
+        defer { veth.destroy() }
+        let traffic = TestTraffic.relayHost(rounds: 60)
+        let agent = try RunningAgent(veth: veth, agentYAML: "capture_threads: 2")
+        defer { agent.cleanUp() }
+        let pcap = agent.directory + "/relay-host.pcap"
+        try traffic.write(to: pcap)
+        #expect(try agent.waitUntilServing(), "agent log:\n\(agent.process.log)")
+        let rxBefore = try veth.meterStatistic("rx_packets")
+        let txBefore = try veth.meterStatistic("tx_packets")
+
+        let sent = try veth.replay(pcap, pps: Self.rate)
+        #expect(sent.status == 0, "tcpreplay: \(sent.stderr)")
+        let total = traffic.packetCount
+        let settled = try LiveHarness.waitUntil(timeout: 15) {
+            let m = try agent.metrics()
+            let counted = m.filter { $0.key.hasPrefix("flowmeter_packets_total{") || $0.key.hasPrefix("flowmeter_undecoded_packets_total{") }
+                .values.reduce(0, +)
+            return UInt64(counted) >= total
+        }
+        #expect(settled, "agent log:\n\(agent.process.log)")
+        let m = try agent.metrics()
+        for (key, value) in traffic.expected {
+            #expect(m[series("flowmeter_packets_total", key)] == Double(value.packets), "packets \(key)")
+            #expect(m[series("flowmeter_bytes_total", key)] == Double(value.bytes), "bytes \(key)")
+        }
+        for (reason, packets) in traffic.expectedUndecoded {
+            #expect(m["flowmeter_undecoded_packets_total{reason=\"\(reason)\"}"] == Double(packets), "reason \(reason)")
+        }
+        let counted = m.filter { $0.key.hasPrefix("flowmeter_packets_total{") || $0.key.hasPrefix("flowmeter_undecoded_packets_total{") }
+            .values.reduce(0, +)
+        #expect(UInt64(counted) == total)
+        // The kernel's own count of what crossed the interface, both ways.
+        let kernel = try veth.meterStatistic("rx_packets") - rxBefore + veth.meterStatistic("tx_packets") - txBefore
+        #expect(UInt64(counted) == kernel)
+        #expect(m["flowmeter_counts_lower_bound"] == 0)
+        #expect(m["flowmeter_drops_total{source=\"kernel_ring\",interface=\"\(veth.meterInterface)\",worker=\"0\"}"] == 0)
+    }
+
+    @Test func requestsFromAnAddressThePolicyRejectsOrWithAWrongTokenAreRefused() throws {
+        let veth = try VethPair(addresses: ("198.18.0.1", "198.18.0.2"))
+        defer { veth.destroy() }
+        let dir = try LiveHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "s3cret-token\n".write(toFile: dir + "/token", atomically: true, encoding: .utf8)
+        // Listens on every address, so the policy (default: loopback only) is what refuses.
+        let agent = try RunningAgent(veth: veth, agentYAML: """
+            listen: 0.0.0.0:9477
+            bearer_token_file: \(dir)/token
+            capture_threads: 1
+            """)
+        defer { agent.cleanUp() }
+        #expect(try agent.waitUntilServing(headers: ["Authorization: Bearer s3cret-token"]), "agent log:\n\(agent.process.log)")
+
+        let fromOtherNamespace = try veth.get("http://198.18.0.2:9477/metrics", in: veth.sender,
+                                              headers: ["Authorization: Bearer s3cret-token"])
+        #expect(fromOtherNamespace.0 == 403)
+        #expect(!fromOtherNamespace.1.contains("flowmeter_packets_total"))
+        let wrongToken = try veth.get("http://127.0.0.1:9477/metrics", in: veth.meter, headers: ["Authorization: Bearer guess"])
+        #expect(wrongToken.0 == 401)
+        let noToken = try veth.get("http://127.0.0.1:9477/api/v1/status", in: veth.meter)
+        #expect(noToken.0 == 401)
+        let allowed = try veth.get("http://127.0.0.1:9477/api/v1/status", in: veth.meter, headers: ["Authorization: Bearer s3cret-token"])
+        #expect(allowed.0 == 200)
+        #expect(allowed.1.contains("\"lowerBound\""))
+        let m = try agent.metrics(headers: ["Authorization: Bearer s3cret-token"])
+        #expect(m["flowmeter_http_refused_total{reason=\"policy\"}"] == 1)
+        #expect(m["flowmeter_http_refused_total{reason=\"token\"}"] == 2)
+    }
+
+    @Test func afterDroppingRootCountingContinuesAndSIGTERMMidCaptureExitsZeroWithFinalCountersWritten() throws {
+        let veth = try VethPair()
+        defer { veth.destroy() }
+        let state = try LiveHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let agent = try RunningAgent(veth: veth, agentYAML: """
+            capture_threads: 2
+            state_directory: \(state)
+            """, extraArguments: ["--user", "nobody"])
+        defer { agent.cleanUp() }
+        #expect(try agent.waitUntilServing(), "agent log:\n\(agent.process.log)")
+        // The agent is no longer root and holds CAP_NET_RAW alone.
+        let status = try String(contentsOfFile: "/proc/\(agent.process.pid)/status", encoding: .utf8)
+        let uid = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }.map(String.init) ?? ""
+        let capEff = status.split(separator: "\n").first { $0.hasPrefix("CapEff:") }.map(String.init) ?? ""
+        #expect(uid.split(separator: "\t").dropFirst().allSatisfy { $0 == "65534" }, "\(uid)")
+        #expect(capEff.hasSuffix("0000000000002000"), "\(capEff)")
+
+        // Counting after the drop: a first burst, fully counted.
+        let traffic = TestTraffic.relayHost(rounds: 20)
+        let pcap = agent.directory + "/burst.pcap"
+        try traffic.write(to: pcap)
+        try veth.replay(pcap, pps: Self.rate)
+        #expect(try LiveHarness.waitUntil(timeout: 10) {
+            (try agent.metrics()).filter { $0.key.hasPrefix("flowmeter_packets_total{") }.values.reduce(0, +) > 0
+        })
+
+        // A second, slow sender still running when SIGTERM arrives.
+        let slow = try NamespacedProcess(namespace: veth.sender, argv: [
+            "timeout", "20", "tcpreplay", "-q", "--pps=200", "-i", veth.senderInterface, pcap], logPath: agent.directory + "/slow.log")
+        defer { slow.stop(signal: SIGTERM, timeout: 5) }
+        usleep(700_000)
+        let exit = agent.process.stop(signal: SIGTERM, timeout: 10)
+        #expect(exit == 0, "agent log:\n\(agent.process.log)")
+        let data = try Data(contentsOf: URL(fileURLWithPath: state + "/last-run.json"))
+        let final = try JSONDecoder().decode(StatusDocument.self, from: data)
+        #expect(final.totals.packets > traffic.packetCount, "the first burst and part of the second")
+        #expect(final.totals.packets < 2 * traffic.packetCount)
+        #expect(final.categories.contains { $0.relay == "guard1" && $0.category == "or_inbound" && $0.packets > 0 })
+    }
+
+    @Test func anInterfaceThatVanishesIsCapturedAgainWhenItReturnsAndTheGapIsRecorded() throws {
+        let veth = try VethPair()
+        defer { veth.destroy() }
+        let agent = try RunningAgent(veth: veth, agentYAML: "capture_threads: 1", extraArguments: ["--user", "nobody"])
+        defer { agent.cleanUp() }
+        #expect(try agent.waitUntilServing(), "agent log:\n\(agent.process.log)")
+        let up = "flowmeter_capture_up{interface=\"\(veth.meterInterface)\"}"
+        let gaps = "flowmeter_capture_gaps_total{interface=\"\(veth.meterInterface)\"}"
+        #expect(try agent.metrics()[up] == 1)
+
+        try veth.deleteLink()
+        #expect(try LiveHarness.waitUntil(timeout: 10) { try agent.metrics()[up] == 0 }, "agent log:\n\(agent.process.log)")
+        #expect(try agent.metrics()[gaps] == 1)
+        #expect(try agent.metrics()["flowmeter_counts_lower_bound"] == 1)
+
+        try veth.createLink()
+        #expect(try LiveHarness.waitUntil(timeout: 40) { try agent.metrics()[up] == 1 }, "agent log:\n\(agent.process.log)")
+        let traffic = TestTraffic.relayHost(rounds: 10)
+        let pcap = agent.directory + "/after.pcap"
+        try traffic.write(to: pcap)
+        try veth.replay(pcap, pps: Self.rate)
+        #expect(try LiveHarness.waitUntil(timeout: 10) {
+            let m = try agent.metrics()
+            return m.filter { $0.key.hasPrefix("flowmeter_packets_total{") || $0.key.hasPrefix("flowmeter_undecoded_packets_total{") }
+                .values.reduce(0, +) == Double(traffic.packetCount)
+        })
+        #expect(agent.process.process.isRunning)
+    }
+}
