@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Live benchmark (BENCHMARKS.md): the highest send rate at which a capturer
+# drops nothing, on a veth pair between two network namespaces this script
+# creates, for FlowMeter (1 and 2 fanout handles) and tcpdump -w /dev/null with
+# the same snaplen and buffer, in one run.
+#
+# Never a pass/fail test: timings depend on the machine and its other load.
+# Bounded: every trial sends at most $PACKETS packets and lasts at most
+# $TRIAL_SECONDS seconds; traffic only crosses the veth pair made here
+# (documentation addresses, no route in the meter namespace, nothing answers).
+#
+# usage: sudo scripts/live_benchmark.sh [path/to/flowmeter]   (root: netns, capture)
+set -euo pipefail
+
+FLOWMETER=${1:-.build/release/flowmeter}
+PACKETS=${PACKETS:-300000}
+TRIAL_SECONDS=${TRIAL_SECONDS:-20}
+RATES=${RATES:-"50000 100000 150000 200000 300000 400000 600000 topspeed"}
+SNAPLEN=128
+BUFFER_MIB=32
+TAG=$$
+S=fmbs$TAG; M=fmbm$TAG; VS=vbs$TAG; VM=vbm$TAG
+WORK=$(mktemp -d)
+PIDS=()
+
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    sleep 0.5
+    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    ip netns del "$S" 2>/dev/null || true
+    ip netns del "$M" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+[ "$(id -u)" = 0 ] || { echo "needs root (network namespaces, capture)" >&2; exit 2; }
+[ -x "$FLOWMETER" ] || { echo "no flowmeter binary at $FLOWMETER (swift build -c release)" >&2; exit 2; }
+
+ip netns add "$S"; ip netns add "$M"
+for ns in "$S" "$M"; do
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    ip -n "$ns" link set lo up
+done
+ip link add "$VS" netns "$S" type veth peer name "$VM" netns "$M"
+ip -n "$S" link set "$VS" up
+ip -n "$M" link set "$VM" up
+
+# 4096 frames over 1024 flows (so the fanout hash has flows to spread),
+# relay-host shaped: ORPort in and out, 60-200 byte frames.
+python3 - "$WORK/bench.pcap" <<'PY'
+import struct, sys
+out = open(sys.argv[1], "wb")
+out.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+def csum(h):
+    s = sum(struct.unpack("!10H", h))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+relay = bytes([198, 51, 100, 10])
+for i in range(4096):
+    flow = i % 1024
+    client = bytes([203, 0, 113, 1 + flow % 200])
+    cport = 30000 + flow
+    inbound = (i // 1024) % 2 == 0
+    src, dst, sp, dp = (client, relay, cport, 9001) if inbound else (relay, client, 9001, cport)
+    payload = b"\x5a" * (6 + (i * 37) % 140)
+    tcp = struct.pack("!HHIIBBHHH", sp, dp, i, 1, 0x50, 0x18, 65535, 0, 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), i & 0xffff, 0x4000, 64, 6, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    frame = b"\x02\0\0\0\0\x0b" + b"\x02\0\0\0\0\x0a" + b"\x08\x00" + ip + tcp
+    out.write(struct.pack("<IIII", 1700000000, i, len(frame), len(frame)) + frame)
+PY
+cat > "$WORK/flowmeter.yaml" <<EOF
+host:
+  addresses: [198.51.100.10]
+relays:
+  - name: guard1
+    or_ports: ["198.51.100.10:9001"]
+    addresses: [198.51.100.10]
+agent:
+  snaplen: $SNAPLEN
+  buffer_size: ${BUFFER_MIB}MiB
+EOF
+
+send() {  # rate → prints "sent achieved_pps"
+    local rate=$1 args
+    if [ "$rate" = topspeed ]; then args=(--topspeed); else args=(--pps="$rate"); fi
+    local out
+    out=$(ip netns exec "$S" timeout "$TRIAL_SECONDS" tcpreplay "${args[@]}" --limit="$PACKETS" --loop=0 -i "$VS" "$WORK/bench.pcap" 2>&1 || true)
+    local sent pps
+    sent=$(echo "$out" | awk '/Actual:/ {print $2; exit}')
+    pps=$(echo "$out" | awk '/Rated:/ {for (i=1;i<=NF;i++) if ($i ~ /pps/) {print $(i-1); exit}}')
+    echo "${sent:-0} ${pps:-0}"
+}
+
+metric_sum() {  # sums /metrics samples whose name starts with $1
+    ip netns exec "$M" curl -s -m 5 http://127.0.0.1:9477/metrics | awk -v p="$1" 'index($0, p) == 1 {s += $NF} END {printf "%d", s}'
+}
+
+trial_flowmeter() {  # threads rate
+    local threads=$1 rate=$2
+    ip netns exec "$M" "$FLOWMETER" run -i "$VM" --config "$WORK/flowmeter.yaml" --capture-threads "$threads" \
+        >"$WORK/fm.log" 2>&1 &
+    local pid=$!; PIDS+=("$pid")
+    for _ in $(seq 50); do ip netns exec "$M" curl -s -o /dev/null -m 1 http://127.0.0.1:9477/metrics && break; sleep 0.1; done
+    read -r sent pps < <(send "$rate")
+    sleep 1
+    local counted drops
+    counted=$(( $(metric_sum 'flowmeter_packets_total{') + $(metric_sum 'flowmeter_undecoded_packets_total{') ))
+    drops=$(metric_sum 'flowmeter_drops_total{')
+    kill -TERM "$pid"; wait "$pid" || true
+    echo "flowmeter-$threads $rate sent=$sent achieved_pps=$pps counted=$counted drops=$drops lost=$((sent - counted))"
+}
+
+trial_tcpdump() {  # rate
+    local rate=$1
+    ip netns exec "$M" tcpdump -i "$VM" -s "$SNAPLEN" -B $((BUFFER_MIB * 1024)) -w /dev/null >"$WORK/td.log" 2>&1 &
+    local pid=$!; PIDS+=("$pid")
+    sleep 1
+    read -r sent pps < <(send "$rate")
+    sleep 1
+    kill -INT "$pid"; wait "$pid" || true
+    local captured drops
+    captured=$(awk '/packets captured/ {print $1}' "$WORK/td.log")
+    drops=$(awk '/dropped by kernel/ {print $1}' "$WORK/td.log")
+    echo "tcpdump $rate sent=$sent achieved_pps=$pps counted=${captured:-0} drops=${drops:-0} lost=$((sent - ${captured:-0}))"
+}
+
+echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), snaplen $SNAPLEN, buffer ${BUFFER_MIB} MiB, $PACKETS packets per trial"
+for rate in $RATES; do
+    trial_tcpdump "$rate"
+    trial_flowmeter 1 "$rate"
+    trial_flowmeter 2 "$rate"
+done
