@@ -16,6 +16,10 @@ FLOWMETER=${1:-.build/release/flowmeter}
 PACKETS=${PACKETS:-300000}
 TRIAL_SECONDS=${TRIAL_SECONDS:-20}
 RATES=${RATES:-"50000 100000 150000 200000 300000 400000 600000 topspeed"}
+# SENDER=tcpreplay (default) or trafgen (netsniff-ng) with SENDER_CPUS forks;
+# trafgen uses its TX ring when the rate is topspeed.
+SENDER=${SENDER:-tcpreplay}
+SENDER_CPUS=${SENDER_CPUS:-1}
 SNAPLEN=128
 BUFFER_MIB=32
 TAG=$$
@@ -69,6 +73,17 @@ for i in range(4096):
     frame = b"\x02\0\0\0\0\x0b" + b"\x02\0\0\0\0\x0a" + b"\x08\x00" + ip + tcp
     out.write(struct.pack("<IIII", 1700000000, i, len(frame), len(frame)) + frame)
 PY
+# The same shape for trafgen: random client address and port (many flows).
+cat > "$WORK/bench.trafgen" <<'EOF'
+{
+  0x02, 0x00, 0x00, 0x00, 0x00, 0x0b, 0x02, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x08, 0x00,
+  0x45, 0x00, const16(66), drnd(2), 0x40, 0x00, 0x40, 0x06, csumip(14, 33),
+  203, 0, 113, drnd(1), 198, 51, 100, 10,
+  drnd(2), const16(9001), drnd(4), 0x00, 0x00, 0x00, 0x01,
+  0x50, 0x18, const16(65535), 0x00, 0x00, 0x00, 0x00,
+  fill(0x5a, 26),
+}
+EOF
 cat > "$WORK/flowmeter.yaml" <<EOF
 host:
   addresses: [198.51.100.10]
@@ -81,19 +96,36 @@ agent:
   buffer_size: ${BUFFER_MIB}MiB
 EOF
 
-send() {  # rate → prints "sent achieved_pps"
-    local rate=$1 args
-    if [ "$rate" = topspeed ]; then args=(--topspeed); else args=(--pps="$rate"); fi
-    local out
-    out=$(ip netns exec "$S" timeout "$TRIAL_SECONDS" tcpreplay "${args[@]}" --limit="$PACKETS" --loop=0 -i "$VS" "$WORK/bench.pcap" 2>&1 || true)
-    local sent pps
-    sent=$(echo "$out" | awk '/Actual:/ {print $2; exit}')
-    pps=$(echo "$out" | awk '/Rated:/ {for (i=1;i<=NF;i++) if ($i ~ /pps/) {print $(i-1); exit}}')
-    echo "${sent:-0} ${pps:-0}"
+rx_packets() { ip netns exec "$M" cat "/sys/class/net/$VM/statistics/rx_packets"; }
+
+send() {  # rate → "delivered achieved_pps"; delivered = the meter interface's rx_packets delta
+    local rate=$1 before after start end args=()
+    before=$(rx_packets); start=$(date +%s.%N)
+    if [ "$SENDER" = trafgen ]; then
+        [ "$rate" = topspeed ] || args=(-b "${rate}pps")
+        ip netns exec "$S" timeout "$TRIAL_SECONDS" trafgen -o "$VS" -i "$WORK/bench.trafgen" -P "$SENDER_CPUS" \
+            -n "$PACKETS" "${args[@]}" >/dev/null 2>&1 || true
+    else
+        if [ "$rate" = topspeed ]; then args=(--topspeed); else args=(--pps="$rate"); fi
+        ip netns exec "$S" timeout "$TRIAL_SECONDS" tcpreplay -q "${args[@]}" --limit="$PACKETS" --loop=0 -i "$VS" \
+            "$WORK/bench.pcap" >/dev/null 2>&1 || true
+    fi
+    end=$(date +%s.%N); after=$(rx_packets)
+    echo "$((after - before)) $(awk -v n=$((after - before)) -v a="$start" -v b="$end" 'BEGIN {printf "%d", n / (b - a)}')"
+}
+
+cpu_seconds() {  # utime + stime of a process, all its threads
+    awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$1/stat"
 }
 
 metric_sum() {  # sums /metrics samples whose name starts with $1
     ip netns exec "$M" curl -s -m 5 http://127.0.0.1:9477/metrics | awk -v p="$1" 'index($0, p) == 1 {s += $NF} END {printf "%d", s}'
+}
+
+report() {  # who rate delivered pps counted drops cpu
+    local per; per=$(awk -v c="$7" -v n="$3" 'BEGIN {if (n > 0) printf "%d", c * 1e9 / n; else print "-"}')
+    printf '%-12s rate=%-9s delivered=%-8s achieved_pps=%-8s counted=%-8s drops=%-7s lost=%-7s cpu_s=%-6s cpu_ns_per_packet=%s\n' \
+        "$1" "$2" "$3" "$4" "$5" "$6" "$(($3 - $5))" "$7" "$per"
 }
 
 trial_flowmeter() {  # threads rate
@@ -102,13 +134,14 @@ trial_flowmeter() {  # threads rate
         >"$WORK/fm.log" 2>&1 &
     local pid=$!; PIDS+=("$pid")
     for _ in $(seq 50); do ip netns exec "$M" curl -s -o /dev/null -m 1 http://127.0.0.1:9477/metrics && break; sleep 0.1; done
+    local cpu0 sent pps counted drops cpu; cpu0=$(cpu_seconds "$pid")
     read -r sent pps < <(send "$rate")
     sleep 1
-    local counted drops
     counted=$(( $(metric_sum 'flowmeter_packets_total{') + $(metric_sum 'flowmeter_undecoded_packets_total{') ))
     drops=$(metric_sum 'flowmeter_drops_total{')
+    cpu=$(awk -v a="$cpu0" -v b="$(cpu_seconds "$pid")" 'BEGIN {printf "%.2f", b - a}')
     kill -TERM "$pid"; wait "$pid" || true
-    echo "flowmeter-$threads $rate sent=$sent achieved_pps=$pps counted=$counted drops=$drops lost=$((sent - counted))"
+    report "flowmeter-$threads" "$rate" "$sent" "$pps" "$counted" "$drops" "$cpu"
 }
 
 trial_tcpdump() {  # rate
@@ -116,16 +149,17 @@ trial_tcpdump() {  # rate
     ip netns exec "$M" tcpdump -i "$VM" -s "$SNAPLEN" -B $((BUFFER_MIB * 1024)) -w /dev/null >"$WORK/td.log" 2>&1 &
     local pid=$!; PIDS+=("$pid")
     sleep 1
+    local cpu0 sent pps cpu captured drops; cpu0=$(cpu_seconds "$pid")
     read -r sent pps < <(send "$rate")
     sleep 1
+    cpu=$(awk -v a="$cpu0" -v b="$(cpu_seconds "$pid")" 'BEGIN {printf "%.2f", b - a}')
     kill -INT "$pid"; wait "$pid" || true
-    local captured drops
     captured=$(awk '/packets captured/ {print $1}' "$WORK/td.log")
     drops=$(awk '/dropped by kernel/ {print $1}' "$WORK/td.log")
-    echo "tcpdump $rate sent=$sent achieved_pps=$pps counted=${captured:-0} drops=${drops:-0} lost=$((sent - ${captured:-0}))"
+    report tcpdump "$rate" "$sent" "$pps" "${captured:-0}" "${drops:-0}" "$cpu"
 }
 
-echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), snaplen $SNAPLEN, buffer ${BUFFER_MIB} MiB, $PACKETS packets per trial"
+echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), snaplen $SNAPLEN, buffer ${BUFFER_MIB} MiB, $PACKETS packets per trial, sender $SENDER x$SENDER_CPUS"
 for rate in $RATES; do
     trial_tcpdump "$rate"
     trial_flowmeter 1 "$rate"

@@ -89,9 +89,29 @@ public struct CaptureGap: Sendable, Equatable, Codable {
 struct WorkerHotState: PacketSink {
     var decoder: PacketDecoder
     var counter: PacketCounter
+    let slot: GenerationSlot
+    let blockIndex: Int
+    var generation: Int
+    /// Set before each pcap_dispatch: the first packet of a batch checks for
+    /// a reload. Checking at the first packet rather than after the call
+    /// matters: a dispatch that was waiting in poll when the reload came
+    /// must count its whole batch under the new configuration.
+    var batchStarts = true
 
     @inline(__always)
-    mutating func consume(_ summary: PacketSummary) { counter.count(summary) }
+    mutating func consume(_ summary: PacketSummary) {
+        if batchStarts { adoptNewGeneration() }
+        counter.count(summary)
+    }
+
+    /// Once per batch: one atomic load; the lock only after a reload.
+    mutating func adoptNewGeneration() {
+        batchStarts = false
+        guard slot.changed(since: generation) else { return }
+        let g = slot.load()
+        generation = g.number
+        counter = PacketCounter(classifier: g.classifier, block: g.blocks[blockIndex])
+    }
 }
 
 /// libpcap's per-packet callback: decode headers, classify, count. No
@@ -220,13 +240,14 @@ public final class CaptureWorker: @unchecked Sendable {
             handleLock.withLock { $0 = nil }
             isUp.store(false, ordering: .relaxed)
         }
-        var generation = slot.load()
+        let generation = slot.load()
         var drops = WidenedCounter()
         var received = WidenedCounter()
         let state = UnsafeMutablePointer<WorkerHotState>.allocate(capacity: 1)
         state.initialize(to: WorkerHotState(
             decoder: PacketDecoder(linkType: h.linkType),
-            counter: PacketCounter(classifier: generation.classifier, block: generation.blocks[index])))
+            counter: PacketCounter(classifier: generation.classifier, block: generation.blocks[index]),
+            slot: slot, blockIndex: index, generation: generation.number))
         defer {
             state.deinitialize(count: 1)
             state.deallocate()
@@ -243,6 +264,7 @@ public final class CaptureWorker: @unchecked Sendable {
         }
         defer { refreshStatistics() }
         while !stopping.load(ordering: .relaxed) {
+            state.pointee.batchStarts = true
             // -1: everything in the current TPACKET_V3 block, one wakeup per block.
             let rc = pcap_dispatch(h.pointer, -1, countPacket, UnsafeMutableRawPointer(state).assumingMemoryBound(to: UInt8.self))
             if rc == -2 { continue }  // PCAP_ERROR_BREAK: stop() was called
@@ -251,10 +273,6 @@ public final class CaptureWorker: @unchecked Sendable {
             if now &- lastStats >= statsInterval {
                 lastStats = now
                 refreshStatistics()
-            }
-            if slot.changed(since: generation.number) {
-                generation = slot.load()
-                state.pointee.counter = PacketCounter(classifier: generation.classifier, block: generation.blocks[index])
             }
         }
         return nil

@@ -154,4 +154,43 @@ struct LiveAgentTests {
         })
         #expect(agent.process.process.isRunning)
     }
+
+    @Test func sighupReloadsRelaysAndKeepsEarlierCountsUnderTheirLabels() throws {
+        let veth = try VethPair()
+        defer { veth.destroy() }
+        let agent = try RunningAgent(veth: veth, agentYAML: "capture_threads: 1")
+        defer { agent.cleanUp() }
+        #expect(try agent.waitUntilServing(), "agent log:\n\(agent.process.log)")
+        let traffic = TestTraffic.relayHost(rounds: 10)
+        let pcap = agent.directory + "/before.pcap"
+        try traffic.write(to: pcap)
+        try veth.replay(pcap, pps: Self.rate)
+        let orIn = TestTraffic.Key(relay: "guard1", category: "or_inbound", direction: "in")
+        #expect(try LiveHarness.waitUntil(timeout: 10) {
+            try agent.metrics()[series("flowmeter_packets_total", orIn)] == Double(traffic.expected[orIn]!.packets)
+        })
+
+        // The relay is renamed: new packets go to the new label, old ones stay.
+        let path = agent.directory + "/flowmeter.yaml"
+        let renamed = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "name: guard1", with: "name: guard2")
+        try renamed.write(toFile: path, atomically: true, encoding: .utf8)
+        kill(agent.process.pid, SIGHUP)
+        #expect(try LiveHarness.waitUntil(timeout: 10) {
+            try agent.metrics()["flowmeter_config_reloads_total{result=\"success\"}"] == 1
+        }, "agent log:\n\(agent.process.log)")
+        try veth.replay(pcap, pps: Self.rate)
+        let orIn2 = TestTraffic.Key(relay: "guard2", category: "or_inbound", direction: "in")
+        #expect(try LiveHarness.waitUntil(timeout: 10) {
+            try agent.metrics()[series("flowmeter_packets_total", orIn2)] == Double(traffic.expected[orIn]!.packets)
+        })
+        #expect(try agent.metrics()[series("flowmeter_packets_total", orIn)] == Double(traffic.expected[orIn]!.packets))
+
+        // A broken config is refused; counting goes on.
+        try "relays: [\n".write(toFile: path, atomically: true, encoding: .utf8)
+        kill(agent.process.pid, SIGHUP)
+        #expect(try LiveHarness.waitUntil(timeout: 10) {
+            try agent.metrics()["flowmeter_config_reloads_total{result=\"failure\"}"] == 1
+        })
+        #expect(agent.process.process.isRunning)
+    }
 }
