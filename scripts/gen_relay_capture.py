@@ -1130,6 +1130,152 @@ def tshark_frames(path):
 PROTO_NAMES = {"ip": "ipv4", "ipv6": "ipv6", "tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "icmpv6"}
 
 
+class RulesModel:
+    """docs/classification.md sections 2-3, re-implemented from the generated torrc,
+    yaml and consensus text (not from the generator's constants), to cross-check the
+    cells the generator assigned by construction."""
+
+    def __init__(self, out):
+        self.local, self.listeners, self.owners, self.exits = set(), [], [], []
+        self.resolvers, self.cons_or, self.cons_dir = set(), set(), set()
+        for line in open(os.path.join(out, "flowmeter.yaml")):
+            key, _, value = line.strip().partition(":")
+            if key in ("addresses", "resolvers"):
+                addrs = {str(ipaddress.ip_address(a.strip().strip('"'))) for a in value.strip(" []").split(",")}
+                (self.local if key == "addresses" else self.resolvers).update(addrs)
+        for torrc in TORRC_ARGS:
+            self.add_relay(out, torrc)
+        for line in open(os.path.join(out, "cached-microdesc-consensus")):
+            f = line.split()
+            if f and f[0] == "r":
+                self.cons_or.add((f[5], int(f[6])))
+                if int(f[7]):
+                    self.cons_dir.add((f[5], int(f[7])))
+            elif f and f[0] == "a":
+                host, _, port = f[1].rpartition(":")
+                self.cons_or.add((str(ipaddress.ip_address(host.strip("[]"))), int(port)))
+
+    @staticmethod
+    def torrc_lines(path, depth=0):
+        text = open(path).read().replace("\\\n", " ")
+        for line in text.splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line.lower().startswith("%include"):
+                yield from RulesModel.torrc_lines(os.path.join(os.path.dirname(path), line.split(None, 1)[1]), depth + 1)
+            elif line:
+                k, _, v = line.partition(" ")
+                yield k.lower(), v.strip()
+
+    def add_relay(self, out, torrc):
+        opts = list(self.torrc_lines(os.path.join(out, torrc)))
+        name = next((v for k, v in opts if k == "nickname"), torrc.rsplit(".", 1)[0])
+        addrs, or_out, exit_out, bind = [], [], [], []
+        is_exit = False
+        for k, v in opts:
+            if k == "address":
+                addrs.append(v)
+            elif k in ("orport", "dirport"):
+                spec = v.split()[0]
+                if "NoListen" in v or spec in ("0", "auto"):
+                    continue
+                if ":" in spec:
+                    host, _, port = spec.rpartition(":")
+                    host = str(ipaddress.ip_address(host.strip("[]")))
+                    addrs.append(host)
+                else:
+                    host, port = None, spec
+                self.listeners.append((host, int(port), name, "or_inbound" if k == "orport" else "dir"))
+            elif k == "outboundbindaddressor":
+                or_out.append(v)
+            elif k == "outboundbindaddressexit":
+                exit_out.append(v)
+            elif k == "outboundbindaddress":
+                bind.append(v)
+            elif k == "exitrelay":
+                is_exit = v == "1"
+        self.local.update(addrs + or_out + exit_out + bind)
+        self.owners.append((name, set((or_out or bind) + addrs)))
+        if is_exit:
+            self.exits.append((name, set(exit_out or bind or addrs)))
+
+    def listener(self, a, p, local):
+        for host, port, name, cat in self.listeners:
+            if port == p and host == a:
+                return name, cat
+        if local:
+            for host, port, name, cat in self.listeners:
+                if port == p and host is None:
+                    return name, cat
+        return None
+
+    def classify(self, src, sport, dst, dport, proto):
+        tcp = proto == 6
+        sl, dl = src in self.local, dst in self.local
+        dlis = self.listener(dst, dport, dl) if tcp else None
+        slis = self.listener(src, sport, sl) if tcp else None
+        if sl != dl:
+            inbound = dl
+        elif dlis:
+            inbound = True
+        elif slis:
+            inbound = False
+        elif dl:
+            inbound = True
+        else:
+            return ("host", "other", "in")
+        d = "in" if inbound else "out"
+        ours, oport, remote, rport = (dst, dport, src, sport) if inbound else (src, sport, dst, dport)
+        if tcp:
+            lis = dlis if inbound else slis
+            if lis:
+                return (lis[0], lis[1], d)
+            if (remote, rport) in self.cons_or or (remote, rport) in self.cons_dir:
+                owner = next((n for n, a in self.owners if ours in a), self.owners[0][0])
+                return (owner, "or_outbound" if (remote, rport) in self.cons_or else "dir", d)
+        if proto in (6, 17):
+            if 53 in (rport, oport) or remote in self.resolvers:
+                return ("host", "dns", d)
+            if EPHEMERAL[0] <= oport <= EPHEMERAL[1]:
+                owner = next((n for n, a in self.exits if ours in a), None)
+                if owner:
+                    return (owner, "exit", d)
+        elif remote in self.resolvers:
+            return ("host", "dns", d)
+        return ("host", "other", d)
+
+
+def rules_cross_check(out, name, recs):
+    """Classifies every fully decoded frame from tshark's fields with RulesModel."""
+    model = RulesModel(out)
+    fields = ["ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "ip.proto", "ipv6.nxt", "tcp.srcport", "tcp.dstport",
+              "udp.srcport", "udp.dstport"]
+    cmd = ["tshark", "-r", os.path.join(out, name), "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
+           "-T", "fields", "-E", "occurrence=f"]
+    for f in fields:
+        cmd += ["-e", f]
+    rows = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()
+    checked, wrong = 0, 0
+    for line, r in zip(rows, recs):
+        if r.fail or r.cell is None or r.cell[1] == "non_ip" or r.tshark is None or r.tshark in ({"ip"}, {"ipv6"}):
+            continue    # undecoded, not IP, or a later fragment (tshark shows no ports for it)
+        v = dict(zip(fields, line.split("\t")))
+        src = v["ip.src"] or str(ipaddress.ip_address(v["ipv6.src"]))
+        dst = v["ip.dst"] or str(ipaddress.ip_address(v["ipv6.dst"]))
+        proto = {"tcp": 6, "udp": 17}.get(next((p for p in ("tcp", "udp") if p in r.tshark), None), 0)
+        sport = int(v["tcp.srcport"] or v["udp.srcport"] or 0)
+        dport = int(v["tcp.dstport"] or v["udp.dstport"] or 0)
+        got = model.classify(src, sport, dst, dport, proto)
+        checked += 1
+        if got != tuple(r.cell):
+            wrong += 1
+            if wrong <= 10:
+                print("RULES MISMATCH %s frame: %s:%d > %s:%d proto %d: generator %s, rules %s"
+                      % (name, src, sport, dst, dport, proto, r.cell, got))
+    print("%-30s rules cross-check: %d decoded frames classified from tshark fields, %d disagree"
+          % (name, checked, wrong))
+    return wrong == 0
+
+
 def self_check(out, files):
     ok = True
     def fail(msg):
@@ -1180,6 +1326,9 @@ def self_check(out, files):
                 reference = rows
             elif rows != reference:
                 fail("%s: frames differ from relay-host.pcap" % name)
+    for name in ("relay-host.pcap", "relay-host-sll2.pcap", "relay-host-raw.pcap", "relay-host-null.pcap"):
+        if not rules_cross_check(out, name, files[name]):
+            fail("%s: the rules re-implementation disagrees with the generator's cells" % name)
     cap = subprocess.run(["capinfos", "-M", "-c", "-d", os.path.join(out, "relay-host.pcap")],
                          capture_output=True, text=True).stdout
     print(cap.strip())
