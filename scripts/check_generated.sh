@@ -49,7 +49,7 @@ rm -f frames.pcap.txt
 # per-frame comparison of the self-check above covers every fully decoded frame.
 P=" -o ip.defragment:FALSE -o ipv6.defragment:FALSE"
 n() { tshark -r relay-host.pcap $P -Y "$1" 2>/dev/null | wc -l; }
-check "icmp frames (tshark -Y ip.proto==1)" "$(n ip.proto==1)" "$(expect relay-host.pcap protocols icmp)"
+check "icmp frames with an ICMP header (tshark -Y 'ip.proto==1 && ip.frag_offset==0')" "$(n "ip.proto==1 && ip.frag_offset==0")" "$(expect relay-host.pcap protocols icmp)"
 check "icmpv6 frames (tshark -Y icmpv6)" "$(n icmpv6)" "$(expect relay-host.pcap protocols icmpv6)"
 echo "info  tshark -Y ip: $(n ip), ipv6: $(n ipv6), tcp: $(n tcp), udp: $(n udp), _ws.malformed: $(n _ws.malformed);" \
      "expected.json ipv4 $(expect relay-host.pcap protocols ipv4), ipv6 $(expect relay-host.pcap protocols ipv6)," \

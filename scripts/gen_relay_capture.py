@@ -581,7 +581,7 @@ class Generator:
         self.datagram(t + 80, GUARD_V6, ROUTER_LL, 58, na, len(na), "host", "other", "out")
         mld = router_alert_hbh(58) + struct.pack("!BBHHH16s", 143, 0, 0, 0, 1,
                                                  b"\x04\x00\x00\x00" + addr_bytes("ff02::fb")[:12])
-        p = self.datagram(t + 5000, NEIGHBOUR_LL, "ff02::16", 0, mld, len(mld), "host", "other", "in", pkttype=2)
+        p = self.datagram(t + 5000, NEIGHBOUR_LL, "ff02::16", 0, mld, len(mld) - 8, "host", "other", "in", pkttype=2)
         p.proto = 58   # the chain ends at ICMPv6: that is the protocol counted
         p.tshark = {"ipv6", "icmpv6"}
         dhcp = udp_header(68, 67, 8 + 300) + self.fill(300)
@@ -689,7 +689,7 @@ class Generator:
         ip2 = ipv6(PUBLIC_DNS_V6, HOST_V6, 0, hop_by_hop(44) + fragment_header(17, 8 + first_data, False, fid)
                    + self.fill(rest))
         self.add(IpPkt(t6 + 3, ip2, 6, cell=("host", "dns", "in"), payload=rest,
-                       internal=False, fam=6, proto=17, tshark={"ipv6"}))
+                       internal=False, fam=6, proto=None, tshark={"ipv6"}))
         self.apart()
         # An IPv6 later fragment with no first fragment.
         ip3 = ipv6(PUBLIC_DNS_V6, HOST_V6, 44, fragment_header(17, 1448, False, self.frag_id()) + self.fill(300))
@@ -718,7 +718,7 @@ class Generator:
                 payload = len(piece)         # a later fragment: the whole fragment payload
                 names = {"ip"}
             self.add(IpPkt(t + k * 2, ip, 4, cell=(relay, category, direction), payload=payload,
-                           internal=tor_internal(peer), fam=4, proto=proto, tshark=names,
+                           internal=tor_internal(peer), fam=4, proto=proto if k == 0 else None, tshark=names,
                            pkttype=4 if direction == "out" else 0))
         self.apart()
 
@@ -734,11 +734,11 @@ class Generator:
         ipu = ipv4(HOST_V4, RESOLVER, 17, udp_header(40000, 53, 40) + self.fill(32), ident=self.ip_id())
         self.add(IpPkt(t + 20, ipu, 4, fail="udp_truncated", fam=4, proto=17, cap=24, pkttype=4))
         # Caplen ending inside the IPv4 header: nothing of it was read.
-        self.add(IpPkt(t + 30, ip, 4, fail="ipv4_truncated", cap=12))
+        self.add(IpPkt(t + 30, ip, 4, fail="ipv4_truncated", fam=4, cap=12))
         # IHL 15 (60-byte header) but only 40 captured: family/protocol were read, then truncated.
         ip_opts = ipv4("192.0.2.201", GUARD_V4, 6, seg, ident=self.ip_id(), ihl=15)
         self.add(IpPkt(t + 40, ip_opts, 4, fail="ipv4_truncated", fam=4, proto=6, cap=40))
-        self.add(IpPkt(t + 50, ip6, 6, fail="ipv6_truncated", cap=30))
+        self.add(IpPkt(t + 50, ip6, 6, fail="ipv6_truncated", fam=6, cap=30))
         # Caplen ending inside a hop-by-hop header: the protocol counted is hop-by-hop (none).
         ip_hbh = ipv6("2001:db8:c000::201", GUARD_V6, 0, hop_by_hop(6, 1) + seg)
         self.add(IpPkt(t + 60, ip_hbh, 6, fail="ipv6_extension_truncated", fam=6, proto=0, cap=41))
@@ -758,7 +758,7 @@ class Generator:
         # Ethernet-only malformations.
         eth = GW_MAC + OUR_MAC
         v6_in_v4 = eth + b"\x08\x00" + ip6
-        self.eth_frame(t + 110, v6_in_v4, fail="ip_version_invalid", wire=len(v6_in_v4))
+        self.eth_frame(t + 110, v6_in_v4, fail="ip_version_invalid", wire=len(v6_in_v4), fam=4)
         self.eth_frame(t + 120, eth + b"\x81\x00\x00", fail="vlan_truncated", cap=16, wire=64)
         nine = eth + b"".join(struct.pack("!HH", 0x8100, 5) for _ in range(9)) + b"\x08\x00" + ip
         self.eth_frame(t + 130, nine, fail="vlan_too_deep", wire=len(nine))
@@ -939,7 +939,7 @@ def raw_records(g):
     t = g.start_time()
     bogus = bytes([0x50]) + b"\0" * 39
     recs.append(Rec(t, bogus, 40, fail="ip_version_invalid"))
-    recs.append(Rec(t + 5, ipv4(HOST_V4, RESOLVER, 17, udp_header(1, 53, 8))[:10], 28, fail="ipv4_truncated"))
+    recs.append(Rec(t + 5, ipv4(HOST_V4, RESOLVER, 17, udp_header(1, 53, 8))[:10], 28, fail="ipv4_truncated", fam=4))
     return sort_records(recs)
 
 
@@ -1009,9 +1009,12 @@ def expectations(recs, convs):
             v[2] += r.payload
             v[3] += 0 if r.internal else r.payload
         if r.fam:
+            # docs/classification.md "Protocol counters": the outer family counts
+            # once the link layer names it; the transport only when its header
+            # starts in this packet (not later fragments, not bad IP headers).
             protos["ipv4" if r.fam == 4 else "ipv6"] += 1
             name = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6"}.get(r.proto)
-            if name:
+            if name and r.fail in (None, "tcp_truncated", "udp_truncated", "tcp_header_length_invalid"):
                 protos[name] += 1
     conns = {}
     for cid in sorted({r.conv for r in recs if r.conv is not None}):

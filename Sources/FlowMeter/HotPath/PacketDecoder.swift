@@ -34,7 +34,7 @@ public struct PacketDecoder {
     /// Stacked VLAN tags beyond this depth are counted as `vlan_too_deep`.
     public static let maxVLANDepth = 8
     /// IPv6 extension headers beyond this many are `ipv6_extension_chain_too_long`.
-    public static let maxIPv6Extensions = 16
+    public static let maxIPv6Extensions = 8
     public static let maxMPLSLabels = 8
 
     @usableFromInline var fragments: FragmentCache
