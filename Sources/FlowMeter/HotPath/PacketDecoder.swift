@@ -228,7 +228,7 @@ public struct PacketDecoder {
             // (E bit) frames cannot be decoded and are non-IP.
             guard b.count >= offset + 8 else { return fail(&s, .linkHeaderTruncated) }
             let tci = b.u8(offset)
-            guard tci & 0x08 == 0 else { s.outcome = .nonIP; return }
+            guard tci & 0x0C == 0 else { s.outcome = .nonIP; return }  // E or C: not clear text
             let tag = tci & 0x20 != 0 ? 14 : 6  // SecTAG after its EtherType
             guard b.count >= offset + tag + 2 else { return fail(&s, .linkHeaderTruncated) }
             decodeEtherType(b, EtherType(rawValue: b.u16(offset + tag)), at: offset + tag + 2, &s)
