@@ -159,7 +159,10 @@ public final class BucketAccumulator {
     /// Buckets (per resolution and label) not yet written.
     public var pendingBucketCount: Int { pending.count }
     /// Packets observed but not yet written.
-    public var pendingPackets: UInt64 { pending.values.reduce(0) { $0 + $1.packets } }
+    public var pendingPackets: UInt64 {
+        let finest = configuration.finest.rawValue
+        return pending.reduce(0) { $0 + ($1.key.resolution == finest ? $1.value.packets : 0) }
+    }
     /// The clock as last shown to the accumulator.
     public var clock: Date? { clockNanos.map { Date(timeIntervalSince1970: Double($0) / 1e9) } }
 
@@ -282,9 +285,11 @@ public final class BucketAccumulator {
         restartGapRecorded = true
         guard let last = store.previousSession.lastFlushUTC else { return }
         let now = Self.seconds(start)
-        guard now > last else { return }
-        let reason: GapReason = store.previousSession.closedCleanly ? .agentStopped : .agentCrashed
-        pendingGaps.append(GapRecord(startUTC: last, endUTC: now, reason: reason))
+        let crashed = !store.previousSession.closedCleanly
+        // A crash always lost what was pending, however quick the restart.
+        guard now > last || crashed else { return }
+        let reason: GapReason = crashed ? .agentCrashed : .agentStopped
+        pendingGaps.append(GapRecord(startUTC: last, endUTC: max(now, last), reason: reason))
         logger.notice("\(path): no counts from \(last) to \(now) (UTC seconds): recorded as \(reason)")
     }
 
