@@ -119,3 +119,38 @@ struct SlotSink: PacketSink {
         #expect(report.renderCSV().contains("# Quotas\nquota,used\nprovider,48000\n"))
     }
 }
+
+/// The replay path with a real capture: `OfflineCapture.read` into a
+/// `ClockedSink` around the classify-and-count sink.
+struct CountingSink: PacketSink {
+    let counter: PacketCounter
+    mutating func consume(_ s: PacketSummary) { counter.count(s) }
+}
+
+@Suite struct ReplayIntoStoreTests {
+    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("shared/corpus/pcap/tcpdump")
+
+    @Test(arguments: ["afs.pcap", "mptcp-v0.pcap"])
+    func replayingARealCaptureStoresEveryPacketAndByteItRead(_ name: String) throws {
+        let file = Self.corpus.appendingPathComponent(name).path
+        try #require(FileManager.default.fileExists(atPath: file), "corpus file missing: \(file)")
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let model = HostModel()
+        let block = CounterBlock(layout: CounterLayout(relayCount: model.relayLabels.count))
+        let counter = PacketCounter(classifier: Classifier(model), block: block)
+        let acc = try BucketAccumulator(path: dir.path("r.db"), configuration: hourly(), relayLabels: model.relayLabels)
+        let capture = try OfflineCapture(path: file)
+        var decoder = PacketDecoder(linkType: capture.linkType)
+        var sink = ClockedSink(inner: CountingSink(counter: counter), block: block, accumulator: acc)
+        let totals = try capture.read(into: &sink, decoder: &decoder)
+        #expect(sink.finish())
+        try acc.close()
+        let hours = try AccountingReader(path: dir.path("r.db")).buckets(from: everything.0, to: everything.1, resolution: .hour)
+        #expect(hours.reduce(0) { $0 + $1.packets } == totals.packets)
+        #expect(hours.reduce(0) { $0 + $1.bytes } == totals.bytes)
+        let first = Date(timeIntervalSince1970: Double(totals.firstTimestampNanos! / 1_000_000_000))
+        #expect(hours.first.map { $0.start <= first && first < $0.start.addingTimeInterval(3600) } == true)
+    }
+}

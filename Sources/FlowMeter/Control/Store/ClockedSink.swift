@@ -52,7 +52,7 @@ public struct ClockedSink<Inner: PacketSink>: PacketSink {
     /// Observes the counts of the last window and flushes (reason `shutdown`).
     /// - Returns: whether everything was written.
     @discardableResult
-    public mutating func finish() -> Bool {
+    public func finish() -> Bool {
         if let last = lastTimestamp { accumulator.observe(block.snapshot(), atNanos: last) }
         return accumulator.flush(reason: .shutdown)
     }
