@@ -32,6 +32,7 @@ import Testing
         acc.observe(c.snapshot, at: epoch.addingTimeInterval(90))  // an interval flush fails again
         #expect(acc.stats.failedFlushes == 2)
         #expect(acc.pendingPackets == 6)
+        #expect(try storedPackets(path) == 10)  // reports still read it (immutable, no -wal left)
 
         try mount.remount(readOnly: false)
         #expect(acc.flush(reason: .interval))

@@ -30,8 +30,21 @@ public final class AccountingReader: UsageHistorySource {
         config.busyMode = .timeout(busyTimeoutSeconds)
         config.label = "flowmeter-store-reader"
         do {
-            queue = try DatabaseQueue(path: path, configuration: config)
-            schemaVersion = try queue.read { try StoreSchema.inspect($0, path: path) }
+            func open(_ location: String) throws -> (DatabaseQueue, Int) {
+                let q = try DatabaseQueue(path: location, configuration: config)
+                return (q, try q.read { try StoreSchema.inspect($0, path: path) })
+            }
+            do {
+                (queue, schemaVersion) = try open(path)
+            } catch let e as DatabaseError where e.resultCode == .SQLITE_CANTOPEN {
+                // A WAL file in a read-only directory cannot get its -shm index.
+                // If no writer left a -wal behind, the file alone is the whole
+                // truth and can be opened immutable; otherwise say what to do.
+                guard let uri = Self.immutableURI(path) else {
+                    throw StoreError.cannotOpen(path: path, reason: "the directory is read-only and a -wal file holds unmerged writes; copy the database with its -wal file somewhere writable")
+                }
+                (queue, schemaVersion) = try open(uri)
+            }
         } catch let e as StoreError {
             throw e
         } catch {
@@ -43,6 +56,21 @@ public final class AccountingReader: UsageHistorySource {
         if schemaVersion < StoreSchema.currentVersion {
             throw StoreError.olderSchema(path: path, found: schemaVersion, supported: StoreSchema.currentVersion)
         }
+    }
+
+    /// `file:…?immutable=1` for a file in a directory this process cannot
+    /// write and with no -wal beside it; nil otherwise. Needs an SQLite built
+    /// with URI filenames (Debian's is); elsewhere the open fails as before.
+    static func immutableURI(_ path: String) -> String? {
+        let dir = (path as NSString).deletingLastPathComponent
+        guard access(dir.isEmpty ? "." : dir, W_OK) != 0 else { return nil }
+        let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? nil
+        guard (wal ?? 0) == 0 else { return nil }
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "?#%")
+        guard let encoded = absolute.addingPercentEncoding(withAllowedCharacters: allowed) else { return nil }
+        return "file:" + encoded + "?immutable=1"
     }
 
     private func read<T>(_ body: (Database) throws -> T) throws -> T {
