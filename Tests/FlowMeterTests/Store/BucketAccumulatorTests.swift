@@ -176,11 +176,29 @@ import Testing
         #expect(labels == ["host/dns/out", "host/undecoded/none", "relay1/exit/in"])
     }
 
-    @Test func aResolutionFinerThanAnHourMustBeAllowedOnPurpose() {
-        let fine = StoreConfiguration(resolutions: [ResolutionRetention(.fiveMinutes, keepDays: 2)])
+    @Test func aResolutionFinerThanAnHourMustBeAllowedOnPurpose() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        var fine = StoreConfiguration(resolutions: [ResolutionRetention(.fiveMinutes, keepDays: 2)])
         #expect(fine.problem()?.contains("finer than 1h") == true)
-        #expect(fine.problem(allowFineResolution: true) == nil)
+        #expect(throws: StoreError.self) { try BucketAccumulator(path: dir.path("a.db"), configuration: fine, relayLabels: relayLabels) }
+        fine.allowFineResolution = true
+        #expect(fine.problem() == nil)
+        #expect(try BucketAccumulator(path: dir.path("a.db"), configuration: fine, relayLabels: relayLabels).openError == nil)
         #expect(StoreConfiguration().problem() == nil)
         #expect(StoreConfiguration(flushIntervalSeconds: 0).problem() != nil)
+    }
+
+    @Test func aNewCounterBlockAnnouncedAsRestartedIsCountedInFull() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let acc = try BucketAccumulator(path: dir.path("a.db"), configuration: hourly(), relayLabels: relayLabels)
+        let first = SyntheticCounters()
+        first.add(5)
+        acc.observe(first.snapshot, at: epoch)
+        let second = SyntheticCounters()  // only higher values: no drop to detect
+        second.add(9)
+        acc.countersRestarted()
+        acc.observe(second.snapshot, at: epoch.addingTimeInterval(1))
+        try acc.close()
+        #expect(try storedPackets(dir.path("a.db")) == 14)
     }
 }

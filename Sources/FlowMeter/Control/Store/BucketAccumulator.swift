@@ -92,11 +92,12 @@ public final class BucketAccumulator {
         self.configuration = configuration
         self.relayLabels = relayLabels
         self.logger = logger
+        if let problem = configuration.problem() { throw StoreError.invalidConfiguration(problem) }
         do {
             store = try AccountingStore(path: path, configuration: configuration)
         } catch let e as StoreError {
             switch e {
-            case .newerSchema, .notAFlowMeterDatabase, .writerBusy, .olderSchema: throw e
+            case .newerSchema, .notAFlowMeterDatabase, .writerBusy, .olderSchema, .invalidConfiguration: throw e
             default:
                 openError = e
                 stats.lastError = e
@@ -139,6 +140,12 @@ public final class BucketAccumulator {
         guard let s = Self.nanos(start), let e = Self.nanos(end) else { return }
         pendingGaps.append(GapRecord(startUTC: Self.seconds(s), endUTC: Self.seconds(e + 999_999_999), reason: reason))
     }
+
+    /// The next snapshot comes from counters that started at zero (a new
+    /// `CounterBlock` for the next replayed file, a restarted worker): all of
+    /// its values are new counts. (A drop in any value is detected anyway;
+    /// this covers a new block whose values all happen to be higher.)
+    public func countersRestarted() { baseline = nil }
 
     /// A named continuity value (e.g. a quota period's start) written with the next flush.
     public func setState(_ value: String, for name: String) { pendingState[name] = value }

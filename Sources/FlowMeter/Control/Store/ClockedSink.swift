@@ -10,8 +10,11 @@
 /// (merged or reordered captures) leaves it too, so a step back is seen at
 /// once rather than when time catches up.
 ///
-/// Single-threaded like `OfflineCapture.read(into:)`. Call `finish()` after the
-/// last capture so the tail is observed and flushed.
+/// Single-threaded like `OfflineCapture.read(into:)`. Keep one sink and one
+/// block across all replayed files (the block is cumulative); if a file gets a
+/// new `CounterBlock`, make a new sink and call
+/// `accumulator.countersRestarted()` first. Call `finish()` after the last
+/// capture so the tail is observed and flushed.
 public struct ClockedSink<Inner: PacketSink>: PacketSink {
     public var inner: Inner
     public let block: CounterBlock

@@ -68,17 +68,22 @@ public struct StoreConfiguration: Sendable, Equatable {
     public var clockJumpThresholdSeconds: Int64
     /// How long a reader waits for the writer's lock before failing.
     public var busyTimeoutSeconds: Double
+    /// Resolutions finer than an hour record the timing of traffic: the
+    /// operator must ask for them (docs/storage.md, "Privacy warning").
+    public var allowFineResolution: Bool
 
     public init(resolutions: [ResolutionRetention] = StoreConfiguration.defaultResolutions,
                 flushIntervalSeconds: Int64 = 60,
                 durability: Durability = .normal,
                 clockJumpThresholdSeconds: Int64 = 3600,
-                busyTimeoutSeconds: Double = 5) {
+                busyTimeoutSeconds: Double = 5,
+                allowFineResolution: Bool = false) {
         self.resolutions = resolutions.sorted { $0.resolution < $1.resolution }
         self.flushIntervalSeconds = flushIntervalSeconds
         self.durability = durability
         self.clockJumpThresholdSeconds = clockJumpThresholdSeconds
         self.busyTimeoutSeconds = busyTimeoutSeconds
+        self.allowFineResolution = allowFineResolution
     }
 
     public static let defaultResolutions = [
@@ -89,7 +94,7 @@ public struct StoreConfiguration: Sendable, Equatable {
     /// What is wrong with this configuration, in words; nil when it is usable.
     /// Resolutions finer than an hour need `allowFineResolution` (a privacy
     /// decision the operator makes on purpose, docs/storage.md).
-    public func problem(allowFineResolution: Bool = false) -> String? {
+    public func problem() -> String? {
         if resolutions.isEmpty { return "at least one resolution is needed" }
         for r in resolutions {
             if r.resolution.rawValue < 60 || 86_400 % r.resolution.rawValue != 0 {

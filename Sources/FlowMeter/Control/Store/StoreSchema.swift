@@ -18,6 +18,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     /// A write failed; nothing of it was applied (the transaction rolled back).
     case writeFailed(path: String, reason: String)
     case readFailed(path: String, reason: String)
+    /// The store configuration cannot be used (see `StoreConfiguration.problem()`).
+    case invalidConfiguration(String)
 
     public var description: String {
         switch self {
@@ -30,6 +32,7 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
         case .writerBusy(let p): return "\(p): another FlowMeter process is writing to this database (one writer at a time)"
         case .writeFailed(let p, let r): return "\(p): could not write to the accounting database: \(r); counts are kept in memory and retried"
         case .readFailed(let p, let r): return "\(p): could not read the accounting database: \(r)"
+        case .invalidConfiguration(let r): return "store configuration: \(r)"
         }
     }
 
