@@ -64,7 +64,7 @@ public enum StoreSchema {
     /// Every persisted column, for `flowmeter db audit` and docs/storage.md. A
     /// test compares this list with the live schema, so it cannot drift.
     public static let audit: [(table: String, column: String, meaning: String)] = [
-        ("info", "name", "setting name: schema_version, created_utc, last_flush_utc, last_observed_utc, clean_shutdown"),
+        ("info", "name", "setting name: schema_version, created_utc, last_flush_utc, clean_shutdown"),
         ("info", "value", "its value (integers as text; instants as UTC seconds)"),
         ("bucket", "resolution_seconds", "bucket length: 300, 3600 or 86400"),
         ("bucket", "start_utc", "bucket start, UTC seconds since 1970, a multiple of resolution_seconds"),
