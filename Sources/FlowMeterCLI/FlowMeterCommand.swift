@@ -3,5 +3,5 @@ import FlowMeter
 
 @main
 struct FlowMeterCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "flowmeter")
+    static let configuration = CommandConfiguration(commandName: "flowmeter", subcommands: [BenchCommand.self])
 }
