@@ -56,9 +56,9 @@ struct BenchCommand: ParsableCommand {
             // Rounds interleave the stages so drift on a shared machine hits all alike.
             for _ in 0..<`repeat` {
                 for (i, kind) in kinds.enumerated() {
-                    resetPeakRSS()
+                    let sampler = RSSSampler()
                     let run = try measure(file: file, workers: kind.1, model: model)
-                    rss[i] = max(rss[i], peakRSS())
+                    rss[i] = max(rss[i], sampler.stop())
                     runs[i].append(run)
                 }
             }
@@ -169,16 +169,43 @@ private func median(_ xs: [Double]) -> Double {
 private func fmt(_ x: Double) -> String { String(format: "%.3f", x) }
 private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
 
-/// Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) of the process.
-private func resetPeakRSS() {
-    try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+/// The most resident memory seen while a stage ran, sampled from
+/// /proc/self/statm every 2 ms on its own thread (VmHWM cannot be reset on
+/// every kernel, and a process-lifetime peak would blame one stage for another).
+private final class RSSSampler: @unchecked Sendable {
+    // @unchecked Sendable — Safe: `peak` and `running` are touched only under `lock`.
+    private let lock = NSLock()
+    private var peak = 0
+    private var running = true
+    private let done = DispatchSemaphore(value: 0)
+
+    init() {
+        peak = currentRSS()
+        Thread.detachNewThread { [self] in
+            while true {
+                let rss = currentRSS()
+                lock.lock()
+                peak = max(peak, rss)
+                let keepGoing = running
+                lock.unlock()
+                if !keepGoing { break }
+                usleep(2000)
+            }
+            done.signal()
+        }
+    }
+
+    func stop() -> Int {
+        lock.lock(); running = false; lock.unlock()
+        done.wait()
+        lock.lock(); defer { lock.unlock() }
+        return max(peak, currentRSS())
+    }
 }
 
-private func peakRSS() -> Int {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        let kb = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-        return kb * 1024
-    }
-    return 0
+private func currentRSS() -> Int {
+    guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = statm.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }

@@ -135,6 +135,23 @@ public final class FlowTable: @unchecked Sendable {
         entries.initialize(repeating: FlowEntry(), count: capacity)
     }
 
+    /// A table with its own connection counters, for benchmarks and tools
+    /// that drive one table directly (the pipeline builds its own per worker).
+    public convenience init(capacity: Int, timeouts: FlowTimeouts = FlowTimeouts(), relayCount: Int) {
+        self.init(capacity: capacity, timeouts: timeouts, connections: ConnectionCounters(relayCount: relayCount))
+    }
+
+    /// Tracks one decoded packet that was counted under (relay, category).
+    /// Owner thread only.
+    @inline(__always)
+    public func track(_ s: PacketSummary, relay: Int, category: Category) {
+        guard s.outcome == .ip && (s.proto == .tcp || s.proto == .udp) else { return }
+        observe(s, relay: relay, category: category, hash: s.symmetricFlowHash)
+    }
+
+    /// The connection metrics this table has counted.
+    public var connectionSnapshot: ConnectionSnapshot { connections.snapshot() }
+
     deinit {
         tags.deinitialize(count: capacity)
         UnsafeMutableRawPointer(tags).deallocate()
