@@ -1,16 +1,19 @@
-/// What a replay counted.
+/// What a replay through the engine counted.
 public struct EngineResult: Sendable {
-    public var counters: CounterSnapshot
+    /// Counters, totals and per-file outcomes, as the single-threaded replay reports them.
+    public var replay: ReplayResult
     public var connections: ConnectionSnapshot
     public var flowTable: FlowTableInfo
-    /// What the reader itself read (an independent count for the invariant
-    /// "categories + reasons = records read").
-    public var totals: ReadTotals
     /// Per worker; always zero for replay (the reader waits instead of dropping).
     public var ringDrops: [UInt64]
-    /// One per file that could not be read whole; counting went on with the next file.
-    public var errors: [CaptureError]
     public var workers: Int
+
+    public var counters: CounterSnapshot { replay.counters }
+    /// What the reader itself read (an independent count for the invariant
+    /// "categories + reasons = records read").
+    public var totals: ReadTotals { replay.totals }
+    /// One per file that could not be read whole; counting went on with the next file.
+    public var errors: [CaptureError] { replay.errors }
 }
 
 /// Replays capture files through the per-core pipeline: the caller's thread
@@ -26,54 +29,35 @@ public struct ReplayEngine: Sendable {
 
     /// The entry point the CLI calls.
     public static func replay(files: [String], model: HostModel, workers: Int,
-                              flowTableCapacity: Int = FlowTableConfiguration.defaultCapacity) -> EngineResult {
+                              flowTableCapacity: Int = FlowTableConfiguration.defaultCapacity,
+                              progress: ((String, OfflineCapture, ReadTotals) -> Void)? = nil) -> EngineResult {
         let configuration = EngineConfiguration(workers: workers,
                                                 flowTable: FlowTableConfiguration(capacity: flowTableCapacity))
-        return ReplayEngine(model: model, configuration: configuration).replay(files: files)
+        return ReplayEngine(model: model, configuration: configuration).replay(files: files, progress: progress)
     }
 
-    public func replay(files: [String]) -> EngineResult {
+    public func replay(files: [String], progress: ((String, OfflineCapture, ReadTotals) -> Void)? = nil) -> EngineResult {
         let pipeline = EnginePipeline(model: model, configuration: configuration)
         pipeline.start()
-        var totals = ReadTotals()
-        var errors: [CaptureError] = []
+        var result = ReplayResult(labels: model.relayLabels, counters: CounterSnapshot(layout: CounterLayout(relayCount: model.relayLabels.count)))
+        var sink = PipelineSink(pipeline: pipeline)
         for path in files {
-            let capture: OfflineCapture
-            do {
-                capture = try OfflineCapture(path: path)
-            } catch {
-                errors.append(error)
-                continue
-            }
-            var decoder = PacketDecoder(linkType: capture.linkType)
-            var sink = PipelineSink(pipeline: pipeline)
-            do {
-                totals += try capture.read(into: &sink, decoder: &decoder)
-            } catch {
-                // What was read before the damage was counted; keep its totals.
-                totals += sink.seen
-                errors.append(error)
-            }
+            // Same per-file handling (errors, undecoded link types) as the single-threaded replay.
+            result.record(Replay.readOne(path, into: &sink, progress: progress))
         }
-        let snapshot = pipeline.finish(endTimestampNanos: totals.lastTimestampNanos)
-        return EngineResult(counters: snapshot.counters, connections: snapshot.connections,
-                            flowTable: snapshot.flowTable, totals: totals, ringDrops: snapshot.ringDrops,
-                            errors: errors, workers: configuration.workers)
+        let snapshot = pipeline.finish(endTimestampNanos: result.totals.lastTimestampNanos)
+        result.counters = snapshot.counters
+        return EngineResult(replay: result, connections: snapshot.connections, flowTable: snapshot.flowTable,
+                            ringDrops: snapshot.ringDrops, workers: configuration.workers)
     }
 }
 
-/// Feeds a pipeline from `OfflineCapture.read`, waiting when a ring is full,
-/// and keeps its own totals in case the read ends in an error.
+/// Feeds a pipeline from `OfflineCapture.read`, waiting when a ring is full.
 struct PipelineSink: PacketSink {
     let pipeline: EnginePipeline
-    var seen = ReadTotals()
 
     @inline(__always)
     mutating func consume(_ summary: PacketSummary) {
-        seen.packets &+= 1
-        seen.bytes &+= UInt64(summary.wireLength)
-        if seen.firstTimestampNanos == nil { seen.firstTimestampNanos = summary.timestampNanos }
-        seen.lastTimestampNanos = summary.timestampNanos
         pipeline.submit(summary)
     }
 }

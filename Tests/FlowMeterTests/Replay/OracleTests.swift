@@ -60,3 +60,22 @@ import Testing
         #expect(result.counters.accountedBytes == result.totals.bytes)
     }
 }
+
+@Suite struct OracleConnectionTests {
+    /// or_inbound, or_outbound and dir are TCP only (rules 3 and 4), so the
+    /// generator's TCP connection ground truth applies to them exactly.
+    @Test(arguments: [1, 2, 4])
+    func theEngineCountsTheOraclesTCPConnectionsWithAnyWorkerCount(_ workers: Int) throws {
+        let oracle = GeneratedRelayHost.shared
+        let expected = oracle.files["relay-host.pcap"]!["connections"] as! [[String: Any]]
+        let result = ReplayEngine.replay(files: [oracle.path("relay-host.pcap")], model: try oracle.load().model, workers: workers)
+        let report = ReplayReport(result)
+        #expect(result.replay.invariantHolds)
+        for row in expected where ["or_inbound", "or_outbound", "dir"].contains(row["category"] as! String) {
+            let mine = try #require(report.connections?.first { $0.relay == row["relay"] as! String && $0.category == row["category"] as! String })
+            #expect(mine.opened == (row["opened"] as! NSNumber).uint64Value, "\(row)")
+            #expect(mine.unanswered == (row["unanswered"] as! NSNumber).uint64Value, "\(row)")
+            #expect(mine.closed == (row["closed"] as! NSNumber).uint64Value, "\(row)")
+        }
+    }
+}
