@@ -19,6 +19,9 @@ let package = Package(
         // with one small channel handler. +115 CPU-s cold; Hummingbird would add
         // ~300 more for routing we do not need (two GET paths).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // The accounting store (docs/storage.md): migrations, WAL pools, read-only
+        // readers; on Linux it links the system SQLite (libsqlite3-dev), ~57 CPU-s cold.
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // C and nothing else: what Swift cannot import from libpcap and Linux.
@@ -35,6 +38,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

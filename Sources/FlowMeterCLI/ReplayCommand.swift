@@ -17,27 +17,65 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Print the versioned JSON document (docs/replay-json.md) instead of a table.")
     var json = false
 
+    @Option(help: ArgumentHelp("Accounting store (SQLite): the captures' timestamps become its history.", valueName: "FILE"))
+    var db: String?
+
+    @Option(help: ArgumentHelp("Worker threads (default: one per spare core, at least 1). With --db the replay runs on one thread so the store sees packets in capture order.", valueName: "N"))
+    var workers: Int = EngineConfiguration.defaultWorkers
+
+    @Option(help: ArgumentHelp("Flow-table entries over all workers (memory: 60 bytes each).", valueName: "N"))
+    var flowTableCapacity: Int = FlowTableConfiguration.defaultCapacity
+
     @Argument(help: ArgumentHelp("Capture files.", valueName: "FILE"))
     var files: [String]
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("give at least one capture FILE") }
+        if workers < 1 || workers > 256 { throw ValidationError("--workers must be 1…256") }
+        if flowTableCapacity < 1024 { throw ValidationError("--flow-table-capacity must be at least 1024") }
     }
 
     func run() throws {
         let loaded = try configOptions.load()
         let showProgress = Diagnostics.stderrIsTerminal
-        let result = Replay.run(files: files, model: loaded.model, progress: showProgress ? { path, capture, totals in
+        var accumulator: BucketAccumulator? = nil
+        if let db {
+            do {
+                accumulator = try BucketAccumulator(path: db, relayLabels: loaded.model.relayLabels)
+            } catch {
+                Diagnostics.error("\(db): \(error)")
+                throw ExitCode(2)
+            }
+            if let e = accumulator?.openError { Diagnostics.error("\(db): \(e); counting in memory and retrying") }
+        }
+        let progress: ((String, OfflineCapture, ReadTotals) -> Void)? = showProgress ? { path, capture, totals in
             let percent = capture.fileSize > 0 ? Double(capture.bytesConsumed) / Double(capture.fileSize) * 100 : 0
             Diagnostics.write("\r\(path): \(Int(percent))% \(totals.packets) packets")
-        } : nil)
+        } : nil
+        let result: ReplayResult
+        let report: ReplayReport
+        if let accumulator {
+            result = Replay.run(files: files, model: loaded.model, accumulator: accumulator, progress: progress)
+            report = ReplayReport(result)
+        } else {
+            let engine = ReplayEngine.replay(files: files, model: loaded.model, workers: workers,
+                                             flowTableCapacity: flowTableCapacity, progress: progress)
+            result = engine.replay
+            report = ReplayReport(engine)
+        }
         if showProgress { Diagnostics.write("\r\u{1B}[K") }
-        let report = ReplayReport(result)
         print(json ? report.json() : report.table(), terminator: json ? "\n" : "")
         for error in result.errors { Diagnostics.error(error.description) }
+        var storeFailed = false
+        if let accumulator {
+            do { try accumulator.close() } catch {
+                Diagnostics.error("\(db ?? ""): counts could not be saved: \(error)")
+                storeFailed = true
+            }
+        }
         if !result.invariantHolds {
             Diagnostics.error("internal: categories and reasons do not add up to the packets read; please report this")
         }
-        if !result.errors.isEmpty || !result.invariantHolds { throw ExitCode(1) }
+        if !result.errors.isEmpty || !result.invariantHolds || storeFailed { throw ExitCode(1) }
     }
 }

@@ -11,13 +11,29 @@ public final class CountingGeneration: Sendable {
     public let relayLabels: [String]
     public let classifier: Classifier
     public let blocks: [CounterBlock]
+    /// One flow table per worker (the engine's), for connection counts. A
+    /// worker sees whole flows: PACKET_FANOUT's hash mode uses the kernel's
+    /// symmetric flow hash, so both directions land on the same handle.
+    public let tables: [FlowTable]
 
-    public init(number: Int, model: HostModel, workers: Int) {
+    public init(number: Int, model: HostModel, workers: Int,
+                flowTable: FlowTableConfiguration = FlowTableConfiguration()) {
         self.number = number
         relayLabels = model.relayLabels
-        classifier = Classifier(model)
+        let classifier = Classifier(model)
+        self.classifier = classifier
         let layout = CounterLayout(relayCount: classifier.relayCount)
-        blocks = (0..<max(1, workers)).map { _ in CounterBlock(layout: layout) }
+        let n = max(1, workers)
+        blocks = (0..<n).map { _ in CounterBlock(layout: layout) }
+        let share = max(FlowTable.bucketSize, flowTable.capacity / n)
+        let relays = classifier.relayCount
+        tables = (0..<n).map { _ in FlowTable(capacity: share, timeouts: flowTable.timeouts, relayCount: relays) }
+    }
+
+    public func connections() -> ConnectionSnapshot {
+        var total = ConnectionSnapshot(relayCount: classifier.relayCount)
+        for t in tables { total += t.connectionSnapshot }
+        return total
     }
 
     public func snapshot() -> CounterSnapshot {
@@ -83,12 +99,14 @@ public struct CaptureGap: Sendable, Equatable, Codable {
 /// worker allocates, reached from libpcap's callback through the `user`
 /// pointer (a C callback cannot capture Swift state).
 ///
-/// Where the engine's rings slot in: `consume` becomes a non-blocking push
-/// into this worker's SPSC ring (drop-and-count when full); decoding stays
-/// here, on the capture thread, so the ring carries fixed-size summaries.
+/// Where the engine's rings slot in (the other layout, one capture thread
+/// feeding per-core workers): `consume` becomes `EnginePipeline.offer`, a
+/// non-blocking push that drops and counts when a ring is full; decoding
+/// stays here, on the capture thread, so the rings carry fixed-size summaries.
 struct WorkerHotState: PacketSink {
     var decoder: PacketDecoder
     var counter: PacketCounter
+    var table: FlowTable
     let slot: GenerationSlot
     let blockIndex: Int
     var generation: Int
@@ -101,7 +119,8 @@ struct WorkerHotState: PacketSink {
     @inline(__always)
     mutating func consume(_ summary: PacketSummary) {
         if batchStarts { adoptNewGeneration() }
-        counter.count(summary)
+        guard let slot = counter.count(summary) else { return }
+        table.track(summary, relay: slot.relay, category: slot.category)
     }
 
     /// Once per batch: one atomic load; the lock only after a reload.
@@ -111,6 +130,7 @@ struct WorkerHotState: PacketSink {
         let g = slot.load()
         generation = g.number
         counter = PacketCounter(classifier: g.classifier, block: g.blocks[blockIndex])
+        table = g.tables[blockIndex]
     }
 }
 
@@ -247,7 +267,7 @@ public final class CaptureWorker: @unchecked Sendable {
         state.initialize(to: WorkerHotState(
             decoder: PacketDecoder(linkType: h.linkType),
             counter: PacketCounter(classifier: generation.classifier, block: generation.blocks[index]),
-            slot: slot, blockIndex: index, generation: generation.number))
+            table: generation.tables[index], slot: slot, blockIndex: index, generation: generation.number))
         defer {
             state.deinitialize(count: 1)
             state.deallocate()

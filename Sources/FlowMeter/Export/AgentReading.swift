@@ -6,6 +6,10 @@ public struct AgentReading: Sendable {
     /// Counters of the current generation and of every retired one (after
     /// reloads), each with the relay labels its indices refer to.
     public var generations: [(relayLabels: [String], snapshot: CounterSnapshot)] = []
+    /// Connection metrics per generation, like `generations`; `current`
+    /// marks the one whose `active` gauge is live (a retired table's open
+    /// connections are no longer tracked, so its `active` is not shown).
+    public var connections: [(relayLabels: [String], snapshot: ConnectionSnapshot, current: Bool)] = []
     public var workers: [CaptureWorkerStatus] = []
     /// Drops the interface itself reports (sysfs `rx_dropped`), counted from
     /// the agent's start.
@@ -23,6 +27,18 @@ public struct AgentReading: Sendable {
     /// Per (relay label, category, direction) values merged across
     /// generations by label, in first-seen label order.
     public var cells: CategoryTable { CategoryTable(generations) }
+
+    /// (relay label, category) → metric value, merged across generations
+    /// by label; `active` only from the current generation.
+    public func connectionValue(relay label: String, _ c: Category, _ m: ConnectionMetric) -> UInt64 {
+        var total: UInt64 = 0
+        for (labels, snapshot, current) in connections where m != .active || current {
+            for (i, l) in labels.enumerated() where l == label {
+                total &+= snapshot.value(relay: i, category: c, m)
+            }
+        }
+        return total
+    }
 
     public var reasons: [(DecodeFailure, packets: UInt64, bytes: UInt64)] {
         DecodeFailure.allCases.map { r in

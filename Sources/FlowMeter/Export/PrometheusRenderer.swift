@@ -52,6 +52,23 @@ public final class PrometheusRenderer {
             }
         }
 
+        // Connections (the flow table's view): per relay and category; no
+        // direction, a connection has both.
+        let connectionFamilies: [(String, ConnectionMetric, String, String)] = [
+            ("flowmeter_connections_opened_total", .opened, "counter", "TCP connections whose handshake completed (or, first seen mid-stream, that carried payload both ways); UDP flows with packets both ways."),
+            ("flowmeter_connection_attempts_unanswered_total", .unanswered, "counter", "Connection attempts (a SYN, or a first UDP packet) that were never answered."),
+            ("flowmeter_connections_closed_total", .closed, "counter", "Opened connections that ended (FIN both ways, RST, idle timeout, eviction)."),
+            ("flowmeter_connections_active", .active, "gauge", "Connections opened and not yet closed."),
+        ]
+        for (name, metric, type, help) in connectionFamilies {
+            family(name, type, help)
+            for relay in table.relays {
+                for c in Category.allCases {
+                    sample("\(name){relay=\"\(escape(relay))\",category=\"\(c.label)\"}", r.connectionValue(relay: relay, c, metric))
+                }
+            }
+        }
+
         let reasons = r.reasons
         family("flowmeter_undecoded_packets_total", "counter", "Packets that could not be fully decoded, by reason; each is counted under exactly one reason.")
         for (reason, packets, _) in reasons { sample("flowmeter_undecoded_packets_total{reason=\"\(reason.label)\"}", packets) }

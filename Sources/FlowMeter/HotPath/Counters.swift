@@ -84,6 +84,7 @@ public final class CounterBlock: @unchecked Sendable {
         guard s.family != 0 else { return }
         let base = layout.protocolBase
         bump(base + (s.family == 4 ? ProtocolCounter.ipv4.rawValue : ProtocolCounter.ipv6.rawValue), 1)
+        guard s.transportHeaderPresent else { return }
         switch s.proto.rawValue {
         case IPProtocol.tcp.rawValue: bump(base + ProtocolCounter.tcp.rawValue, 1)
         case IPProtocol.udp.rawValue: bump(base + ProtocolCounter.udp.rawValue, 1)

@@ -10,14 +10,18 @@ public struct PacketCounter: Sendable {
         self.block = block
     }
 
+    /// Counts `s`; returns the slot it was counted under, or nil for a packet
+    /// that could not be decoded (counted under its reason).
     @inline(__always)
-    public func count(_ s: PacketSummary) {
+    @discardableResult
+    public func count(_ s: PacketSummary) -> CounterSlot? {
         if s.outcome == .failed {
             block.countFailure(s)
-            return
+            return nil
         }
         let slot = classifier.classify(s)
         let peer = slot.direction == .inbound ? s.src : s.dst
         block.count(s, into: slot, peerIsTorInternal: s.outcome == .ip && peer.isTorInternal)
+        return slot
     }
 }

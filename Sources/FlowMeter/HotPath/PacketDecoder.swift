@@ -66,38 +66,129 @@ public struct PacketDecoder {
 
     @inline(__always)
     mutating func decodeLink(_ b: WireBytes, _ s: inout PacketSummary) {
-        switch linkType {
+        decodeLink(b, linkType, at: 0, encapsulated: false, &s)
+    }
+
+    /// Decodes the link header of type `type` starting at `o`. PPI and PKTAP
+    /// wrap another link header; `encapsulated` stops a second level.
+    mutating func decodeLink(_ b: WireBytes, _ type: LinkType, at o: Int, encapsulated: Bool, _ s: inout PacketSummary) {
+        switch type {
         case .ethernet:
-            guard b.count >= 14 else { return fail(&s, .linkHeaderTruncated) }
-            decodeEtherType(b, EtherType(rawValue: b.u16(12)), at: 14, &s)
+            guard b.count >= o + 14 else { return fail(&s, .linkHeaderTruncated) }
+            decodeEtherType(b, EtherType(rawValue: b.u16(o + 12)), at: o + 14, &s)
         case .linuxSLL:
-            guard b.count >= 16 else { return fail(&s, .linkHeaderTruncated) }
-            notePacketType(b.u16(0), &s)
-            decodeEtherType(b, EtherType(rawValue: b.u16(14)), at: 16, &s)
+            guard b.count >= o + 16 else { return fail(&s, .linkHeaderTruncated) }
+            notePacketType(b.u16(o), &s)
+            decodeEtherType(b, EtherType(rawValue: b.u16(o + 14)), at: o + 16, &s)
         case .linuxSLL2:
-            guard b.count >= 20 else { return fail(&s, .linkHeaderTruncated) }
-            notePacketType(UInt16(b.u8(10)), &s)
-            decodeEtherType(b, EtherType(rawValue: b.u16(0)), at: 20, &s)
+            guard b.count >= o + 20 else { return fail(&s, .linkHeaderTruncated) }
+            notePacketType(UInt16(b.u8(o + 10)), &s)
+            decodeEtherType(b, EtherType(rawValue: b.u16(o)), at: o + 20, &s)
         case .raw, .rawOpenBSD, .rawLinktype:
-            decodeIPByVersion(b, at: 0, &s)
+            decodeIPByVersion(b, at: o, &s)
         case .ipv4:
-            decodeIPv4(b, at: 0, &s)
+            decodeIPv4(b, at: o, &s)
         case .ipv6:
-            decodeIPv6(b, at: 0, &s)
+            decodeIPv6(b, at: o, &s)
         case .null, .loop:
-            guard b.count >= 4 else { return fail(&s, .linkHeaderTruncated) }
+            guard b.count >= o + 4 else { return fail(&s, .linkHeaderTruncated) }
             // NULL stores the address family in the capturing host's byte order,
             // LOOP in network order; accept either order for both.
-            var family = linkType == .loop ? b.u32(0) : b.u32LittleEndian(0)
+            var family = type == .loop ? b.u32(o) : b.u32LittleEndian(o)
             if family > 0xFFFF { family = family.byteSwapped }
             switch family {
-            case 2: decodeIPv4(b, at: 4, &s)
-            case 10, 24, 28, 30: decodeIPv6(b, at: 4, &s)
+            case 2: decodeIPv4(b, at: o + 4, &s)
+            case 10, 24, 28, 30: decodeIPv6(b, at: o + 4, &s)
             default: s.outcome = .nonIP
             }
+        case .ppp, .pppHDLC:
+            guard b.count >= o + 2 else { return fail(&s, .linkHeaderTruncated) }
+            var offset = o
+            if b.u8(o) == 0xFF && b.u8(o + 1) == 0x03 { offset += 2 }  // HDLC address/control
+            decodePPPProtocol(b, at: offset, &s)
+        case .ciscoHDLC:
+            guard b.count >= o + 4 else { return fail(&s, .linkHeaderTruncated) }
+            decodeEtherType(b, EtherType(rawValue: b.u16(o + 2)), at: o + 4, &s)
+        case .frameRelay:
+            // Q.922 address (2 bytes), UI control 0x03, optional pad, NLPID
+            // (RFC 2427); Cisco's encapsulation puts an EtherType after the address.
+            guard b.count >= o + 4 else { return fail(&s, .linkHeaderTruncated) }
+            if b.u8(o + 2) != 0x03 {
+                return decodeEtherType(b, EtherType(rawValue: b.u16(o + 2)), at: o + 4, &s)
+            }
+            var offset = o + 3
+            if b.u8(offset) == 0x00 { offset += 1 }
+            guard b.count > offset else { return fail(&s, .linkHeaderTruncated) }
+            switch b.u8(offset) {
+            case 0xCC: decodeIPv4(b, at: offset + 1, &s)
+            case 0x8E: decodeIPv6(b, at: offset + 1, &s)
+            case 0x80:  // SNAP: 3-byte OUI, 2-byte EtherType
+                guard b.count >= offset + 6 else { return fail(&s, .linkHeaderTruncated) }
+                decodeEtherType(b, EtherType(rawValue: b.u16(offset + 4)), at: offset + 6, &s)
+            default: s.outcome = .nonIP
+            }
+        case .ipnet:
+            guard b.count >= o + 24 else { return fail(&s, .linkHeaderTruncated) }
+            switch b.u8(o + 1) {
+            case 2: decodeIPv4(b, at: o + 24, &s)
+            case 26: decodeIPv6(b, at: o + 24, &s)
+            default: s.outcome = .nonIP
+            }
+        case .nflog:
+            decodeNFLOG(b, at: o, &s)
+        case .ppi, .pktap:
+            guard !encapsulated else { return fail(&s, .linkTypeUnsupported) }
+            guard b.count >= o + 8 else { return fail(&s, .linkHeaderTruncated) }
+            // Both carry their own header length and the inner DLT, little-endian.
+            let length = type == .ppi ? Int(b.u16(o + 2).byteSwapped) : Int(b.u32LittleEndian(o))
+            let inner = LinkType(rawValue: Int32(bitPattern: b.u32LittleEndian(o + 4)))
+            guard length >= 8, b.count >= o + length else { return fail(&s, .linkHeaderTruncated) }
+            decodeLink(b, inner, at: o + length, encapsulated: true, &s)
         default:
             fail(&s, .linkTypeUnsupported)
         }
+    }
+
+    /// A PPP protocol field (1 byte when compressed, else 2).
+    @inline(__always)
+    mutating func decodePPPProtocol(_ b: WireBytes, at o: Int, _ s: inout PacketSummary) {
+        guard b.count > o else { return fail(&s, .linkHeaderTruncated) }
+        var proto = UInt16(b.u8(o))
+        var offset = o + 1
+        if proto & 1 == 0 {
+            guard b.count >= o + 2 else { return fail(&s, .linkHeaderTruncated) }
+            proto = b.u16(o)
+            offset = o + 2
+        }
+        switch proto {
+        case 0x21: decodeIPv4(b, at: offset, &s)
+        case 0x57: decodeIPv6(b, at: offset, &s)
+        case 0x0281, 0x0283: decodeMPLS(b, at: offset, &s)
+        default: s.outcome = .nonIP
+        }
+    }
+
+    /// Linux NFLOG: 4-byte header, then TLVs (length and type little-endian,
+    /// padded to 4); the packet is in the NFULA_PAYLOAD (type 9) TLV.
+    mutating func decodeNFLOG(_ b: WireBytes, at o: Int, _ s: inout PacketSummary) {
+        guard b.count >= o + 4 else { return fail(&s, .linkHeaderTruncated) }
+        let family = b.u8(o)
+        var offset = o + 4
+        for _ in 0..<64 {
+            guard b.count >= offset + 4 else { return fail(&s, .linkHeaderTruncated) }
+            let length = Int(b.u16(offset).byteSwapped)
+            let tlvType = b.u16(offset + 2).byteSwapped & 0x7FFF
+            guard length >= 4 else { return fail(&s, .linkHeaderTruncated) }
+            if tlvType == 9 {
+                switch family {
+                case 2: return decodeIPv4(b, at: offset + 4, &s)
+                case 10: return decodeIPv6(b, at: offset + 4, &s)
+                default: s.outcome = .nonIP; return
+                }
+            }
+            offset += (length + 3) & ~3
+        }
+        fail(&s, .linkHeaderTruncated)
     }
 
     /// Linux `PACKET_*` types: 0 host, 1 broadcast, 2 multicast, 3 other host, 4 outgoing.
@@ -131,25 +222,40 @@ public struct PacketDecoder {
             case 0x0057: decodeIPv6(b, at: offset + 8, &s)
             default: s.outcome = .nonIP
             }
+        case 0x88E5:
+            // MACsec: an integrity-only frame carries the inner EtherType in
+            // clear after the SecTAG (8 bytes, 16 with the SCI); encrypted
+            // (E bit) frames cannot be decoded and are non-IP.
+            guard b.count >= offset + 8 else { return fail(&s, .linkHeaderTruncated) }
+            let tci = b.u8(offset)
+            guard tci & 0x0C == 0 else { s.outcome = .nonIP; return }  // E or C: not clear text
+            let tag = tci & 0x20 != 0 ? 14 : 6  // SecTAG after its EtherType
+            guard b.count >= offset + tag + 2 else { return fail(&s, .linkHeaderTruncated) }
+            decodeEtherType(b, EtherType(rawValue: b.u16(offset + tag)), at: offset + tag + 2, &s)
         case 0x8847, 0x8848:
-            // MPLS: pop labels to the bottom of the stack, then IP by version nibble.
-            var labels = 0
-            while true {
-                guard b.count >= offset + 4 else { return fail(&s, .linkHeaderTruncated) }
-                let entry = b.u32(offset)
-                offset += 4
-                labels += 1
-                if entry & 0x100 != 0 { break }
-                guard labels < PacketDecoder.maxMPLSLabels else { return fail(&s, .vlanTooDeep) }
-            }
-            guard b.count > offset else { return fail(&s, .linkHeaderTruncated) }
-            switch b.u8(offset) >> 4 {
-            case 4: decodeIPv4(b, at: offset, &s)
-            case 6: decodeIPv6(b, at: offset, &s)
-            default: s.outcome = .nonIP
-            }
+            decodeMPLS(b, at: offset, &s)
         default:
             s.outcome = .nonIP
+        }
+    }
+
+    /// MPLS: pop labels to the bottom of the stack, then IP by version nibble.
+    mutating func decodeMPLS(_ b: WireBytes, at start: Int, _ s: inout PacketSummary) {
+        var offset = start
+        var labels = 0
+        while true {
+            guard b.count >= offset + 4 else { return fail(&s, .linkHeaderTruncated) }
+            let entry = b.u32(offset)
+            offset += 4
+            labels += 1
+            if entry & 0x100 != 0 { break }
+            guard labels < PacketDecoder.maxMPLSLabels else { return fail(&s, .vlanTooDeep) }
+        }
+        guard b.count > offset else { return fail(&s, .linkHeaderTruncated) }
+        switch b.u8(offset) >> 4 {
+        case 4: decodeIPv4(b, at: offset, &s)
+        case 6: decodeIPv6(b, at: offset, &s)
+        default: s.outcome = .nonIP
         }
     }
 
@@ -164,10 +270,11 @@ public struct PacketDecoder {
     }
 
     mutating func decodeIPv4(_ b: WireBytes, at o: Int, _ s: inout PacketSummary) {
+        // The link layer said IPv4: counted as IPv4 even if the header is bad.
+        s.family = 4
         guard b.count >= o + 20 else { return fail(&s, .ipv4Truncated) }
         let vihl = b.u8(o)
         guard vihl >> 4 == 4 else { return fail(&s, .ipVersionInvalid) }
-        s.family = 4
         s.proto = IPProtocol(rawValue: b.u8(o + 9))
         s.src = IPAddress(ipv4: b.u32(o + 12))
         s.dst = IPAddress(ipv4: b.u32(o + 16))
@@ -197,9 +304,12 @@ public struct PacketDecoder {
     }
 
     mutating func decodeIPv6(_ b: WireBytes, at o: Int, _ s: inout PacketSummary) {
-        guard b.count >= o + 40 else { return fail(&s, .ipv6Truncated) }
+        // Unlike IPv4, a header with the wrong version is not counted as IPv6
+        // (tshark agrees); a short one with the right version is.
+        guard b.count > o else { return fail(&s, .ipv6Truncated) }
         guard b.u8(o) >> 4 == 6 else { return fail(&s, .ipVersionInvalid) }
         s.family = 6
+        guard b.count >= o + 40 else { return fail(&s, .ipv6Truncated) }
         s.src = IPAddress(hi: b.u64(o + 8), lo: b.u64(o + 16))
         s.dst = IPAddress(hi: b.u64(o + 24), lo: b.u64(o + 32))
         let payloadField = Int(b.u16(o + 4))
@@ -249,6 +359,7 @@ public struct PacketDecoder {
     mutating func decodeTransport(
         _ b: WireBytes, at o: Int, ipPayload: Int, fragmentID: UInt32?, _ s: inout PacketSummary
     ) {
+        s.transportHeaderPresent = true
         switch s.proto.rawValue {
         case IPProtocol.tcp.rawValue:
             guard b.count >= o + 20 else { return fail(&s, .tcpTruncated) }

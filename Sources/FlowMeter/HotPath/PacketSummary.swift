@@ -27,6 +27,10 @@ public struct PacketSummary: Sendable {
     /// Set for Linux cooked captures that say the packet was sent by this host.
     public var linkSaysOutgoing: Bool = false
     public var linkSaysIncoming: Bool = false
+    /// The IP header (and extension chain) was read and the transport header
+    /// starts here: false for later fragments and for bad IP headers. Only
+    /// then is the packet counted as TCP/UDP/ICMP in the protocol counters.
+    public var transportHeaderPresent: Bool = false
 
     public init() {}
 

@@ -17,11 +17,20 @@ public struct LinkType: RawRepresentable, Hashable, Sendable {
     public static let ipv4 = LinkType(rawValue: 228)
     public static let ipv6 = LinkType(rawValue: 229)
     public static let linuxSLL2 = LinkType(rawValue: 276)
+    public static let ppp = LinkType(rawValue: 9)
+    public static let pppHDLC = LinkType(rawValue: 50)
+    public static let ciscoHDLC = LinkType(rawValue: 104)
+    public static let frameRelay = LinkType(rawValue: 107)
+    public static let ppi = LinkType(rawValue: 192)
+    public static let ipnet = LinkType(rawValue: 226)
+    public static let nflog = LinkType(rawValue: 239)
+    public static let pktap = LinkType(rawValue: 258)
 
     /// Whether the decoder understands this link type.
     public var isDecoded: Bool {
         switch self {
-        case .null, .ethernet, .raw, .rawOpenBSD, .rawLinktype, .loop, .linuxSLL, .ipv4, .ipv6, .linuxSLL2:
+        case .null, .ethernet, .raw, .rawOpenBSD, .rawLinktype, .loop, .linuxSLL, .ipv4, .ipv6, .linuxSLL2,
+             .ppp, .pppHDLC, .ciscoHDLC, .frameRelay, .ppi, .ipnet, .nflog, .pktap:
             return true
         default:
             return false

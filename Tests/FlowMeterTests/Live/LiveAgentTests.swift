@@ -52,6 +52,13 @@ struct LiveAgentTests {
         #expect(UInt64(counted) == kernel)
         #expect(m["flowmeter_counts_lower_bound"] == 0)
         #expect(m["flowmeter_drops_total{source=\"kernel_ring\",interface=\"\(veth.meterInterface)\",worker=\"0\"}"] == 0)
+        // One ORPort connection (seen mid-stream, payload both ways) and one
+        // DNS flow, each seen whole by one fanout member: the kernel's
+        // fanout hash is symmetric.
+        #expect(m["flowmeter_connections_opened_total{relay=\"guard1\",category=\"or_inbound\"}"] == 1)
+        #expect(m["flowmeter_connections_active{relay=\"guard1\",category=\"or_inbound\"}"] == 1)
+        #expect(m["flowmeter_connections_opened_total{relay=\"guard1\",category=\"or_outbound\"}"] == 1)
+        #expect(m["flowmeter_connections_opened_total{relay=\"host\",category=\"dns\"}"] == 1)
     }
 
     @Test func requestsFromAnAddressThePolicyRejectsOrWithAWrongTokenAreRefused() throws {

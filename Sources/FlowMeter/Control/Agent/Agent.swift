@@ -53,8 +53,18 @@ public final class Agent: @unchecked Sendable {
     public let interfaces: [String]
     private let renderer = Mutex(PrometheusRenderer())
     private let startNanos: Int64
+    /// Counts of a generation no worker writes to any more, merged by relay
+    /// labels, so reloads do not accumulate counter blocks and flow tables.
+    private struct Frozen {
+        var labels: [String]
+        var counters: CounterSnapshot
+        var connections: ConnectionSnapshot
+    }
     private struct State {
-        var retired: [CountingGeneration] = []
+        /// Retired by a reload, with the monotonic instant; a worker may still
+        /// finish the batch it was in, so they are frozen only after a grace.
+        var retiring: [(generation: CountingGeneration, since: UInt64)] = []
+        var frozen: [Frozen] = []
         var reloadsSucceeded: UInt64 = 0
         var reloadsFailed: UInt64 = 0
         var endpoint: HTTPEndpoint? = nil
@@ -149,8 +159,32 @@ public final class Agent: @unchecked Sendable {
     /// One reading for both renderings.
     public func reading() -> AgentReading {
         var r = AgentReading()
-        let (retired, ok, failed, endpoint) = state.withLock { ($0.retired, $0.reloadsSucceeded, $0.reloadsFailed, $0.endpoint) }
-        for g in retired + [slot.load()] { r.generations.append((g.relayLabels, g.snapshot())) }
+        let now = clock.monotonicNanos()
+        let (retiring, frozen, ok, failed, endpoint) = state.withLock { st in
+            // A worker adopts a new generation at the first packet of its next
+            // batch, so after a few seconds nothing writes to a retired one.
+            let grace: UInt64 = 5_000_000_000
+            for (g, since) in st.retiring where now &- since > grace {
+                let counters = g.snapshot(), connections = g.connections()
+                if let i = st.frozen.firstIndex(where: { $0.labels == g.relayLabels }) {
+                    st.frozen[i].counters += counters
+                    st.frozen[i].connections += connections
+                } else {
+                    st.frozen.append(Frozen(labels: g.relayLabels, counters: counters, connections: connections))
+                }
+            }
+            st.retiring.removeAll { now &- $0.since > grace }
+            return (st.retiring.map(\.generation), st.frozen, st.reloadsSucceeded, st.reloadsFailed, st.endpoint)
+        }
+        for f in frozen {
+            r.generations.append((f.labels, f.counters))
+            r.connections.append((f.labels, f.connections, false))
+        }
+        let current = slot.load()
+        for g in retiring + [current] {
+            r.generations.append((g.relayLabels, g.snapshot()))
+            r.connections.append((g.relayLabels, g.connections(), g === current))
+        }
         r.workers = workers.map { $0.status() }
         r.interfaceDrops = interfaceDrops.read()
         r.startTimeSeconds = Double(startNanos) / 1e9
@@ -175,7 +209,7 @@ public final class Agent: @unchecked Sendable {
                 token = state.withLock { $0.endpoint?.currentAccess.token }
             }
             state.withLock { st in
-                st.retired.append(current)
+                st.retiring.append((current, clock.monotonicNanos()))
                 st.reloadsSucceeded += 1
                 st.endpoint?.replaceAccess(.init(policy: c.settings.accessPolicy, token: token))
             }

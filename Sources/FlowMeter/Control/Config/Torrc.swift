@@ -49,8 +49,9 @@ public enum Torrc {
             let value = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
             if keyword.lowercased() == "%include" {
                 guard !value.isEmpty else { throw ConfigError(file: path, line: pendingLine, "%include needs a path") }
-                let target = value.hasPrefix("/") ? value
-                    : (path as NSString).deletingLastPathComponent.appending("/" + value)
+                // Relative to the including file's directory.
+                let directory = (path as NSString).deletingLastPathComponent
+                let target = value.hasPrefix("/") || directory.isEmpty ? value : directory + "/" + value
                 for file in try includeTargets(target, from: path, line: pendingLine) {
                     out += try entries(of: file, depth: depth + 1)
                 }

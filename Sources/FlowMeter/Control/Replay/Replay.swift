@@ -71,16 +71,24 @@ public enum Replay {
         mutating func consume(_ summary: PacketSummary) { counter.count(summary) }
     }
 
+    /// - Parameter accumulator: when given, the captures' own timestamps drive
+    ///   the accounting store's clock (buckets, flushes), so a month of
+    ///   captures becomes a month of history; flushed at the end.
     public static func run(
-        files: [String], model: HostModel,
+        files: [String], model: HostModel, accumulator: BucketAccumulator? = nil,
         progress: ((String, OfflineCapture, ReadTotals) -> Void)? = nil
     ) -> ReplayResult {
         let classifier = Classifier(model)
         let block = CounterBlock(layout: CounterLayout(relayCount: classifier.relayCount))
-        var sink = CountingSink(counter: PacketCounter(classifier: classifier, block: block))
+        let counting = CountingSink(counter: PacketCounter(classifier: classifier, block: block))
         var result = ReplayResult(labels: model.relayLabels, counters: block.snapshot())
-        for path in files {
-            result.record(readOne(path, into: &sink, progress: progress))
+        if let accumulator {
+            var sink = ClockedSink(inner: counting, block: block, accumulator: accumulator)
+            for path in files { result.record(readOne(path, into: &sink, progress: progress)) }
+            sink.finish()
+        } else {
+            var sink = counting
+            for path in files { result.record(readOne(path, into: &sink, progress: progress)) }
         }
         result.counters = block.snapshot()
         return result

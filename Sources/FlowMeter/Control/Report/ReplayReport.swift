@@ -18,6 +18,29 @@ public struct ReplayReport: Codable, Sendable {
         public var bytes: UInt64
         public var payload_bytes: UInt64
         public var tor_payload_bytes: UInt64
+        // Engine replay only. Connections are per (relay, category): the same
+        // values stand on the `in` and `out` rows — do not add them up across
+        // directions (the top-level `connections` list has each pair once).
+        public var connections_opened: UInt64?
+        public var connection_attempts_unanswered: UInt64?
+        public var connections_closed: UInt64?
+        public var connections_active: UInt64?
+        public var connections_peak: UInt64?
+    }
+    public struct ConnectionRow: Codable, Sendable, Equatable {
+        public var relay: String
+        public var category: String
+        public var opened: UInt64
+        public var unanswered: UInt64
+        public var closed: UInt64
+        public var active: UInt64
+        /// Exact with one worker; with several, the sum of per-worker peaks (an upper bound).
+        public var peak: UInt64
+    }
+    public struct FlowTableRow: Codable, Sendable, Equatable {
+        public var capacity: Int
+        public var evictions: UInt64
+        public var bytes_reserved: Int
     }
     public struct UndecodedRow: Codable, Sendable, Equatable {
         public var reason: String
@@ -54,6 +77,42 @@ public struct ReplayReport: Codable, Sendable {
     public var files: [FileRow]
     /// Categories plus undecoded reasons equal exactly what was read.
     public var invariant_holds: Bool
+    // Engine replay only.
+    public var workers: Int?
+    public var connections: [ConnectionRow]?
+    public var flow_table: FlowTableRow?
+    public var ring_drops: [UInt64]?
+
+    /// The report of an engine replay: counters plus connections and the flow table.
+    public init(_ e: EngineResult) {
+        self.init(e.replay)
+        let c = e.connections
+        func value(_ relay: String, _ category: String, _ m: ConnectionMetric) -> UInt64 {
+            c.value(relay: relays.firstIndex(of: relay)!, category: Category(label: category)!, m)
+        }
+        for i in categories.indices {
+            let r = categories[i]
+            categories[i].connections_opened = value(r.relay, r.category, .opened)
+            categories[i].connection_attempts_unanswered = value(r.relay, r.category, .unanswered)
+            categories[i].connections_closed = value(r.relay, r.category, .closed)
+            categories[i].connections_active = value(r.relay, r.category, .active)
+            categories[i].connections_peak = value(r.relay, r.category, .peak)
+        }
+        connections = relays.indices.flatMap { relay in
+            Category.allCases.map { category in
+                ConnectionRow(relay: relays[relay], category: category.label,
+                              opened: c.value(relay: relay, category: category, .opened),
+                              unanswered: c.value(relay: relay, category: category, .unanswered),
+                              closed: c.value(relay: relay, category: category, .closed),
+                              active: c.value(relay: relay, category: category, .active),
+                              peak: c.value(relay: relay, category: category, .peak))
+            }
+        }
+        flow_table = FlowTableRow(capacity: e.flowTable.capacity, evictions: e.flowTable.evictions,
+                                  bytes_reserved: e.flowTable.bytesReserved)
+        workers = e.workers
+        ring_drops = e.ringDrops
+    }
 
     public init(_ r: ReplayResult) {
         schema_version = ReplayReport.schemaVersion

@@ -1,0 +1,118 @@
+import Benchmark
+import FlowMeter
+
+// Steady-state hot-path pieces, 10 000 packets per iteration. The gate is the
+// allocation count (0 per iteration, so 0 per packet), never time: time is
+// reported for information only (shared CI machines).
+
+private let packetsPerIteration = 10_000
+
+/// Ethernet/IPv4/TCP frames to the relay's ORPort from 4096 clients.
+private let frames: [[UInt8]] = (0..<4096).map { i in
+    var f = [UInt8](repeating: 0, count: 66)
+    f[12] = 0x08; f[14] = 0x45; f[16] = 0; f[17] = 52; f[22] = 64; f[23] = 6
+    f[26] = 185; f[27] = UInt8(i >> 8); f[28] = UInt8(i & 0xFF); f[29] = 7
+    f[30] = 198; f[31] = 51; f[32] = 100; f[33] = 10
+    f[34] = 0xA0; f[35] = UInt8(i & 0xFF); f[36] = 0x23; f[37] = 0x29
+    f[46] = 0x50; f[47] = 0x10
+    return f
+}
+
+private let model: HostModel = {
+    var m = HostModel()
+    var r = HostModel.Relay(name: "bench")
+    let a = IPAddress(ipv4: 0xC633_640A)
+    r.orListeners = [.init(address: a, port: Port(9001))]
+    r.addresses = [a]
+    m.relays = [r]
+    return m
+}()
+
+private func summaries() -> [PacketSummary] {
+    var decoder = PacketDecoder(linkType: .ethernet)
+    return frames.enumerated().map { i, f in
+        f.withUnsafeBytes { decoder.decode($0, wireLength: 1514, timestampNanos: Int64(i) * 1000) }
+    }
+}
+
+private let zeroAllocations: [BenchmarkMetric: BenchmarkThresholds] = [
+    .mallocCountTotal: BenchmarkThresholds(absolute: [.p0: 0, .p50: 0, .p90: 0, .p100: 0]),
+]
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.mallocCountTotal, .wallClock, .instructions],
+        maxDuration: .seconds(2), maxIterations: 200, thresholds: zeroAllocations)
+
+    Benchmark("decoder: Ethernet/IPv4/TCP") { benchmark in
+        var decoder = PacketDecoder(linkType: .ethernet)
+        var sum: UInt64 = 0
+        frames.withUnsafeBufferPointer { all in
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                for i in 0..<packetsPerIteration {
+                    all[i & 4095].withUnsafeBytes { sum &+= UInt64(decoder.decode($0, wireLength: 1514, timestampNanos: 0).payloadLength) }
+                }
+            }
+        }
+        blackHole(sum)
+    }
+
+    Benchmark("classifier") { benchmark in
+        let classifier = Classifier(model)
+        let input = summaries()
+        var sum = 0
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            for i in 0..<packetsPerIteration { sum &+= classifier.classify(input[i & 4095]).relay }
+        }
+        blackHole(sum)
+    }
+
+    Benchmark("ring: push and bulk consume") { benchmark in
+        let ring = SPSCRing<PacketSummary>(capacity: 4096, publishBatch: 32)
+        let input = summaries()
+        var sum: UInt64 = 0
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            for i in 0..<packetsPerIteration {
+                ring.push(input[i & 4095])
+                if i & 255 == 255 { ring.publish(); ring.consume { sum &+= UInt64($0.wireLength) } }
+            }
+            ring.publish()
+            ring.consume { sum &+= UInt64($0.wireLength) }
+        }
+        blackHole(sum)
+    }
+
+    Benchmark("flow table: established flows") { benchmark in
+        let table = FlowTable(capacity: 1 << 16, relayCount: 2)
+        var input = summaries()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            for i in 0..<packetsPerIteration {
+                input[i & 4095].timestampNanos &+= 1000
+                table.track(input[i & 4095], relay: 1, category: .orInbound)
+            }
+        }
+        blackHole(table.occupancy)
+    }
+
+    Benchmark("flow table: SYN flood under eviction") { benchmark in
+        let table = FlowTable(capacity: 1 << 12, relayCount: 2)
+        var s = summaries()[0]
+        s.tcpFlags = 0x02
+        var x: UInt64 = 0x9E37_79B9_7F4A_7C15
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            for _ in 0..<packetsPerIteration {
+                x ^= x << 13; x ^= x >> 7; x ^= x << 17
+                s.src = IPAddress(ipv4: UInt32(truncatingIfNeeded: x))
+                s.srcPort = Port(UInt16(truncatingIfNeeded: x >> 40))
+                s.timestampNanos &+= 100
+                table.track(s, relay: 1, category: .orInbound)
+            }
+        }
+        blackHole(table.evictions)
+    }
+}

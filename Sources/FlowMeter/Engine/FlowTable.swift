@@ -1,0 +1,422 @@
+import Synchronization
+
+/// Idle timeouts of the flow table, per protocol and state, in nanoseconds of
+/// capture time. Semantics: docs/engine.md.
+public struct FlowTimeouts: Sendable, Equatable {
+    /// A TCP handshake in progress (SYN sent, SYN-ACK seen).
+    public var tcpHandshake: Int64 = 30 * 1_000_000_000
+    /// An opened TCP connection, or one first seen mid-stream.
+    public var tcpIdle: Int64 = 600 * 1_000_000_000
+    /// How long a closed TCP connection lingers to absorb late segments.
+    public var tcpClosed: Int64 = 10 * 1_000_000_000
+    /// A UDP "connection" ends after this much silence.
+    public var udpIdle: Int64 = 60 * 1_000_000_000
+    public init() {}
+}
+
+/// Size and behaviour of the flow tables (one per worker).
+public struct FlowTableConfiguration: Sendable, Equatable {
+    /// Entries over all workers together; each worker gets an equal share,
+    /// rounded down to a multiple of the bucket size.
+    public var capacity: Int
+    public var timeouts: FlowTimeouts
+    public init(capacity: Int = FlowTableConfiguration.defaultCapacity, timeouts: FlowTimeouts = FlowTimeouts()) {
+        self.capacity = capacity
+        self.timeouts = timeouts
+    }
+    /// 2²⁰ entries: `FlowTable.bytesPerEntry` × 2²⁰ ≈ 60 MiB.
+    public static let defaultCapacity = 1 << 20
+    /// Memory the tables reserve up front and never exceed.
+    public var bytesReserved: Int { capacity * FlowTable.bytesPerEntry }
+}
+
+/// What the flow tables did, for `--json` (`flow_table`).
+public struct FlowTableInfo: Sendable, Equatable {
+    /// Entries over all workers.
+    public var capacity: Int
+    /// Live flows pushed out because their bucket was full (not idle expiry).
+    public var evictions: UInt64
+    /// Bytes allocated for the tables: capacity × `FlowTable.bytesPerEntry`.
+    public var bytesReserved: Int
+    public init(capacity: Int = 0, evictions: UInt64 = 0, bytesReserved: Int = 0) {
+        self.capacity = capacity; self.evictions = evictions; self.bytesReserved = bytesReserved
+    }
+    public static func + (a: FlowTableInfo, b: FlowTableInfo) -> FlowTableInfo {
+        FlowTableInfo(capacity: a.capacity + b.capacity, evictions: a.evictions + b.evictions,
+                      bytesReserved: a.bytesReserved + b.bytesReserved)
+    }
+}
+
+/// One tracked conversation. The key is canonical: endpoint `a` is the lower
+/// (address, port) of the two, so both directions find the same entry.
+struct FlowEntry {
+    var aHi: UInt64 = 0, aLo: UInt64 = 0, bHi: UInt64 = 0, bLo: UInt64 = 0
+    var lastSeen: Int64 = 0
+    var aPort: UInt16 = 0, bPort: UInt16 = 0
+    var relay: UInt16 = 0
+    var proto: UInt8 = 0
+    var state: FlowState = .empty
+    var bits: UInt8 = 0
+    var category: UInt8 = 0
+}
+
+/// Where a flow is in its life. Transitions: docs/engine.md.
+struct FlowState: RawRepresentable, Equatable {
+    var rawValue: UInt8
+    static let empty = FlowState(rawValue: 0)
+    static let synSent = FlowState(rawValue: 1)
+    static let synAckSeen = FlowState(rawValue: 2)
+    static let midstream = FlowState(rawValue: 3)
+    static let established = FlowState(rawValue: 4)
+    static let closed = FlowState(rawValue: 5)
+    static let udpOneWay = FlowState(rawValue: 6)
+    static let udpOpened = FlowState(rawValue: 7)
+}
+
+/// Bits of `FlowEntry.bits`.
+enum FlowBits {
+    static let initiatorIsA: UInt8 = 0x01
+    static let dataA: UInt8 = 0x02
+    static let dataB: UInt8 = 0x04
+    static let finA: UInt8 = 0x08
+    static let finB: UInt8 = 0x10
+}
+
+/// A worker's flow table: fixed capacity, allocated once, bucketized open
+/// addressing. A flow's hash picks one bucket of 16 slots; a bucket's 16 tags
+/// (32 bits of the hash, 0 = empty) fill one cache line, so a lookup reads one
+/// line of tags and touches an entry only on a tag match. A full bucket evicts
+/// its least valuable flow: lingering closed ones first, then unanswered
+/// attempts, then half-open ones, then the least recently seen — so a SYN flood
+/// churns through its own entries and established connections survive it.
+///
+/// Byte and packet counters live elsewhere (per category), so neither eviction
+/// nor expiry can change them; only connection metrics depend on this table.
+///
+/// One writer (its worker); `evictions`/`occupancy` may be read by anyone.
+public final class FlowTable: @unchecked Sendable {
+    // @unchecked Sendable — Safe: tags and entries are touched only by the
+    // owning worker; the counters other threads read are atomics.
+
+    public static let bucketSize = 16
+    /// Memory per slot: one entry plus its 32-bit tag.
+    public static var bytesPerEntry: Int { MemoryLayout<FlowEntry>.stride + MemoryLayout<UInt32>.stride }
+
+    public let capacity: Int
+    public let timeouts: FlowTimeouts
+    private let bucketMask: Int
+    private let tags: UnsafeMutablePointer<UInt32>
+    private let entries: UnsafeMutablePointer<FlowEntry>
+    private let connections: ConnectionCounters
+    private var clock: Int64 = .min
+    private var sweepCursor = 0
+    private var sweepCountdown = 0
+    private let evictionCounter = Atomic<UInt64>(0)
+    private let occupancyCounter = Atomic<Int>(0)
+
+    /// Live flows pushed out of a full bucket (single writer, relaxed).
+    public var evictions: UInt64 { evictionCounter.load(ordering: .relaxed) }
+    /// Slots in use right now (single writer, relaxed).
+    public var occupancy: Int { occupancyCounter.load(ordering: .relaxed) }
+    public var bytesReserved: Int { capacity * Self.bytesPerEntry }
+
+    init(capacity requested: Int, timeouts: FlowTimeouts, connections: ConnectionCounters) {
+        var buckets = 1
+        while buckets * 2 * Self.bucketSize <= max(requested, Self.bucketSize) { buckets *= 2 }
+        capacity = buckets * Self.bucketSize
+        bucketMask = buckets - 1
+        self.timeouts = timeouts
+        self.connections = connections
+        // 64-byte alignment so a bucket's 16 tags share one cache line.
+        tags = UnsafeMutableRawPointer.allocate(byteCount: capacity * 4, alignment: 64)
+            .bindMemory(to: UInt32.self, capacity: capacity)
+        tags.initialize(repeating: 0, count: capacity)
+        entries = .allocate(capacity: capacity)
+        entries.initialize(repeating: FlowEntry(), count: capacity)
+    }
+
+    /// A table with its own connection counters, for benchmarks and tools
+    /// that drive one table directly (the pipeline builds its own per worker).
+    public convenience init(capacity: Int, timeouts: FlowTimeouts = FlowTimeouts(), relayCount: Int) {
+        self.init(capacity: capacity, timeouts: timeouts, connections: ConnectionCounters(relayCount: relayCount))
+    }
+
+    /// Tracks one decoded packet that was counted under (relay, category).
+    /// Owner thread only.
+    @inline(__always)
+    public func track(_ s: PacketSummary, relay: Int, category: Category) {
+        guard s.outcome == .ip && (s.proto == .tcp || s.proto == .udp) else { return }
+        observe(s, relay: relay, category: category, hash: s.symmetricFlowHash)
+    }
+
+    /// The connection metrics this table has counted.
+    public var connectionSnapshot: ConnectionSnapshot { connections.snapshot() }
+
+    deinit {
+        tags.deinitialize(count: capacity)
+        UnsafeMutableRawPointer(tags).deallocate()
+        entries.deinitialize(count: capacity)
+        entries.deallocate()
+    }
+
+    @inline(__always)
+    private func timeout(_ state: FlowState) -> Int64 {
+        switch state {
+        case .synSent, .synAckSeen: return timeouts.tcpHandshake
+        case .closed: return timeouts.tcpClosed
+        case .udpOneWay, .udpOpened: return timeouts.udpIdle
+        default: return timeouts.tcpIdle
+        }
+    }
+
+    @inline(__always)
+    private func bump(_ counter: borrowing Atomic<UInt64>) {
+        counter.store(counter.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+    }
+
+    @inline(__always)
+    private func setOccupancy(_ delta: Int) {
+        occupancyCounter.store(occupancyCounter.load(ordering: .relaxed) &+ delta, ordering: .relaxed)
+    }
+
+    /// Counts how `e` ended (it is leaving the table) into the connection metrics.
+    @inline(__always)
+    private func finish(_ e: UnsafeMutablePointer<FlowEntry>) {
+        switch e.pointee.state {
+        case .synSent, .udpOneWay:
+            connections.unanswered(relay: Int(e.pointee.relay), category: e.pointee.category)
+        case .established, .udpOpened:
+            connections.closed(relay: Int(e.pointee.relay), category: e.pointee.category)
+        default:
+            break
+        }
+    }
+
+    /// Tracks one decoded TCP or UDP packet that was counted under (relay, category).
+    @inline(__always)
+    func observe(_ s: PacketSummary, relay: Int, category: Category, hash: UInt64) {
+        let now = s.timestampNanos
+        if now > clock { clock = now }
+        sweepCountdown &-= 1
+        if sweepCountdown < 0 { sweepStep() }
+
+        // Canonical key: a = the lower (address, port).
+        let srcIsA = (s.src.hi, s.src.lo, s.srcPort.rawValue) <= (s.dst.hi, s.dst.lo, s.dstPort.rawValue)
+        let a = srcIsA ? s.src : s.dst
+        let b = srcIsA ? s.dst : s.src
+        let aPort = srcIsA ? s.srcPort.rawValue : s.dstPort.rawValue
+        let bPort = srcIsA ? s.dstPort.rawValue : s.srcPort.rawValue
+        var tag = UInt32(truncatingIfNeeded: hash >> 32)
+        if tag == 0 { tag = 1 }
+        let first = (Int(truncatingIfNeeded: hash) & bucketMask) * Self.bucketSize
+
+        var free = -1
+        for i in first..<(first + Self.bucketSize) {
+            // Safe: first + bucketSize ≤ capacity by construction of bucketMask.
+            let t = tags[i]
+            if t == tag {
+                let e = entries + i
+                if e.pointee.aLo == a.lo && e.pointee.bLo == b.lo && e.pointee.aPort == aPort
+                    && e.pointee.bPort == bPort && e.pointee.aHi == a.hi && e.pointee.bHi == b.hi
+                    && e.pointee.proto == s.proto.rawValue {
+                    if now &- e.pointee.lastSeen > timeout(e.pointee.state) {
+                        // Idle too long: that conversation ended; this packet starts a new one.
+                        finish(e)
+                        start(e, s, srcIsA: srcIsA, relay: relay, category: category)
+                    } else {
+                        advance(e, s, srcIsA: srcIsA)
+                    }
+                    return
+                }
+            } else if t == 0 && free < 0 {
+                free = i
+            }
+        }
+        if free < 0 {
+            free = victim(first)
+            finish(entries + free)
+        } else {
+            setOccupancy(1)
+        }
+        tags[free] = tag
+        let e = entries + free
+        e.pointee.aHi = a.hi; e.pointee.aLo = a.lo; e.pointee.bHi = b.hi; e.pointee.bLo = b.lo
+        e.pointee.aPort = aPort; e.pointee.bPort = bPort; e.pointee.proto = s.proto.rawValue
+        start(e, s, srcIsA: srcIsA, relay: relay, category: category)
+    }
+
+    /// The slot of a full bucket to reuse: an idle-expired flow if there is one
+    /// (not an eviction), else the least valuable live flow (an eviction).
+    @inline(never)
+    private func victim(_ first: Int) -> Int {
+        var best = first
+        var bestRank = Int.max
+        var bestSeen = Int64.max
+        for i in first..<(first + Self.bucketSize) {
+            let e = entries[i]
+            if clock &- e.lastSeen > timeout(e.state) { return i }
+            let rank: Int
+            switch e.state {
+            case .closed: rank = 0
+            case .synSent, .udpOneWay: rank = 1
+            case .synAckSeen, .midstream: rank = 2
+            default: rank = 3
+            }
+            if rank < bestRank || (rank == bestRank && e.lastSeen < bestSeen) {
+                best = i; bestRank = rank; bestSeen = e.lastSeen
+            }
+        }
+        bump(evictionCounter)
+        return best
+    }
+
+    /// A new conversation in slot `e` (key already set) begins with packet `s`.
+    @inline(__always)
+    private func start(_ e: UnsafeMutablePointer<FlowEntry>, _ s: PacketSummary, srcIsA: Bool,
+                       relay: Int, category: Category) {
+        e.pointee.relay = UInt16(truncatingIfNeeded: relay)
+        e.pointee.category = category.rawValue
+        e.pointee.lastSeen = s.timestampNanos
+        let fromA = srcIsA
+        if s.proto == .udp {
+            e.pointee.state = .udpOneWay
+            e.pointee.bits = fromA ? FlowBits.initiatorIsA : 0
+            return
+        }
+        let f = s.tcpFlags
+        if f & TCPFlags.syn.rawValue != 0 && f & (TCPFlags.ack.rawValue | TCPFlags.rst.rawValue) == 0 {
+            e.pointee.state = .synSent
+            e.pointee.bits = fromA ? FlowBits.initiatorIsA : 0
+        } else if f & TCPFlags.rst.rawValue != 0 {
+            // Nothing to follow: a reset of something we never saw.
+            e.pointee.state = .closed
+            e.pointee.bits = 0
+        } else {
+            e.pointee.state = .midstream
+            e.pointee.bits = 0
+            advance(e, s, srcIsA: srcIsA)
+        }
+    }
+
+    /// Moves flow `e` on by one packet (TCP state from flags; UDP by direction).
+    @inline(__always)
+    private func advance(_ e: UnsafeMutablePointer<FlowEntry>, _ s: PacketSummary, srcIsA: Bool) {
+        e.pointee.lastSeen = s.timestampNanos
+        let bits = e.pointee.bits
+        let fromInitiator = (bits & FlowBits.initiatorIsA != 0) == srcIsA
+        let relay = Int(e.pointee.relay)
+        let category = e.pointee.category
+        if s.proto == .udp {
+            if e.pointee.state == .udpOneWay && !fromInitiator {
+                e.pointee.state = .udpOpened
+                connections.opened(relay: relay, category: category)
+            }
+            return
+        }
+        let f = s.tcpFlags
+        let syn = f & TCPFlags.syn.rawValue != 0
+        let ack = f & TCPFlags.ack.rawValue != 0
+        let rst = f & TCPFlags.rst.rawValue != 0
+        let fin = f & TCPFlags.fin.rawValue != 0
+        switch e.pointee.state {
+        case .synSent:
+            if rst {
+                // Refused or abandoned before any SYN-ACK: the attempt went unanswered.
+                connections.unanswered(relay: relay, category: category)
+                e.pointee.state = .closed
+            } else if syn && ack && !fromInitiator {
+                e.pointee.state = .synAckSeen
+            }
+        case .synAckSeen:
+            if rst {
+                e.pointee.state = .closed
+            } else if fromInitiator && ack && !syn {
+                e.pointee.state = .established
+                connections.opened(relay: relay, category: category)
+                if fin { e.pointee.bits |= srcIsA ? FlowBits.finA : FlowBits.finB }
+            }
+        case .midstream:
+            if rst {
+                e.pointee.state = .closed
+            } else if syn && !ack {
+                e.pointee.state = .synSent
+                e.pointee.bits = srcIsA ? FlowBits.initiatorIsA : 0
+            } else {
+                var nb = bits
+                if s.payloadLength > 0 { nb |= srcIsA ? FlowBits.dataA : FlowBits.dataB }
+                if fin { nb |= srcIsA ? FlowBits.finA : FlowBits.finB }
+                e.pointee.bits = nb
+                if nb & (FlowBits.dataA | FlowBits.dataB) == FlowBits.dataA | FlowBits.dataB {
+                    e.pointee.state = .established
+                    connections.opened(relay: relay, category: category)
+                    if nb & (FlowBits.finA | FlowBits.finB) == FlowBits.finA | FlowBits.finB {
+                        connections.closed(relay: relay, category: category)
+                        e.pointee.state = .closed
+                    }
+                }
+            }
+        case .established:
+            if rst {
+                connections.closed(relay: relay, category: category)
+                e.pointee.state = .closed
+            } else if fin {
+                let nb = bits | (srcIsA ? FlowBits.finA : FlowBits.finB)
+                e.pointee.bits = nb
+                if nb & (FlowBits.finA | FlowBits.finB) == FlowBits.finA | FlowBits.finB {
+                    connections.closed(relay: relay, category: category)
+                    e.pointee.state = .closed
+                }
+            }
+        case .closed:
+            if syn && !ack && !rst {
+                // The same addresses and ports, a new connection.
+                e.pointee.state = .synSent
+                e.pointee.bits = srcIsA ? FlowBits.initiatorIsA : 0
+            }
+        default:
+            break
+        }
+    }
+
+    /// Expires idle flows in one bucket; called every few packets so the table
+    /// frees itself at a bounded cost per packet.
+    @inline(never)
+    private func sweepStep() {
+        sweepCountdown = 16
+        let first = sweepCursor * Self.bucketSize
+        sweepCursor = (sweepCursor + 1) & bucketMask
+        expire(bucketFrom: first, now: clock)
+    }
+
+    private func expire(bucketFrom first: Int, now: Int64) {
+        for i in first..<(first + Self.bucketSize) where tags[i] != 0 {
+            let e = entries + i
+            if now &- e.pointee.lastSeen > timeout(e.pointee.state) {
+                finish(e)
+                tags[i] = 0
+                e.pointee.state = .empty
+                setOccupancy(-1)
+            }
+        }
+    }
+
+    /// The end of a replay (docs/engine.md): flows idle past their timeout at
+    /// `now` (the last packet time of the whole replay) end as by timeout;
+    /// then every attempt still waiting for an answer counts as unanswered.
+    /// Opened connections stay active. Only after the worker has stopped.
+    func finishReplay(now: Int64) {
+        let clockNow = max(now, clock)
+        for first in stride(from: 0, to: capacity, by: Self.bucketSize) {
+            expire(bucketFrom: first, now: clockNow)
+        }
+        for i in 0..<capacity where tags[i] != 0 {
+            let e = entries + i
+            if e.pointee.state == .synSent || e.pointee.state == .udpOneWay {
+                finish(e)
+                tags[i] = 0
+                e.pointee.state = .empty
+                setOccupancy(-1)
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+import CPcapShim
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How the engine is laid out.
+public struct EngineConfiguration: Sendable, Equatable {
+    /// Worker threads (each with its own ring, counters and flow table).
+    public var workers: Int
+    public var flowTable: FlowTableConfiguration
+    /// Slots per ring (a power of two). 4096 summaries ≈ 300 KB per worker.
+    public var ringCapacity: Int = 4096
+    /// Pushes collected before the reader publishes them to a worker.
+    public var publishBatch: Int = 32
+    /// Pin worker i to CPU i+1 when there is a CPU for every worker besides
+    /// the reader's; otherwise leave placement to the scheduler.
+    public var pinWorkers: Bool = true
+
+    public init(workers: Int = EngineConfiguration.defaultWorkers,
+                flowTable: FlowTableConfiguration = FlowTableConfiguration()) {
+        self.workers = workers
+        self.flowTable = flowTable
+    }
+
+    /// One worker per CPU beyond the reader's, at least one.
+    public static var defaultWorkers: Int { max(1, Int(CPcapShim_availableCPUs()) - 1) }
+}
+
+/// Everything the workers have counted, summed. Readable while they run.
+public struct EngineSnapshot: Sendable, Equatable {
+    public var counters: CounterSnapshot
+    public var connections: ConnectionSnapshot
+    public var flowTable: FlowTableInfo
+    /// Packets each worker's ring dropped because it was full (live capture only).
+    public var ringDrops: [UInt64]
+}
+
+/// One worker: consumes its ring, classifies and counts, tracks flows.
+final class Worker: @unchecked Sendable {
+    // @unchecked Sendable — Safe: after `start` only the worker thread touches
+    // `table` and the counters' writing side; others read atomics, or read
+    // everything after `join`.
+    let ring: SPSCRing<PacketSummary>
+    let counter: PacketCounter
+    let connections: ConnectionCounters
+    let table: FlowTable
+    let cpu: Int32
+    private var thread: pthread_t? = nil
+
+    init(classifier: Classifier, layout: CounterLayout, configuration: EngineConfiguration, tableCapacity: Int, cpu: Int32) {
+        ring = SPSCRing(capacity: configuration.ringCapacity, publishBatch: configuration.publishBatch)
+        counter = PacketCounter(classifier: classifier, block: CounterBlock(layout: layout))
+        connections = ConnectionCounters(relayCount: layout.relayCount)
+        table = FlowTable(capacity: tableCapacity, timeouts: configuration.flowTable.timeouts, connections: connections)
+        self.cpu = cpu
+    }
+
+    @inline(__always)
+    func process(_ s: PacketSummary) {
+        guard let slot = counter.count(s) else { return }
+        if s.outcome == .ip && (s.proto == .tcp || s.proto == .udp) {
+            table.observe(s, relay: slot.relay, category: slot.category, hash: s.symmetricFlowHash)
+        }
+    }
+
+    /// The worker thread's loop: bulk dequeue, back off when idle, stop after
+    /// the ring is closed and drained.
+    func run() {
+        if cpu >= 0 { _ = CPcapShim_pinCurrentThread(cpu) }  // best effort
+        var backoff = Backoff()
+        while true {
+            if ring.consume(max: 256, { process($0) }) > 0 {
+                backoff.reset()
+                continue
+            }
+            if ring.isClosed {
+                // Items published before close() are visible now (acquire in isClosed).
+                while ring.consume(max: 256, { process($0) }) > 0 {}
+                return
+            }
+            backoff.pause()
+        }
+    }
+
+    func start() {
+        let context = Unmanaged.passRetained(self).toOpaque()
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { raw in
+            // Safe: `raw` is the retained Worker passed below; we take that retain.
+            let worker = Unmanaged<Worker>.fromOpaque(raw!).takeRetainedValue()
+            worker.run()
+            return nil
+        }, context)
+        // Failing to start a thread here is a resource exhaustion we cannot count around.
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+        thread = tid
+    }
+
+    func join() {
+        guard let t = thread else { return }
+        pthread_join(t, nil)
+        thread = nil
+    }
+}
+
+/// The per-core pipeline: one reader (the caller's thread) hands decoded
+/// summaries, by symmetric flow hash, to N workers through SPSC rings.
+///
+/// Producer side (`offer`, `submit`, `flush`, `finish`) belongs to one thread:
+/// the capture/reader thread. `snapshot()` may be called from any thread.
+///
+/// - `offer` never blocks: a full ring drops the packet and counts it, per
+///   worker (live capture).
+/// - `submit` waits for room: nothing is lost (replay of a file).
+public final class EnginePipeline: @unchecked Sendable {
+    // @unchecked Sendable — Safe: the producer methods are documented as
+    // single-thread; everything else reads atomics or happens after join.
+    public let configuration: EngineConfiguration
+    public let layout: CounterLayout
+    private let workers: [Worker]
+    private let rings: [SPSCRing<PacketSummary>]
+    /// The same rings as unretained references: the per-packet push must not
+    /// pay a retain/release (seen under callgrind). Safe: `rings` keeps them alive.
+    private let ringRefs: UnsafeMutablePointer<Unmanaged<SPSCRing<PacketSummary>>>
+    private let workerCount: UInt64
+    private var started = false
+    private var finished = false
+
+    public init(model: HostModel, configuration: EngineConfiguration) {
+        precondition(configuration.workers >= 1, "at least one worker")
+        self.configuration = configuration
+        let classifier = Classifier(model)
+        layout = CounterLayout(relayCount: classifier.relayCount)
+        let n = configuration.workers
+        let cpus = Int(CPcapShim_availableCPUs())
+        let pin = configuration.pinWorkers && n + 1 <= cpus
+        let share = max(FlowTable.bucketSize, configuration.flowTable.capacity / n)
+        var ws: [Worker] = []
+        for i in 0..<n {
+            ws.append(Worker(classifier: classifier, layout: layout, configuration: configuration,
+                             tableCapacity: share, cpu: pin ? Int32(i + 1) : -1))
+        }
+        workers = ws
+        rings = ws.map(\.ring)
+        ringRefs = .allocate(capacity: n)
+        for i in 0..<n { (ringRefs + i).initialize(to: Unmanaged.passUnretained(ws[i].ring)) }
+        workerCount = UInt64(n)
+    }
+
+    public func start() {
+        precondition(!started, "pipeline started twice")
+        started = true
+        for w in workers { w.start() }
+    }
+
+    /// The worker a packet goes to: both directions of a flow hash alike.
+    @inline(__always)
+    public func workerIndex(_ s: PacketSummary) -> Int {
+        // Multiply-shift maps the hash's top 32 bits evenly onto 0..<N.
+        Int(truncatingIfNeeded: ((s.symmetricFlowHash >> 32) &* workerCount) >> 32)
+    }
+
+    /// Live capture: hands `s` to its worker, or drops and counts it if that
+    /// worker's ring is full. Never blocks.
+    @inline(__always)
+    @discardableResult
+    public func offer(_ s: PacketSummary) -> Bool {
+        // Safe: workerIndex < workers.count; `rings` holds every ring for our lifetime.
+        ringRefs[workerIndex(s)]._withUnsafeGuaranteedRef { $0.tryPush(s) }
+    }
+
+    /// Replay: hands `s` to its worker, waiting while its ring is full.
+    @inline(__always)
+    public func submit(_ s: PacketSummary) {
+        // Safe: as in `offer`.
+        ringRefs[workerIndex(s)]._withUnsafeGuaranteedRef { $0.push(s) }
+    }
+
+    /// Publishes what every ring holds; call when the source goes idle.
+    public func flush() {
+        for r in rings { r.publish() }
+    }
+
+    /// Closes the rings, waits for the workers to drain them, applies the
+    /// end-of-replay rule at `endTimestampNanos` (docs/engine.md) and returns
+    /// the totals. Producer thread only; the pipeline cannot be restarted.
+    public func finish(endTimestampNanos: Int64?) -> EngineSnapshot {
+        precondition(started && !finished, "finish() needs a started pipeline, once")
+        finished = true
+        for r in rings { r.close() }
+        for w in workers { w.join() }
+        if let end = endTimestampNanos {
+            for w in workers { w.table.finishReplay(now: end) }
+        } else {
+            for w in workers { w.table.finishReplay(now: .min) }
+        }
+        return snapshot()
+    }
+
+    /// Counters summed over workers, read with relaxed loads while they run.
+    public func snapshot() -> EngineSnapshot {
+        var counters = CounterSnapshot(layout: layout)
+        var connections = ConnectionSnapshot(relayCount: layout.relayCount)
+        var table = FlowTableInfo()
+        for w in workers {
+            counters += w.counter.block.snapshot()
+            connections += w.connections.snapshot()
+            table = table + FlowTableInfo(capacity: w.table.capacity, evictions: w.table.evictions,
+                                          bytesReserved: w.table.bytesReserved)
+        }
+        return EngineSnapshot(counters: counters, connections: connections, flowTable: table,
+                              ringDrops: rings.map(\.dropped))
+    }
+
+    deinit {
+        if started && !finished { _ = finish(endTimestampNanos: nil) }
+        ringRefs.deallocate()
+    }
+}

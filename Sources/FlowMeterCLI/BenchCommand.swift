@@ -1,0 +1,211 @@
+import ArgumentParser
+import FlowMeter
+import Foundation
+
+/// `flowmeter bench FILE...`: in one process and on the same file, the libpcap
+/// floor, the pipeline with one worker and with N workers, each repeated; see
+/// BENCHMARKS.md. Build it in release mode to measure anything.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure the replay pipeline against the libpcap floor on capture files.")
+
+    @Argument(help: "Capture files (pcap or pcapng).")
+    var files: [String]
+
+    @Option(help: "Workers for the multi-worker run (default: one per spare CPU, at least 2).")
+    var workers: Int?
+
+    @Option(help: "Times each stage is run (at least 5 for a published number).")
+    var `repeat`: Int = 5
+
+    @Option(help: "Flow-table entries over all workers.")
+    var flowTableCapacity: Int = FlowTableConfiguration.defaultCapacity
+
+    @Option(help: "The relay address the benchmark captures were generated for.")
+    var relayAddress: String = "198.51.100.10"
+
+    @Option(help: "Its ORPort.")
+    var orPort: UInt16 = 9001
+
+    @Option(help: "Its DirPort.")
+    var dirPort: UInt16 = 9030
+
+    @Flag(help: "Print one JSON object per file instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard !files.isEmpty else { throw ValidationError("name at least one capture file") }
+        guard `repeat` >= 1 else { throw ValidationError("--repeat must be at least 1") }
+        if let w = workers, w < 1 || w > 64 { throw ValidationError("--workers must be in 1...64") }
+        guard flowTableCapacity >= FlowTable.bucketSize else {
+            throw ValidationError("--flow-table-capacity must be at least \(FlowTable.bucketSize)")
+        }
+        guard parseIPv4(relayAddress) != nil else { throw ValidationError("--relay-address must be an IPv4 address") }
+    }
+
+    func run() throws {
+        let n = workers ?? max(2, EngineConfiguration.defaultWorkers)
+        let model = benchModel()
+        var reports: [[String: Any]] = []
+        for file in files {
+            var stages: [(name: String, workers: Int, runs: [Run], rssBytes: Int)] = []
+            let kinds: [(String, Int)] = [("libpcap floor", 0), ("pipeline, 1 worker", 1), ("pipeline, \(n) workers", n)]
+            var runs = Array(repeating: [Run](), count: kinds.count)
+            var rss = Array(repeating: 0, count: kinds.count)
+            // Rounds interleave the stages so drift on a shared machine hits all alike.
+            for _ in 0..<`repeat` {
+                for (i, kind) in kinds.enumerated() {
+                    let sampler = RSSSampler()
+                    let run = try measure(file: file, workers: kind.1, model: model)
+                    rss[i] = max(rss[i], sampler.stop())
+                    runs[i].append(run)
+                }
+            }
+            for (i, kind) in kinds.enumerated() { stages.append((kind.0, kind.1, runs[i], rss[i])) }
+            let floor = stages[0].runs
+            let floorMedian = median(floor.map(\.packetsPerSecond))
+            let floorBest = floor.map(\.packetsPerSecond).max()!
+            if json {
+                var out: [String: Any] = ["file": (file as NSString).lastPathComponent, "packets": floor[0].packets,
+                                          "wire_bytes": floor[0].bytes, "repeat": `repeat`,
+                                          "flow_table_capacity": flowTableCapacity,
+                                          "flow_table_bytes": FlowTableConfiguration(capacity: flowTableCapacity).bytesReserved]
+                out["stages"] = stages.map { s -> [String: Any] in
+                    let pps = s.runs.map(\.packetsPerSecond)
+                    return ["name": s.name, "workers": s.workers,
+                            "median_pps": median(pps), "best_pps": pps.max()!,
+                            "median_gbps": median(s.runs.map(\.gigabitsPerSecond)),
+                            "best_gbps": s.runs.map(\.gigabitsPerSecond).max()!,
+                            "median_ratio": median(pps) / floorMedian, "best_ratio": pps.max()! / floorBest,
+                            "peak_rss_bytes": s.rssBytes]
+                }
+                reports.append(out)
+            } else {
+                print("\(file): \(floor[0].packets) packets, \(floor[0].bytes) wire bytes, \(`repeat`) runs per stage")
+                print("  flow table: \(flowTableCapacity) entries, \(FlowTableConfiguration(capacity: flowTableCapacity).bytesReserved) bytes reserved")
+                print(pad("stage", 22) + pad("median Mpps", 13) + pad("best Mpps", 11) + pad("median Gbit/s", 15)
+                      + pad("×floor med", 12) + pad("×floor best", 12) + "peak RSS MiB")
+                for s in stages {
+                    let pps = s.runs.map(\.packetsPerSecond)
+                    print(pad(s.name, 22) + pad(fmt(median(pps) / 1e6), 13) + pad(fmt(pps.max()! / 1e6), 11)
+                          + pad(fmt(median(s.runs.map(\.gigabitsPerSecond))), 15)
+                          + pad(fmt(median(pps) / floorMedian), 12) + pad(fmt(pps.max()! / floorBest), 12)
+                          + fmt(Double(s.rssBytes) / 1_048_576))
+                }
+            }
+        }
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: reports, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    struct Run {
+        var packets: UInt64
+        var bytes: UInt64
+        var seconds: Double
+        var packetsPerSecond: Double { Double(packets) / seconds }
+        var gigabitsPerSecond: Double { Double(bytes) * 8 / seconds / 1e9 }
+    }
+
+    /// workers == 0: the floor (pcap_next_ex and nothing else).
+    func measure(file: String, workers: Int, model: HostModel) throws -> Run {
+        if workers == 0 {
+            let capture = try OfflineCapture(path: file)
+            let start = now()
+            let totals = capture.readFloor()
+            return Run(packets: totals.packets, bytes: totals.bytes, seconds: now() - start)
+        }
+        let configuration = EngineConfiguration(workers: workers,
+                                                flowTable: FlowTableConfiguration(capacity: flowTableCapacity))
+        let engine = ReplayEngine(model: model, configuration: configuration)
+        let start = now()
+        let result = engine.replay(files: [file])
+        let seconds = now() - start
+        if let e = result.errors.first { throw e }
+        guard result.counters.accountedPackets == result.totals.packets else {
+            throw ValidationError("pipeline lost packets: \(result.counters.accountedPackets) of \(result.totals.packets)")
+        }
+        return Run(packets: result.totals.packets, bytes: result.totals.bytes, seconds: seconds)
+    }
+
+    func benchModel() -> HostModel {
+        var m = HostModel()
+        var r = HostModel.Relay(name: "bench")
+        let a = IPAddress(ipv4: parseIPv4(relayAddress)!)
+        r.orListeners = [.init(address: a, port: Port(orPort))]
+        r.dirListeners = [.init(address: a, port: Port(dirPort))]
+        r.addresses = [a]
+        r.exitAddresses = [a]
+        r.isExit = true
+        m.relays = [r]
+        return m
+    }
+}
+
+private func parseIPv4(_ s: String) -> UInt32? {
+    let parts = s.split(separator: ".")
+    guard parts.count == 4 else { return nil }
+    var v: UInt32 = 0
+    for p in parts {
+        guard let b = UInt8(p) else { return nil }
+        v = v << 8 | UInt32(b)
+    }
+    return v
+}
+
+private func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+private func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+private func fmt(_ x: Double) -> String { String(format: "%.3f", x) }
+private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+
+/// The most resident memory seen while a stage ran, sampled from
+/// /proc/self/statm every 2 ms on its own thread (VmHWM cannot be reset on
+/// every kernel, and a process-lifetime peak would blame one stage for another).
+private final class RSSSampler: @unchecked Sendable {
+    // @unchecked Sendable — Safe: `peak` and `running` are touched only under `lock`.
+    private let lock = NSLock()
+    private var peak = 0
+    private var running = true
+    private let done = DispatchSemaphore(value: 0)
+
+    init() {
+        peak = currentRSS()
+        Thread.detachNewThread { [self] in
+            while true {
+                let rss = currentRSS()
+                lock.lock()
+                peak = max(peak, rss)
+                let keepGoing = running
+                lock.unlock()
+                if !keepGoing { break }
+                usleep(2000)
+            }
+            done.signal()
+        }
+    }
+
+    func stop() -> Int {
+        lock.lock(); running = false; lock.unlock()
+        done.wait()
+        lock.lock(); defer { lock.unlock() }
+        return max(peak, currentRSS())
+    }
+}
+
+private func currentRSS() -> Int {
+    guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = statm.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
