@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Live benchmark (BENCHMARKS.md): the highest send rate at which a capturer
 # drops nothing, on a veth pair between two network namespaces this script
-# creates, for FlowMeter (1 and 2 fanout handles) and tcpdump -w /dev/null with
-# the same snaplen and buffer, in one run.
+# creates, for FlowMeter (1 and 2 fanout handles; one capture thread feeding the
+# engine's rings) and tcpdump -w /dev/null with the same snaplen and buffer, in
+# one run. Also each capturer's CPU time per delivered packet.
 #
 # Never a pass/fail test: timings depend on the machine and its other load.
 # Bounded: every trial sends at most $PACKETS packets and lasts at most
@@ -128,9 +129,13 @@ report() {  # who rate delivered pps counted drops cpu
         "$1" "$2" "$3" "$4" "$5" "$6" "$(($3 - $5))" "$7" "$per"
 }
 
-trial_flowmeter() {  # threads rate
-    local threads=$1 rate=$2
-    ip netns exec "$M" "$FLOWMETER" run -i "$VM" --config "$WORK/flowmeter.yaml" --capture-threads "$threads" \
+trial_flowmeter() {  # threads|rings rate
+    local threads=$1 rate=$2 config="$WORK/flowmeter.yaml"
+    if [ "$threads" = rings ]; then
+        config="$WORK/flowmeter-rings.yaml"; threads=0
+        sed 's/^agent:$/agent:\n  capture_layout: rings/' "$WORK/flowmeter.yaml" > "$config"
+    fi
+    ip netns exec "$M" "$FLOWMETER" run -i "$VM" --config "$config" --capture-threads "$threads" \
         >"$WORK/fm.log" 2>&1 &
     local pid=$!; PIDS+=("$pid")
     for _ in $(seq 50); do ip netns exec "$M" curl -s -o /dev/null -m 1 http://127.0.0.1:9477/metrics && break; sleep 0.1; done
@@ -141,7 +146,7 @@ trial_flowmeter() {  # threads rate
     drops=$(metric_sum 'flowmeter_drops_total{')
     cpu=$(awk -v a="$cpu0" -v b="$(cpu_seconds "$pid")" 'BEGIN {printf "%.2f", b - a}')
     kill -TERM "$pid"; wait "$pid" || true
-    report "flowmeter-$threads" "$rate" "$sent" "$pps" "$counted" "$drops" "$cpu"
+    report "flowmeter-$1" "$rate" "$sent" "$pps" "$counted" "$drops" "$cpu"
 }
 
 trial_tcpdump() {  # rate
@@ -164,4 +169,5 @@ for rate in $RATES; do
     trial_tcpdump "$rate"
     trial_flowmeter 1 "$rate"
     trial_flowmeter 2 "$rate"
+    trial_flowmeter rings "$rate"
 done

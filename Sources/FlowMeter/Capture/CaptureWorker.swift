@@ -107,6 +107,8 @@ struct WorkerHotState: PacketSink {
     var decoder: PacketDecoder
     var counter: PacketCounter
     var table: FlowTable
+    /// The other layout: hand summaries to the engine's per-core workers.
+    let pipeline: EnginePipeline?
     let slot: GenerationSlot
     let blockIndex: Int
     var generation: Int
@@ -118,6 +120,10 @@ struct WorkerHotState: PacketSink {
 
     @inline(__always)
     mutating func consume(_ summary: PacketSummary) {
+        if let pipeline {
+            pipeline.offer(summary)  // never blocks; a full ring drops and counts
+            return
+        }
         if batchStarts { adoptNewGeneration() }
         guard let slot = counter.count(summary) else { return }
         table.track(summary, relay: slot.relay, category: slot.category)
@@ -164,6 +170,9 @@ public final class CaptureWorker: @unchecked Sendable {
     public let index: Int
     public let options: LiveCaptureOptions
     public let fanoutGroup: UInt16?
+    /// Set in the `rings` layout: this (only) capture thread of its interface
+    /// is the pipeline's single producer.
+    public let pipeline: EnginePipeline?
     private let slot: GenerationSlot
     private let clock: LiveClock
 
@@ -185,7 +194,8 @@ public final class CaptureWorker: @unchecked Sendable {
     /// when opening failed (then `initialError` says why and a gap is open
     /// from the start).
     public init(interface: String, index: Int, options: LiveCaptureOptions, fanoutGroup: UInt16?,
-                slot: GenerationSlot, clock: LiveClock = .system) {
+                slot: GenerationSlot, pipeline: EnginePipeline? = nil, clock: LiveClock = .system) {
+        self.pipeline = pipeline
         self.interface = interface
         self.index = index
         self.options = options
@@ -267,7 +277,7 @@ public final class CaptureWorker: @unchecked Sendable {
         state.initialize(to: WorkerHotState(
             decoder: PacketDecoder(linkType: h.linkType),
             counter: PacketCounter(classifier: generation.classifier, block: generation.blocks[index]),
-            table: generation.tables[index], slot: slot, blockIndex: index, generation: generation.number))
+            table: generation.tables[index], pipeline: pipeline, slot: slot, blockIndex: index, generation: generation.number))
         defer {
             state.deinitialize(count: 1)
             state.deallocate()
@@ -288,6 +298,7 @@ public final class CaptureWorker: @unchecked Sendable {
             // -1: everything in the current TPACKET_V3 block, one wakeup per block.
             let rc = pcap_dispatch(h.pointer, -1, countPacket, UnsafeMutableRawPointer(state).assumingMemoryBound(to: UInt8.self))
             if rc == -2 { continue }  // PCAP_ERROR_BREAK: stop() was called
+            pipeline?.flush()  // publish what this batch queued, even a partial ring batch
             if rc < 0 { return h.lastError }
             let now = clock.monotonicNanos()
             if now &- lastStats >= statsInterval {

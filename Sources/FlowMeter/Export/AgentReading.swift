@@ -14,6 +14,8 @@ public struct AgentReading: Sendable {
     /// Drops the interface itself reports (sysfs `rx_dropped`), counted from
     /// the agent's start.
     public var interfaceDrops: [(interface: String, dropped: UInt64)] = []
+    /// Summaries dropped because an engine worker's ring was full (`rings` layout).
+    public var engineRingDrops: [(interface: String, worker: Int, dropped: UInt64)] = []
     public var version: String = FlowMeterVersion.string
     public var startTimeSeconds: Double = 0
     public var nowSeconds: Double = 0
@@ -64,6 +66,7 @@ public struct AgentReading: Sendable {
 
     public var totalDrops: UInt64 {
         workers.reduce(0) { $0 &+ $1.kernelRingDrops } &+ interfaceDrops.reduce(0) { $0 &+ $1.dropped }
+            &+ engineRingDrops.reduce(0) { $0 &+ $1.dropped }
     }
 
     public var totalGaps: UInt64 { interfaces.reduce(0) { $0 &+ interfaceStatus($1).gaps } }
@@ -76,6 +79,7 @@ public struct AgentReading: Sendable {
         var out: [String] = []
         if workers.contains(where: { $0.kernelRingDrops > 0 }) { out.append("kernel_ring_drops") }
         if interfaceDrops.contains(where: { $0.dropped > 0 }) { out.append("interface_drops") }
+        if engineRingDrops.contains(where: { $0.dropped > 0 }) { out.append("engine_ring_drops") }
         if totalGaps > 0 { out.append("capture_gaps") }
         return out
     }

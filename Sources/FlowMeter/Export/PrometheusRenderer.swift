@@ -80,6 +80,9 @@ public final class PrometheusRenderer {
         for w in r.workers {
             sample("flowmeter_drops_total{source=\"kernel_ring\",interface=\"\(escape(w.interface))\",worker=\"\(w.worker)\"}", w.kernelRingDrops)
         }
+        for (name, worker, dropped) in r.engineRingDrops {
+            sample("flowmeter_drops_total{source=\"engine_ring\",interface=\"\(escape(name))\",worker=\"\(worker)\"}", dropped)
+        }
         for (name, dropped) in r.interfaceDrops {
             sample("flowmeter_drops_total{source=\"interface\",interface=\"\(escape(name))\"}", dropped)
         }

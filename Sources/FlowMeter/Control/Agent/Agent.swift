@@ -51,6 +51,8 @@ public final class Agent: @unchecked Sendable {
     private let workers: [CaptureWorker]
     private let interfaceDrops: InterfaceDropCounter
     public let interfaces: [String]
+    /// The engine pipelines of the `rings` layout, one per interface.
+    private let pipelines: [(interface: String, pipeline: EnginePipeline)]
     private let renderer = Mutex(PrometheusRenderer())
     private let startNanos: Int64
     /// Counts of a generation no worker writes to any more, merged by relay
@@ -83,19 +85,35 @@ public final class Agent: @unchecked Sendable {
         for w in selection.warnings { logger.warning("\(w)") }
         guard !selection.interfaces.isEmpty else { throw .noInterfaces }
         interfaces = selection.interfaces
-        let perInterface = s.captureThreads == 0 ? Int(CPcapShim_availableCPUs()) : s.captureThreads
+        // Fanout is the default layout (BENCHMARKS.md, "Live capture"): on the
+        // 2-core machine measured, the two layouts cost about the same CPU per
+        // packet, and fanout has no cross-thread hop, survives one thread being
+        // descheduled (each handle has its own kernel ring), and needs no
+        // producer-per-ring bookkeeping when there are several interfaces.
+        let rings = s.captureLayout == .rings
+        let perInterface = rings ? 1 : (s.captureThreads == 0 ? Int(CPcapShim_availableCPUs()) : s.captureThreads)
         let options = LiveCaptureOptions(snaplen: s.snaplen, bufferBytes: s.bufferBytes,
                                          timeoutMilliseconds: s.timeoutMilliseconds, bpfFilter: s.bpfFilter,
                                          handlesPerInterface: perInterface)
-        slot = GenerationSlot(CountingGeneration(number: 1, model: configuration.model, workers: interfaces.count * perInterface))
+        // In the rings layout the engine's workers count; the generation's own
+        // flow tables stay minimal.
+        slot = GenerationSlot(CountingGeneration(
+            number: 1, model: configuration.model, workers: interfaces.count * perInterface,
+            flowTable: rings ? FlowTableConfiguration(capacity: FlowTable.bucketSize) : FlowTableConfiguration()))
         var ws: [CaptureWorker] = []
+        var ps: [(String, EnginePipeline)] = []
         for name in interfaces {
             let group = perInterface > 1 ? fanoutGroupID(interfaceIndex: sysfs.interfaceIndex(name)) : nil
+            let engineWorkers = s.captureThreads == 0 ? EngineConfiguration.defaultWorkers : s.captureThreads
+            let pipeline = rings ? EnginePipeline(model: configuration.model, configuration: EngineConfiguration(workers: engineWorkers)) : nil
+            if let pipeline { ps.append((name, pipeline)) }
             for _ in 0..<perInterface {
-                ws.append(CaptureWorker(interface: name, index: ws.count, options: options, fanoutGroup: group, slot: slot, clock: clock))
+                ws.append(CaptureWorker(interface: name, index: ws.count, options: options, fanoutGroup: group, slot: slot,
+                                        pipeline: pipeline, clock: clock))
             }
         }
         workers = ws
+        pipelines = ps
         interfaceDrops = InterfaceDropCounter(interfaces: interfaces, sysfs: sysfs)
         startNanos = clock.wallNanos()
     }
@@ -142,13 +160,15 @@ public final class Agent: @unchecked Sendable {
             logger.info("running as \(user) with CAP_NET_RAW only")
         }
         // 4. Count.
+        for (_, p) in pipelines { p.start() }
         for (w, r) in zip(workers, opened) { w.start(with: r) }
         logger.info("capturing on \(interfaces.joined(separator: ", ")) with \(workers.count / interfaces.count) handle(s) each")
         let sources = handleSignals ? installSignalHandlers() : []
         stopRequested.wait()
         for src in sources { src.cancel() }
-        // 5. Stop and write the final counters.
+        // 5. Stop and write the final counters (rings drained first).
         for w in workers { w.stop() }
+        for (_, p) in pipelines { _ = p.finish(endTimestampNanos: nil) }
         let final = StatusDocument(reading())
         writeFinal(final)
         return final
@@ -185,6 +205,13 @@ public final class Agent: @unchecked Sendable {
             r.generations.append((g.relayLabels, g.snapshot()))
             r.connections.append((g.relayLabels, g.connections(), g === current))
         }
+        for (name, p) in pipelines {
+            let e = p.snapshot()
+            // The engine counts with the relays it started with.
+            r.generations.append((initial.model.relayLabels, e.counters))
+            r.connections.append((initial.model.relayLabels, e.connections, true))
+            for (i, d) in e.ringDrops.enumerated() { r.engineRingDrops.append((name, i, d)) }
+        }
         r.workers = workers.map { $0.status() }
         r.interfaceDrops = interfaceDrops.read()
         r.startTimeSeconds = Double(startNanos) / 1e9
@@ -216,6 +243,9 @@ public final class Agent: @unchecked Sendable {
             slot.publish(next)
             let old = initial.settings
             let n = c.settings
+            if !pipelines.isEmpty {
+                logger.warning("capture_layout rings: the engine keeps the relays it started with until a restart; access policy reloaded")
+            }
             if n.interfaces != old.interfaces || n.snaplen != old.snaplen || n.bufferBytes != old.bufferBytes
                 || n.timeoutMilliseconds != old.timeoutMilliseconds || n.bpfFilter != old.bpfFilter
                 || n.listenHost != old.listenHost || n.listenPort != old.listenPort || n.user != old.user {

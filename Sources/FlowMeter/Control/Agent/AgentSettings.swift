@@ -37,6 +37,12 @@ public struct AgentSettings: Sendable, Equatable {
     /// Capture handles per interface, joined in one PACKET_FANOUT (hash)
     /// group; 0 means one per CPU the process may run on.
     public var captureThreads: Int = 0
+    /// `fanout` (default): `captureThreads` handles per interface, each
+    /// decoding and counting. `rings`: one capture thread per interface
+    /// feeding the engine's per-core workers through SPSC rings. Measured
+    /// against each other in BENCHMARKS.md ("Live capture").
+    public var captureLayout: CaptureLayout = .fanout
+    public enum CaptureLayout: String, Sendable, Equatable { case fanout, rings }
     /// Where the final counters are written on stop (systemd StateDirectory).
     public var stateDirectory: String? = nil
 
@@ -103,6 +109,11 @@ public struct AgentSettings: Sendable, Equatable {
             case "capture_threads":
                 guard let n = value.int, (0...64).contains(n) else { throw fail("expected 0 (one per CPU) to 64") }
                 s.captureThreads = n
+            case "capture_layout":
+                guard let text = value.string, let layout = CaptureLayout(rawValue: text) else {
+                    throw fail("expected fanout or rings")
+                }
+                s.captureLayout = layout
             case "state_directory":
                 guard let text = value.string, !text.isEmpty else { throw fail("expected a directory") }
                 s.stateDirectory = text
