@@ -30,6 +30,7 @@ struct AgentSettingsTests {
               bpf_filter: "not port 22"
               user: flowmeter
               capture_threads: 2
+              capture_layout: rings
               state_directory: state
             """)
         #expect(s.listenHost == "::1" && s.listenPort == 9100)
@@ -37,6 +38,7 @@ struct AgentSettingsTests {
         #expect(s.bearerTokenFile == "token.txt" && s.interfaces == ["eth0", "eth1"])
         #expect(s.snaplen == 96 && s.bufferBytes == 64 << 20 && s.timeoutMilliseconds == 50)
         #expect(s.bpfFilter == "not port 22" && s.user == "flowmeter" && s.captureThreads == 2 && s.stateDirectory == "state")
+        #expect(s.captureLayout == .rings)
     }
 
     @Test(arguments: [
