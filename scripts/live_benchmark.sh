@@ -74,13 +74,15 @@ for i in range(4096):
     frame = b"\x02\0\0\0\0\x0b" + b"\x02\0\0\0\0\x0a" + b"\x08\x00" + ip + tcp
     out.write(struct.pack("<IIII", 1700000000, i, len(frame), len(frame)) + frame)
 PY
-# The same shape for trafgen: random client address and port (many flows).
+# The same shape for trafgen: 256 client addresses x 4 ports = 1024 flows, as
+# in the pcap (a random port per packet would make every packet a new flow: a
+# SYN flood, a different benchmark).
 cat > "$WORK/bench.trafgen" <<'EOF'
 {
   0x02, 0x00, 0x00, 0x00, 0x00, 0x0b, 0x02, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x08, 0x00,
   0x45, 0x00, const16(66), drnd(2), 0x40, 0x00, 0x40, 0x06, csumip(14, 33),
   203, 0, 113, drnd(1), 198, 51, 100, 10,
-  drnd(2), const16(9001), drnd(4), 0x00, 0x00, 0x00, 0x01,
+  0x75, dinc(0x30, 0x33, 1), const16(9001), drnd(4), 0x00, 0x00, 0x00, 0x01,
   0x50, 0x18, const16(65535), 0x00, 0x00, 0x00, 0x00,
   fill(0x5a, 26),
 }

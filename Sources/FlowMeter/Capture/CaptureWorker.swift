@@ -106,7 +106,11 @@ public struct CaptureGap: Sendable, Equatable, Codable {
 struct WorkerHotState: PacketSink {
     var decoder: PacketDecoder
     var counter: PacketCounter
-    var table: FlowTable
+    /// Unretained: the per-packet call must not pay a retain/release (the
+    /// engine saw it under callgrind). Safe: `current` keeps the generation
+    /// that owns the table alive for as long as this state points into it.
+    var table: Unmanaged<FlowTable>
+    var current: CountingGeneration
     /// The other layout: hand summaries to the engine's per-core workers.
     let pipeline: EnginePipeline?
     let slot: GenerationSlot
@@ -126,7 +130,7 @@ struct WorkerHotState: PacketSink {
         }
         if batchStarts { adoptNewGeneration() }
         guard let slot = counter.count(summary) else { return }
-        table.track(summary, relay: slot.relay, category: slot.category)
+        table._withUnsafeGuaranteedRef { $0.track(summary, relay: slot.relay, category: slot.category) }
     }
 
     /// Once per batch: one atomic load; the lock only after a reload.
@@ -136,7 +140,8 @@ struct WorkerHotState: PacketSink {
         let g = slot.load()
         generation = g.number
         counter = PacketCounter(classifier: g.classifier, block: g.blocks[blockIndex])
-        table = g.tables[blockIndex]
+        table = Unmanaged.passUnretained(g.tables[blockIndex])
+        current = g
     }
 }
 
@@ -277,7 +282,7 @@ public final class CaptureWorker: @unchecked Sendable {
         state.initialize(to: WorkerHotState(
             decoder: PacketDecoder(linkType: h.linkType),
             counter: PacketCounter(classifier: generation.classifier, block: generation.blocks[index]),
-            table: generation.tables[index], pipeline: pipeline, slot: slot, blockIndex: index, generation: generation.number))
+            table: Unmanaged.passUnretained(generation.tables[index]), current: generation, pipeline: pipeline, slot: slot, blockIndex: index, generation: generation.number))
         defer {
             state.deinitialize(count: 1)
             state.deallocate()
