@@ -54,6 +54,13 @@ struct LiveAgentTests {
         let kernel = try veth.meterStatistic("rx_packets") - rxBefore + veth.meterStatistic("tx_packets") - txBefore
         #expect(UInt64(counted) == kernel)
         #expect(m["flowmeter_counts_lower_bound"] == 0)
+        // The live exposition, every family included, passes Prometheus's linter.
+        if let promtool = LiveHarness.tool("promtool") {
+            let (_, body) = try veth.get("http://127.0.0.1:9477/metrics", in: veth.meter)
+            try body.write(toFile: agent.directory + "/metrics.txt", atomically: true, encoding: .utf8)
+            let lint = try LiveHarness.run(["/bin/sh", "-c", "\(promtool) check metrics < '\(agent.directory)/metrics.txt'"])
+            #expect(lint.status == 0 && lint.stdout.isEmpty && lint.stderr.isEmpty, "\(lint.stdout)\(lint.stderr)")
+        }
         #expect(m["flowmeter_drops_total{source=\"kernel_ring\",interface=\"\(veth.meterInterface)\",worker=\"0\"}"] == 0)
         #expect(m.filter { $0.key.hasPrefix("flowmeter_drops_total{") }.values.reduce(0, +) == 0)
         // One ORPort connection (seen mid-stream, payload both ways) and one
@@ -127,7 +134,9 @@ struct LiveAgentTests {
         let slow = try NamespacedProcess(namespace: veth.sender, argv: [
             "timeout", "20", "tcpreplay", "-q", "--pps=200", "-i", veth.senderInterface, pcap], logPath: agent.directory + "/slow.log")
         defer { slow.stop(signal: SIGTERM, timeout: 5) }
-        usleep(700_000)
+        // Mid-capture: the second sender's packets are arriving.
+        let counted = { try agent.metrics().filter { $0.key.hasPrefix("flowmeter_packets_total{") || $0.key.hasPrefix("flowmeter_undecoded_packets_total{") }.values.reduce(0, +) }
+        #expect(try LiveHarness.waitUntil(timeout: 15) { try counted() > Double(traffic.packetCount) })
         let exit = agent.process.stop(signal: SIGTERM, timeout: 10)
         #expect(exit == 0, "agent log:\n\(agent.process.log)")
         let data = try Data(contentsOf: URL(fileURLWithPath: state + "/last-run.json"))
