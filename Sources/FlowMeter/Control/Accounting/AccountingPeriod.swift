@@ -106,7 +106,10 @@ public struct AccountingPeriod: Sendable, Hashable, CustomStringConvertible {
     /// that hour once a year; Tor behaves the same (docs/quotas.md).
     public func interval(containing now: Date, in zone: TimeZone) -> DateInterval {
         let start = edge(containing: now, getEnd: false, in: zone)
-        let end = edge(containing: start, getEnd: true, in: zone)
+        // Tor computes the end right after the start, so glibc's cached offset
+        // is the start's: that decides a repeated hour at the end edge.
+        let end = edge(containing: start, getEnd: true, in: zone,
+                       previousOffset: zone.secondsFromGMT(for: start))
         return DateInterval(start: start, end: max(start, end))
     }
 
@@ -121,7 +124,9 @@ public struct AccountingPeriod: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `edge_of_accounting_period_containing(now, get_end)` from hibernate.c.
-    public func edge(containing now: Date, getEnd: Bool, in zone: TimeZone) -> Date {
+    /// `previousOffset` is the UTC offset glibc's `mktime` cached from its
+    /// previous call (0 in a fresh process); it only matters for a repeated hour.
+    public func edge(containing now: Date, getEnd: Bool, in zone: TimeZone, previousOffset: Int = 0) -> Date {
         let local = LocalTime(now, in: zone)
         let before = local.hour < hour || (local.hour == hour && local.minute < minute)
         var year = local.year, month = local.month, dayNumber = local.dayNumber
@@ -142,7 +147,7 @@ public struct AccountingPeriod: Sendable, Hashable, CustomStringConvertible {
             if getEnd { dayNumber += 1 }
         }
         let wall = Int64(dayNumber) * 86_400 + Int64(hour * 3600 + minute * 60)
-        return LocalTime.resolve(wallSeconds: wall, in: zone)
+        return LocalTime.resolve(wallSeconds: wall, in: zone, previousOffset: Int64(previousOffset))
     }
 }
 
@@ -203,18 +208,19 @@ struct LocalTime {
     }
 
     /// The instant of a local wall-clock time, as glibc's `mktime` with
-    /// `tm_isdst = -1` finds it in a fresh process: start from the wall time
-    /// read as UTC and iterate `t = wall - offset(t)` until the offset agrees.
-    /// - Repeated hour (DST ends): this picks the occurrence whose offset is in
-    ///   force at "wall as UTC" — the later one east of Greenwich, the earlier
-    ///   one west of it. glibc caches the last offset it used, so a long-running
-    ///   Tor may pick the other occurrence; we document rather than guess.
+    /// `tm_isdst = -1` finds it: start from the wall time minus the offset
+    /// cached by the previous `mktime` call and iterate `t = wall - offset(t)`
+    /// until the offset agrees.
+    /// - Repeated hour (DST ends): the occurrence reached from that guess. In a
+    ///   fresh process (guess 0) that is the later one east of Greenwich and the
+    ///   earlier one west of it. A long-running Tor's cache may differ, so on
+    ///   that one hour a year Tor may pick the other occurrence (docs/quotas.md).
     /// - Skipped hour (DST starts): no instant has that wall time; glibc uses
     ///   the offset in force before the jump, i.e. 02:30 becomes 03:30.
     /// Both verified against glibc 2.36 running Tor's edge code (tests).
-    static func resolve(wallSeconds wall: Int64, in zone: TimeZone) -> Date {
+    static func resolve(wallSeconds wall: Int64, in zone: TimeZone, previousOffset: Int64 = 0) -> Date {
         func offset(_ t: Int64) -> Int64 { Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(t)))) }
-        var t = wall
+        var t = wall - previousOffset
         for _ in 0..<4 {
             let o = offset(t)
             let candidate = wall - o

@@ -62,12 +62,13 @@ public enum IntervalContinuity: Sendable, Equatable {
         let current = period.interval(containing: now, in: zone)
         guard let stored = storedStart else { return (.noStoredInterval, current) }
         if stored == current.start {
-            return (.continued, DateInterval(start: stored, end: period.edge(containing: stored, getEnd: true, in: zone)))
+            return (.continued, current)
         }
         let duration = period.lengthOfPeriod(containing: stored, in: zone)
         let delta = current.start.timeIntervalSince(stored) / duration
         if -0.50 <= delta && delta <= 0.50 {
-            let end = period.edge(containing: now, getEnd: true, in: zone)
+            let end = period.edge(containing: now, getEnd: true, in: zone,
+                                  previousOffset: zone.secondsFromGMT(for: current.start))
             return (.moved(fraction: delta), DateInterval(start: min(stored, end), end: end))
         }
         if delta >= 0.99 { return (.elapsed(fraction: delta), current) }
