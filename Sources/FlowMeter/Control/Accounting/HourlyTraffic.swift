@@ -10,26 +10,36 @@ public struct HourlyTraffic: Sendable {
     public private(set) var read: [Double]
     public private(set) var written: [Double]
     public private(set) var observed: [Double]
+    /// The zone whose calendar the forecast's weekday/hour profile uses.
+    public let zone: TimeZone
+    /// Local (day number, weekday, hour) of each bin's start, computed once.
+    let local: [(day: Int, weekday: Int, hour: Int)]
 
     public var hourCount: Int { observed.count }
 
     /// Bins [from, to) of `buckets` in `scope`. Bucket bytes are spread evenly
     /// over the bucket's span; observation starts at the earliest bucket of any
     /// scope (before it nothing was recorded) and excludes `gaps`.
-    public init(buckets: [UsageBucket], gaps: [DateInterval], scope: QuotaScope, from: Date, to: Date) {
+    public init(buckets: [UsageBucket], gaps: [DateInterval], scope: QuotaScope, from: Date, to: Date, zone: TimeZone) {
         firstHour = HourlyTraffic.hour(containing: from)
         let n = Swift.max(0, HourlyTraffic.hour(containing: to.addingTimeInterval(-0.001)) - firstHour + 1)
         read = Array(repeating: 0, count: n)
         written = read
         observed = read
+        self.zone = zone
+        let first = firstHour
+        local = (0..<n).map { i in
+            let l = LocalTime(Date(timeIntervalSince1970: Double(first + i) * 3600), in: zone)
+            return (l.dayNumber, l.weekday, l.hour)
+        }
         guard n > 0 else { return }
         for b in buckets where scope.includes(b) {
             let inbound = b.direction == Direction.inbound.label
             guard inbound || b.direction == Direction.outbound.label else { continue }
             spread(Double(scope.bytes(of: b)), over: b.start, seconds: Double(Swift.max(1, b.durationSeconds)), inbound: inbound)
         }
-        let first = buckets.map(\.start).min() ?? to
-        let observedFrom = Swift.max(from, first)
+        let earliest = buckets.map(\.start).min() ?? to
+        let observedFrom = Swift.max(from, earliest)
         for i in 0..<n {
             let hs = Double(firstHour + i) * 3600
             let lo = Swift.max(hs, observedFrom.timeIntervalSince1970), hi = Swift.min(hs + 3600, to.timeIntervalSince1970)
