@@ -34,6 +34,9 @@ public struct QuotaForecast: Sendable {
         public var endWritten: Double
         /// When the limit is (or was) reached; nil if not within this period.
         public var exhaustion: Date?
+        /// Average rule bytes per second predicted for the rest of the period
+        /// (feed this to `TorSchedule.report(rate:)`).
+        public var futureRate: Double
     }
 }
 
@@ -110,7 +113,8 @@ public enum QuotaForecaster {
         f.projection = .init(endTotal: quota.rule.bytes(read: cumIn, written: cumOut),
                              low: quota.rule.bytes(read: lowIn, written: lowOut),
                              high: quota.rule.bytes(read: highIn, written: highOut),
-                             endRead: cumIn, endWritten: cumOut, exhaustion: exhaustion)
+                             endRead: cumIn, endWritten: cumOut, exhaustion: exhaustion,
+                             futureRate: secondsLeft > 0 ? max(0, quota.rule.bytes(read: cumIn, written: cumOut) - Double(usage.used)) / secondsLeft : 0)
         return f
     }
 
@@ -176,7 +180,10 @@ struct SeasonalTrendModel {
 
     init?(traffic: HourlyTraffic, values: [Double], now: Date) {
         let nowHour = Int((now.timeIntervalSince1970 / 3600).rounded(.down)) // complete hours end here
-        let lastIndex = nowHour - 1 - traffic.firstHour
+        // The hour containing `now` counts only when the traffic was binned up
+        // to `now` (live use); a backtest's traffic runs on past `now`.
+        let partialNowHour = traffic.firstHour + traffic.hourCount - 1 == nowHour
+        let lastIndex = nowHour - (partialNowHour ? 0 : 1) - traffic.firstHour
         let firstIndex = max(0, nowHour - Int(QuotaForecaster.windowSeconds / 3600) - traffic.firstHour)
         guard lastIndex >= firstIndex, lastIndex < traffic.hourCount || traffic.hourCount > 0 else { return nil }
         let last = min(lastIndex, traffic.hourCount - 1)
