@@ -3,5 +3,7 @@ import FlowMeter
 
 @main
 struct FlowMeterCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "flowmeter")
+    static let configuration = CommandConfiguration(
+        commandName: "flowmeter",
+        subcommands: [TorScheduleCommand.self, BacktestCommand.self])
 }

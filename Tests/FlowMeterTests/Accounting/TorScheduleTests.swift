@@ -71,6 +71,17 @@ import Testing
         #expect(r.next.expectedUsage.basis == .none && r.next.wakeup?.wake == interval.end)
     }
 
+    @Test func afterTheQuirkThePredictionsUseTheRateTorMeantAndTheSoftLimitHugsTheHardOne() {
+        let state = TorAccountingState(intervalStart: previousStart, bytesRead: 1_020_054_732, secondsActive: 40_000,
+                                       softLimitHitAt: previousStart.addingTimeInterval(36_000), bytesAtSoftLimit: 1_020_054_732)
+        let r = TorSchedule.report(config: config, state: state, fingerprint: fp, now: interval.start)
+        #expect(r.current.expectedUsage.bytesPerMinute == 472)
+        #expect(r.current.softLimit == (1 << 30) - 472 * 180)
+        #expect(r.current.wakeup?.wake == interval.start)
+        #expect(r.rate == Double(28_334 * 60) / 60)
+        #expect(r.current.predictedHardHibernation == interval.start.addingTimeInterval(Double(1 << 30) / 28_334))
+    }
+
     @Test func aRestartInTheSameIntervalKeepsTheStoredEAndCounters() throws {
         let state = TorAccountingState(intervalStart: interval.start, bytesRead: 100 << 20, bytesWritten: 50 << 20,
                                        secondsActive: 3600, expectedUsage: 1_048_576)

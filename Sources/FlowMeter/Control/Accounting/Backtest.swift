@@ -99,6 +99,8 @@ public struct BacktestResult: Sendable {
     public var periods: [PeriodResult]
     public var method: String
 
+    public init(periods: [PeriodResult], method: String) { self.periods = periods; self.method = method }
+
     /// Mean absolute percentage error over every point of every period.
     public var flowMeterMAPE: Double { mape(\.flowMeter) }
     public var vnstatMAPE: Double { mape(\.vnstat) }

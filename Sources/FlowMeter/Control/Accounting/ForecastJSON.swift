@@ -98,3 +98,55 @@ func encodeAllKeys(_ value: Any, to encoder: Encoder) throws {
         try c.encode(v, forKey: AnyCodingKey(label))
     }
 }
+
+/// `flowmeter tor-schedule --json`: Tor's schedule for the current and next interval.
+public struct TorScheduleJSON: Codable, Sendable, Equatable {
+    public var accounting_max_bytes: UInt64
+    public var rule: String
+    public var accounting_start: String
+    public var time_zone: String
+    public var now: String
+    /// continued | moved | elapsed | mismatched | no-stored-interval
+    public var continuity: String
+    public var continuity_moved_fraction: Double?
+    public var rate_bytes_per_second: Double
+    public var rate_source: String
+    public var current: Interval
+    public var next: Interval
+
+    public struct Interval: Codable, Sendable, Equatable {
+        public var schedule: QuotaForecastJSON.Tor
+        public var used_bytes: UInt64
+        public var time_to_exhaust_seconds: UInt64?
+        public var time_to_consider_seconds: Int64?
+        public var digest_u32: UInt32?
+        /// What E would be without Tor's ÷60 slip (soft-limit basis only).
+        public var expected_usage_intended_bytes_per_minute: UInt64?
+        public func encode(to encoder: Encoder) throws { try encodeAllKeys(self, to: encoder) }
+
+        init(_ s: TorIntervalSchedule) {
+            schedule = .init(s); used_bytes = s.usedBytes
+            time_to_exhaust_seconds = s.wakeup?.timeToExhaustSeconds
+            time_to_consider_seconds = s.wakeup?.timeToConsiderSeconds
+            digest_u32 = s.wakeup?.digestValue
+            expected_usage_intended_bytes_per_minute = s.expectedUsage.intendedBytesPerMinute
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws { try encodeAllKeys(self, to: encoder) }
+
+    public init(config: TorHibernationConfig, report r: TorScheduleReport, now: Date) {
+        accounting_max_bytes = config.accountingMax; rule = config.rule.rawValue
+        accounting_start = config.period.description; time_zone = config.timeZone.identifier
+        self.now = iso(now)
+        switch r.continuity {
+        case .continued: continuity = "continued"
+        case .moved(let f): continuity = "moved"; continuity_moved_fraction = f
+        case .elapsed(let f): continuity = "elapsed"; continuity_moved_fraction = f
+        case .mismatched(let f): continuity = "mismatched"; continuity_moved_fraction = f
+        case .noStoredInterval: continuity = "no-stored-interval"
+        }
+        rate_bytes_per_second = r.rate; rate_source = r.rateSource
+        current = .init(r.current); next = .init(r.next)
+    }
+}

@@ -308,6 +308,8 @@ public enum TorSchedule {
         if rate == nil {
             if eCurrent.bytesPerMinute > 0 && !eCurrent.usesDivideBy60Quirk {
                 r = Double(eCurrent.bytesPerMinute) / 60; source = "Tor's E for this interval"
+            } else if let intended = eCurrent.intendedBytesPerMinute, intended > 0 {
+                r = Double(intended) / 60; source = "the E Tor meant (×60 instead of its ÷60)"
             } else if current.secondsActive > 0 {
                 r = Double(used) / Double(current.secondsActive); source = "this interval's bytes per active second"
             } else { source = "none" }
