@@ -42,7 +42,7 @@ public struct QuotaForecast: Sendable {
 
 /// FlowMeter's forecast (docs/quotas.md, "Forecast"). Pure: takes `now`.
 public enum QuotaForecaster {
-    public static let methodName = "seasonal-trend (robust 24-h level with Theil-Sen trend over 28 d, × weekday and hour-of-day profile; capture gaps excluded)"
+    public static let methodName = "seasonal-trend (robust 24-h level with Theil-Sen trend over 56 d, × weekday and hour-of-day profile; capture gaps excluded)"
     /// Tor's MIN_TIME_FOR_MEASUREMENT: no projection from less than 30 min of data.
     public static let minimumObservedSeconds = 1800.0
     /// How much history before `now` the model reads.
