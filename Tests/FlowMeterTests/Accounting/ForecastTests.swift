@@ -89,3 +89,24 @@ func steady(from: Date, hours: Int, perHour: UInt64, skip: Range<Int> = 0..<0) -
         #expect(try JSONDecoder().decode(QuotaForecastJSON.self, from: data) == QuotaForecastJSON(quota: q, forecast: f))
     }
 }
+
+@Suite struct QuotaStatusTests {
+    @Test func aTorQuotasStatusCarriesTorsScheduleDrivenByTheProjectedRate() throws {
+        let dayStart = utc("2026-11-21 00:00:00")
+        let q = Quota(name: "tor-r1", limit: 1 << 30, period: try AccountingPeriod(parsing: "day 00:00"), rule: .max,
+                      timeZone: zone("UTC"), scope: .tor(relay: "r1"), torRelay: "r1")
+        let config = TorHibernationConfig(accountingMax: 1 << 30, period: q.period, rule: .max, timeZone: zone("UTC"))
+        let state = TorAccountingState(intervalStart: utc("2026-11-20 00:00:00"), bytesRead: 629_145_600,
+                                       bytesWritten: 524_288_000, secondsActive: 36_000)
+        let fp = try TorFingerprint(hex: "E3614183D5214D52D9DD48CEB23C2CB6B653D287")
+        let history = MemoryHistory(all: steady(from: dayStart.addingTimeInterval(-86_400), hours: 30, perHour: 36_000_000))
+        let now = dayStart.addingTimeInterval(6 * 3600)
+        let s = try QuotaStatus.evaluate(q, source: history, now: now, tor: .init(config: config, state: state, fingerprint: fp))
+        let tor = try #require(s.tor)
+        #expect(tor.current.wakeup?.wake == utc("2026-11-21 03:37:25"))
+        #expect(abs(tor.rate - 10_000) < 1)   // 36 MB/h = 10 kB/s, rule max
+        let json = s.json
+        #expect(json.tor?.wakeup == "2026-11-21T03:37:25Z")
+        #expect(json.used_bytes == 6 * 36_000_000)
+    }
+}
