@@ -15,7 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
-        // SHA-1 for Tor's hibernation wake-up digest (Insecure.SHA1); ~+60 CPU-s cold.
+        // SHA-1 for Tor's hibernation wake-up digest (Insecure.SHA1). It brings BoringSSL's C
+        // sources: a cold debug build of the package with it took 256 s wall on the shared 2-core box.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
