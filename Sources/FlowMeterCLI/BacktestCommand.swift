@@ -53,11 +53,14 @@ struct BacktestCommand: ParsableCommand {
                 if let out = writeHistory { try h.render().write(toFile: out, atomically: true, encoding: .utf8) }
                 runs.append((shape.rawValue, h, span))
             }
-        } else if db != nil {
-            // TODO(lead): open the SQLite store read-only as a UsageHistorySource
-            // (Control/Store) and append (path, store, its first…last bucket span)
-            // here; Backtest.run takes any UsageHistorySource.
-            throw CLIError("--db: the accounting store is not in this build yet; export it to a history file and use --history")
+        } else if let path = db {
+            let reader = try AccountingReader(path: path)
+            let stored = try reader.resolutions()
+            guard let first = stored.map(\.firstStart).min(),
+                  let last = stored.map({ $0.lastStart.addingTimeInterval(Double($0.resolution.rawValue)) }).max() else {
+                throw CLIError("\(path): the store holds no buckets yet")
+            }
+            runs.append((path, reader, DateInterval(start: first, end: last)))
         }
 
         var results: [(String, BacktestResult)] = []

@@ -40,13 +40,18 @@ struct TorScheduleCommand: ParsableCommand {
     }
 
     func run() throws {
-        let torrcText = try readText(torrc, what: "torrc")
-        let t = try TorrcAccounting(torrc: torrcText)
-        guard t.settings.maxBytes > 0 else { throw CLIError("\(torrc): AccountingMax is not set, so Tor does no accounting") }
+        let relay: HostModel.Relay
+        do {
+            relay = try Torrc.relay(from: torrc).0
+        } catch {
+            Diagnostics.error("configuration: \(error)")
+            throw ExitCode(2)
+        }
+        guard let settings = relay.accounting else { throw CLIError("\(torrc): AccountingMax is not set, so Tor does no accounting") }
         let zone = timeZone.flatMap(TimeZone.init(identifier:)) ?? .current
-        let config = try TorHibernationConfig(settings: t.settings, timeZone: zone)
+        let config = try TorHibernationConfig(settings: settings, timeZone: zone)
 
-        let dir = dataDirectory ?? t.dataDirectory
+        let dir = dataDirectory ?? relay.dataDirectory
         var state = TorAccountingState()
         if let dir, let text = try? String(contentsOfFile: dir + "/state", encoding: .utf8) {
             state = try TorAccountingState(stateFile: text)

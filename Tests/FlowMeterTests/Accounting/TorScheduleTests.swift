@@ -118,16 +118,20 @@ import Testing
     @Test func fingerprintAndTorrcFilesAreRead() throws {
         let f = try TorFingerprint(fingerprintFile: "MyRelay E3614183D5214D52D9DD48CEB23C2CB6B653D287\n")
         #expect(f == fp.withNickname("MyRelay"))
-        let t = try TorrcAccounting(torrc: """
+        let path = makeTemporaryDirectory("torrc-acct") + "/torrc"
+        FileManager.default.createFile(atPath: path, contents: Data("""
             Nickname MyRelay
+            ORPort 9001
             AccountingMax 1 GBytes # per day
             accountingstart day 00:00
             AccountingRule sum
             RelayBandwidthRate 1000 KBytes
             DataDirectory /var/lib/tor
-            """)
-        #expect(t.settings.maxBytes == 1 << 30 && t.settings.start == "day 00:00" && t.settings.rule == "sum")
-        #expect(t.settings.relayBandwidthRate == 1000 << 10 && t.dataDirectory == "/var/lib/tor")
+            """.utf8))
+        let relay = try Torrc.relay(from: path).0
+        let t = try #require(relay.accounting)
+        #expect(t.maxBytes == 1 << 30 && t.start == "day 00:00" && t.rule == "sum")
+        #expect(t.relayBandwidthRate == 1000 << 10 && relay.dataDirectory == "/var/lib/tor")
     }
 }
 

@@ -338,33 +338,3 @@ public enum TorSchedule {
                                  next: make(nextInterval, eNext, used: 0), rate: r, rateSource: source)
     }
 }
-
-/// The accounting-related options of a torrc (last occurrence wins, keys
-/// case-insensitive, `#` comments). Enough for `tor-schedule`; the full
-/// torrc importer lives in Control/Config.
-public struct TorrcAccounting: Sendable, Equatable {
-    public var settings: TorAccountingSettings
-    public var dataDirectory: String?
-    public var nickname: String?
-
-    public init(torrc text: String) throws {
-        var values: [String: String] = [:]
-        for raw in text.split(separator: "\n") {
-            var line = Substring(raw)
-            if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            guard let sp = trimmed.firstIndex(where: { $0 == " " || $0 == "\t" }) else { continue }
-            values[trimmed[..<sp].lowercased()] = trimmed[sp...].trimmingCharacters(in: .whitespaces)
-        }
-        func mem(_ k: String) throws -> UInt64? {
-            guard let v = values[k.lowercased()] else { return nil }
-            do { return try ByteQuantity.parseTor(v).bytes } catch let e as ByteQuantityError { throw TorStateError("\(k): \(e.description)") }
-        }
-        settings = TorAccountingSettings(maxBytes: try mem("AccountingMax") ?? 0,
-                                         start: values["accountingstart"], rule: values["accountingrule"])
-        settings.relayBandwidthRate = try mem("RelayBandwidthRate")
-        settings.bandwidthRate = try mem("BandwidthRate")
-        dataDirectory = values["datadirectory"]
-        nickname = values["nickname"]
-    }
-}
