@@ -36,11 +36,32 @@ struct QuotaOptions: ParsableArguments {
     /// the store read-only and evaluates every quota. Config errors exit 2;
     /// an unreadable store exits 3 (UNKNOWN, for `check`).
     func resolve() throws -> Resolved {
-        let loaded = try configOptions.load(warn: false)
         let zone = tz.flatMap(TimeZone.init(identifier:)) ?? .current
+        let list = try QuotaOptions.loadQuotas(specs: quotas, configOptions: configOptions, zone: zone)
+        let reader: AccountingReader
+        do { reader = try AccountingReader(path: db) } catch {
+            Diagnostics.error("\(db): \(error)")
+            throw ExitCode(3)
+        }
+        let at = try instant(reader)
+        var statuses: [QuotaStatus] = []
+        do {
+            for (q, tor) in list { statuses.append(try QuotaStatus.evaluate(q, source: reader, now: at, tor: tor)) }
+        } catch {
+            Diagnostics.error("\(db): \(error)")
+            throw ExitCode(3)
+        }
+        return Resolved(reader: reader, statuses: statuses, now: at)
+    }
+
+    /// Every quota the operator declared: `--quota`, the config's `quotas:`
+    /// list, and each torrc with AccountingMax. Errors exit 2 naming the source.
+    static func loadQuotas(specs: [String], configOptions: ConfigOptions, zone: TimeZone,
+                           required: Bool = true) throws -> [(Quota, QuotaStatus.TorInputs?)] {
+        let loaded = try configOptions.load(warn: false)
         var list: [(Quota, QuotaStatus.TorInputs?)] = []
         do {
-            for spec in quotas { list.append((try Quota(spec: spec, defaultZone: zone), nil)) }
+            for spec in specs { list.append((try Quota(spec: spec, defaultZone: zone), nil)) }
         } catch {
             Diagnostics.error("--quota: \(error)")
             throw ExitCode(2)
@@ -69,24 +90,11 @@ struct QuotaOptions: ParsableArguments {
                 throw ExitCode(2)
             }
         }
-        if list.isEmpty {
+        if list.isEmpty && required {
             Diagnostics.error("no quota: give --quota, a config file with quotas:, or a --torrc with AccountingMax")
             throw ExitCode(2)
         }
-        let reader: AccountingReader
-        do { reader = try AccountingReader(path: db) } catch {
-            Diagnostics.error("\(db): \(error)")
-            throw ExitCode(3)
-        }
-        let at = try instant(reader)
-        var statuses: [QuotaStatus] = []
-        do {
-            for (q, tor) in list { statuses.append(try QuotaStatus.evaluate(q, source: reader, now: at, tor: tor)) }
-        } catch {
-            Diagnostics.error("\(db): \(error)")
-            throw ExitCode(3)
-        }
-        return Resolved(reader: reader, statuses: statuses, now: at)
+        return list
     }
 
     private func instant(_ reader: AccountingReader) throws -> Date {
@@ -99,7 +107,7 @@ struct QuotaOptions: ParsableArguments {
     }
 
     /// Tor's own accounting state for the schedule, from the relay's DataDirectory when readable.
-    private func torInputs(relay: HostModel.Relay, settings: TorAccountingSettings, zone: TimeZone) throws -> QuotaStatus.TorInputs {
+    private static func torInputs(relay: HostModel.Relay, settings: TorAccountingSettings, zone: TimeZone) throws -> QuotaStatus.TorInputs {
         let config = try TorHibernationConfig(settings: settings, timeZone: zone)
         var state = TorAccountingState()
         var fingerprint: TorFingerprint? = nil
