@@ -22,6 +22,9 @@ let package = Package(
         // The accounting store (docs/storage.md): migrations, WAL pools, read-only
         // readers; on Linux it links the system SQLite (libsqlite3-dev), ~57 CPU-s cold.
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // SHA-1 for Tor's hibernation wake-up digest (Insecure.SHA1). It brings BoringSSL's C
+        // sources: a cold debug build of the package with it took 256 s wall on the shared 2-core box.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C and nothing else: what Swift cannot import from libpcap and Linux.
@@ -39,6 +42,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

@@ -2,7 +2,7 @@
 # Runs flowmeter's in-process benchmark and the peer tools Debian ships on the
 # same capture files, and prints the BENCHMARKS.md ratio table (markdown).
 #
-#   scripts/bench_captures.sh out/bench            # generate the inputs once
+#   python3 scripts/gen_bench_captures.py --out out/bench   # generate the inputs once
 #   swift build -c release --product flowmeter
 #   scripts/bench_peers.sh out/bench/tor-mix.pcap out/bench/syn-flood.pcap > out/bench/table.md
 #
@@ -43,7 +43,10 @@ pmacct_conf() {
 
 for f in "$@"; do
     name=$(basename "$f")
-    "$bin" bench "$f" --repeat "${BENCH_REPEAT:-5}" --json > "$work/bench.json"
+    d=$(dirname "$f")
+    "$bin" bench "$f" --repeat "${BENCH_REPEAT:-5}" --json \
+      --torrc "$d/guardA.torrc" --torrc "$d/exitB.torrc" --torrc "$d/middleC.torrc" \
+      --consensus "$d/cached-microdesc-consensus" --config "$d/flowmeter.yaml" > "$work/bench.json"
     python3 - "$work/bench.json" > "$work/rows" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))[0]

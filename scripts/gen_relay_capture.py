@@ -1350,10 +1350,16 @@ def main(argv=None):
     ap.add_argument("--out", required=True, help="directory to write into (created if missing)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--scale", type=int, default=1, help="multiplies the bulk conversations")
+    ap.add_argument("--minutes", type=int, default=5,
+                    help="conversations start within this many minutes (a longer sample for forecasts)")
     ap.add_argument("--self-check", action="store_true", help="verify the output with tshark and capinfos")
     args = ap.parse_args(argv)
     if args.scale < 1:
         ap.error("--scale must be >= 1")
+    if args.minutes < 1:
+        ap.error("--minutes must be >= 1")
+    global DURATION_US
+    DURATION_US = args.minutes * 60_000_000
     os.makedirs(args.out, exist_ok=True)
 
     g = Generator(args.seed, args.scale)

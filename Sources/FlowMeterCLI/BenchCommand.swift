@@ -22,14 +22,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Flow-table entries over all workers.")
     var flowTableCapacity: Int = FlowTableConfiguration.defaultCapacity
 
-    @Option(help: "The relay address the benchmark captures were generated for.")
-    var relayAddress: String = "198.51.100.10"
-
-    @Option(help: "Its ORPort.")
-    var orPort: UInt16 = 9001
-
-    @Option(help: "Its DirPort.")
-    var dirPort: UInt16 = 9030
+    /// The host the captures were generated for: scripts/gen_bench_captures.py
+    /// writes its torrcs, config and consensus beside the captures.
+    @OptionGroup var configOptions: ConfigOptions
 
     @Flag(help: "Print one JSON object per file instead of a table.")
     var json = false
@@ -41,12 +36,14 @@ struct BenchCommand: ParsableCommand {
         guard flowTableCapacity >= FlowTable.bucketSize else {
             throw ValidationError("--flow-table-capacity must be at least \(FlowTable.bucketSize)")
         }
-        guard parseIPv4(relayAddress) != nil else { throw ValidationError("--relay-address must be an IPv4 address") }
+        guard !configOptions.torrcs.isEmpty || configOptions.config != nil else {
+            throw ValidationError("describe the host with --torrc/--config (scripts/gen_bench_captures.py writes them beside the captures)")
+        }
     }
 
     func run() throws {
         let n = workers ?? max(2, EngineConfiguration.defaultWorkers)
-        let model = benchModel()
+        let model = try configOptions.load().model
         var reports: [[String: Any]] = []
         for file in files {
             var stages: [(name: String, workers: Int, runs: [Run], rssBytes: Int)] = []
@@ -130,29 +127,6 @@ struct BenchCommand: ParsableCommand {
         return Run(packets: result.totals.packets, bytes: result.totals.bytes, seconds: seconds)
     }
 
-    func benchModel() -> HostModel {
-        var m = HostModel()
-        var r = HostModel.Relay(name: "bench")
-        let a = IPAddress(ipv4: parseIPv4(relayAddress)!)
-        r.orListeners = [.init(address: a, port: Port(orPort))]
-        r.dirListeners = [.init(address: a, port: Port(dirPort))]
-        r.addresses = [a]
-        r.exitAddresses = [a]
-        r.isExit = true
-        m.relays = [r]
-        return m
-    }
-}
-
-private func parseIPv4(_ s: String) -> UInt32? {
-    let parts = s.split(separator: ".")
-    guard parts.count == 4 else { return nil }
-    var v: UInt32 = 0
-    for p in parts {
-        guard let b = UInt8(p) else { return nil }
-        v = v << 8 | UInt32(b)
-    }
-    return v
 }
 
 private func now() -> Double {

@@ -13,10 +13,11 @@ struct ConfigOptions: ParsableArguments {
     var config: String?
 
     /// Loads everything or exits with code 2 naming file, line and problem.
-    func load() throws -> LoadedConfig {
+    /// - Parameter warn: print warnings about what classification cannot tell apart.
+    func load(warn: Bool = true) throws -> LoadedConfig {
         do {
             let loaded = try ConfigLoader.load(torrcs: torrcs, consensus: consensus, config: config)
-            for w in loaded.warnings { Diagnostics.warn(w) }
+            if warn { for w in loaded.warnings { Diagnostics.warn(w) } }
             return loaded
         } catch {
             Diagnostics.error("configuration: \(error)")

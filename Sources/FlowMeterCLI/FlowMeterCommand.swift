@@ -7,6 +7,7 @@ struct FlowMeterCommand: ParsableCommand {
         commandName: "flowmeter",
         abstract: "Traffic accounting for Tor relay hosts: per-category counts, quotas and forecasts, no peer data.",
         version: FlowMeterVersion.string,
-        subcommands: [ReplayCommand.self, RunCommand.self, ReportCommand.self, DbCommand.self, BenchCommand.self]
+        subcommands: [ReplayCommand.self, RunCommand.self, ReportCommand.self, DbCommand.self, BenchCommand.self,
+                      TorScheduleCommand.self, BacktestCommand.self, ForecastCommand.self, CheckCommand.self]
     )
 }

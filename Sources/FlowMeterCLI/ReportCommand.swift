@@ -24,6 +24,11 @@ struct ReportCommand: ParsableCommand {
     @Option(name: .long, help: "Time zone for periods (e.g. Europe/Berlin). Default: UTC.")
     var tz: String = "UTC"
 
+    @Option(name: .customLong("quota"), help: ArgumentHelp("A quota to report per period (as for forecast). Repeatable.", valueName: "SPEC"))
+    var quotas: [String] = []
+
+    @OptionGroup var configOptions: ConfigOptions
+
     @Flag(name: .long, help: "Print JSON.") var json = false
     @Flag(name: .long, help: "Print CSV.") var csv = false
 
@@ -60,7 +65,10 @@ struct ReportCommand: ParsableCommand {
                 to: to.flatMap { Self.parseInstant($0, zone: zone) } ?? last,
                 by: by, timeZone: zone)
             report.timeZone = tz  // as the operator wrote it (Foundation says GMT for UTC)
-            // Hook: quota rows are appended here as a ReportSection once the quota engine is wired.
+            let quotaList = try QuotaOptions.loadQuotas(specs: quotas, configOptions: configOptions, zone: zone, required: false)
+            if !quotaList.isEmpty {
+                report.sections.append(try quotaSection(quotaList.map(\.0), reader: reader, from: report.from, to: report.to))
+            }
             if json { print(try report.renderJSON(), terminator: "") }
             else if csv { print(report.renderCSV(), terminator: "") }
             else { print(report.renderTable(), terminator: "") }
@@ -68,6 +76,29 @@ struct ReportCommand: ParsableCommand {
             FileHandle.standardError.write(Data("flowmeter report: \(e.description)\n".utf8))
             throw ExitCode(2)
         }
+    }
+}
+
+extension ReportCommand {
+    /// Per quota and per quota period overlapping the report: used, limit, share.
+    func quotaSection(_ quotas: [Quota], reader: AccountingReader, from: Date, to: Date) throws -> ReportSection {
+        var rows: [[String]] = []
+        for q in quotas {
+            var at = from
+            while at < to {
+                let period = q.interval(containing: at)
+                let until = min(period.end, to)
+                let usage = try QuotaUsage.measure(q, source: reader, now: until)
+                let lowerBound = !(try reader.gaps(from: period.start, to: until)).isEmpty
+                rows.append([q.name, UsageReport.iso(period.start), UsageReport.iso(period.end),
+                             (lowerBound ? "≥" : "") + String(usage.used), String(usage.limit),
+                             String(format: "%.2f%%", usage.fractionUsed * 100)])
+                at = period.end
+            }
+        }
+        return ReportSection(title: "Quotas (used per period; ≥ marks a lower bound)",
+                             columns: ["quota", "period_start", "period_end", "used_bytes", "limit_bytes", "used"],
+                             rows: rows)
     }
 }
 

@@ -67,14 +67,6 @@ import Testing
         do { _ = try Torrc.relay(from: max); Issue.record("accepted") } catch { #expect(error.line == 1) }
     }
 
-    @Test func torMemoryUnitsArePowersOfTwoAndBitsAreEighths() {
-        #expect(Torrc.parseTorMemoryUnits("1 GB") == 1 << 30)
-        #expect(Torrc.parseTorMemoryUnits("500 GBytes") == 500 << 30)
-        #expect(Torrc.parseTorMemoryUnits("1 TBytes") == 1 << 40)
-        #expect(Torrc.parseTorMemoryUnits("8 Mbits") == 1 << 20)
-        #expect(Torrc.parseTorMemoryUnits("12 parsecs") == nil)
-    }
-
     @Test func theConfigFileRejectsUnknownKeysWithTheirLine() {
         let dir = makeTemporaryDirectory("yaml")
         let path = write(dir, "fm.yaml", "host:\n  addresses: [203.0.113.5]\nrelay_port: [9001]\n")

@@ -205,33 +205,10 @@ public enum Torrc {
 
     /// Tor's MEMUNIT syntax: a number and a unit, powers of two (unitparse.c).
     static func memoryUnits(_ e: TorrcEntry) throws(ConfigError) -> UInt64 {
-        guard let bytes = parseTorMemoryUnits(e.value) else {
-            throw ConfigError(file: e.file, line: e.line, "\(e.keyword): '\(e.value)' is not a size like '500 GBytes'")
+        do {
+            return try ByteQuantity.parseTor(e.value).bytes
+        } catch {
+            throw ConfigError(file: e.file, line: e.line, "\(e.keyword): '\(e.value)' is not a size like '500 GBytes' (\(error))")
         }
-        return bytes
-    }
-
-    /// Tor's memory units (src/lib/confmgt/unitparse.c): byte units are powers
-    /// of two, bit units divide by 8. A bare number is bytes.
-    public static func parseTorMemoryUnits(_ text: String) -> UInt64? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        let digitsEnd = trimmed.firstIndex(where: { !($0.isNumber || $0 == ".") }) ?? trimmed.endIndex
-        guard let number = Double(trimmed[..<digitsEnd]), number >= 0 else { return nil }
-        let unit = trimmed[digitsEnd...].trimmingCharacters(in: .whitespaces).lowercased()
-        let table: [String: UInt64] = [
-            "": 1, "b": 1, "byte": 1, "bytes": 1,
-            "kb": 1024, "kbyte": 1024, "kbytes": 1024, "kilobyte": 1024, "kilobytes": 1024,
-            "m": 1 << 20, "mb": 1 << 20, "mbyte": 1 << 20, "mbytes": 1 << 20, "megabyte": 1 << 20, "megabytes": 1 << 20,
-            "gb": 1 << 30, "gbyte": 1 << 30, "gbytes": 1 << 30, "gigabyte": 1 << 30, "gigabytes": 1 << 30,
-            "tb": 1 << 40, "tbyte": 1 << 40, "tbytes": 1 << 40, "terabyte": 1 << 40, "terabytes": 1 << 40,
-            "kbit": 128, "kbits": 128, "kilobit": 128, "kilobits": 128,
-            "mbit": 1 << 17, "mbits": 1 << 17, "megabit": 1 << 17, "megabits": 1 << 17,
-            "gbit": 1 << 27, "gbits": 1 << 27, "gigabit": 1 << 27, "gigabits": 1 << 27,
-            "tbit": 1 << 37, "tbits": 1 << 37, "terabit": 1 << 37, "terabits": 1 << 37,
-        ]
-        guard let multiplier = table[unit] else { return nil }
-        let value = number * Double(multiplier)
-        guard value < 1.8e19 else { return nil }
-        return UInt64(value)
     }
 }

@@ -90,6 +90,10 @@ public struct PreviousSession: Sendable, Equatable {
 /// since the last checkpoint, and the store checkpoints at period edges and
 /// shutdown. `Durability.full` fsyncs every flush for hosts that lose power.
 public final class AccountingStore {
+    /// State key: the last instant (ns since 1970, UTC) whose traffic is in the
+    /// store — "now" for forecasts of a replayed history.
+    public static let lastObservationKey = "last_observation_ns"
+
     public let path: String
     public let configuration: StoreConfiguration
     public let previousSession: PreviousSession

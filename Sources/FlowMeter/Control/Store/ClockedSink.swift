@@ -56,7 +56,10 @@ public struct ClockedSink<Inner: PacketSink>: PacketSink {
     /// - Returns: whether everything was written.
     @discardableResult
     public func finish() -> Bool {
-        if let last = lastTimestamp { accumulator.observe(block.snapshot(), atNanos: last) }
+        if let last = lastTimestamp {
+            accumulator.observe(block.snapshot(), atNanos: last)
+            accumulator.setState(String(last), for: AccountingStore.lastObservationKey)
+        }
         return accumulator.flush(reason: .shutdown)
     }
 }

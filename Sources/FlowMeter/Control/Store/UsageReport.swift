@@ -97,7 +97,7 @@ public struct UsageReport: Sendable, Equatable, Codable {
     static let csvColumns = ["period", "period_start_utc", "period_end_utc", "relay", "category", "direction",
                              "packets", "bytes", "payload_bytes", "tor_payload_bytes", "lower_bound"]
 
-    private static func iso(_ d: Date) -> String {
+    public static func iso(_ d: Date) -> String {
         let f = ISO8601DateFormatter()
         f.timeZone = TimeZone(identifier: "UTC")
         return f.string(from: d)

@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import FlowMeter
+
+/// `flowmeter backtest`: replays FlowMeter's end-of-period projection and
+/// vnstat's over a history and reports both mean absolute percentage errors.
+struct BacktestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backtest",
+        abstract: "Score FlowMeter's end-of-period projection against vnstat's on a history (MAPE).",
+        discussion: """
+            The history is a file of per-interval counts (start_utc,seconds,bytes_in,bytes_out; rows missing are \
+            capture gaps), the store (--db), or generated (--synthetic flat|weekly|trend|outage|spike|all). \
+            For every complete period of the quota, both methods project the period's total at each day \
+            boundary; vnstat's is floor(bytes / elapsed seconds) × period length per direction.
+            """)
+
+    @Option(help: "History file: start_utc,seconds,bytes_in,bytes_out.") var history: String?
+    @Option(help: "FlowMeter's SQLite store.") var db: String?
+    @Option(help: "Generate a history: flat, weekly, trend, outage, spike or all.") var synthetic: String?
+    @Option(help: "Days of synthetic history from 2026-01-01.") var days = 181
+    @Option(help: "Seed of the synthetic noise.") var seed: UInt64 = 1
+    @Option(help: "Write the synthetic history here (one shape only).") var writeHistory: String?
+    @Option(help: "'NAME LIMIT PERIOD RULE [SCOPE] [tz=ZONE]'; only PERIOD, RULE, SCOPE and the zone matter here.")
+    var quota = "backtest 1PiB month 1 00:00 sum provider tz=UTC"
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard [history, db, synthetic].compactMap({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --history FILE, --db FILE, --synthetic SHAPE")
+        }
+        if let s = synthetic, s != "all", SyntheticHistory.Shape(rawValue: s) == nil {
+            throw ValidationError("--synthetic: one of \(SyntheticHistory.Shape.allCases.map(\.rawValue).joined(separator: ", ")), all")
+        }
+        if writeHistory != nil && (synthetic == nil || synthetic == "all") {
+            throw ValidationError("--write-history needs --synthetic with one shape")
+        }
+    }
+
+    func run() throws {
+        let q: Quota
+        do { q = try Quota(spec: quota, defaultZone: TimeZone(identifier: "UTC")!) } catch { throw ValidationError("--quota: \(error)") }
+        var runs: [(String, UsageHistorySource, DateInterval)] = []
+        if let path = history {
+            let h = try HistoryFile(text: readText(path, what: "history"))
+            guard let span = h.span else { throw CLIError("\(path): no rows") }
+            runs.append((path, h, span))
+        } else if let s = synthetic {
+            let start = TorTime.parse("2026-01-01 00:00:00")!
+            let span = DateInterval(start: start, duration: Double(days) * 86_400)
+            for shape in SyntheticHistory.Shape.allCases where s == "all" || s == shape.rawValue {
+                let h = SyntheticHistory.generate(shape, start: start, days: days, seed: seed)
+                if let out = writeHistory { try h.render().write(toFile: out, atomically: true, encoding: .utf8) }
+                runs.append((shape.rawValue, h, span))
+            }
+        } else if let path = db {
+            let reader = try AccountingReader(path: path)
+            let stored = try reader.resolutions()
+            guard let first = stored.map(\.firstStart).min(),
+                  let last = stored.map({ $0.lastStart.addingTimeInterval(Double($0.resolution.rawValue)) }).max() else {
+                throw CLIError("\(path): the store holds no buckets yet")
+            }
+            runs.append((path, reader, DateInterval(start: first, end: last)))
+        }
+
+        var results: [(String, BacktestResult)] = []
+        for (name, source, span) in runs {
+            results.append((name, try Backtest.run(quota: q, source: source, from: span.start, to: span.end)))
+        }
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(results.map { BacktestJSON(history: $0.0, quota: q, result: $0.1) }), as: UTF8.self))
+            return
+        }
+        print("quota period \(q.period) (\(q.timeZone.identifier)), rule \(q.rule.rawValue), scope \(q.scope)")
+        print("FlowMeter: \(QuotaForecaster.methodName)")
+        print("vnstat:    floor(bytes / elapsed s) × period length, per direction")
+        print("")
+        print(pad("history", 14) + pad("periods", 9) + pad("points", 8) + pad("FlowMeter MAPE", 16) + pad("vnstat MAPE", 13) + "ratio")
+        for (name, r) in results {
+            let ratio = r.vnstatMAPE > 0 ? String(format: "%.2f", r.flowMeterMAPE / r.vnstatMAPE) : "—"
+            print(pad(name, 14) + pad("\(r.periods.count)", 9) + pad("\(r.pointCount)", 8)
+                  + pad(String(format: "%.2f %%", r.flowMeterMAPE), 16) + pad(String(format: "%.2f %%", r.vnstatMAPE), 13) + ratio)
+        }
+    }
+
+    private func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count + 1), withPad: " ", startingAt: 0) }
+}
+
+struct BacktestJSON: Encodable {
+    struct Period: Encodable {
+        var start: String, end: String, actual_bytes: Double, points: Int
+        var flowmeter_mape_percent: Double, vnstat_mape_percent: Double
+    }
+    var history: String
+    var period: String
+    var rule: String
+    var method: String
+    var points: Int
+    var flowmeter_mape_percent: Double
+    var vnstat_mape_percent: Double
+    var periods: [Period]
+
+    init(history: String, quota: Quota, result r: BacktestResult) {
+        self.history = history; period = quota.period.description; rule = quota.rule.rawValue; method = r.method
+        points = r.pointCount; flowmeter_mape_percent = r.flowMeterMAPE; vnstat_mape_percent = r.vnstatMAPE
+        periods = r.periods.map { p in
+            let one = BacktestResult(periods: [p], method: r.method)
+            return Period(start: iso(p.interval.start), end: iso(p.interval.end), actual_bytes: p.actual, points: p.points.count,
+                          flowmeter_mape_percent: one.flowMeterMAPE, vnstat_mape_percent: one.vnstatMAPE)
+        }
+    }
+}

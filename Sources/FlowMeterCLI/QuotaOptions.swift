@@ -1,0 +1,217 @@
+import ArgumentParser
+import FlowMeter
+import Foundation
+import Yams
+
+/// What `forecast` and `check` share: the store, the quotas, and "now".
+struct QuotaOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The accounting store written by `run --db` or `replay --db`.", valueName: "FILE"))
+    var db: String
+
+    @Option(name: .customLong("quota"), help: ArgumentHelp(
+        "'NAME LIMIT PERIOD RULE [SCOPE] [tz=ZONE]', e.g. 'provider 20TiB month 1 00:00 sum provider' (docs/quotas.md). Repeatable.",
+        valueName: "SPEC"))
+    var quotas: [String] = []
+
+    @OptionGroup var configOptions: ConfigOptions
+
+    @Option(help: ArgumentHelp("Zone for quota periods without tz= (default: this host's, as Tor uses local time).", valueName: "ZONE"))
+    var tz: String?
+
+    @Option(help: ArgumentHelp("Evaluate at this ISO-8601 instant (default: the last instant the store has data for, at most the current time).", valueName: "INSTANT"))
+    var now: String?
+
+    func validate() throws {
+        if let tz, TimeZone(identifier: tz) == nil { throw ValidationError("unknown time zone '\(tz)'") }
+        if let now, ISO8601DateFormatter().date(from: now) == nil { throw ValidationError("--now '\(now)' is not an ISO-8601 instant") }
+    }
+
+    struct Resolved {
+        var reader: AccountingReader
+        var statuses: [QuotaStatus]
+        var now: Date
+    }
+
+    /// Loads quotas (command line, config `quotas:`, torrc accounting), opens
+    /// the store read-only and evaluates every quota. Config errors exit 2;
+    /// an unreadable store exits 3 (UNKNOWN, for `check`).
+    func resolve() throws -> Resolved {
+        let zone = tz.flatMap(TimeZone.init(identifier:)) ?? .current
+        let list = try QuotaOptions.loadQuotas(specs: quotas, configOptions: configOptions, zone: zone)
+        let reader: AccountingReader
+        do { reader = try AccountingReader(path: db) } catch {
+            Diagnostics.error("\(db): \(error)")
+            throw ExitCode(3)
+        }
+        let at = try instant(reader)
+        var statuses: [QuotaStatus] = []
+        do {
+            for (q, tor) in list { statuses.append(try QuotaStatus.evaluate(q, source: reader, now: at, tor: tor)) }
+        } catch {
+            Diagnostics.error("\(db): \(error)")
+            throw ExitCode(3)
+        }
+        return Resolved(reader: reader, statuses: statuses, now: at)
+    }
+
+    /// Every quota the operator declared: `--quota`, the config's `quotas:`
+    /// list, and each torrc with AccountingMax. Errors exit 2 naming the source.
+    static func loadQuotas(specs: [String], configOptions: ConfigOptions, zone: TimeZone,
+                           required: Bool = true) throws -> [(Quota, QuotaStatus.TorInputs?)] {
+        let loaded = try configOptions.load(warn: false)
+        var list: [(Quota, QuotaStatus.TorInputs?)] = []
+        do {
+            for spec in specs { list.append((try Quota(spec: spec, defaultZone: zone), nil)) }
+        } catch {
+            Diagnostics.error("--quota: \(error)")
+            throw ExitCode(2)
+        }
+        if let file = loaded.configFile, let node = file.sections["quotas"] {
+            let nodes = YAMLNodes(file: file.path)
+            do {
+                for item in try nodes.sequence(node, "quotas") {
+                    let spec = try nodes.string(item, "a quotas entry")
+                    do { list.append((try Quota(spec: spec, defaultZone: zone), nil)) } catch {
+                        throw nodes.error(item, "\(error)")
+                    }
+                }
+            } catch let error as ConfigError {
+                Diagnostics.error("configuration: \(error)")
+                throw ExitCode(2)
+            }
+        }
+        for relay in loaded.model.relays {
+            guard let settings = relay.accounting else { continue }
+            do {
+                guard let q = try Quota.fromTorrc(relay: relay.name, settings: settings, zone: zone) else { continue }
+                list.append((q, try torInputs(relay: relay, settings: settings, zone: zone)))
+            } catch {
+                Diagnostics.error("configuration: \(relay.sourceFile ?? relay.name): \(error)")
+                throw ExitCode(2)
+            }
+        }
+        if list.isEmpty && required {
+            Diagnostics.error("no quota: give --quota, a config file with quotas:, or a --torrc with AccountingMax")
+            throw ExitCode(2)
+        }
+        return list
+    }
+
+    private func instant(_ reader: AccountingReader) throws -> Date {
+        if let now { return ISO8601DateFormatter().date(from: now)! }
+        let current = Date()
+        if let text = try? reader.state(named: AccountingStore.lastObservationKey), let ns = Int64(text) {
+            return min(current, Date(timeIntervalSince1970: Double(ns) / 1e9))
+        }
+        return current
+    }
+
+    /// Tor's own accounting state for the schedule, from the relay's DataDirectory when readable.
+    private static func torInputs(relay: HostModel.Relay, settings: TorAccountingSettings, zone: TimeZone) throws -> QuotaStatus.TorInputs {
+        let config = try TorHibernationConfig(settings: settings, timeZone: zone)
+        var state = TorAccountingState()
+        var fingerprint: TorFingerprint? = nil
+        if let dir = relay.dataDirectory {
+            if let text = try? String(contentsOfFile: dir + "/state", encoding: .utf8) { state = (try? TorAccountingState(stateFile: text)) ?? state }
+            if let text = try? String(contentsOfFile: dir + "/fingerprint", encoding: .utf8) { fingerprint = try? TorFingerprint(fingerprintFile: text) }
+        }
+        return QuotaStatus.TorInputs(config: config, state: state, fingerprint: fingerprint)
+    }
+}
+
+/// `flowmeter forecast`: per quota, used, remaining, rates, projection with a
+/// range, exhaustion, daily budget, and for Tor quotas Tor's own schedule.
+struct ForecastCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forecast",
+        abstract: "Project every quota to the end of its period, and Tor's hibernation schedule.",
+        discussion: "No projection exists before 30 minutes of data (as Tor requires). Method and range are named in the output (docs/quotas.md).")
+
+    @OptionGroup var options: QuotaOptions
+    @Flag(help: "Print JSON: a list of quota objects (docs/quotas.md).") var json = false
+
+    func run() throws {
+        let r = try options.resolve()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(r.statuses.map(\.json)), as: UTF8.self))
+            return
+        }
+        for s in r.statuses { print(ForecastText.render(s)) }
+    }
+}
+
+/// `flowmeter check`: Nagios-style plugin. 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Nagios/Icinga check of every quota: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+        discussion: """
+        A quota is WARNING/CRITICAL when its used share reaches --warning/--critical percent, or when \
+        its projected exhaustion is less than --warning-hours/--critical-hours away. The worst quota decides.
+        """)
+
+    @OptionGroup var options: QuotaOptions
+    @Option(help: "Used percent for WARNING.") var warning: Double = 80
+    @Option(help: "Used percent for CRITICAL.") var critical: Double = 95
+    @Option(help: "Hours to projected exhaustion for WARNING.") var warningHours: Double?
+    @Option(help: "Hours to projected exhaustion for CRITICAL.") var criticalHours: Double?
+
+    func validate() throws {
+        if !(0...100).contains(warning) || !(0...100).contains(critical) || warning > critical {
+            throw ValidationError("need 0 ≤ --warning ≤ --critical ≤ 100")
+        }
+    }
+
+    func run() throws {
+        let r: QuotaOptions.Resolved
+        do { r = try options.resolve() } catch let code as ExitCode where code.rawValue == 3 {
+            print("FLOWMETER UNKNOWN - the accounting store cannot be read")
+            throw code
+        }
+        var worst: Int32 = 0
+        var lines: [String] = []
+        for s in r.statuses {
+            let json = s.json
+            let percent = json.limit_bytes > 0 ? Double(json.used_bytes) / Double(json.limit_bytes) * 100 : 0
+            var level: Int32 = percent >= critical ? 2 : percent >= warning ? 1 : 0
+            var why = String(format: "%.1f%% used", percent)
+            if let exhaustion = s.forecast.projection?.exhaustion {
+                let hours = exhaustion.timeIntervalSince(r.now) / 3600
+                why += String(format: ", exhausted in %.1f h", hours)
+                if let c = criticalHours, hours < c { level = max(level, 2) }
+                if let w = warningHours, hours < w { level = max(level, 1) }
+            }
+            worst = max(worst, level)
+            lines.append("\(json.name): \(why) (\(json.used_bytes)/\(json.limit_bytes) bytes, period ends \(json.period_end))")
+        }
+        let word = ["OK", "WARNING", "CRITICAL"][Int(worst)]
+        let perf = r.statuses.map { "'\($0.json.name)'=\($0.json.used_bytes)B;;;0;\($0.json.limit_bytes)" }.joined(separator: " ")
+        print("FLOWMETER \(word) - \(lines.joined(separator: "; ")) | \(perf)")
+        if worst != 0 { throw ExitCode(worst) }
+    }
+}
+
+/// The human-readable forecast of one quota.
+enum ForecastText {
+    static func render(_ s: QuotaStatus) -> String {
+        let j = s.json
+        func bytes(_ v: Double?) -> String { v.map { ReplayReport.humanBytes(UInt64(max(0, $0))) } ?? "–" }
+        var out = "quota \(j.name) (\(j.scope), rule \(j.rule)): \(ReplayReport.humanBytes(j.used_bytes)) of \(ReplayReport.humanBytes(j.limit_bytes)) used, \(ReplayReport.humanBytes(j.remaining_bytes)) left\n"
+        out += "  period \(j.period_start) – \(j.period_end), as of \(j.now)\n"
+        if let end = j.projected_end_bytes {
+            out += "  projected end of period: \(bytes(end)) (range \(bytes(j.projected_end_bytes_low)) – \(bytes(j.projected_end_bytes_high))), method \(j.method)\n"
+            out += "  projected exhaustion: \(j.projected_exhaustion ?? "not within this period")\n"
+            if let b = j.daily_budget_bytes { out += "  daily budget for the rest of the period: \(bytes(b))\n" }
+            if let rate = j.relay_bandwidth_rate_to_last_bytes_per_second { out += "  RelayBandwidthRate that would make it last: \(rate) bytes/s\n" }
+        } else {
+            out += "  no projection yet (\(Int(j.observed_seconds)) s of data; at least 1800 s needed)\n"
+        }
+        if let t = j.tor {
+            out += "  Tor: soft limit \(ReplayReport.humanBytes(t.soft_limit_bytes)), E \(t.expected_usage_bytes_per_minute) B/min (\(t.expected_usage_basis))\n"
+            out += "       wake-up \(t.wakeup ?? "–"), soft hibernation \(t.predicted_soft_hibernation ?? "–"), hard \(t.predicted_hard_hibernation ?? "–")\n"
+        }
+        return out
+    }
+}

@@ -1,0 +1,157 @@
+import ArgumentParser
+import Foundation
+import FlowMeter
+
+/// `flowmeter tor-schedule`: what Tor will do with its AccountingMax — E, the
+/// soft limit, the wake-up and the expected exhaustion — for the current and
+/// the next interval, from the torrc and the relay's DataDirectory, so it can
+/// be checked against tor's own log and `GETINFO accounting/*`.
+struct TorScheduleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tor-schedule",
+        abstract: "Tor's hibernation schedule (E, soft limit, wake-up, exhaustion) for the current and next accounting interval.",
+        discussion: """
+            Reads AccountingMax/AccountingStart/AccountingRule (and RelayBandwidthRate, BandwidthRate) from the \
+            torrc, and `fingerprint` and `state` from the DataDirectory. The counters (--last-*) are those of the \
+            interval named by AccountingIntervalStart (--interval-start); when that interval has ended at --now, \
+            Tor derives the new interval's E from them, as it does at its next start.
+            """)
+
+    @Option(help: "The relay's torrc.") var torrc: String
+    @Option(help: "The relay's DataDirectory (default: DataDirectory from the torrc).") var dataDirectory: String?
+    @Option(help: "Relay fingerprint, 40 hex digits (default: DataDirectory/fingerprint).") var fingerprint: String?
+    @Option(help: "AccountingIntervalStart, 'YYYY-MM-DD HH:MM:SS' UTC.") var intervalStart: String?
+    @Option(help: "AccountingBytesReadInInterval (bytes or a Tor unit).") var lastRead: String?
+    @Option(help: "AccountingBytesWrittenInInterval.") var lastWritten: String?
+    @Option(help: "AccountingSecondsActive.") var lastActiveSeconds: UInt64?
+    @Option(help: "AccountingSoftLimitHitAt, UTC.") var softLimitHitAt: String?
+    @Option(help: "AccountingBytesAtSoftLimit.") var bytesAtSoftLimit: String?
+    @Option(help: "AccountingExpectedUsage (E of the stored interval, bytes/min).") var expectedUsage: String?
+    @Option(help: "The instant to evaluate at, UTC (default: now).") var now: String?
+    @Option(help: "Zone tor runs in; its interval edges are local time (default: this host's).") var timeZone: String?
+    @Option(help: "Accounting bytes/s for the soft/hard predictions (default: Tor's E).") var rate: Double?
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        if let t = timeZone, TimeZone(identifier: t) == nil { throw ValidationError("unknown time zone '\(t)'") }
+        for (name, v) in [("--interval-start", intervalStart), ("--soft-limit-hit-at", softLimitHitAt), ("--now", now)] {
+            if let v, TorTime.parse(v) == nil { throw ValidationError("\(name): expected 'YYYY-MM-DD HH:MM:SS' (UTC), got '\(v)'") }
+        }
+    }
+
+    func run() throws {
+        let relay: HostModel.Relay
+        do {
+            relay = try Torrc.relay(from: torrc).0
+        } catch {
+            Diagnostics.error("configuration: \(error)")
+            throw ExitCode(2)
+        }
+        guard let settings = relay.accounting else { throw CLIError("\(torrc): AccountingMax is not set, so Tor does no accounting") }
+        let zone = timeZone.flatMap(TimeZone.init(identifier:)) ?? .current
+        let config = try TorHibernationConfig(settings: settings, timeZone: zone)
+
+        let dir = dataDirectory ?? relay.dataDirectory
+        var state = TorAccountingState()
+        if let dir, let text = try? String(contentsOfFile: dir + "/state", encoding: .utf8) {
+            state = try TorAccountingState(stateFile: text)
+        }
+        if let v = intervalStart { state.intervalStart = TorTime.parse(v) }
+        if let v = lastRead { state.bytesRead = try bytes(v, "--last-read") }
+        if let v = lastWritten { state.bytesWritten = try bytes(v, "--last-written") }
+        if let v = lastActiveSeconds { state.secondsActive = v }
+        if let v = softLimitHitAt { state.softLimitHitAt = TorTime.parse(v) }
+        if let v = bytesAtSoftLimit { state.bytesAtSoftLimit = try bytes(v, "--bytes-at-soft-limit") }
+        if let v = expectedUsage { state.expectedUsage = try bytes(v, "--expected-usage") }
+
+        var fp: TorFingerprint?
+        if let f = fingerprint {
+            fp = try TorFingerprint(hex: f)
+        } else if let dir, let text = try? String(contentsOfFile: dir + "/fingerprint", encoding: .utf8) {
+            fp = try TorFingerprint(fingerprintFile: text)
+        }
+
+        let at = now.flatMap(TorTime.parse) ?? Date()
+        let report = TorSchedule.report(config: config, state: state, fingerprint: fp, now: at, rate: rate)
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(TorScheduleJSON(config: config, report: report, now: at)), as: UTF8.self))
+        } else {
+            print(render(config: config, report: report, now: at, fingerprint: fp))
+        }
+    }
+
+    private func bytes(_ v: String, _ flag: String) throws -> UInt64 {
+        do { return try ByteQuantity.parseTor(v).bytes } catch { throw ValidationError("\(flag): \(error)") }
+    }
+
+    private func render(config: TorHibernationConfig, report r: TorScheduleReport, now: Date, fingerprint: TorFingerprint?) -> String {
+        let z = config.timeZone
+        func when(_ d: Date?) -> String {
+            guard let d else { return "—" }
+            return z.secondsFromGMT(for: d) == 0 ? iso(d) : "\(iso(d)) (\(localTime(d, z)))"
+        }
+        var lines = [
+            "AccountingMax \(ByteQuantity(bytes: config.accountingMax)), AccountingRule \(config.rule.rawValue), AccountingStart \(config.period), zone \(z.identifier)",
+            "fingerprint \(fingerprint?.description ?? "unknown: wake-up cannot be predicted (tor would draw random bytes)")",
+            "now \(iso(now)); \(describe(r.continuity))",
+            "",
+        ]
+        let rows: [(String, (TorIntervalSchedule) -> String)] = [
+            ("interval start", { when($0.interval.start) }),
+            ("interval end", { when($0.interval.end) }),
+            ("E (bytes/min)", { "\($0.expectedUsage.bytesPerMinute) [\($0.expectedUsage.basis.rawValue)\($0.expectedUsage.capped ? ", capped" : "")\($0.expectedUsage.usesDivideBy60Quirk ? ", Tor's ÷60 quirk" : "")]" }),
+            ("soft limit", { "\($0.softLimit) B (\(ByteQuantity.format($0.softLimit)))" }),
+            ("wake-up", { when($0.wakeup?.wake) }),
+            ("time to exhaust", { $0.wakeup?.timeToExhaustSeconds.map { "\($0) s" } ?? "— (E = 0)" }),
+            ("Tor expects exhaustion", { when($0.wakeup?.expectedExhaustion) }),
+            ("used so far", { "\($0.usedBytes) B" }),
+            ("predicted soft limit", { when($0.predictedSoftHibernation) }),
+            ("predicted hard limit", { when($0.predictedHardHibernation) }),
+        ]
+        let w = 24
+        lines.append("".padding(toLength: w, withPad: " ", startingAt: 0) + "current".padding(toLength: 52, withPad: " ", startingAt: 0) + "next")
+        for (label, f) in rows {
+            lines.append(label.padding(toLength: w, withPad: " ", startingAt: 0)
+                         + f(r.current).padding(toLength: 52, withPad: " ", startingAt: 0) + f(r.next))
+        }
+        lines.append("")
+        lines.append("predictions use \(String(format: "%.0f", r.rate)) B/s (\(r.rateSource)); Tor stays dormant until the wake-up.")
+        if r.current.expectedUsage.usesDivideBy60Quirk || r.next.expectedUsage.usesDivideBy60Quirk {
+            let intended = [r.current, r.next].compactMap(\.expectedUsage.intendedBytesPerMinute).first ?? 0
+            lines.append("note: E comes from the previous interval's soft limit, where Tor divides bytes/s by 60 instead of multiplying (hibernate.c, update_expected_bandwidth); the intended E is \(intended) B/min. Tor therefore wakes at the interval start, and its soft limit sits only E × 180 below AccountingMax.")
+        }
+        if [r.current, r.next].contains(where: { $0.expectedUsage.basis == .none }) {
+            lines.append("note: E = 0 means no estimate (under 30 min active): Tor starts awake and hibernates when the quota is used up.")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func describe(_ c: IntervalContinuity) -> String {
+        switch c {
+        case .noStoredInterval: return "no stored interval: Tor starts a new one"
+        case .continued: return "the stored interval continues"
+        case .moved(let f): return String(format: "the interval moved by %.2f%%; Tor keeps its counters", 100 * f)
+        case .elapsed: return "the stored interval has ended: Tor starts a new one with E from its counters"
+        case .mismatched(let f): return String(format: "mismatched accounting interval (moved by %.2f%%): Tor starts a fresh one", 100 * f)
+        }
+    }
+}
+
+/// "YYYY-MM-DD HH:MM:SS" in `zone`, as Tor's local-time log lines print it.
+func localTime(_ d: Date, _ zone: TimeZone) -> String {
+    TorTime.format(d.addingTimeInterval(TimeInterval(zone.secondsFromGMT(for: d)))) + " " + (zone.abbreviation(for: d) ?? zone.identifier)
+}
+
+func readText(_ path: String, what: String) throws -> String {
+    do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
+        throw CLIError("cannot read \(what) '\(path)': \(error.localizedDescription)")
+    }
+}
+
+/// A failure while running (not a usage mistake): printed without the usage text, exit 1.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
