@@ -123,6 +123,12 @@ final class VethPair {
         return UInt64(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 
+    /// rx_packets of another interface in the meter namespace.
+    func bridgeReceived(_ name: String) throws -> UInt64 {
+        let out = try LiveHarness.run(["ip", "netns", "exec", meter, "cat", "/sys/class/net/\(name)/statistics/rx_packets"])
+        return UInt64(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
     /// Sends `pcap` out of the sender's interface at `pps`, bounded in time.
     @discardableResult
     func replay(_ pcap: String, pps: Int, timeout: Double = 60) throws -> LiveHarness.Output {
