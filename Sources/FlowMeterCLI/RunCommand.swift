@@ -32,7 +32,14 @@ struct RunCommand: ParsableCommand {
             help: ArgumentHelp("Capture handles per interface in one PACKET_FANOUT group (0: one per CPU); overrides agent.capture_threads.", valueName: "N"))
     var captureThreads: Int?
 
+    @Option(help: ArgumentHelp("Accounting store (SQLite): counts per hour, flushed every 60 s and on stop (docs/storage.md).", valueName: "FILE"))
+    var db: String?
+
+    @Option(name: .customLong("quota"), help: ArgumentHelp("A quota exported on /metrics (as for forecast; needs --db). Repeatable.", valueName: "SPEC"))
+    var quotas: [String] = []
+
     func validate() throws {
+        if !quotas.isEmpty && db == nil { throw ValidationError("--quota needs --db: quotas are measured from the accounting store") }
         if let listen, AgentSettings.parseListen(listen) == nil {
             throw ValidationError("--listen \(listen): expected ADDRESS:PORT, e.g. 127.0.0.1:\(AgentSettings.defaultPort) or [::1]:\(AgentSettings.defaultPort)")
         }
@@ -57,7 +64,9 @@ struct RunCommand: ParsableCommand {
         }
         if let user { settings.user = user }
         if let captureThreads { settings.captureThreads = captureThreads }
-        return AgentConfiguration(model: loaded.model, settings: settings)
+        let quotaList = db == nil ? [] : try QuotaOptions.loadQuotas(specs: quotas, configOptions: configOptions,
+                                                                    zone: .current, required: false)
+        return AgentConfiguration(model: loaded.model, settings: settings, database: db, quotas: quotaList)
     }
 
     func run() throws {

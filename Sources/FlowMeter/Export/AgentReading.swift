@@ -23,6 +23,8 @@ public struct AgentReading: Sendable {
     public var reloadsFailed: UInt64 = 0
     public var refusedByPolicy: UInt64 = 0
     public var refusedByToken: UInt64 = 0
+    /// Quotas as of this reading (`run --db` with quotas), for /metrics.
+    public var quotas: [QuotaStatus] = []
 
     public init() {}
 

@@ -29,6 +29,8 @@ public final class PrometheusRenderer {
         family("flowmeter_start_time_seconds", "gauge", "When the agent started, in seconds since the Unix epoch.")
         sampleDouble("flowmeter_start_time_seconds", r.startTimeSeconds)
 
+        if !r.quotas.isEmpty { renderQuotas(r.quotas) }
+
         let table = r.cells
         let prefixes = labelPrefixes(table.relays)
         let fields: [(String, CellField, String)] = [
@@ -122,6 +124,36 @@ public final class PrometheusRenderer {
         }
         cellPrefixes = (relays, out)
         return out
+    }
+
+    /// Per quota (label `quota`, an operator-chosen name): the period's use
+    /// (persisted, so it survives restarts), limit, projection and, for Tor
+    /// quotas, Tor's own schedule. A value that does not exist (no projection
+    /// before 30 minutes of data, no exhaustion this period) has no sample.
+    private func renderQuotas(_ quotas: [QuotaStatus]) {
+        let families: [(String, String, (QuotaStatus) -> Double?)] = [
+            ("flowmeter_quota_used_bytes", "Bytes counted against the quota in its current period, by its rule and scope.",
+             { Double($0.forecast.usage.used) }),
+            ("flowmeter_quota_limit_bytes", "The quota's limit in bytes.", { Double($0.quota.limit) }),
+            ("flowmeter_quota_period_end_timestamp_seconds", "When the quota's current period ends.",
+             { $0.forecast.usage.interval.end.timeIntervalSince1970 }),
+            ("flowmeter_quota_projected_end_bytes", "Projected use at the end of the period (method in /api/v1/status and `flowmeter forecast`).",
+             { $0.forecast.projection?.endTotal }),
+            ("flowmeter_quota_projected_exhaustion_timestamp_seconds", "When the quota is projected to run out in this period.",
+             { $0.forecast.projection?.exhaustion?.timeIntervalSince1970 }),
+            ("flowmeter_tor_wakeup_timestamp_seconds", "Tor's wake-up time in the current accounting interval (from its fingerprint).",
+             { $0.tor?.current.wakeup?.wake.timeIntervalSince1970 }),
+            ("flowmeter_tor_predicted_soft_hibernation_timestamp_seconds", "When Tor is predicted to reach its soft limit and stop accepting connections.",
+             { $0.tor?.current.predictedSoftHibernation?.timeIntervalSince1970 }),
+            ("flowmeter_tor_predicted_hard_hibernation_timestamp_seconds", "When Tor is predicted to reach AccountingMax and hibernate.",
+             { $0.tor?.current.predictedHardHibernation?.timeIntervalSince1970 }),
+        ]
+        for (name, help, value) in families {
+            let samples = quotas.compactMap { q in value(q).map { (q.quota.name, $0) } }
+            guard !samples.isEmpty else { continue }
+            family(name, "gauge", help)
+            for (quota, v) in samples { sampleDouble("\(name){quota=\"\(escape(quota))\"}", v) }
+        }
     }
 
     private func family(_ name: String, _ type: String, _ help: String) {

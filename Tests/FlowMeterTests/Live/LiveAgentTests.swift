@@ -146,6 +146,36 @@ struct LiveAgentTests {
         #expect(final.categories.contains { $0.relay == "guard1" && $0.category == "or_inbound" && $0.packets > 0 })
     }
 
+    @Test func runWithADatabaseStoresEveryCountedPacketAndExportsItsQuotas() throws {
+        let veth = try VethPair()
+        defer { veth.destroy() }
+        let state = try LiveHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let db = state + "/acct.db"
+        let agent = try RunningAgent(veth: veth, agentYAML: """
+            capture_threads: 2
+            state_directory: \(state)
+            """, extraArguments: ["--db", db, "--quota", "provider 1GiB day 00:00 sum provider tz=UTC"])
+        defer { agent.cleanUp() }
+        #expect(try agent.waitUntilServing(), "agent log:\n\(agent.process.log)")
+        let traffic = TestTraffic.relayHost(rounds: 20)
+        let pcap = agent.directory + "/burst.pcap"
+        try traffic.write(to: pcap)
+        try veth.replay(pcap, pps: Self.rate)
+        #expect(try LiveHarness.waitUntil(timeout: 15) {
+            let m = try agent.metrics()
+            return m["flowmeter_quota_limit_bytes{quota=\"provider\"}"] == 1_073_741_824
+                && m["flowmeter_quota_used_bytes{quota=\"provider\"}"] != nil
+        }, "agent log:\n\(agent.process.log)")
+        #expect(agent.process.stop(signal: SIGTERM, timeout: 10) == 0)
+        let final = try JSONDecoder().decode(StatusDocument.self, from: Data(contentsOf: URL(fileURLWithPath: state + "/last-run.json")))
+        let reader = try AccountingReader(path: db)
+        let stored = try reader.buckets(from: Date(timeIntervalSince1970: 0), to: Date().addingTimeInterval(7200))
+        #expect(stored.reduce(0) { $0 + $1.packets } == final.totals.packets)
+        #expect(stored.reduce(0) { $0 + $1.bytes } == final.totals.bytes)
+        #expect(try reader.integrityCheck() == ["ok"])
+    }
+
     @Test func anInterfaceThatVanishesIsCapturedAgainWhenItReturnsAndTheGapIsRecorded() throws {
         let veth = try VethPair()
         defer { veth.destroy() }

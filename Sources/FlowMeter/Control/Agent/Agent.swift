@@ -8,7 +8,14 @@ import Synchronization
 public struct AgentConfiguration: Sendable {
     public var model: HostModel
     public var settings: AgentSettings
-    public init(model: HostModel, settings: AgentSettings) { self.model = model; self.settings = settings }
+    /// The accounting store (`--db`), if any.
+    public var database: String?
+    /// Quotas evaluated for /metrics (needs `database`).
+    public var quotas: [(Quota, QuotaStatus.TorInputs?)]
+    public init(model: HostModel, settings: AgentSettings, database: String? = nil,
+                quotas: [(Quota, QuotaStatus.TorInputs?)] = []) {
+        self.model = model; self.settings = settings; self.database = database; self.quotas = quotas
+    }
 }
 
 /// Why the agent cannot start. Environmental; the CLI exits with 1.
@@ -72,6 +79,8 @@ public final class Agent: @unchecked Sendable {
         var endpoint: HTTPEndpoint? = nil
     }
     private let state = Mutex(State())
+    /// Opened after the privilege drop, so its files belong to the agent's user.
+    private let store = Mutex<AgentStore?>(nil)
     private let stopRequested = DispatchSemaphore(value: 0)
 
     public init(configuration: AgentConfiguration, loader: @escaping Loader, logger: Logger,
@@ -138,7 +147,11 @@ public final class Agent: @unchecked Sendable {
         // 2. The listener (its event-loop thread is switched to the user by the drop below).
         let endpoint = HTTPEndpoint(
             access: .init(policy: s.accessPolicy, token: token),
-            metrics: { [self] in renderer.withLock { Array($0.render(reading())) } },
+            metrics: { [self] in
+                var r = reading()
+                r.quotas = store.withLock { $0 }?.quotaStatuses(now: Date()) ?? []
+                return renderer.withLock { Array($0.render(r)) }
+            },
             status: { [self] in StatusDocument(reading()).json() })
         state.withLock { $0.endpoint = endpoint }
         let server: MetricsServer
@@ -161,6 +174,20 @@ public final class Agent: @unchecked Sendable {
             }
             logger.info("running as \(user) with CAP_NET_RAW only")
         }
+        // 3b. The accounting store, as the agent's user: a directory it cannot
+        // write gives a clear error and the counts wait in memory (retried).
+        if let path = initial.database {
+            do {
+                let opened = try AgentStore(path: path, labels: initial.model.relayLabels, quotas: initial.quotas, logger: logger)
+                store.withLock { $0 = opened }
+            } catch {
+                logger.error("\(path): \(error); not storing, still counting and serving /metrics")
+            }
+        }
+        let ticker = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "flowmeter.store"))
+        ticker.schedule(deadline: .now() + 1, repeating: 1)
+        ticker.setEventHandler { [self] in store.withLock { $0 }?.tick(reading(), now: Date()) }
+        ticker.resume()
         // 4. Count.
         for (_, p) in pipelines { p.start() }
         for (w, r) in zip(workers, opened) { w.start(with: r) }
@@ -171,7 +198,10 @@ public final class Agent: @unchecked Sendable {
         // 5. Stop and write the final counters (rings drained first).
         for w in workers { w.stop() }
         for (_, p) in pipelines { _ = p.finish(endTimestampNanos: nil) }
-        let final = StatusDocument(reading())
+        ticker.cancel()
+        let finalReading = reading()
+        store.withLock { $0 }?.close(finalReading, now: Date())
+        let final = StatusDocument(finalReading)
         writeFinal(final)
         return final
     }
