@@ -275,8 +275,13 @@ struct LiveAgentTests {
         usleep(300_000)  // not a timing assertion: lets a double count, if any, arrive before the check
         // Once each: what crossed the member port both ways (the bridge itself
         // may send a packet or two of its own, which the member carries).
-        let crossed = try veth.meterStatistic("rx_packets") - rxBefore + veth.meterStatistic("tx_packets") - txBefore
-        #expect(try total() == Double(crossed))
+        let crossed = { Double(try veth.meterStatistic("rx_packets") - rxBefore + veth.meterStatistic("tx_packets") - txBefore) }
+        var last = (0.0, 0.0)
+        let agreed = try LiveHarness.waitUntil(timeout: 10) {
+            last = (try total(), try crossed())
+            return last.0 == last.1
+        }
+        #expect(agreed, "counted \(last.0), crossed the member \(last.1)")
         let orIn = TestTraffic.Key(relay: "guard1", category: "or_inbound", direction: "in")
         #expect(try agent.metrics()[series("flowmeter_packets_total", orIn)] == Double(traffic.expected[orIn]!.packets))
         #expect(try veth.bridgeReceived(bridge) >= traffic.packetCount - traffic.packetCount / 10,
