@@ -103,7 +103,7 @@ enum EngineFixtures {
     static func torMix(opened: Int, unanswered: Int, reset: Int, open: Int) -> TestCapture {
         var c = TestCapture()
         var t: Int64 = 1_700_000_000_000_000
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         struct Flow { var client: UInt32; var port: UInt16; var kind: Int; var step: Int }
         var flows: [Flow] = []
         for i in 0..<opened { flows.append(Flow(client: 0x5000_0000 &+ UInt32(i), port: UInt16(20000 + i % 40000), kind: 0, step: 0)) }
@@ -133,14 +133,3 @@ enum EngineFixtures {
     }
 }
 
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

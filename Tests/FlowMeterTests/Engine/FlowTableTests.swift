@@ -229,7 +229,7 @@ final class FlowHarness {
 
     @Test func aSynFloodFromSpoofedSourcesStaysInsideTheTableAndIsCountedAsUnanswered() {
         let h = FlowHarness(capacity: 1024)
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         let n = 100_000
         for _ in 0..<n {
             let r = rng.next()

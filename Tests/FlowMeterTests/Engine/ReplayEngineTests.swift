@@ -58,7 +58,7 @@ import Testing
 
     @Test func aSynFloodStaysInsideTheFlowTableBoundAndKeepsBytesExact() throws {
         var flood = TestCapture()
-        var rng = SplitMix(seed: 99)
+        var rng = SplitMix64(seed: 99)
         let floodPackets = 300_000
         var t: Int64 = 1_700_000_000_000_000
         // A few real connections first, then spoofed SYNs, then the real ones close.
