@@ -115,6 +115,12 @@ import Testing
         #expect(TorSchedule.expectedUsage(after: state, config: config).basis == .none)
     }
 
+    @Test func withNoEstimateTorWakesAtTheIntervalStartEvenWithoutAFingerprint() {
+        let w = TorSchedule.wakeupIfKnown(interval: interval, expectedBytesPerMinute: 0, accountingMax: 1 << 30, fingerprint: nil)
+        #expect(w?.wake == interval.start)
+        #expect(TorSchedule.wakeupIfKnown(interval: interval, expectedBytesPerMinute: 5, accountingMax: 1 << 30, fingerprint: nil) == nil)
+    }
+
     @Test func fingerprintAndTorrcFilesAreRead() throws {
         let f = try TorFingerprint(fingerprintFile: "MyRelay E3614183D5214D52D9DD48CEB23C2CB6B653D287\n")
         #expect(f == fp.withNickname("MyRelay"))

@@ -196,7 +196,7 @@ public struct TorIntervalSchedule: Sendable, Equatable {
     public var interval: DateInterval
     public var expectedUsage: TorExpectedUsage
     public var softLimit: UInt64
-    /// nil when no fingerprint is known (Tor would then draw random bytes).
+    /// nil when E > 0 and no fingerprint is known (Tor would then draw random bytes).
     public var wakeup: TorWakeup?
     /// Accounting bytes (per rule) used so far in this interval.
     public var usedBytes: UInt64
@@ -267,7 +267,15 @@ public enum TorSchedule {
 
     public static func wakeup(interval: DateInterval, expectedBytesPerMinute e: UInt64, accountingMax m: UInt64,
                               fingerprint: TorFingerprint) -> TorWakeup {
-        let d = wakeupDigest(intervalStart: interval.start, fingerprint: fingerprint)
+        // Safe to force: with a fingerprint there is always an answer.
+        wakeupIfKnown(interval: interval, expectedBytesPerMinute: e, accountingMax: m, fingerprint: fingerprint)!
+    }
+
+    /// - Returns: nil only when E > 0 and no fingerprint is known (Tor would
+    ///   then draw random bytes); with E = 0 Tor wakes at the interval start.
+    public static func wakeupIfKnown(interval: DateInterval, expectedBytesPerMinute e: UInt64, accountingMax m: UInt64,
+                                     fingerprint: TorFingerprint?) -> TorWakeup? {
+        let d = fingerprint.map { wakeupDigest(intervalStart: interval.start, fingerprint: $0) } ?? [0, 0, 0, 0]
         // get_uint32 reads host order; tor runs little-endian on x86 and ARM.
         let u = UInt32(d[0]) | UInt32(d[1]) << 8 | UInt32(d[2]) << 16 | UInt32(d[3]) << 24
         let length = Int64(interval.duration)
@@ -275,6 +283,7 @@ public enum TorSchedule {
             return TorWakeup(wake: interval.start, timeToExhaustSeconds: nil, timeToConsiderSeconds: length,
                              digestValue: u, expectedExhaustion: interval.end)
         }
+        guard fingerprint != nil else { return nil }
         var tte = (m / e) * 60
         var ttc: Int64
         if tte > UInt64(Int32.max) { tte = UInt64(Int32.max); ttc = 0 } else { ttc = length - Int64(tte) }
@@ -321,7 +330,7 @@ public enum TorSchedule {
 
         func make(_ iv: DateInterval, _ e: TorExpectedUsage, used: UInt64) -> TorIntervalSchedule {
             let soft = softLimit(accountingMax: m, expectedBytesPerMinute: e.bytesPerMinute)
-            let w = fingerprint.map { wakeup(interval: iv, expectedBytesPerMinute: e.bytesPerMinute, accountingMax: m, fingerprint: $0) }
+            let w = wakeupIfKnown(interval: iv, expectedBytesPerMinute: e.bytesPerMinute, accountingMax: m, fingerprint: fingerprint)
             // Dormant until the wake-up; from then on traffic flows at `r`.
             let from = max(max(now, iv.start), w?.wake ?? iv.start)
             func reach(_ target: UInt64) -> Date? {
