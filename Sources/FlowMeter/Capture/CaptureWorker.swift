@@ -129,8 +129,7 @@ struct WorkerHotState: PacketSink {
             return
         }
         if batchStarts { adoptNewGeneration() }
-        guard let slot = counter.count(summary) else { return }
-        table._withUnsafeGuaranteedRef { $0.track(summary, relay: slot.relay, category: slot.category) }
+        table._withUnsafeGuaranteedRef { $0.countAndTrack(summary, counter: counter) }
     }
 
     /// Once per batch: one atomic load; the lock only after a reload.

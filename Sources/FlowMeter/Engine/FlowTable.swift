@@ -1,3 +1,4 @@
+import CPcapShim
 import Synchronization
 
 /// Idle timeouts of the flow table, per protocol and state, in nanoseconds of
@@ -58,6 +59,10 @@ struct FlowEntry {
     var state: FlowState = .empty
     var bits: UInt8 = 0
     var category: UInt8 = 0
+    /// How packets from `a` / from `b` are counted, once known (`countAndObserve`).
+    /// Two UInt16s fit in the padding: the stride stays 56 bytes.
+    var codeFromA: CellCode = .unknown
+    var codeFromB: CellCode = .unknown
 }
 
 /// Where a flow is in its life. Transitions: docs/engine.md.
@@ -71,6 +76,21 @@ struct FlowState: RawRepresentable, Equatable {
     static let closed = FlowState(rawValue: 5)
     static let udpOneWay = FlowState(rawValue: 6)
     static let udpOpened = FlowState(rawValue: 7)
+}
+
+/// A packet's canonical flow key: `a` is the lower (address, port) of its two ends.
+struct FlowKey {
+    let srcIsA: Bool
+    let a: IPAddress, b: IPAddress
+    let aPort: UInt16, bPort: UInt16
+    @inline(__always)
+    init(_ s: PacketSummary) {
+        srcIsA = (s.src.hi, s.src.lo, s.srcPort.rawValue) <= (s.dst.hi, s.dst.lo, s.dstPort.rawValue)
+        a = srcIsA ? s.src : s.dst
+        b = srcIsA ? s.dst : s.src
+        aPort = srcIsA ? s.srcPort.rawValue : s.dstPort.rawValue
+        bPort = srcIsA ? s.dstPort.rawValue : s.srcPort.rawValue
+    }
 }
 
 /// Bits of `FlowEntry.bits`.
@@ -160,6 +180,57 @@ public final class FlowTable: @unchecked Sendable {
         observe(s, relay: relay, category: category, hash: s.symmetricFlowHash)
     }
 
+    /// Starts loading the lines a later `countAndTrack(s)` will read first (the
+    /// bucket's tags and ranks). Under a SYN flood nearly every packet's
+    /// bucket is cold in a 60 MiB table; issuing the loads a few packets ahead
+    /// overlaps those misses with the work on the packets in between.
+    @inline(__always)
+    func prefetch(_ s: PacketSummary, hash: UInt64) {
+        guard s.outcome == .ip && (s.proto == .tcp || s.proto == .udp) else { return }
+        let first = (Int(truncatingIfNeeded: hash) & bucketMask) * Self.bucketSize
+        CPcapShim_prefetchForWrite(tags + first)
+        CPcapShim_prefetchForWrite(ranks + first)
+    }
+
+    /// Starts loading the entry `countAndTrack(s)` will use: its flow's, or
+    /// the free or victim slot a new flow would take. Reads the bucket's tags
+    /// and ranks, so call it after `prefetch(s)` has had time to bring them in.
+    @inline(__always)
+    func prefetchEntry(_ s: PacketSummary, hash: UInt64) {
+        guard s.outcome == .ip && (s.proto == .tcp || s.proto == .udp) else { return }
+        var tag = UInt32(truncatingIfNeeded: hash >> 32)
+        if tag == 0 { tag = 1 }
+        let first = (Int(truncatingIfNeeded: hash) & bucketMask) * Self.bucketSize
+        // Safe: a bucket's 16 tags start 64-byte aligned at `first` (tags' alignment, 16 × 4 bytes).
+        let m = CPcapShim_matchBucketTags(tags + first, tag)
+        let slot: Int
+        if m & 0xFFFF != 0 {
+            slot = first + (m & 0xFFFF).trailingZeroBitCount
+        } else if m >> 16 != 0 {
+            slot = first + (m >> 16).trailingZeroBitCount
+        } else {
+            slot = victimCandidate(first, rotation: Int(truncatingIfNeeded: hash >> 40))
+        }
+        CPcapShim_prefetchForWrite(entries + slot)
+    }
+
+    /// Counts `s` into `counter` and, for TCP and UDP, tracks its flow; the
+    /// per-packet step of every worker. Owner thread only.
+    @inline(__always)
+    public func countAndTrack(_ s: PacketSummary, counter: PacketCounter) {
+        countAndTrack(s, hash: s.symmetricFlowHash, counter: counter)
+    }
+
+    /// As `countAndTrack(_:counter:)`, with `s.symmetricFlowHash` already computed.
+    @inline(__always)
+    func countAndTrack(_ s: PacketSummary, hash: UInt64, counter: PacketCounter) {
+        if s.outcome == .ip && (s.proto == .tcp || s.proto == .udp) {
+            countAndObserve(s, hash: hash, counter: counter)
+        } else {
+            counter.count(s)
+        }
+    }
+
     /// The connection metrics this table has counted.
     public var connectionSnapshot: ConnectionSnapshot { connections.snapshot() }
 
@@ -208,56 +279,106 @@ public final class FlowTable: @unchecked Sendable {
     /// Tracks one decoded TCP or UDP packet that was counted under (relay, category).
     @inline(__always)
     func observe(_ s: PacketSummary, relay: Int, category: Category, hash: UInt64) {
+        let key = FlowKey(s)
+        let (i, found) = locate(key, s, hash: hash)
+        let e = entries + i
+        if found {
+            continueFlow(e, s, srcIsA: key.srcIsA, relay: relay, category: category)
+        } else {
+            start(e, s, srcIsA: key.srcIsA, relay: relay, category: category)
+        }
+        ranks[i] = Self.rank(e.pointee.state)
+    }
+
+    /// Counts one decoded TCP or UDP packet into `counter` and tracks it. The
+    /// packet is classified only when its flow has no answer for its direction
+    /// yet: a flow's later packets reuse the entry's `CellCode`, which is what
+    /// classifying them again would give (`Classifier.classify(_:cacheable:)`).
+    /// Counts never depend on the table: an evicted flow is classified afresh.
+    @inline(__always)
+    func countAndObserve(_ s: PacketSummary, hash: UInt64, counter: PacketCounter) {
+        let key = FlowKey(s)
+        let (i, found) = locate(key, s, hash: hash)
+        let e = entries + i
+        if found {
+            var code = key.srcIsA ? e.pointee.codeFromA : e.pointee.codeFromB
+            if code == .unknown {
+                let c = counter.classifyForFlow(s)
+                code = c.code
+                if c.cacheable { remember(code, in: e, srcIsA: key.srcIsA) }
+            }
+            counter.count(s, code: code)
+            continueFlow(e, s, srcIsA: key.srcIsA, relay: code.relay, category: code.category)
+        } else {
+            let c = counter.classifyForFlow(s)
+            counter.count(s, code: c.code)
+            e.pointee.codeFromA = .unknown
+            e.pointee.codeFromB = .unknown
+            if c.cacheable { remember(c.code, in: e, srcIsA: key.srcIsA) }
+            start(e, s, srcIsA: key.srcIsA, relay: c.slot.relay, category: c.slot.category)
+        }
+        ranks[i] = Self.rank(e.pointee.state)
+    }
+
+    @inline(__always)
+    private func remember(_ code: CellCode, in e: UnsafeMutablePointer<FlowEntry>, srcIsA: Bool) {
+        if srcIsA { e.pointee.codeFromA = code } else { e.pointee.codeFromB = code }
+    }
+
+    /// The next packet of a known flow: a new conversation if the old one
+    /// idled past its timeout, else the next step of this one.
+    @inline(__always)
+    private func continueFlow(_ e: UnsafeMutablePointer<FlowEntry>, _ s: PacketSummary, srcIsA: Bool,
+                              relay: Int, category: Category) {
+        if s.timestampNanos &- e.pointee.lastSeen > timeout(e.pointee.state) {
+            // Idle too long: that conversation ended; this packet starts a new one.
+            finish(e)
+            start(e, s, srcIsA: srcIsA, relay: relay, category: category)
+        } else {
+            advance(e, s, srcIsA: srcIsA)
+        }
+    }
+
+    /// The slot of `key`'s flow, and whether it was there. When it was not,
+    /// the slot (free, or a victim whose flow has been finished) now holds the
+    /// key and its tag; the caller starts the flow.
+    @inline(__always)
+    private func locate(_ key: FlowKey, _ s: PacketSummary, hash: UInt64) -> (Int, Bool) {
         let now = s.timestampNanos
         if now > clock { clock = now }
         sweepCountdown &-= 1
         if sweepCountdown < 0 { sweepStep() }
 
-        // Canonical key: a = the lower (address, port).
-        let srcIsA = (s.src.hi, s.src.lo, s.srcPort.rawValue) <= (s.dst.hi, s.dst.lo, s.dstPort.rawValue)
-        let a = srcIsA ? s.src : s.dst
-        let b = srcIsA ? s.dst : s.src
-        let aPort = srcIsA ? s.srcPort.rawValue : s.dstPort.rawValue
-        let bPort = srcIsA ? s.dstPort.rawValue : s.srcPort.rawValue
         var tag = UInt32(truncatingIfNeeded: hash >> 32)
         if tag == 0 { tag = 1 }
         let first = (Int(truncatingIfNeeded: hash) & bucketMask) * Self.bucketSize
-
-        var free = -1
-        for i in first..<(first + Self.bucketSize) {
-            // Safe: first + bucketSize ≤ capacity by construction of bucketMask.
-            let t = tags[i]
-            if t == tag {
-                let e = entries + i
-                if e.pointee.aLo == a.lo && e.pointee.bLo == b.lo && e.pointee.aPort == aPort
-                    && e.pointee.bPort == bPort && e.pointee.aHi == a.hi && e.pointee.bHi == b.hi
-                    && e.pointee.proto == s.proto.rawValue {
-                    if now &- e.pointee.lastSeen > timeout(e.pointee.state) {
-                        // Idle too long: that conversation ended; this packet starts a new one.
-                        finish(e)
-                        start(e, s, srcIsA: srcIsA, relay: relay, category: category)
-                    } else {
-                        advance(e, s, srcIsA: srcIsA)
-                    }
-                    ranks[i] = Self.rank(e.pointee.state)
-                    return
-                }
-            } else if t == 0 && free < 0 {
-                free = i
+        // Safe: first + bucketSize ≤ capacity by construction of bucketMask, and
+        // a bucket's 16 tags start 64-byte aligned.
+        let m = CPcapShim_matchBucketTags(tags + first, tag)
+        var hits = m & 0xFFFF
+        while hits != 0 {
+            let i = first + hits.trailingZeroBitCount
+            let e = entries + i
+            if e.pointee.aLo == key.a.lo && e.pointee.bLo == key.b.lo && e.pointee.aPort == key.aPort
+                && e.pointee.bPort == key.bPort && e.pointee.aHi == key.a.hi && e.pointee.bHi == key.b.hi
+                && e.pointee.proto == s.proto.rawValue {
+                return (i, true)
             }
+            hits &= hits &- 1
         }
-        if free < 0 {
+        let free: Int
+        if m >> 16 != 0 {
+            free = first + (m >> 16).trailingZeroBitCount  // the first empty slot
+            setOccupancy(1)
+        } else {
             free = victim(first, rotation: Int(truncatingIfNeeded: hash >> 40))
             finish(entries + free)
-        } else {
-            setOccupancy(1)
         }
         tags[free] = tag
         let e = entries + free
-        e.pointee.aHi = a.hi; e.pointee.aLo = a.lo; e.pointee.bHi = b.hi; e.pointee.bLo = b.lo
-        e.pointee.aPort = aPort; e.pointee.bPort = bPort; e.pointee.proto = s.proto.rawValue
-        start(e, s, srcIsA: srcIsA, relay: relay, category: category)
-        ranks[free] = Self.rank(e.pointee.state)
+        e.pointee.aHi = key.a.hi; e.pointee.aLo = key.a.lo; e.pointee.bHi = key.b.hi; e.pointee.bLo = key.b.lo
+        e.pointee.aPort = key.aPort; e.pointee.bPort = key.bPort; e.pointee.proto = s.proto.rawValue
+        return (free, false)
     }
 
     /// How much a flow is worth keeping when its bucket is full (lower goes first).
@@ -276,21 +397,17 @@ public final class FlowTable: @unchecked Sendable {
     /// flow had already outlived its idle timeout (the sweep had not reached it).
     @inline(__always)
     private func victim(_ first: Int, rotation: Int) -> Int {
-        var best = first
-        var bestRank = UInt8.max
-        for k in 0..<Self.bucketSize {
-            // Safe: the index stays inside this bucket.
-            let i = first + ((rotation &+ k) & (Self.bucketSize - 1))
-            let r = ranks[i]
-            if r < bestRank {
-                best = i
-                bestRank = r
-                if r == 0 { break }
-            }
-        }
+        let best = victimCandidate(first, rotation: rotation)
         let e = entries + best
         if clock &- e.pointee.lastSeen <= timeout(e.pointee.state) { bump(evictionCounter) }
         return best
+    }
+
+    /// The lowest-ranked slot of a full bucket, first from `rotation`.
+    @inline(__always)
+    private func victimCandidate(_ first: Int, rotation: Int) -> Int {
+        // Safe: the 16 rank bytes of this bucket start at `first`.
+        first + Int(CPcapShim_lowestRankSlot(ranks + first, UInt32(truncatingIfNeeded: rotation)))
     }
 
     /// A new conversation in slot `e` (key already set) begins with packet `s`.

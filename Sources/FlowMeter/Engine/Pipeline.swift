@@ -34,6 +34,17 @@ public struct EngineSnapshot: Sendable, Equatable {
     public var flowTable: FlowTableInfo
     /// Packets each worker's ring dropped because it was full (live capture only).
     public var ringDrops: [UInt64]
+    /// CPU time each worker thread used, known once the pipeline has finished
+    /// (0 before): what the benchmark divides by packets to show where time goes.
+    public var workerCPUNanos: [UInt64] = []
+}
+
+/// What travels through a ring: the summary and its symmetric flow hash,
+/// which the reader computes anyway to pick the worker, so the worker does
+/// not compute it again (it needs it once to prefetch and once to track).
+struct RoutedSummary {
+    var summary: PacketSummary
+    var hash: UInt64
 }
 
 /// One worker: consumes its ring, classifies and counts, tracks flows.
@@ -41,12 +52,14 @@ final class Worker: @unchecked Sendable {
     // @unchecked Sendable — Safe: after `start` only the worker thread touches
     // `table` and the counters' writing side; others read atomics, or read
     // everything after `join`.
-    let ring: SPSCRing<PacketSummary>
+    let ring: SPSCRing<RoutedSummary>
     let counter: PacketCounter
     let connections: ConnectionCounters
     let table: FlowTable
     let cpu: Int32
     private var thread: pthread_t? = nil
+    /// The worker thread's CPU time, written by it as it exits; read after `join`.
+    private(set) var cpuNanos: UInt64 = 0
 
     init(classifier: Classifier, layout: CounterLayout, configuration: EngineConfiguration, tableCapacity: Int, cpu: Int32) {
         ring = SPSCRing(capacity: configuration.ringCapacity, publishBatch: configuration.publishBatch)
@@ -57,10 +70,28 @@ final class Worker: @unchecked Sendable {
     }
 
     @inline(__always)
-    func process(_ s: PacketSummary) {
-        guard let slot = counter.count(s) else { return }
-        if s.outcome == .ip && (s.proto == .tcp || s.proto == .udp) {
-            table.observe(s, relay: slot.relay, category: slot.category, hash: s.symmetricFlowHash)
+    func process(_ r: RoutedSummary) {
+        table.countAndTrack(r.summary, hash: r.hash, counter: counter)
+    }
+
+    /// How many packets ahead the worker prefetches a flow-table bucket's
+    /// tags and ranks, and then the entry the packet will use.
+    static let bucketPrefetchDistance = 8
+    static let entryPrefetchDistance = 4
+
+    /// One contiguous batch from the ring, processed in order while the flow
+    /// table lines of packets a few places ahead are loaded (two stages: the
+    /// bucket first, then the entry chosen from it).
+    @inline(__always)
+    func process(batch: UnsafeMutableBufferPointer<RoutedSummary>) {
+        let n = batch.count
+        let b = Self.bucketPrefetchDistance, e = Self.entryPrefetchDistance
+        for j in 0..<min(b, n) { table.prefetch(batch[j].summary, hash: batch[j].hash) }
+        for j in 0..<min(e, n) { table.prefetchEntry(batch[j].summary, hash: batch[j].hash) }
+        for i in 0..<n {
+            if i + b < n { table.prefetch(batch[i + b].summary, hash: batch[i + b].hash) }
+            if i + e < n { table.prefetchEntry(batch[i + e].summary, hash: batch[i + e].hash) }
+            process(batch[i])
         }
     }
 
@@ -70,13 +101,14 @@ final class Worker: @unchecked Sendable {
         if cpu >= 0 { _ = CPcapShim_pinCurrentThread(cpu) }  // best effort
         var backoff = Backoff()
         while true {
-            if ring.consume(max: 256, { process($0) }) > 0 {
+            if ring.consumeBatch(max: 256, { process(batch: $0) }) > 0 {
                 backoff.reset()
                 continue
             }
             if ring.isClosed {
                 // Items published before close() are visible now (acquire in isClosed).
-                while ring.consume(max: 256, { process($0) }) > 0 {}
+                while ring.consumeBatch(max: 256, { process(batch: $0) }) > 0 {}
+                cpuNanos = threadCPUNanos()
                 return
             }
             backoff.pause()
@@ -119,10 +151,10 @@ public final class EnginePipeline: @unchecked Sendable {
     public let configuration: EngineConfiguration
     public let layout: CounterLayout
     private let workers: [Worker]
-    private let rings: [SPSCRing<PacketSummary>]
+    private let rings: [SPSCRing<RoutedSummary>]
     /// The same rings as unretained references: the per-packet push must not
     /// pay a retain/release (seen under callgrind). Safe: `rings` keeps them alive.
-    private let ringRefs: UnsafeMutablePointer<Unmanaged<SPSCRing<PacketSummary>>>
+    private let ringRefs: UnsafeMutablePointer<Unmanaged<SPSCRing<RoutedSummary>>>
     private let workerCount: UInt64
     private var started = false
     private var finished = false
@@ -156,9 +188,12 @@ public final class EnginePipeline: @unchecked Sendable {
 
     /// The worker a packet goes to: both directions of a flow hash alike.
     @inline(__always)
-    public func workerIndex(_ s: PacketSummary) -> Int {
+    public func workerIndex(_ s: PacketSummary) -> Int { workerIndex(hash: s.symmetricFlowHash) }
+
+    @inline(__always)
+    func workerIndex(hash: UInt64) -> Int {
         // Multiply-shift maps the hash's top 32 bits evenly onto 0..<N.
-        Int(truncatingIfNeeded: ((s.symmetricFlowHash >> 32) &* workerCount) >> 32)
+        Int(truncatingIfNeeded: ((hash >> 32) &* workerCount) >> 32)
     }
 
     /// Live capture: hands `s` to its worker, or drops and counts it if that
@@ -167,14 +202,16 @@ public final class EnginePipeline: @unchecked Sendable {
     @discardableResult
     public func offer(_ s: PacketSummary) -> Bool {
         // Safe: workerIndex < workers.count; `rings` holds every ring for our lifetime.
-        ringRefs[workerIndex(s)]._withUnsafeGuaranteedRef { $0.tryPush(s) }
+        let hash = s.symmetricFlowHash
+        return ringRefs[workerIndex(hash: hash)]._withUnsafeGuaranteedRef { $0.tryPush(RoutedSummary(summary: s, hash: hash)) }
     }
 
     /// Replay: hands `s` to its worker, waiting while its ring is full.
     @inline(__always)
     public func submit(_ s: PacketSummary) {
         // Safe: as in `offer`.
-        ringRefs[workerIndex(s)]._withUnsafeGuaranteedRef { $0.push(s) }
+        let hash = s.symmetricFlowHash
+        ringRefs[workerIndex(hash: hash)]._withUnsafeGuaranteedRef { $0.push(RoutedSummary(summary: s, hash: hash)) }
     }
 
     /// Publishes what every ring holds; call when the source goes idle.
@@ -210,11 +247,19 @@ public final class EnginePipeline: @unchecked Sendable {
                                           bytesReserved: w.table.bytesReserved)
         }
         return EngineSnapshot(counters: counters, connections: connections, flowTable: table,
-                              ringDrops: rings.map(\.dropped))
+                              ringDrops: rings.map(\.dropped),
+                              workerCPUNanos: finished ? workers.map(\.cpuNanos) : [])
     }
 
     deinit {
         if started && !finished { _ = finish(endTimestampNanos: nil) }
         ringRefs.deallocate()
     }
+}
+
+/// CPU time the calling thread has used, in nanoseconds.
+public func threadCPUNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }

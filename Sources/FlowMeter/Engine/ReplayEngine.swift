@@ -7,6 +7,8 @@ public struct EngineResult: Sendable {
     /// Per worker; always zero for replay (the reader waits instead of dropping).
     public var ringDrops: [UInt64]
     public var workers: Int
+    /// CPU time of each worker thread (the reader's is the caller's thread).
+    public var workerCPUNanos: [UInt64] = []
 
     public var counters: CounterSnapshot { replay.counters }
     /// What the reader itself read (an independent count for the invariant
@@ -48,7 +50,8 @@ public struct ReplayEngine: Sendable {
         let snapshot = pipeline.finish(endTimestampNanos: result.totals.lastTimestampNanos)
         result.counters = snapshot.counters
         return EngineResult(replay: result, connections: snapshot.connections, flowTable: snapshot.flowTable,
-                            ringDrops: snapshot.ringDrops, workers: configuration.workers)
+                            ringDrops: snapshot.ringDrops, workers: configuration.workers,
+                            workerCPUNanos: snapshot.workerCPUNanos)
     }
 }
 

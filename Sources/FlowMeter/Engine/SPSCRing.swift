@@ -222,6 +222,35 @@ public final class SPSCRing<Element>: @unchecked Sendable {
         return n
     }
 
+    /// Like `consume(max:_:)`, but hands `body` the items as one contiguous
+    /// buffer (at most up to the end of the slot array), so it can look ahead
+    /// (prefetch what later items will touch). `body` may read and modify the
+    /// items; they are deinitialized and their slots freed when it returns.
+    @inline(__always)
+    @discardableResult
+    public func consumeBatch(max: Int = .max, _ body: (UnsafeMutableBufferPointer<Element>) -> Void) -> Int {
+        let c = consumer
+        var available = c.pointee.cachedTail &- c.pointee.head
+        if available == 0 {
+            // Acquire pairs with the producer's release store in `publish()`.
+            c.pointee.cachedTail = publishedTail.pointee.load(ordering: .acquiring)
+            available = c.pointee.cachedTail &- c.pointee.head
+            if available == 0 { return 0 }
+        }
+        let start = Int(c.pointee.head & mask)
+        let n = Swift.min(Int(available), max, capacity - start)
+        // Safe: head ≤ index < tail for the n slots from `start` (no wrap: n ≤ capacity - start),
+        // so they are published and owned by the consumer until the release below.
+        body(UnsafeMutableBufferPointer(start: slots + start, count: n))
+        (slots + start).deinitialize(count: n)
+        let end = c.pointee.head &+ UInt(n)
+        c.pointee.head = end
+        // Release pairs with the producer's acquire load of `head` in
+        // `tryPush`/`waitForRoom`: our reads of these slots happen-before reuse.
+        publishedHead.pointee.store(end, ordering: .releasing)
+        return n
+    }
+
     /// True once the producer has closed the ring. A consumer that sees it
     /// must drain once more: items published before `close()` are visible.
     public var isClosed: Bool {

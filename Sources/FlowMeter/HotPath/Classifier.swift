@@ -12,7 +12,8 @@ public struct CounterSlot: Equatable, Sendable {
 /// The hot-path form of `HostModel`: flat tables probed per packet, with no
 /// allocation, no `String` and no `Hasher`. The rules it implements are
 /// written out in docs/classification.md; the rule numbers below refer to it.
-public struct Classifier: Sendable {
+/// Immutable; a class so the hot path holds one reference, not ~30 words.
+public final class Classifier: Sendable {
     private struct PortFlags {
         static let listener: UInt8 = 1
         static let relayPort: UInt8 = 2
@@ -20,7 +21,8 @@ public struct Classifier: Sendable {
         static let dns: UInt8 = 8
     }
 
-    private let portFlags: [UInt8]              // 65536 entries
+    // Safe (Sendable): 65,536 flags written only inside `init`, read-only afterwards.
+    private nonisolated(unsafe) let portFlags: UnsafeMutablePointer<UInt8>
     private let localAddresses: EndpointTable   // (addr, 0) → 0 host / relay index
     private let listeners: EndpointTable        // (addr|zero, port) → relay << 1 | isDir
     private let orOutboundOwner: EndpointTable  // (addr, 0) → relay index
@@ -56,7 +58,8 @@ public struct Classifier: Sendable {
         for p in model.relayPorts { flags[Int(p.rawValue)] |= PortFlags.relayPort }
         for p in model.directoryPorts { flags[Int(p.rawValue)] |= PortFlags.directoryPort }
         flags[53] |= PortFlags.dns
-        portFlags = flags
+        portFlags = .allocate(capacity: 65536)
+        portFlags.initialize(from: flags, count: 65536)
         self.listeners = EndpointTable(listeners)
         orOutboundOwner = EndpointTable(orOut)
         exitOwner = EndpointTable(exit)
@@ -88,13 +91,19 @@ public struct Classifier: Sendable {
         relayCount = model.relays.count + 1
     }
 
+    deinit { portFlags.deallocate() }
+
+    /// Safe: every `Port` (UInt16) indexes inside the 65,536 flags.
+    @inline(__always)
+    private func flags(_ p: Port) -> UInt8 { portFlags[Int(p.rawValue)] }
+
     @inline(__always)
     private func isLocal(_ a: IPAddress) -> Bool { localAddresses.lookup(a, Port(0)) >= 0 }
 
     /// Our listener at (address, port), as `relay << 1 | isDir`, or -1.
     @inline(__always)
     private func listener(_ a: IPAddress, _ p: Port, local: Bool) -> Int32 {
-        guard portFlags[Int(p.rawValue)] & PortFlags.listener != 0 else { return -1 }
+        guard flags(p) & PortFlags.listener != 0 else { return -1 }
         let exact = listeners.lookup(a, p)
         if exact >= 0 { return exact }
         // A listener without an address accepts on every local address; with no
@@ -106,8 +115,18 @@ public struct Classifier: Sendable {
     /// Classifies a decoded packet (`outcome` is `.ip` or `.nonIP`).
     @inline(__always)
     public func classify(_ s: PacketSummary) -> CounterSlot {
+        var cacheable = true
+        return classify(s, cacheable: &cacheable)
+    }
+
+    /// Classifies `s`; clears `cacheable` when the answer depends on more than
+    /// the packet's addresses, ports and protocol (the link layer's direction
+    /// hint decides it), so a flow table may keep it only when it stays set.
+    @inline(__always)
+    func classify(_ s: PacketSummary, cacheable: inout Bool) -> CounterSlot {
         // Rule 1: frames that are not IP belong to the host.
         guard s.outcome == .ip else {
+            cacheable = false
             return CounterSlot(relay: 0, category: .nonIP, direction: s.linkSaysOutgoing ? .outbound : .inbound)
         }
         let tcp = s.proto == .tcp
@@ -129,6 +148,7 @@ public struct Classifier: Sendable {
         } else {
             // Neither end is known to be ours (foreign capture, mirror port).
             inbound = !s.linkSaysOutgoing
+            cacheable = false
             if knowsLocalAddresses {
                 return CounterSlot(relay: 0, category: .other, direction: inbound ? .inbound : .outbound)
             }
@@ -153,7 +173,7 @@ public struct Classifier: Sendable {
                 remoteIsOR = consensusOR.lookup(remoteAddress, remotePort) >= 0
                 remoteIsDir = !remoteIsOR && consensusDir.lookup(remoteAddress, remotePort) >= 0
             } else {
-                let f = portFlags[Int(remotePort.rawValue)]
+                let f = flags(remotePort)
                 remoteIsOR = f & PortFlags.relayPort != 0
                 remoteIsDir = !remoteIsOR && f & PortFlags.directoryPort != 0
             }
@@ -165,8 +185,8 @@ public struct Classifier: Sendable {
         }
         if tcp || s.proto == .udp {
             // Rule 5: DNS, by port 53 on either end or a configured resolver.
-            if portFlags[Int(remotePort.rawValue)] & PortFlags.dns != 0
-                || portFlags[Int(ourPort.rawValue)] & PortFlags.dns != 0
+            if flags(remotePort) & PortFlags.dns != 0
+                || flags(ourPort) & PortFlags.dns != 0
                 || resolvers.lookup(remoteAddress, Port(0)) >= 0 {
                 return CounterSlot(relay: 0, category: .dns, direction: direction)
             }

@@ -97,7 +97,13 @@ public final class CounterBlock: @unchecked Sendable {
     /// Counts a decoded packet into its slot.
     @inline(__always)
     public func count(_ s: PacketSummary, into slot: CounterSlot, peerIsTorInternal: Bool) {
-        let base = layout.cellIndex(slot) * CellField.count
+        count(s, cell: layout.cellIndex(slot), peerIsTorInternal: peerIsTorInternal)
+    }
+
+    /// Counts a decoded packet into cell `cell` (`CounterLayout.cellIndex`).
+    @inline(__always)
+    func count(_ s: PacketSummary, cell: Int, peerIsTorInternal: Bool) {
+        let base = cell * CellField.count
         bump(base, 1)
         bump(base + 1, UInt64(s.wireLength))
         bump(base + 2, UInt64(s.payloadLength))

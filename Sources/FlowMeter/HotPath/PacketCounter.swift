@@ -24,4 +24,50 @@ public struct PacketCounter: Sendable {
         block.count(s, into: slot, peerIsTorInternal: s.outcome == .ip && peer.isTorInternal)
         return slot
     }
+
+    /// How a decoded IP packet is counted, as a `CellCode` a flow table can
+    /// keep for the rest of the flow's packets in the same direction, and
+    /// whether it may keep it (`Classifier.classify(_:cacheable:)`).
+    @inline(__always)
+    func classifyForFlow(_ s: PacketSummary) -> (code: CellCode, slot: CounterSlot, cacheable: Bool) {
+        var cacheable = true
+        let slot = classifier.classify(s, cacheable: &cacheable)
+        let peer = slot.direction == .inbound ? s.src : s.dst
+        let cell = block.layout.cellIndex(slot)
+        if cell >= Int(CellCode.maximumCell) { cacheable = false }
+        return (CellCode(cell: cell, peerIsTorInternal: peer.isTorInternal), slot, cacheable)
+    }
+
+    /// Counts a decoded IP packet whose classification is already known.
+    @inline(__always)
+    func count(_ s: PacketSummary, code: CellCode) {
+        block.count(s, cell: code.cell, peerIsTorInternal: code.peerIsTorInternal)
+    }
+}
+
+/// A counter cell and whether the packet's peer is one Tor's own accounting
+/// ignores, packed in 16 bits: a flow-table entry keeps one per direction so
+/// the packets after a flow's first are counted without classifying again
+/// (classification is a pure function of addresses, ports and protocol when
+/// `cacheable`; docs/engine.md).
+struct CellCode: Equatable {
+    var rawValue: UInt16
+    static let unknown = CellCode(rawValue: 0xFFFF)
+    /// Cells at or above this are not cached (a host with over 2,000 relays).
+    static let maximumCell: UInt16 = 0x7FFF
+    private static let torInternalBit: UInt16 = 0x8000
+
+    init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    /// `cell` must be below `maximumCell` for the code to be cached.
+    @inline(__always)
+    init(cell: Int, peerIsTorInternal: Bool) {
+        rawValue = UInt16(truncatingIfNeeded: cell) & Self.maximumCell | (peerIsTorInternal ? Self.torInternalBit : 0)
+    }
+
+    var cell: Int { Int(rawValue & Self.maximumCell) }
+    var peerIsTorInternal: Bool { rawValue & Self.torInternalBit != 0 }
+    /// The relay and category of `cell` (inverse of `CounterLayout.cellIndex`).
+    var relay: Int { cell / (Category.count * Direction.count) }
+    var category: Category { Category(rawValue: UInt8((cell / Direction.count) % Category.count)) }
 }

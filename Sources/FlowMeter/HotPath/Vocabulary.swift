@@ -216,6 +216,7 @@ public struct IPAddress: Hashable, Sendable, Comparable {
 
     /// Tor's `tor_addr_is_internal()`: peers Tor does not count for accounting
     /// unless CountPrivateBandwidth is set (tor-accounting.md §1.4).
+    @inline(__always)
     public var isTorInternal: Bool {
         if isIPv4 {
             let v = ipv4Value
