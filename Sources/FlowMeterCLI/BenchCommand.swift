@@ -75,20 +75,25 @@ struct BenchCommand: ParsableCommand {
                             "median_gbps": median(s.runs.map(\.gigabitsPerSecond)),
                             "best_gbps": s.runs.map(\.gigabitsPerSecond).max()!,
                             "median_ratio": median(pps) / floorMedian, "best_ratio": pps.max()! / floorBest,
-                            "peak_rss_bytes": s.rssBytes]
+                            "peak_rss_bytes": s.rssBytes,
+                            "median_reader_cpu_ns_per_packet": median(s.runs.map(\.readerNanosPerPacket)),
+                            "median_worker_cpu_ns_per_packet": median(s.runs.map(\.workerNanosPerPacket))]
                 }
                 reports.append(out)
             } else {
                 print("\(file): \(floor[0].packets) packets, \(floor[0].bytes) wire bytes, \(`repeat`) runs per stage")
                 print("  flow table: \(flowTableCapacity) entries, \(FlowTableConfiguration(capacity: flowTableCapacity).bytesReserved) bytes reserved")
                 print(pad("stage", 22) + pad("median Mpps", 13) + pad("best Mpps", 11) + pad("median Gbit/s", 15)
-                      + pad("×floor med", 12) + pad("×floor best", 12) + "peak RSS MiB")
+                      + pad("×floor med", 12) + pad("×floor best", 12) + pad("peak RSS MiB", 14)
+                      + pad("reader CPU ns/pkt", 19) + "workers CPU ns/pkt")
                 for s in stages {
                     let pps = s.runs.map(\.packetsPerSecond)
                     print(pad(s.name, 22) + pad(fmt(median(pps) / 1e6), 13) + pad(fmt(pps.max()! / 1e6), 11)
                           + pad(fmt(median(s.runs.map(\.gigabitsPerSecond))), 15)
                           + pad(fmt(median(pps) / floorMedian), 12) + pad(fmt(pps.max()! / floorBest), 12)
-                          + fmt(Double(s.rssBytes) / 1_048_576))
+                          + pad(fmt(Double(s.rssBytes) / 1_048_576), 14)
+                          + pad(fmt(median(s.runs.map(\.readerNanosPerPacket))), 19)
+                          + fmt(median(s.runs.map(\.workerNanosPerPacket))))
                 }
             }
         }
@@ -102,6 +107,11 @@ struct BenchCommand: ParsableCommand {
         var packets: UInt64
         var bytes: UInt64
         var seconds: Double
+        /// CPU time of the reading thread and of all workers together.
+        var readerCPUNanos: UInt64 = 0
+        var workerCPUNanos: UInt64 = 0
+        var readerNanosPerPacket: Double { Double(readerCPUNanos) / Double(max(packets, 1)) }
+        var workerNanosPerPacket: Double { Double(workerCPUNanos) / Double(max(packets, 1)) }
         var packetsPerSecond: Double { Double(packets) / seconds }
         var gigabitsPerSecond: Double { Double(bytes) * 8 / seconds / 1e9 }
     }
@@ -111,20 +121,25 @@ struct BenchCommand: ParsableCommand {
         if workers == 0 {
             let capture = try OfflineCapture(path: file)
             let start = now()
+            let cpu = threadCPUNanos()
             let totals = capture.readFloor()
-            return Run(packets: totals.packets, bytes: totals.bytes, seconds: now() - start)
+            return Run(packets: totals.packets, bytes: totals.bytes, seconds: now() - start,
+                       readerCPUNanos: threadCPUNanos() - cpu)
         }
         let configuration = EngineConfiguration(workers: workers,
                                                 flowTable: FlowTableConfiguration(capacity: flowTableCapacity))
         let engine = ReplayEngine(model: model, configuration: configuration)
         let start = now()
+        let cpu = threadCPUNanos()
         let result = engine.replay(files: [file])
         let seconds = now() - start
+        let readerCPU = threadCPUNanos() - cpu
         if let e = result.errors.first { throw e }
         guard result.counters.accountedPackets == result.totals.packets else {
             throw ValidationError("pipeline lost packets: \(result.counters.accountedPackets) of \(result.totals.packets)")
         }
-        return Run(packets: result.totals.packets, bytes: result.totals.bytes, seconds: seconds)
+        return Run(packets: result.totals.packets, bytes: result.totals.bytes, seconds: seconds,
+                   readerCPUNanos: readerCPU, workerCPUNanos: result.workerCPUNanos.reduce(0, +))
     }
 
 }
