@@ -367,3 +367,30 @@ struct CraftedPcap {
         }
     }
 }
+
+/// `--reader` on the command line.
+@Suite struct ReaderCommandLineTests {
+    /// The oracle host's configuration as command-line options.
+    static var hostOptions: [String] {
+        let oracle = GeneratedRelayHost.shared
+        var options = (oracle.args["torrc"] as! [String]).flatMap { ["--torrc", oracle.path($0)] }
+        if let consensus = oracle.args["consensus"] as? String { options += ["--consensus", oracle.path(consensus)] }
+        if let config = oracle.args["config"] as? String { options += ["--config", oracle.path(config)] }
+        return options
+    }
+
+    @Test func replayPrintsTheSameDocumentWithEitherReader() throws {
+        let oracle = GeneratedRelayHost.shared
+        let torrcs = Self.hostOptions
+        var documents: [String] = []
+        for reader in OfflineReader.allCases {
+            let r = try runProcess(Repo.flowmeterBinary, ["replay", "--json", "--workers", "2", "--reader", reader.rawValue]
+                                   + torrcs + [oracle.path("relay-host.pcap"), oracle.path("relay-host-ns-be.pcap")])
+            #expect(r.status == 0, "\(r.stderr)")
+            documents.append(r.stdout)
+        }
+        #expect(documents[0] == documents[1])
+        let bad = try runProcess(Repo.flowmeterBinary, ["replay", "--reader", "mmap", oracle.path("relay-host.pcap")])
+        #expect(bad.status != 0)
+    }
+}
