@@ -393,4 +393,19 @@ struct CraftedPcap {
         let bad = try runProcess(Repo.flowmeterBinary, ["replay", "--reader", "mmap", oracle.path("relay-host.pcap")])
         #expect(bad.status != 0)
     }
+
+    @Test func benchReportsTheOneWorkerPipelineWithTheLibpcapReaderBesideTheOtherStages() throws {
+        let oracle = GeneratedRelayHost.shared
+        let r = try runProcess(Repo.flowmeterBinary, ["bench", "--json", "--repeat", "1", "--workers", "2"]
+                               + Self.hostOptions + [oracle.path("relay-host.pcap"), oracle.path("relay-host.pcapng")])
+        #expect(r.status == 0, "\(r.stderr)")
+        let reports = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        #expect(reports.count == 2)
+        let stages = reports.map { ($0["stages"] as! [[String: Any]]).map { "\($0["name"]!) by \($0["reader"]!)" } }
+        #expect(stages[0] == ["libpcap floor by libpcap", "pipeline, 1 worker, libpcap reader by libpcap",
+                              "pipeline, 1 worker by buffered", "pipeline, 2 workers by buffered"])
+        // pcapng has no buffered reader: automatic means libpcap there, and the report says so.
+        #expect(stages[1] == ["libpcap floor by libpcap", "pipeline, 1 worker, libpcap reader by libpcap",
+                              "pipeline, 1 worker by libpcap", "pipeline, 2 workers by libpcap"])
+    }
 }
