@@ -85,6 +85,7 @@ final class BufferedPcapReader {
         // 2.4 only: older versions may have caplen and len swapped (libpcap guesses per record).
         guard pcap_major_version(handle) == 2, pcap_minor_version(handle) == 4 else { return nil }
         var magic: UInt32 = 0
+        // Safe: reads at most 4 bytes into the 4-byte `magic`.
         guard pread(fd, &magic, 4, 0) == 4 else { return nil }
         // Compared in host order, as libpcap does: "swapped" means "not this host's order".
         let swapped: Bool, fractionScale: Int64

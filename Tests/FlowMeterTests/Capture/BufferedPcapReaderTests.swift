@@ -355,6 +355,27 @@ struct CraftedPcap {
         #expect(try OfflineCapture(path: c.write("asked.pcap"), reader: .libpcap).usesBufferedReader == false)
     }
 
+    @Test func aCaptureReadFromAPipeStaysWithLibpcap() throws {
+        let c = plainFile(records: 20)
+        let fifo = makeTemporaryDirectory("fifo") + "/capture.pcap"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let bytes = Data(c.bytes)
+        let writer = Thread {
+            // Opening blocks until the reader opens its end.
+            guard let handle = FileHandle(forWritingAtPath: fifo) else { return }
+            handle.write(bytes)
+            try? handle.close()
+        }
+        writer.start()
+        let capture = try OfflineCapture(path: fifo)
+        #expect(!capture.usesBufferedReader)
+        var decoder = PacketDecoder(linkType: capture.linkType)
+        var sink = DigestSink()
+        let totals = try capture.read(into: &sink, decoder: &decoder)
+        #expect(totals == Readers.read(c.write("pipe-reference.pcap"), .libpcap).0?.totals)
+        #expect(totals.packets == 20)
+    }
+
     @Test func theEngineAndTheSingleThreadedReplayCountTheSameWithEitherReader() throws {
         let path = plainFile(records: 500).write("engine.pcap")
         let model = HostModel()
