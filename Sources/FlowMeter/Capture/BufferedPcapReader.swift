@@ -62,14 +62,15 @@ final class BufferedPcapReader {
     /// The file offset of the next record.
     var consumedOffset: Int64 { endOffset - Int64(end - start) }
 
-    /// Link types whose records libpcap 1.10.3 rewrites after reading them, so
-    /// their bytes in the file are not what libpcap hands over. Checked against
-    /// libpcap 1.10.3 (`swap_pseudo_headers` in pcap-common.c, and the Linux
-    /// USB length fix-up), and by reading crafted files with the installed
-    /// library: USB_LINUX (189) and USB_LINUX_MMAPPED (220) and NFLOG (239)
-    /// always stay with libpcap; PFLOG (117), LINUX_SLL (113) and LINUX_SLL2
-    /// (276) when the file is byte-swapped (libpcap swaps their host-order
-    /// fields: pflog uid/pid, SocketCAN ids).
+    /// Link types whose records libpcap rewrites after reading them, so their
+    /// bytes in the file are not what libpcap hands over: its
+    /// `swap_pseudo_headers` (pcap-common.c, later pcap-util.c), run on
+    /// byte-swapped files, and its Linux USB mmapped length fix-up. Reading
+    /// crafted byte-swapped files with the installed libpcap 1.10.3 showed it
+    /// changing exactly these: USB_LINUX (189), USB_LINUX_MMAPPED (220) and
+    /// NFLOG (239), which always stay with libpcap, and PFLOG (117, uid/pid),
+    /// LINUX_SLL (113) and LINUX_SLL2 (276, SocketCAN ids), which stay with it
+    /// when the file is byte-swapped.
     static let rewrittenAlways: Set<Int32> = [189, 220, 239]
     static let rewrittenWhenSwapped: Set<Int32> = [113, 117, 276]
 
