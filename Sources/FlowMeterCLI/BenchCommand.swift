@@ -3,8 +3,9 @@ import FlowMeter
 import Foundation
 
 /// `flowmeter bench FILE...`: in one process and on the same file, the libpcap
-/// floor, the pipeline with one worker and with N workers, each repeated; see
-/// BENCHMARKS.md. Build it in release mode to measure anything.
+/// floor, the pipeline with one worker reading through libpcap, and the
+/// pipeline with one worker and with N workers reading through `--reader`, each
+/// repeated; see BENCHMARKS.md. Build it in release mode to measure anything.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
@@ -26,6 +27,9 @@ struct BenchCommand: ParsableCommand {
     /// writes its torrcs, config and consensus beside the captures.
     @OptionGroup var configOptions: ConfigOptions
 
+    @Option(help: ArgumentHelp("Who reads the records in the pipeline stages: automatic (a buffered reader for plain pcap files, libpcap for the rest) or libpcap. The floor and the \"libpcap reader\" stage always use libpcap.", valueName: "READER"))
+    var reader: OfflineReader = .automatic
+
     @Flag(help: "Print one JSON object per file instead of a table.")
     var json = false
 
@@ -46,20 +50,29 @@ struct BenchCommand: ParsableCommand {
         let model = try configOptions.load().model
         var reports: [[String: Any]] = []
         for file in files {
-            var stages: [(name: String, workers: Int, runs: [Run], rssBytes: Int)] = []
-            let kinds: [(String, Int)] = [("libpcap floor", 0), ("pipeline, 1 worker", 1), ("pipeline, \(n) workers", n)]
+            var stages: [(name: String, workers: Int, reader: String, runs: [Run], rssBytes: Int)] = []
+            // What `--reader` amounts to for this file (automatic falls back to libpcap for pcapng and the like).
+            let chosen = try OfflineCapture(path: file, reader: reader).usesBufferedReader ? "buffered" : "libpcap"
+            let kinds: [(name: String, workers: Int, reader: OfflineReader)] = [
+                ("libpcap floor", 0, .libpcap),
+                ("pipeline, 1 worker, libpcap reader", 1, .libpcap),
+                ("pipeline, 1 worker", 1, reader),
+                ("pipeline, \(n) workers", n, reader),
+            ]
             var runs = Array(repeating: [Run](), count: kinds.count)
             var rss = Array(repeating: 0, count: kinds.count)
             // Rounds interleave the stages so drift on a shared machine hits all alike.
             for _ in 0..<`repeat` {
                 for (i, kind) in kinds.enumerated() {
                     let sampler = RSSSampler()
-                    let run = try measure(file: file, workers: kind.1, model: model)
+                    let run = try measure(file: file, workers: kind.workers, reader: kind.reader, model: model)
                     rss[i] = max(rss[i], sampler.stop())
                     runs[i].append(run)
                 }
             }
-            for (i, kind) in kinds.enumerated() { stages.append((kind.0, kind.1, runs[i], rss[i])) }
+            for (i, kind) in kinds.enumerated() {
+                stages.append((kind.name, kind.workers, kind.reader == .libpcap ? "libpcap" : chosen, runs[i], rss[i]))
+            }
             let floor = stages[0].runs
             let floorMedian = median(floor.map(\.packetsPerSecond))
             let floorBest = floor.map(\.packetsPerSecond).max()!
@@ -70,7 +83,7 @@ struct BenchCommand: ParsableCommand {
                                           "flow_table_bytes": FlowTableConfiguration(capacity: flowTableCapacity).bytesReserved]
                 out["stages"] = stages.map { s -> [String: Any] in
                     let pps = s.runs.map(\.packetsPerSecond)
-                    return ["name": s.name, "workers": s.workers,
+                    return ["name": s.name, "workers": s.workers, "reader": s.reader,
                             "median_pps": median(pps), "best_pps": pps.max()!,
                             "median_gbps": median(s.runs.map(\.gigabitsPerSecond)),
                             "best_gbps": s.runs.map(\.gigabitsPerSecond).max()!,
@@ -83,12 +96,13 @@ struct BenchCommand: ParsableCommand {
             } else {
                 print("\(file): \(floor[0].packets) packets, \(floor[0].bytes) wire bytes, \(`repeat`) runs per stage")
                 print("  flow table: \(flowTableCapacity) entries, \(FlowTableConfiguration(capacity: flowTableCapacity).bytesReserved) bytes reserved")
-                print(pad("stage", 22) + pad("median Mpps", 13) + pad("best Mpps", 11) + pad("median Gbit/s", 15)
+                print("  reader: \(chosen) in the pipeline stages (--reader \(reader.rawValue)); libpcap in the floor and the libpcap-reader stage")
+                print(pad("stage", 36) + pad("median Mpps", 13) + pad("best Mpps", 11) + pad("median Gbit/s", 15)
                       + pad("×floor med", 12) + pad("×floor best", 12) + pad("peak RSS MiB", 14)
                       + pad("reader CPU ns/pkt", 19) + "workers CPU ns/pkt")
                 for s in stages {
                     let pps = s.runs.map(\.packetsPerSecond)
-                    print(pad(s.name, 22) + pad(fmt(median(pps) / 1e6), 13) + pad(fmt(pps.max()! / 1e6), 11)
+                    print(pad(s.name, 36) + pad(fmt(median(pps) / 1e6), 13) + pad(fmt(pps.max()! / 1e6), 11)
                           + pad(fmt(median(s.runs.map(\.gigabitsPerSecond))), 15)
                           + pad(fmt(median(pps) / floorMedian), 12) + pad(fmt(pps.max()! / floorBest), 12)
                           + pad(fmt(Double(s.rssBytes) / 1_048_576), 14)
@@ -117,17 +131,18 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// workers == 0: the floor (pcap_next_ex and nothing else).
-    func measure(file: String, workers: Int, model: HostModel) throws -> Run {
+    func measure(file: String, workers: Int, reader: OfflineReader, model: HostModel) throws -> Run {
         if workers == 0 {
-            let capture = try OfflineCapture(path: file)
+            let capture = try OfflineCapture(path: file, reader: .libpcap)
             let start = now()
             let cpu = threadCPUNanos()
             let totals = capture.readFloor()
             return Run(packets: totals.packets, bytes: totals.bytes, seconds: now() - start,
                        readerCPUNanos: threadCPUNanos() - cpu)
         }
-        let configuration = EngineConfiguration(workers: workers,
+        var configuration = EngineConfiguration(workers: workers,
                                                 flowTable: FlowTableConfiguration(capacity: flowTableCapacity))
+        configuration.reader = reader
         let engine = ReplayEngine(model: model, configuration: configuration)
         let start = now()
         let cpu = threadCPUNanos()

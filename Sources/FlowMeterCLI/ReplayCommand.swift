@@ -26,6 +26,9 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Flow-table entries over all workers (memory: 60 bytes each).", valueName: "N"))
     var flowTableCapacity: Int = FlowTableConfiguration.defaultCapacity
 
+    @Option(help: ArgumentHelp("Who reads the records: automatic (a buffered reader for plain pcap files, libpcap for the rest) or libpcap (always).", valueName: "READER"))
+    var reader: OfflineReader = .automatic
+
     @Argument(help: ArgumentHelp("Capture files.", valueName: "FILE"))
     var files: [String]
 
@@ -55,11 +58,12 @@ struct ReplayCommand: ParsableCommand {
         let result: ReplayResult
         let report: ReplayReport
         if let accumulator {
-            result = Replay.run(files: files, model: loaded.model, accumulator: accumulator, progress: progress)
+            result = Replay.run(files: files, model: loaded.model, accumulator: accumulator, reader: reader,
+                                progress: progress)
             report = ReplayReport(result)
         } else {
             let engine = ReplayEngine.replay(files: files, model: loaded.model, workers: workers,
-                                             flowTableCapacity: flowTableCapacity, progress: progress)
+                                             flowTableCapacity: flowTableCapacity, reader: reader, progress: progress)
             result = engine.replay
             report = ReplayReport(engine)
         }
@@ -79,3 +83,5 @@ struct ReplayCommand: ParsableCommand {
         if !result.errors.isEmpty || !result.invariantHolds || storeFailed { throw ExitCode(1) }
     }
 }
+
+extension OfflineReader: ExpressibleByArgument {}

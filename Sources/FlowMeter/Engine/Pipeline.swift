@@ -16,6 +16,8 @@ public struct EngineConfiguration: Sendable, Equatable {
     /// Pin worker i to CPU i+1 when there is a CPU for every worker besides
     /// the reader's; otherwise leave placement to the scheduler.
     public var pinWorkers: Bool = true
+    /// Who reads the capture files' records (replay only).
+    public var reader: OfflineReader = .automatic
 
     public init(workers: Int = EngineConfiguration.defaultWorkers,
                 flowTable: FlowTableConfiguration = FlowTableConfiguration()) {

@@ -32,9 +32,11 @@ public struct ReplayEngine: Sendable {
     /// The entry point the CLI calls.
     public static func replay(files: [String], model: HostModel, workers: Int,
                               flowTableCapacity: Int = FlowTableConfiguration.defaultCapacity,
+                              reader: OfflineReader = .automatic,
                               progress: ((String, OfflineCapture, ReadTotals) -> Void)? = nil) -> EngineResult {
-        let configuration = EngineConfiguration(workers: workers,
+        var configuration = EngineConfiguration(workers: workers,
                                                 flowTable: FlowTableConfiguration(capacity: flowTableCapacity))
+        configuration.reader = reader
         return ReplayEngine(model: model, configuration: configuration).replay(files: files, progress: progress)
     }
 
@@ -45,7 +47,7 @@ public struct ReplayEngine: Sendable {
         var sink = PipelineSink(pipeline: pipeline)
         for path in files {
             // Same per-file handling (errors, undecoded link types) as the single-threaded replay.
-            result.record(Replay.readOne(path, into: &sink, progress: progress))
+            result.record(Replay.readOne(path, into: &sink, reader: configuration.reader, progress: progress))
         }
         let snapshot = pipeline.finish(endTimestampNanos: result.totals.lastTimestampNanos)
         result.counters = snapshot.counters

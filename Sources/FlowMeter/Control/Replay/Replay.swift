@@ -76,6 +76,7 @@ public enum Replay {
     ///   captures becomes a month of history; flushed at the end.
     public static func run(
         files: [String], model: HostModel, accumulator: BucketAccumulator? = nil,
+        reader: OfflineReader = .automatic,
         progress: ((String, OfflineCapture, ReadTotals) -> Void)? = nil
     ) -> ReplayResult {
         let classifier = Classifier(model)
@@ -84,11 +85,11 @@ public enum Replay {
         var result = ReplayResult(labels: model.relayLabels, counters: block.snapshot())
         if let accumulator {
             var sink = ClockedSink(inner: counting, block: block, accumulator: accumulator)
-            for path in files { result.record(readOne(path, into: &sink, progress: progress)) }
+            for path in files { result.record(readOne(path, into: &sink, reader: reader, progress: progress)) }
             sink.finish()
         } else {
             var sink = counting
-            for path in files { result.record(readOne(path, into: &sink, progress: progress)) }
+            for path in files { result.record(readOne(path, into: &sink, reader: reader, progress: progress)) }
         }
         result.counters = block.snapshot()
         return result
@@ -96,12 +97,12 @@ public enum Replay {
 
     /// Reads one file into `sink`, turning every failure into data on the result.
     public static func readOne<S: PacketSink>(
-        _ path: String, into sink: inout S,
+        _ path: String, into sink: inout S, reader: OfflineReader = .automatic,
         progress: ((String, OfflineCapture, ReadTotals) -> Void)? = nil
     ) -> ReplayFileResult {
         let capture: OfflineCapture
         do {
-            capture = try OfflineCapture(path: path)
+            capture = try OfflineCapture(path: path, reader: reader)
         } catch {
             return ReplayFileResult(path: path, linkType: nil, linkTypeName: nil, totals: ReadTotals(), error: error)
         }
