@@ -176,9 +176,24 @@ public final class FlowTable: @unchecked Sendable {
     /// Owner thread only.
     @inline(__always)
     public func track(_ s: PacketSummary, relay: Int, category: Category) {
-        guard s.outcome == .ip && (s.proto == .tcp || s.proto == .udp) else { return }
+        guard Self.tracks(s) else { return }
         observe(s, relay: relay, category: category, hash: s.symmetricFlowHash)
     }
+
+    /// Packets the table tracks: decoded IP with TCP or UDP ports.
+    @inline(__always)
+    static func tracks(_ s: PacketSummary) -> Bool { s.outcome == .ip && s.hasPorts }
+
+    /// A flow hash's bucket (its first slot) and its tag (never 0, the empty mark).
+    @inline(__always)
+    private func bucket(_ hash: UInt64) -> (first: Int, tag: UInt32) {
+        let tag = UInt32(truncatingIfNeeded: hash >> 32)
+        return ((Int(truncatingIfNeeded: hash) & bucketMask) * Self.bucketSize, tag == 0 ? 1 : tag)
+    }
+
+    /// Where a full bucket starts looking for a victim, from the new flow's hash.
+    @inline(__always)
+    private static func rotation(_ hash: UInt64) -> Int { Int(truncatingIfNeeded: hash >> 40) }
 
     /// Starts loading the lines a later `countAndTrack(s)` will read first (the
     /// bucket's tags and ranks). Under a SYN flood nearly every packet's
@@ -186,8 +201,8 @@ public final class FlowTable: @unchecked Sendable {
     /// overlaps those misses with the work on the packets in between.
     @inline(__always)
     func prefetch(_ s: PacketSummary, hash: UInt64) {
-        guard s.outcome == .ip && (s.proto == .tcp || s.proto == .udp) else { return }
-        let first = (Int(truncatingIfNeeded: hash) & bucketMask) * Self.bucketSize
+        guard Self.tracks(s) else { return }
+        let first = bucket(hash).first
         CPcapShim_prefetchForWrite(tags + first)
         CPcapShim_prefetchForWrite(ranks + first)
     }
@@ -197,10 +212,8 @@ public final class FlowTable: @unchecked Sendable {
     /// and ranks, so call it after `prefetch(s)` has had time to bring them in.
     @inline(__always)
     func prefetchEntry(_ s: PacketSummary, hash: UInt64) {
-        guard s.outcome == .ip && (s.proto == .tcp || s.proto == .udp) else { return }
-        var tag = UInt32(truncatingIfNeeded: hash >> 32)
-        if tag == 0 { tag = 1 }
-        let first = (Int(truncatingIfNeeded: hash) & bucketMask) * Self.bucketSize
+        guard Self.tracks(s) else { return }
+        let (first, tag) = bucket(hash)
         // Safe: a bucket's 16 tags start 64-byte aligned at `first` (tags' alignment, 16 × 4 bytes).
         let m = CPcapShim_matchBucketTags(tags + first, tag)
         let slot: Int
@@ -209,7 +222,7 @@ public final class FlowTable: @unchecked Sendable {
         } else if m >> 16 != 0 {
             slot = first + (m >> 16).trailingZeroBitCount
         } else {
-            slot = victimCandidate(first, rotation: Int(truncatingIfNeeded: hash >> 40))
+            slot = victimCandidate(first, rotation: Self.rotation(hash))
         }
         CPcapShim_prefetchForWrite(entries + slot)
     }
@@ -224,7 +237,7 @@ public final class FlowTable: @unchecked Sendable {
     /// As `countAndTrack(_:counter:)`, with `s.symmetricFlowHash` already computed.
     @inline(__always)
     func countAndTrack(_ s: PacketSummary, hash: UInt64, counter: PacketCounter) {
-        if s.outcome == .ip && (s.proto == .tcp || s.proto == .udp) {
+        if Self.tracks(s) {
             countAndObserve(s, hash: hash, counter: counter)
         } else {
             counter.count(s)
@@ -349,9 +362,7 @@ public final class FlowTable: @unchecked Sendable {
         sweepCountdown &-= 1
         if sweepCountdown < 0 { sweepStep() }
 
-        var tag = UInt32(truncatingIfNeeded: hash >> 32)
-        if tag == 0 { tag = 1 }
-        let first = (Int(truncatingIfNeeded: hash) & bucketMask) * Self.bucketSize
+        let (first, tag) = bucket(hash)
         // Safe: first + bucketSize ≤ capacity by construction of bucketMask, and
         // a bucket's 16 tags start 64-byte aligned.
         let m = CPcapShim_matchBucketTags(tags + first, tag)
@@ -371,7 +382,7 @@ public final class FlowTable: @unchecked Sendable {
             free = first + (m >> 16).trailingZeroBitCount  // the first empty slot
             setOccupancy(1)
         } else {
-            free = victim(first, rotation: Int(truncatingIfNeeded: hash >> 40))
+            free = victim(first, rotation: Self.rotation(hash))
             finish(entries + free)
         }
         tags[free] = tag
