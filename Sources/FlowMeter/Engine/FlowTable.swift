@@ -135,6 +135,9 @@ public final class FlowTable: @unchecked Sendable {
     /// Eviction rank of each slot (see `rank(_:)`), kept current by `observe`.
     private let ranks: UnsafeMutablePointer<UInt8>
     private let entries: UnsafeMutablePointer<FlowEntry>
+    private let tagMemory: TableMemory
+    private let rankMemory: TableMemory
+    private let entryMemory: TableMemory
     private let connections: ConnectionCounters
     private var clock: Int64 = .min
     private var sweepCursor = 0
@@ -155,15 +158,18 @@ public final class FlowTable: @unchecked Sendable {
         bucketMask = buckets - 1
         self.timeouts = timeouts
         self.connections = connections
-        // 64-byte alignment so a bucket's 16 tags share one cache line.
-        tags = UnsafeMutableRawPointer.allocate(byteCount: capacity * 4, alignment: 64)
-            .bindMemory(to: UInt32.self, capacity: capacity)
-        tags.initialize(repeating: 0, count: capacity)
-        ranks = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
-            .bindMemory(to: UInt8.self, capacity: capacity)
-        ranks.initialize(repeating: 0, count: capacity)
-        entries = .allocate(capacity: capacity)
-        entries.initialize(repeating: FlowEntry(), count: capacity)
+        // Zero-filled, 2 MiB aligned (so a bucket's 16 tags share one cache
+        // line), huge pages where the kernel allows: TableMemory. All-zero
+        // bytes are the empty state: tag 0 is "empty", rank 0, and an entry is
+        // read only after its tag was set, by which time it has been written.
+        tagMemory = TableMemory(byteCount: capacity * MemoryLayout<UInt32>.stride)
+        rankMemory = TableMemory(byteCount: capacity)
+        entryMemory = TableMemory(byteCount: capacity * MemoryLayout<FlowEntry>.stride)
+        // Safe: each region holds `capacity` values of a trivial type, is
+        // zero-filled (a valid value of each) and is bound once, here.
+        tags = tagMemory.base.bindMemory(to: UInt32.self, capacity: capacity)
+        ranks = rankMemory.base.bindMemory(to: UInt8.self, capacity: capacity)
+        entries = entryMemory.base.bindMemory(to: FlowEntry.self, capacity: capacity)
     }
 
     /// A table with its own connection counters, for benchmarks and tools
@@ -225,6 +231,7 @@ public final class FlowTable: @unchecked Sendable {
             slot = victimCandidate(first, rotation: Self.rotation(hash))
         }
         CPcapShim_prefetchForWrite(entries + slot)
+        CPcapShim_prefetchForWrite(UnsafeRawPointer(entries + slot) + (MemoryLayout<FlowEntry>.size - 1))
     }
 
     /// Counts `s` into `counter` and, for TCP and UDP, tracks its flow; the
@@ -248,12 +255,9 @@ public final class FlowTable: @unchecked Sendable {
     public var connectionSnapshot: ConnectionSnapshot { connections.snapshot() }
 
     deinit {
-        tags.deinitialize(count: capacity)
-        UnsafeMutableRawPointer(tags).deallocate()
-        ranks.deinitialize(count: capacity)
-        UnsafeMutableRawPointer(ranks).deallocate()
-        entries.deinitialize(count: capacity)
-        entries.deallocate()
+        tagMemory.release()
+        rankMemory.release()
+        entryMemory.release()
     }
 
     @inline(__always)

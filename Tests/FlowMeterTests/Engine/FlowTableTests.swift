@@ -242,4 +242,18 @@ final class FlowHarness {
         #expect(h.opened == 0 && h.table.occupancy == 0)
         #expect(h.table.bytesReserved == 1024 * FlowTable.bytesPerEntry)
     }
+
+    @Test func tableMemoryIsZeroFilledAndLargeTablesStartOnAHugePageBoundary() {
+        for size in [64, 3 << 20] {
+            let memory = TableMemory(byteCount: size)
+            defer { memory.release() }
+            #expect(memory.byteCount >= size)
+            let bytes = memory.base.bindMemory(to: UInt8.self, capacity: size)
+            #expect((0..<size).allSatisfy { bytes[$0] == 0 })
+            if size >= 2 << 20 {
+                #expect(UInt(bitPattern: memory.base) % UInt(2 << 20) == 0)
+            }
+            bytes[size - 1] = 1  // the whole range is writable
+        }
+    }
 }
