@@ -25,6 +25,11 @@ public final class Classifier: Sendable {
     private nonisolated(unsafe) let portFlags: UnsafeMutablePointer<UInt8>
     private let localAddresses: EndpointTable   // (addr, 0) → 0 host / relay index
     private let listeners: EndpointTable        // (addr|zero, port) → relay << 1 | isDir
+    /// What `listener(a, p, local: true)` answers for every local address `a`:
+    /// the explicit listeners, then each address-less one spread over the
+    /// local addresses (first entry wins, as in `listeners`). One probe
+    /// settles a packet to our listener (see `classify`).
+    private let localListeners: EndpointTable   // (local addr, port) → relay << 1 | isDir
     private let orOutboundOwner: EndpointTable  // (addr, 0) → relay index
     private let exitOwner: EndpointTable        // (addr, 0) → relay index
     private let resolvers: EndpointTable        // (addr, 0) → 0
@@ -36,8 +41,14 @@ public final class Classifier: Sendable {
     private let ephemeralLow: UInt16
     private let ephemeralHigh: UInt16
     public let relayCount: Int
+    /// Whether `classify` may take the listener shortcut (tests turn it off
+    /// to check it against the full rules).
+    let listenerShortcut: Bool
 
-    public init(_ model: HostModel) {
+    public convenience init(_ model: HostModel) { self.init(model, listenerShortcut: true) }
+
+    init(_ model: HostModel, listenerShortcut: Bool) {
+        self.listenerShortcut = listenerShortcut
         var flags = [UInt8](repeating: 0, count: 65536)
         var listeners: [(IPAddress, Port, Int32)] = []
         var orOut: [(IPAddress, Port, Int32)] = []
@@ -74,6 +85,9 @@ public final class Classifier: Sendable {
             }
         }
         localAddresses = EndpointTable(local)
+        let explicit = listeners.filter { !$0.0.isUnspecified }  // each is in `local`
+        let spread = listeners.filter { $0.0 == .zero }.flatMap { l in local.map { ($0.0, l.1, l.2) } }
+        localListeners = EndpointTable(explicit + spread)
         knowsLocalAddresses = !local.isEmpty
         resolvers = EndpointTable(model.resolvers.map { ($0, Port(0), 0) })
         if let c = model.consensus {
@@ -130,6 +144,18 @@ public final class Classifier: Sendable {
             return CounterSlot(relay: 0, category: .nonIP, direction: s.linkSaysOutgoing ? .outbound : .inbound)
         }
         let tcp = s.proto == .tcp
+        // Rules 2 and 3 at once for a packet to our listener on a local
+        // address: whatever the source, rule 2 then says inbound (dst is
+        // local, and if src is local too dst's listener decides) and rule 3
+        // says this listener. One probe instead of three for a new flow to
+        // an ORPort, which is what a SYN flood is made of.
+        if tcp && flags(s.dstPort) & PortFlags.listener != 0 && listenerShortcut {
+            let ours = localListeners.lookup(s.dst, s.dstPort)
+            if ours >= 0 {
+                return CounterSlot(relay: Int(ours >> 1), category: ours & 1 == 0 ? .orInbound : .dir,
+                                   direction: .inbound)
+            }
+        }
         let srcLocal = isLocal(s.src)
         let dstLocal = isLocal(s.dst)
         let dstListener = tcp ? listener(s.dst, s.dstPort, local: dstLocal) : -1

@@ -137,4 +137,41 @@ import Testing
             #expect(!IPAddress(parsing: a)!.isTorInternal, "\(a)")
         }
     }
+
+    /// A model where address-less and addressed listeners share ports, so the
+    /// listener shortcut's precedence (addressed first, then the first
+    /// address-less one) is exercised.
+    static func overlappingListenersModel() -> HostModel {
+        var m = model()
+        var c = HostModel.Relay(name: "middleC")
+        c.orListeners = [.init(address: nil, port: Port(9001)), .init(address: guardAddress, port: Port(9002))]
+        c.dirListeners = [.init(address: nil, port: Port(443))]
+        c.addresses = [guardAddress]
+        m.relays.append(c)
+        return m
+    }
+
+    @Test func theListenerShortcutAnswersWhatTheFullRulesAnswerForRandomPackets() {
+        let addresses = [Self.host, Self.guardAddress, Self.exitAddress, Self.exitOut, Self.remoteRelay,
+                         Self.remoteDir, Self.web, Self.resolver, IPAddress(parsing: "2001:db8::5")!,
+                         .zeroV4, IPAddress(parsing: "10.1.2.3")!]
+        let ports: [UInt16] = [9001, 9002, 9030, 443, 53, 80, 40000, 50000, 0]
+        let models = [Self.model(), Self.model(consensus: false), Self.model(localKnown: false),
+                      Self.overlappingListenersModel()]
+        var rng = SplitMix64(seed: 42)
+        for m in models {
+            let fast = Classifier(m), full = Classifier(m, listenerShortcut: false)
+            for _ in 0..<20_000 {
+                let r = rng.next()
+                var s = Self.tcp(addresses[Int(r % UInt64(addresses.count))], ports[Int((r >> 8) % UInt64(ports.count))],
+                                 addresses[Int((r >> 16) % UInt64(addresses.count))], ports[Int((r >> 24) % UInt64(ports.count))],
+                                 proto: r >> 32 & 3 == 0 ? .udp : .tcp)
+                s.linkSaysOutgoing = r >> 40 & 1 == 1
+                var c1 = true, c2 = true
+                let a = fast.classify(s, cacheable: &c1), b = full.classify(s, cacheable: &c2)
+                #expect(a == b && c1 == c2, "\(s.src):\(s.srcPort.rawValue) → \(s.dst):\(s.dstPort.rawValue)")
+            }
+        }
+    }
 }
+
