@@ -38,7 +38,8 @@ public struct CounterLayout: Sendable, Equatable {
     public var cellCount: Int { relayCount * Category.count * Direction.count }
     @inline(__always)
     public func cellIndex(_ slot: CounterSlot) -> Int {
-        (slot.relay * Category.count + Int(slot.category.rawValue)) * Direction.count + Int(slot.direction.rawValue)
+        // Wrapping arithmetic: relay < relayCount, so no term can overflow.
+        (slot.relay &* Category.count &+ Int(slot.category.rawValue)) &* Direction.count &+ Int(slot.direction.rawValue)
     }
     @inline(__always)
     func index(_ slot: CounterSlot, _ field: CellField) -> Int { cellIndex(slot) * CellField.count + field.rawValue }
@@ -60,9 +61,13 @@ public final class CounterBlock: @unchecked Sendable {
     // written by one owner thread and read by others.
     public let layout: CounterLayout
     private let storage: UnsafeMutablePointer<Atomic<UInt64>>
+    /// `layout.protocolBase`, kept so the per-packet protocol count does not
+    /// recompute it (with overflow checks) from the relay count.
+    private let protocolBase: Int
 
     public init(layout: CounterLayout) {
         self.layout = layout
+        protocolBase = layout.protocolBase
         storage = .allocate(capacity: layout.total)
         for i in 0..<layout.total { (storage + i).initialize(to: Atomic(0)) }
     }
@@ -82,7 +87,7 @@ public final class CounterBlock: @unchecked Sendable {
     @inline(__always)
     private func countProtocols(_ s: PacketSummary) {
         guard s.family != 0 else { return }
-        let base = layout.protocolBase
+        let base = protocolBase
         bump(base + (s.family == 4 ? ProtocolCounter.ipv4.rawValue : ProtocolCounter.ipv6.rawValue), 1)
         guard s.transportHeaderPresent else { return }
         switch s.proto.rawValue {
