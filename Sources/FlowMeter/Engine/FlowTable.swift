@@ -559,18 +559,25 @@ public final class FlowTable: @unchecked Sendable {
     /// `now` (the last packet time of the whole replay) end as by timeout;
     /// then every attempt still waiting for an answer counts as unanswered.
     /// Opened connections stay active. Only after the worker has stopped.
+    ///
+    /// One pass, skipping empty buckets by their tag line: the two rules
+    /// touch different entries' counters only, so their order does not
+    /// matter. (Two full passes over a 2²⁰-entry table cost ≈ 30 M
+    /// instructions, more than replaying the README's sample.)
     func finishReplay(now: Int64) {
         let clockNow = max(now, clock)
         for first in stride(from: 0, to: capacity, by: Self.bucketSize) {
-            expire(bucketFrom: first, now: clockNow)
-        }
-        for i in 0..<capacity where tags[i] != 0 {
-            let e = entries + i
-            if e.pointee.state == .synSent || e.pointee.state == .udpOneWay {
-                finish(e)
-                tags[i] = 0
-                e.pointee.state = .empty
-                setOccupancy(-1)
+            // Safe: a bucket's 16 tags start 64-byte aligned at `first`.
+            if CPcapShim_matchBucketTags(tags + first, 0) >> 16 == 0xFFFF { continue }  // all empty
+            for i in first..<(first + Self.bucketSize) where tags[i] != 0 {
+                let e = entries + i
+                let state = e.pointee.state
+                if clockNow &- e.pointee.lastSeen > timeout(state) || state == .synSent || state == .udpOneWay {
+                    finish(e)
+                    tags[i] = 0
+                    e.pointee.state = .empty
+                    setOccupancy(-1)
+                }
             }
         }
     }
