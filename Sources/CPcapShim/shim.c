@@ -17,6 +17,16 @@ int CPcapShim_pinCurrentThread(int cpu) {
     return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
+_Static_assert(sizeof(CPcapShim_Affinity) >= sizeof(cpu_set_t), "CPcapShim_Affinity holds a cpu_set_t");
+
+int CPcapShim_currentAffinity(CPcapShim_Affinity *saved) {
+    return pthread_getaffinity_np(pthread_self(), sizeof(cpu_set_t), (cpu_set_t *)(void *)saved);
+}
+
+int CPcapShim_restoreAffinity(const CPcapShim_Affinity *saved) {
+    return pthread_setaffinity_np(pthread_self(), sizeof(cpu_set_t), (const cpu_set_t *)(const void *)saved);
+}
+
 int CPcapShim_joinFanout(pcap_t *handle, uint16_t groupID) {
     int fd = pcap_fileno(handle);
     if (fd < 0) return EBADF;

@@ -18,6 +18,15 @@ static const int CPcapShim_netmaskUnknown = (int)PCAP_NETMASK_UNKNOWN;
 /// Pins the calling thread to one CPU. Returns 0 or an errno value.
 int CPcapShim_pinCurrentThread(int cpu);
 
+/// A thread's CPU affinity mask, opaque to Swift (a cpu_set_t's 1,024 bits).
+typedef struct { unsigned long bits[16]; } CPcapShim_Affinity;
+
+/// The calling thread's affinity, into `saved`. Returns 0 or an errno value.
+int CPcapShim_currentAffinity(CPcapShim_Affinity *saved);
+
+/// Gives the calling thread back an affinity read by `CPcapShim_currentAffinity`.
+int CPcapShim_restoreAffinity(const CPcapShim_Affinity *saved);
+
 /// Joins the socket behind a live pcap handle to a PACKET_FANOUT group
 /// (hash mode, defragmenting). Returns 0 or an errno value.
 int CPcapShim_joinFanout(pcap_t *handle, uint16_t groupID);

@@ -1,3 +1,5 @@
+import CPcapShim
+
 /// What a replay through the engine counted.
 public struct EngineResult: Sendable {
     /// Counters, totals and per-file outcomes, as the single-threaded replay reports them.
@@ -43,6 +45,13 @@ public struct ReplayEngine: Sendable {
     public func replay(files: [String], progress: ((String, OfflineCapture, ReadTotals) -> Void)? = nil) -> EngineResult {
         let pipeline = EnginePipeline(model: model, configuration: configuration)
         pipeline.start()
+        // The workers are pinned to CPUs 1…N when there are enough CPUs; the
+        // reader then keeps CPU 0 for the replay, so the scheduler never puts
+        // it on a worker's CPU. The caller's affinity comes back afterwards.
+        var saved = CPcapShim_Affinity()
+        let pinReader = pipeline.workersPinned && CPcapShim_currentAffinity(&saved) == 0
+        if pinReader { _ = CPcapShim_pinCurrentThread(0) }
+        defer { if pinReader { _ = CPcapShim_restoreAffinity(&saved) } }
         var result = ReplayResult(labels: model.relayLabels, counters: CounterSnapshot(layout: CounterLayout(relayCount: model.relayLabels.count)))
         var sink = PipelineSink(pipeline: pipeline)
         for path in files {
