@@ -76,11 +76,6 @@ final class Worker: @unchecked Sendable {
         self.cpu = cpu
     }
 
-    @inline(__always)
-    func process(_ r: RoutedSummary) {
-        table.countAndTrack(r.summary, hash: r.hash, counter: counter)
-    }
-
     /// How many packets ahead the worker prefetches a flow-table bucket's
     /// tags and ranks, and then the entry the packet will use.
     static let bucketPrefetchDistance = 8
@@ -98,7 +93,11 @@ final class Worker: @unchecked Sendable {
         for i in 0..<n {
             if i + b < n { table.prefetch(batch[i + b].summary, hash: batch[i + b].hash) }
             if i + e < n { table.prefetchEntry(batch[i + e].summary, hash: batch[i + e].hash) }
-            process(batch[i])
+            // Read in place. Safe: i < n = batch.count. (Through a by-value
+            // `process(_: RoutedSummary)` the 72-byte summary was copied twice
+            // per packet: ≈ 10 instructions under callgrind.)
+            let p = batch.baseAddress! + i
+            table.countAndTrack(p.pointee.summary, hash: p.pointee.hash, counter: counter)
         }
     }
 

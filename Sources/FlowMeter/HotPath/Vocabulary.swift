@@ -220,12 +220,16 @@ public struct IPAddress: Hashable, Sendable, Comparable {
     public var isTorInternal: Bool {
         if isIPv4 {
             let v = ipv4Value
-            if v >> 24 == 0 || v >> 24 == 10 || v >> 24 == 127 { return true }
-            if v & 0xFFC0_0000 == 0x6440_0000 { return true } // 100.64/10
-            if v & 0xFFFF_0000 == 0xA9FE_0000 { return true } // 169.254/16
-            if v & 0xFFF0_0000 == 0xAC10_0000 { return true } // 172.16/12
-            if v & 0xFFFF_0000 == 0xC0A8_0000 { return true } // 192.168/16
-            return false
+            // By first octet: one dispatch instead of seven tests for the
+            // public address most peers have (≈ 30 → ≈ 10 instructions).
+            switch v >> 24 {
+            case 0, 10, 127: return true
+            case 100: return v & 0xFFC0_0000 == 0x6440_0000  // 100.64/10
+            case 169: return v & 0xFFFF_0000 == 0xA9FE_0000  // 169.254/16
+            case 172: return v & 0xFFF0_0000 == 0xAC10_0000  // 172.16/12
+            case 192: return v & 0xFFFF_0000 == 0xC0A8_0000  // 192.168/16
+            default: return false
+            }
         }
         let top16 = hi >> 48
         if top16 & 0xFE00 == 0xFC00 { return true }  // fc00::/7
