@@ -241,11 +241,13 @@ public final class FlowTable: @unchecked Sendable {
         countAndTrack(s, hash: s.symmetricFlowHash, counter: counter)
     }
 
-    /// As `countAndTrack(_:counter:)`, with `s.symmetricFlowHash` already computed.
+    /// As `countAndTrack(_:counter:)`, with `s.symmetricFlowHash` already
+    /// computed and, when not `.unknown`, the code classification would give
+    /// (`PacketCounter.listenerCode`).
     @inline(__always)
-    func countAndTrack(_ s: PacketSummary, hash: UInt64, counter: PacketCounter) {
+    func countAndTrack(_ s: PacketSummary, hash: UInt64, known: CellCode = .unknown, counter: PacketCounter) {
         if Self.tracks(s) {
-            countAndObserve(s, hash: hash, counter: counter)
+            countAndObserve(s, hash: hash, known: known, counter: counter)
         } else {
             counter.count(s)
         }
@@ -313,28 +315,41 @@ public final class FlowTable: @unchecked Sendable {
     /// classifying them again would give (`Classifier.classify(_:cacheable:)`).
     /// Counts never depend on the table: an evicted flow is classified afresh.
     @inline(__always)
-    func countAndObserve(_ s: PacketSummary, hash: UInt64, counter: PacketCounter) {
+    func countAndObserve(_ s: PacketSummary, hash: UInt64, known: CellCode = .unknown, counter: PacketCounter) {
         let key = FlowKey(s)
         let (i, found) = locate(key, s, hash: hash)
         let e = entries + i
         if found {
-            var code = key.srcIsA ? e.pointee.codeFromA : e.pointee.codeFromB
+            let code = key.srcIsA ? e.pointee.codeFromA : e.pointee.codeFromB
             if code == .unknown {
-                let c = counter.classifyForFlow(s)
-                code = c.code
-                if c.cacheable { remember(code, in: e, srcIsA: key.srcIsA) }
+                let c = classification(s, known: known, counter: counter)
+                counter.count(s, code: c.code)
+                if c.cacheable { remember(c.code, in: e, srcIsA: key.srcIsA) }
+                continueFlow(e, s, srcIsA: key.srcIsA, relay: c.relay, category: c.category)
+            } else {
+                counter.count(s, code: code)
+                continueFlow(e, s, srcIsA: key.srcIsA, relay: code.relay, category: code.category)
             }
-            counter.count(s, code: code)
-            continueFlow(e, s, srcIsA: key.srcIsA, relay: code.relay, category: code.category)
         } else {
-            let c = counter.classifyForFlow(s)
+            let c = classification(s, known: known, counter: counter)
             counter.count(s, code: c.code)
             e.pointee.codeFromA = .unknown
             e.pointee.codeFromB = .unknown
             if c.cacheable { remember(c.code, in: e, srcIsA: key.srcIsA) }
-            start(e, s, srcIsA: key.srcIsA, relay: c.slot.relay, category: c.slot.category)
+            start(e, s, srcIsA: key.srcIsA, relay: c.relay, category: c.category)
         }
         ranks[i] = Self.rank(e.pointee.state)
+    }
+
+    /// How the packet is counted: the reader's code when it sent one (always
+    /// cacheable, and its cell is below `CellCode.maximumCell`, so relay and
+    /// category read back exactly), else the classifier's answer.
+    @inline(__always)
+    private func classification(_ s: PacketSummary, known: CellCode, counter: PacketCounter)
+        -> (code: CellCode, relay: Int, category: Category, cacheable: Bool) {
+        if known != .unknown { return (known, known.relay, known.category, true) }
+        let c = counter.classifyForFlow(s)
+        return (c.code, c.slot.relay, c.slot.category, c.cacheable)
     }
 
     @inline(__always)

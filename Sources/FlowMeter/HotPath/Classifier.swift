@@ -126,6 +126,17 @@ public final class Classifier: Sendable {
         return listeners.lookup(.zero, p)
     }
 
+    /// The answer of rules 2 and 3 for a decoded IP packet (`outcome == .ip`)
+    /// sent over TCP to our listener on a local address, or nil for any other
+    /// packet. Always what `classify` answers for it, and cacheable.
+    @inline(__always)
+    func listenerSlot(_ s: PacketSummary) -> CounterSlot? {
+        guard s.proto == .tcp && flags(s.dstPort) & PortFlags.listener != 0 else { return nil }
+        let ours = localListeners.lookup(s.dst, s.dstPort)
+        guard ours >= 0 else { return nil }
+        return CounterSlot(relay: Int(ours >> 1), category: ours & 1 == 0 ? .orInbound : .dir, direction: .inbound)
+    }
+
     /// Classifies a decoded packet (`outcome` is `.ip` or `.nonIP`).
     @inline(__always)
     public func classify(_ s: PacketSummary) -> CounterSlot {
@@ -149,13 +160,7 @@ public final class Classifier: Sendable {
         // local, and if src is local too dst's listener decides) and rule 3
         // says this listener. One probe instead of three for a new flow to
         // an ORPort, which is what a SYN flood is made of.
-        if tcp && flags(s.dstPort) & PortFlags.listener != 0 && listenerShortcut {
-            let ours = localListeners.lookup(s.dst, s.dstPort)
-            if ours >= 0 {
-                return CounterSlot(relay: Int(ours >> 1), category: ours & 1 == 0 ? .orInbound : .dir,
-                                   direction: .inbound)
-            }
-        }
+        if listenerShortcut, let slot = listenerSlot(s) { return slot }
         let srcLocal = isLocal(s.src)
         let dstLocal = isLocal(s.dst)
         let dstListener = tcp ? listener(s.dst, s.dstPort, local: dstLocal) : -1

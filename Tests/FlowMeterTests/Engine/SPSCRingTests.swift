@@ -151,4 +151,10 @@ import Testing
         #expect(received + ring.dropped == n)
         #expect(sum == pushedSum.load(ordering: .relaxed))
     }
+
+    @Test func aRingElementCarriesTheReadersCodeInTheSummarysTailPadding() {
+        #expect(MemoryLayout<PacketSummary>.size <= 62)
+        #expect(MemoryLayout<RoutedSummary>.size == 72)
+    }
 }
+

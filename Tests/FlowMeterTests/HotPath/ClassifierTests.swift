@@ -153,7 +153,7 @@ import Testing
         return m
     }
 
-    @Test func theListenerShortcutAnswersWhatTheFullRulesAnswerForRandomPackets() {
+    @Test func theListenerShortcutAndTheReadersCodeAnswerWhatTheFullRulesAnswerForRandomPackets() {
         let addresses = [Self.host, Self.guardAddress, Self.exitAddress, Self.exitOut, Self.remoteRelay,
                          Self.remoteDir, Self.web, Self.resolver, IPAddress(parsing: "2001:db8::5")!,
                          .zeroV4, IPAddress(parsing: "10.1.2.3")!]
@@ -163,6 +163,7 @@ import Testing
         var rng = SplitMix64(seed: 42)
         for m in models {
             let fast = Classifier(m), full = Classifier(m, listenerShortcut: false)
+            let counter = PacketCounter(classifier: full, block: CounterBlock(layout: CounterLayout(relayCount: full.relayCount)))
             for _ in 0..<20_000 {
                 let r = rng.next()
                 var s = Self.tcp(addresses[Int(r % UInt64(addresses.count))], ports[Int((r >> 8) % UInt64(ports.count))],
@@ -172,6 +173,12 @@ import Testing
                 var c1 = true, c2 = true
                 let a = fast.classify(s, cacheable: &c1), b = full.classify(s, cacheable: &c2)
                 #expect(a == b && c1 == c2, "\(s.src):\(s.srcPort.rawValue) → \(s.dst):\(s.dstPort.rawValue)")
+                // What the replay reader hands a worker must be what the worker would compute.
+                let known = counter.listenerCode(s)
+                if known != .unknown {
+                    let c = counter.classifyForFlow(s)
+                    #expect(known == c.code && c.cacheable)
+                }
             }
         }
     }
