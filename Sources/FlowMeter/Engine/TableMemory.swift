@@ -17,9 +17,10 @@ import Musl
 /// BENCHMARKS.md.
 ///
 /// Anonymous `mmap` memory is zero-filled by the kernel, so a table whose
-/// empty state is all zero bytes needs no initialising pass: pages are
-/// materialised on first touch and a table that stays small stays small in
-/// RSS. Where `mmap` is refused, falls back to an ordinary zeroed allocation.
+/// empty state is all zero bytes needs no initialising pass of its own; the
+/// pages are faulted in once, up front (one write per 4 KiB), so that no
+/// capture thread takes a page fault mid-stream. Where `mmap` is refused,
+/// falls back to an ordinary zeroed allocation.
 struct TableMemory {
     let base: UnsafeMutableRawPointer
     let byteCount: Int
@@ -58,6 +59,13 @@ struct TableMemory {
             if tail > 0 { _ = munmap(p + head + rounded, tail) }
             // Advisory: where transparent huge pages are off this fails harmlessly.
             _ = madvise(p + head, rounded, MADV_HUGEPAGE)
+            // Fault every page in now, while nothing is being captured: a
+            // first touch later (a zeroed 2 MiB page, perhaps after compaction)
+            // would stall a live capture thread mid-stream. Writing zeros keeps
+            // the memory zero-filled. Safe: every offset is inside the mapping.
+            for offset in stride(from: 0, to: rounded, by: 4096) {
+                (p + head + offset).storeBytes(of: 0, as: UInt8.self)
+            }
             return (p + head, rounded)
         }
         return nil
