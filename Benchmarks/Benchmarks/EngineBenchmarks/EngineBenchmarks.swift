@@ -35,6 +35,24 @@ private func summaries() -> [PacketSummary] {
     }
 }
 
+/// SYNs to the relay's ORPort from a new spoofed (address, port) each, 100 ns apart.
+private struct SpoofedSyns {
+    private var s: PacketSummary = {
+        var s = summaries()[0]
+        s.tcpFlags = 0x02
+        return s
+    }()
+    private var x: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    mutating func next() -> PacketSummary {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17
+        s.src = IPAddress(ipv4: UInt32(truncatingIfNeeded: x))
+        s.srcPort = Port(UInt16(truncatingIfNeeded: x >> 40))
+        s.timestampNanos &+= 100
+        return s
+    }
+}
+
 nonisolated(unsafe) private let zeroAllocations: [BenchmarkMetric: BenchmarkThresholds] = [
     .mallocCountTotal: BenchmarkThresholds(absolute: [.p0: 0, .p50: 0, .p90: 0, .p100: 0]),
 ]
@@ -112,16 +130,11 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark("flow table: SYN flood under eviction") { benchmark in
         let table = FlowTable(capacity: 1 << 12, relayCount: 2)
-        var s = summaries()[0]
-        s.tcpFlags = 0x02
-        var x: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var flood = SpoofedSyns()
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             for _ in 0..<packetsPerIteration {
-                x ^= x << 13; x ^= x >> 7; x ^= x << 17
-                s.src = IPAddress(ipv4: UInt32(truncatingIfNeeded: x))
-                s.srcPort = Port(UInt16(truncatingIfNeeded: x >> 40))
-                s.timestampNanos &+= 100
+                let s = flood.next()
                 table.track(s, relay: 1, category: .orInbound)
             }
         }
@@ -147,16 +160,11 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("worker step: count and track, SYN flood under eviction") { benchmark in
         let counter = PacketCounter(classifier: Classifier(model), block: CounterBlock(layout: CounterLayout(relayCount: 2)))
         let table = FlowTable(capacity: 1 << 12, relayCount: 2)
-        var s = summaries()[0]
-        s.tcpFlags = 0x02
-        var x: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var flood = SpoofedSyns()
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             for _ in 0..<packetsPerIteration {
-                x ^= x << 13; x ^= x >> 7; x ^= x << 17
-                s.src = IPAddress(ipv4: UInt32(truncatingIfNeeded: x))
-                s.srcPort = Port(UInt16(truncatingIfNeeded: x >> 40))
-                s.timestampNanos &+= 100
+                let s = flood.next()
                 table.countAndTrack(s, counter: counter)
             }
         }

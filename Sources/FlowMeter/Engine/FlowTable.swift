@@ -243,7 +243,7 @@ public final class FlowTable: @unchecked Sendable {
 
     /// As `countAndTrack(_:counter:)`, with `s.symmetricFlowHash` already
     /// computed and, when not `.unknown`, the code classification would give
-    /// (`PacketCounter.listenerCode`).
+    /// (`Classifier.listenerCode`).
     @inline(__always)
     func countAndTrack(_ s: PacketSummary, hash: UInt64, known: CellCode = .unknown, counter: PacketCounter) {
         if Self.tracks(s) {
@@ -561,13 +561,17 @@ public final class FlowTable: @unchecked Sendable {
     private func expire(bucketFrom first: Int, now: Int64) {
         for i in first..<(first + Self.bucketSize) where tags[i] != 0 {
             let e = entries + i
-            if now &- e.pointee.lastSeen > timeout(e.pointee.state) {
-                finish(e)
-                tags[i] = 0
-                e.pointee.state = .empty
-                setOccupancy(-1)
-            }
+            if now &- e.pointee.lastSeen > timeout(e.pointee.state) { remove(i) }
         }
+    }
+
+    /// Ends the flow in slot `i` (counted as by timeout) and frees the slot.
+    private func remove(_ i: Int) {
+        let e = entries + i
+        finish(e)
+        tags[i] = 0
+        e.pointee.state = .empty
+        setOccupancy(-1)
     }
 
     /// The end of a replay (docs/engine.md): flows idle past their timeout at
@@ -588,10 +592,7 @@ public final class FlowTable: @unchecked Sendable {
                 let e = entries + i
                 let state = e.pointee.state
                 if clockNow &- e.pointee.lastSeen > timeout(state) || state == .synSent || state == .udpOneWay {
-                    finish(e)
-                    tags[i] = 0
-                    e.pointee.state = .empty
-                    setOccupancy(-1)
+                    remove(i)
                 }
             }
         }

@@ -52,7 +52,7 @@ public struct EngineSnapshot: Sendable, Equatable {
 struct RoutedSummary {
     var summary: PacketSummary
     /// How the packet is counted when the reader already knows
-    /// (`PacketCounter.listenerCode`), else `.unknown`. Sits in the summary's
+    /// (`Classifier.listenerCode`), else `.unknown`. Sits in the summary's
     /// tail padding: the element stays 72 bytes.
     var code: CellCode = .unknown
     var hash: UInt64
@@ -166,9 +166,8 @@ public final class EnginePipeline: @unchecked Sendable {
     /// pay a retain/release (seen under callgrind). Safe: `rings` keeps them alive.
     private let ringRefs: UnsafeMutablePointer<Unmanaged<SPSCRing<RoutedSummary>>>
     private let workerCount: UInt64
-    /// The classifier and layout the workers share, for the reader's
-    /// `listenerCode` in `submit` (its block is never counted into).
-    private let readerShortcut: PacketCounter
+    /// The classifier the workers share, for the reader's `listenerCode` in `submit`.
+    private let classifier: Classifier
     /// Whether worker i runs pinned to CPU i+1 (`EngineConfiguration.pinWorkers`).
     public let workersPinned: Bool
     private var started = false
@@ -194,7 +193,7 @@ public final class EnginePipeline: @unchecked Sendable {
         ringRefs = .allocate(capacity: n)
         for i in 0..<n { (ringRefs + i).initialize(to: Unmanaged.passUnretained(ws[i].ring)) }
         workerCount = UInt64(n)
-        readerShortcut = PacketCounter(classifier: classifier, block: CounterBlock(layout: layout))
+        self.classifier = classifier
     }
 
     public func start() {
@@ -236,7 +235,7 @@ public final class EnginePipeline: @unchecked Sendable {
         // Safe: as in `offer`.
         let hash = s.symmetricFlowHash
         let opens = s.tcpFlags & (TCPFlags.syn.rawValue | TCPFlags.ack.rawValue) == TCPFlags.syn.rawValue
-        let code = opens ? readerShortcut.listenerCode(s) : .unknown
+        let code = opens ? classifier.listenerCode(s, layout: layout) : .unknown
         ringRefs[workerIndex(hash: hash)]._withUnsafeGuaranteedRef {
             $0.push(RoutedSummary(summary: s, code: code, hash: hash))
         }

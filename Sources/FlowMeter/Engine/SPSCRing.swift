@@ -198,28 +198,40 @@ public final class SPSCRing<Element>: @unchecked Sendable {
     @inline(__always)
     @discardableResult
     public func consume(max: Int = .max, _ body: (consuming Element) -> Void) -> Int {
-        let c = consumer
-        var available = c.pointee.cachedTail &- c.pointee.head
-        if available == 0 {
-            // Acquire pairs with the producer's release store in `publish()`:
-            // every slot below the loaded tail is fully written.
-            c.pointee.cachedTail = publishedTail.pointee.load(ordering: .acquiring)
-            available = c.pointee.cachedTail &- c.pointee.head
-            if available == 0 { return 0 }
-        }
-        let n = Swift.min(Int(available), max)
-        var i = c.pointee.head
+        let available = published()
+        if available == 0 { return 0 }
+        let n = Swift.min(available, max)
+        var i = consumer.pointee.head
         let end = i &+ UInt(n)
         while i != end {
             // Safe: head ≤ i < tail, so the slot is published and owned by us.
             body((slots + Int(i & mask)).move())
             i &+= 1
         }
-        c.pointee.head = end
+        release(upTo: end)
+        return n
+    }
+
+    /// Items published and not yet consumed; reloads the producer's tail only
+    /// when the cached one says the ring is empty.
+    @inline(__always)
+    private func published() -> Int {
+        let c = consumer
+        if c.pointee.cachedTail == c.pointee.head {
+            // Acquire pairs with the producer's release store in `publish()`:
+            // every slot below the loaded tail is fully written.
+            c.pointee.cachedTail = publishedTail.pointee.load(ordering: .acquiring)
+        }
+        return Int(c.pointee.cachedTail &- c.pointee.head)
+    }
+
+    /// Frees every slot below `end` (the consumer has moved or deinitialized them).
+    @inline(__always)
+    private func release(upTo end: UInt) {
+        consumer.pointee.head = end
         // Release pairs with the producer's acquire load of `head` in
         // `tryPush`/`waitForRoom`: our reads of these slots happen-before reuse.
         publishedHead.pointee.store(end, ordering: .releasing)
-        return n
     }
 
     /// Like `consume(max:_:)`, but hands `body` the items as one contiguous
@@ -229,25 +241,16 @@ public final class SPSCRing<Element>: @unchecked Sendable {
     @inline(__always)
     @discardableResult
     public func consumeBatch(max: Int = .max, _ body: (UnsafeMutableBufferPointer<Element>) -> Void) -> Int {
-        let c = consumer
-        var available = c.pointee.cachedTail &- c.pointee.head
-        if available == 0 {
-            // Acquire pairs with the producer's release store in `publish()`.
-            c.pointee.cachedTail = publishedTail.pointee.load(ordering: .acquiring)
-            available = c.pointee.cachedTail &- c.pointee.head
-            if available == 0 { return 0 }
-        }
-        let start = Int(c.pointee.head & mask)
-        let n = Swift.min(Int(available), max, capacity - start)
+        let available = published()
+        if available == 0 { return 0 }
+        let head = consumer.pointee.head
+        let start = Int(head & mask)
+        let n = Swift.min(available, max, capacity - start)
         // Safe: head ≤ index < tail for the n slots from `start` (no wrap: n ≤ capacity - start),
         // so they are published and owned by the consumer until the release below.
         body(UnsafeMutableBufferPointer(start: slots + start, count: n))
         (slots + start).deinitialize(count: n)
-        let end = c.pointee.head &+ UInt(n)
-        c.pointee.head = end
-        // Release pairs with the producer's acquire load of `head` in
-        // `tryPush`/`waitForRoom`: our reads of these slots happen-before reuse.
-        publishedHead.pointee.store(end, ordering: .releasing)
+        release(upTo: head &+ UInt(n))
         return n
     }
 

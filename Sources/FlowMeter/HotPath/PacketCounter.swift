@@ -32,30 +32,39 @@ public struct PacketCounter: Sendable {
     func classifyForFlow(_ s: PacketSummary) -> (code: CellCode, slot: CounterSlot, cacheable: Bool) {
         var cacheable = true
         let slot = classifier.classify(s, cacheable: &cacheable)
-        let peer = slot.direction == .inbound ? s.src : s.dst
-        let cell = block.layout.cellIndex(slot)
-        if cell >= Int(CellCode.maximumCell) { cacheable = false }
-        return (CellCode(cell: cell, peerIsTorInternal: peer.isTorInternal), slot, cacheable)
-    }
-
-    /// The code `classifyForFlow(s)` would give, when the listener shortcut
-    /// settles `s` (`Classifier.listenerSlot`); `.unknown` otherwise. Cheap
-    /// enough for the replay reader to compute for every packet and hand to
-    /// the worker, whose flow table would otherwise classify each new flow
-    /// itself: under a SYN flood that moves ≈ 100 instructions per packet
-    /// from the busier thread to the idler one.
-    @inline(__always)
-    func listenerCode(_ s: PacketSummary) -> CellCode {
-        guard s.outcome == .ip, let slot = classifier.listenerSlot(s) else { return .unknown }
-        let cell = block.layout.cellIndex(slot)
-        guard cell < Int(CellCode.maximumCell) else { return .unknown }
-        return CellCode(cell: cell, peerIsTorInternal: s.src.isTorInternal)  // inbound: the peer is the source
+        let c = block.layout.cellCode(slot, peer: slot.direction == .inbound ? s.src : s.dst)
+        return (c.code, slot, cacheable && c.fits)
     }
 
     /// Counts a decoded IP packet whose classification is already known.
     @inline(__always)
     func count(_ s: PacketSummary, code: CellCode) {
         block.count(s, cell: code.cell, peerIsTorInternal: code.peerIsTorInternal)
+    }
+}
+
+extension Classifier {
+    /// The code `PacketCounter.classifyForFlow(s)` would give, when the
+    /// listener shortcut settles `s` (`listenerSlot`); `.unknown` otherwise.
+    /// The replay reader computes it for connection attempts and hands it to
+    /// the worker, whose flow table would otherwise classify each new flow
+    /// itself: under a SYN flood that moves ≈ 100 instructions per packet
+    /// from the busier thread to the idler one.
+    @inline(__always)
+    func listenerCode(_ s: PacketSummary, layout: CounterLayout) -> CellCode {
+        guard s.outcome == .ip, let slot = listenerSlot(s) else { return .unknown }
+        let c = layout.cellCode(slot, peer: s.src)  // inbound: the peer is the source
+        return c.fits ? c.code : .unknown
+    }
+}
+
+extension CounterLayout {
+    /// `slot`'s cell and whether `peer` is Tor-internal, as a `CellCode`;
+    /// `fits` is false when the cell is too large for the code to be kept.
+    @inline(__always)
+    func cellCode(_ slot: CounterSlot, peer: IPAddress) -> (code: CellCode, fits: Bool) {
+        let cell = cellIndex(slot)
+        return (CellCode(cell: cell, peerIsTorInternal: peer.isTorInternal), cell < Int(CellCode.maximumCell))
     }
 }
 

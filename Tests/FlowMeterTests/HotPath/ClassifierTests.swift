@@ -174,7 +174,7 @@ import Testing
                 let a = fast.classify(s, cacheable: &c1), b = full.classify(s, cacheable: &c2)
                 #expect(a == b && c1 == c2, "\(s.src):\(s.srcPort.rawValue) → \(s.dst):\(s.dstPort.rawValue)")
                 // What the replay reader hands a worker must be what the worker would compute.
-                let known = counter.listenerCode(s)
+                let known = fast.listenerCode(s, layout: counter.block.layout)
                 if known != .unknown {
                     let c = counter.classifyForFlow(s)
                     #expect(known == c.code && c.cacheable)
