@@ -1,14 +1,18 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Dependencies are chosen for their cold-build cost on a 2-core CI machine
-// (see ../shared/docs/swift-notes.md): argument-parser + swift-log + system
-// libpcap cost ~46 CPU-s; Yams (config files with line numbers) is small.
+// The targets are the architecture (docs/architecture.md): a hot-path core
+// that imports no Foundation, NIO, GRDB, Yams or Logging, and control-plane
+// targets that depend on it, never the other way. Dependencies are chosen for
+// their cold-build cost on a 2-core CI machine (../shared/docs/swift-notes.md).
+let v6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+
 let package = Package(
     name: "FlowMeter",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "FlowMeter", targets: ["FlowMeter"]),
+        .library(name: "FlowMeterCore", targets: ["FlowMeterCore"]),
         .executable(name: "flowmeter", targets: ["FlowMeterCLI"]),
     ],
     dependencies: [
@@ -17,48 +21,72 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         // The agent's HTTP endpoint (/metrics, /api/v1/status): bare NIO HTTP/1
         // with one small channel handler. +115 CPU-s cold; Hummingbird would add
-        // ~300 more for routing we do not need (two GET paths).
+        // ~300 more for routing we do not need.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         // The accounting store (docs/storage.md): migrations, WAL pools, read-only
         // readers; on Linux it links the system SQLite (libsqlite3-dev), ~57 CPU-s cold.
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
-        // SHA-1 for Tor's hibernation wake-up digest (Insecure.SHA1). It brings BoringSSL's C
-        // sources: a cold debug build of the package with it took 256 s wall on the shared 2-core box.
+        // SHA-1 for Tor's hibernation wake-up digest (Insecure.SHA1); BoringSSL's
+        // C sources make it the costliest dependency to build cold.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
-        // C and nothing else: what Swift cannot import from libpcap and Linux.
-        .target(
-            name: "CPcapShim",
-            linkerSettings: [.linkedLibrary("pcap")]
-        ),
-        .target(
-            name: "FlowMeter",
-            dependencies: [
-                "CPcapShim",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            swiftSettings: [.swiftLanguageMode(.v6)]
-        ),
-        .executableTarget(
-            name: "FlowMeterCLI",
-            dependencies: [
-                "FlowMeter",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: [.swiftLanguageMode(.v6)]
-        ),
-        .testTarget(
-            name: "FlowMeterTests",
-            dependencies: ["FlowMeter"],
-            swiftSettings: [.swiftLanguageMode(.v6)]
-        ),
-    ]
+        // C and nothing else: what Swift cannot import from libpcap (macros).
+        .target(name: "CPcapShim", linkerSettings: [.linkedLibrary("pcap")]),
+        // C and nothing else: Linux calls Swift cannot make directly (socket
+        // options, prctl/capset, affinity) and the flow table's SIMD scans.
+        .target(name: "CLinuxShim"),
+
+        // Hot path: decode → classify → ring → count, the flow table, the
+        // offline readers and the live capture callback, the replay driver.
+        // No Foundation, NIO, GRDB, Yams or Logging. The whole per-packet chain
+        // lives here, so nothing on it crosses a module boundary.
+        .target(name: "FlowMeterCore", dependencies: ["CPcapShim", "CLinuxShim"], swiftSettings: v6),
+
+        // Control plane.
+        .target(name: "FlowMeterCapture", dependencies: ["FlowMeterCore", "CPcapShim"], swiftSettings: v6),
+        .target(name: "FlowMeterConfig",
+                dependencies: ["FlowMeterCore", .product(name: "Yams", package: "Yams")], swiftSettings: v6),
+        .target(name: "FlowMeterAccounting",
+                dependencies: ["FlowMeterCore", "FlowMeterConfig", .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: v6),
+        .target(name: "FlowMeterStore",
+                dependencies: ["FlowMeterCore", "FlowMeterAccounting", logging,
+                               .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: v6),
+        .target(name: "FlowMeterReports",
+                dependencies: ["FlowMeterCore", "FlowMeterAccounting", "FlowMeterStore"], swiftSettings: v6),
+        .target(name: "FlowMeterExport",
+                dependencies: ["FlowMeterCore", "FlowMeterCapture", "FlowMeterAccounting", "FlowMeterReports",
+                               .product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "NIOPosix", package: "swift-nio"),
+                               .product(name: "NIOHTTP1", package: "swift-nio")], swiftSettings: v6),
+        // The composition root: wires capture, store, export and accounting.
+        .target(name: "FlowMeterAgent",
+                dependencies: ["FlowMeterCore", "FlowMeterCapture", "FlowMeterConfig", "FlowMeterAccounting",
+                               "FlowMeterStore", "FlowMeterReports", "FlowMeterExport", "CLinuxShim", logging],
+                swiftSettings: v6),
+        // The thin `flowmeter` executable.
+        .executableTarget(name: "FlowMeterCLI",
+                          dependencies: ["FlowMeterCore", "FlowMeterCapture", "FlowMeterConfig", "FlowMeterAccounting",
+                                         "FlowMeterStore", "FlowMeterReports", "FlowMeterExport", "FlowMeterAgent",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Yams", package: "Yams"), logging],
+                          swiftSettings: v6),
+
+        // Tests mirror the targets; shared fixtures live in FlowMeterTestSupport.
+        .target(name: "FlowMeterTestSupport", dependencies: allLibraries, path: "Tests/FlowMeterTestSupport",
+                swiftSettings: v6),
+    ] + ["Core", "Config", "Accounting", "Store", "Export", "Agent", "CLI"].map { name in
+        .testTarget(name: "FlowMeter\(name)Tests",
+                    dependencies: allLibraries + ["FlowMeterTestSupport",
+                                                  .product(name: "NIOHTTP1", package: "swift-nio"),
+                                                  .product(name: "GRDB", package: "GRDB.swift"),
+                                                  .product(name: "Yams", package: "Yams")],
+                    swiftSettings: v6)
+    }
 )
+
+var allLibraries: [Target.Dependency] {
+    ["FlowMeterCore", "FlowMeterCapture", "FlowMeterConfig", "FlowMeterAccounting", "FlowMeterStore",
+     "FlowMeterReports", "FlowMeterExport", "FlowMeterAgent"]
+}

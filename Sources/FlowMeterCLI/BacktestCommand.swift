@@ -1,6 +1,13 @@
 import ArgumentParser
 import Foundation
-import FlowMeter
+import FlowMeterAgent
+import FlowMeterExport
+import FlowMeterReports
+import FlowMeterStore
+import FlowMeterAccounting
+import FlowMeterConfig
+import FlowMeterCapture
+import FlowMeterCore
 
 /// `flowmeter backtest`: replays FlowMeter's end-of-period projection and
 /// vnstat's over a history and reports both mean absolute percentage errors.

@@ -1,5 +1,12 @@
 import ArgumentParser
-import FlowMeter
+import FlowMeterAgent
+import FlowMeterExport
+import FlowMeterReports
+import FlowMeterStore
+import FlowMeterAccounting
+import FlowMeterConfig
+import FlowMeterCapture
+import FlowMeterCore
 import Foundation
 
 /// `flowmeter bench FILE...`: in one process and on the same file, the libpcap

@@ -1,5 +1,12 @@
 import ArgumentParser
-import FlowMeter
+import FlowMeterAgent
+import FlowMeterExport
+import FlowMeterReports
+import FlowMeterStore
+import FlowMeterAccounting
+import FlowMeterConfig
+import FlowMeterCapture
+import FlowMeterCore
 import Foundation
 
 /// `flowmeter db`: look after the accounting database.

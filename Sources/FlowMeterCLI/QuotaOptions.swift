@@ -1,5 +1,12 @@
 import ArgumentParser
-import FlowMeter
+import FlowMeterAgent
+import FlowMeterExport
+import FlowMeterReports
+import FlowMeterStore
+import FlowMeterAccounting
+import FlowMeterConfig
+import FlowMeterCapture
+import FlowMeterCore
 import Foundation
 import Yams
 
@@ -80,7 +87,7 @@ struct QuotaOptions: ParsableArguments {
                 throw ExitCode(2)
             }
         }
-        for relay in loaded.model.relays {
+        for relay in loaded.torInstances {
             guard let settings = relay.accounting else { continue }
             do {
                 guard let q = try Quota.fromTorrc(relay: relay.name, settings: settings, zone: zone) else { continue }
@@ -107,7 +114,7 @@ struct QuotaOptions: ParsableArguments {
     }
 
     /// Tor's own accounting state for the schedule, from the relay's DataDirectory when readable.
-    private static func torInputs(relay: HostModel.Relay, settings: TorAccountingSettings, zone: TimeZone) throws -> QuotaStatus.TorInputs {
+    private static func torInputs(relay: TorInstance, settings: TorAccountingSettings, zone: TimeZone) throws -> QuotaStatus.TorInputs {
         let config = try TorHibernationConfig(settings: settings, timeZone: zone)
         var state = TorAccountingState()
         var fingerprint: TorFingerprint? = nil

@@ -1,5 +1,12 @@
 import ArgumentParser
-import FlowMeter
+import FlowMeterAgent
+import FlowMeterExport
+import FlowMeterReports
+import FlowMeterStore
+import FlowMeterAccounting
+import FlowMeterConfig
+import FlowMeterCapture
+import FlowMeterCore
 
 struct ReplayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -55,18 +62,12 @@ struct ReplayCommand: ParsableCommand {
             let percent = capture.fileSize > 0 ? Double(capture.bytesConsumed) / Double(capture.fileSize) * 100 : 0
             Diagnostics.write("\r\(path): \(Int(percent))% \(totals.packets) packets")
         } : nil
-        let result: ReplayResult
-        let report: ReplayReport
-        if let accumulator {
-            result = Replay.run(files: files, model: loaded.model, accumulator: accumulator, reader: reader,
-                                progress: progress)
-            report = ReplayReport(result)
-        } else {
-            let engine = ReplayEngine.replay(files: files, model: loaded.model, workers: workers,
-                                             flowTableCapacity: flowTableCapacity, reader: reader, progress: progress)
-            result = engine.replay
-            report = ReplayReport(engine)
-        }
+        let clock = accumulator.map(BucketClock.init(accumulator:))
+        let engine = ReplayEngine.replay(files: files, model: loaded.model, workers: workers,
+                                         flowTableCapacity: flowTableCapacity, reader: reader, clock: clock,
+                                         progress: progress)
+        let result = engine.replay
+        let report = ReplayReport(engine)
         if showProgress { Diagnostics.write("\r\u{1B}[K") }
         print(json ? report.json() : report.table(), terminator: json ? "\n" : "")
         for error in result.errors { Diagnostics.error(error.description) }

@@ -1,6 +1,13 @@
 import ArgumentParser
 import Foundation
-import FlowMeter
+import FlowMeterAgent
+import FlowMeterExport
+import FlowMeterReports
+import FlowMeterStore
+import FlowMeterAccounting
+import FlowMeterConfig
+import FlowMeterCapture
+import FlowMeterCore
 
 /// `flowmeter tor-schedule`: what Tor will do with its AccountingMax — E, the
 /// soft limit, the wake-up and the expected exhaustion — for the current and
@@ -40,7 +47,7 @@ struct TorScheduleCommand: ParsableCommand {
     }
 
     func run() throws {
-        let relay: HostModel.Relay
+        let relay: TorInstance
         do {
             relay = try Torrc.relay(from: torrc).0
         } catch {

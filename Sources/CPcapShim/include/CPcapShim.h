@@ -1,113 +1,14 @@
-// CPcapShim: a thin, prefixed C surface over libpcap and Linux for what Swift
-// cannot import directly (macros, variadic or socket-option calls, affinity).
-// No logic lives here.
+// CPcapShim: a thin, prefixed C surface over libpcap for what Swift cannot
+// import directly (macros). No logic lives here; Linux-only calls (affinity,
+// capabilities, PACKET_FANOUT, prefetch, SIMD scans) are in CLinuxShim.
 #ifndef CPCAPSHIM_H
 #define CPCAPSHIM_H
 
 #include <pcap/pcap.h>
-#include <stdint.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 /// PCAP_ERRBUF_SIZE is a macro; Swift sees this constant instead.
 static const int CPcapShim_errbufSize = PCAP_ERRBUF_SIZE;
 static const int CPcapShim_tstampPrecisionNano = PCAP_TSTAMP_PRECISION_NANO;
 static const int CPcapShim_netmaskUnknown = (int)PCAP_NETMASK_UNKNOWN;
-
-/// Pins the calling thread to one CPU. Returns 0 or an errno value.
-int CPcapShim_pinCurrentThread(int cpu);
-
-/// A thread's CPU affinity mask, opaque to Swift (a cpu_set_t's 1,024 bits).
-typedef struct { unsigned long bits[16]; } CPcapShim_Affinity;
-
-/// The calling thread's affinity, into `saved`. Returns 0 or an errno value.
-int CPcapShim_currentAffinity(CPcapShim_Affinity *saved);
-
-/// Gives the calling thread back an affinity read by `CPcapShim_currentAffinity`.
-int CPcapShim_restoreAffinity(const CPcapShim_Affinity *saved);
-
-/// Joins the socket behind a live pcap handle to a PACKET_FANOUT group
-/// (hash mode, defragmenting). Returns 0 or an errno value.
-int CPcapShim_joinFanout(pcap_t *handle, uint16_t groupID);
-
-/// Number of CPUs the process may run on.
-int CPcapShim_availableCPUs(void);
-
-/// prctl(PR_SET_KEEPCAPS, on): keep permitted capabilities across setuid.
-/// Returns 0 or an errno value.
-int CPcapShim_setKeepCapabilities(int on);
-
-/// prctl(PR_SET_NO_NEW_PRIVS, 1): no exec can ever gain privileges again.
-/// Returns 0 or an errno value.
-int CPcapShim_setNoNewPrivileges(void);
-
-/// capset(2) for the calling thread (Linux capabilities are per thread:
-/// call it on every thread that needs them, or before starting threads): effective = permitted = `keep` (a bit mask of CAP_*
-/// numbers below 64), inheritable = 0. Returns 0 or an errno value.
-int CPcapShim_setCapabilities(uint64_t keep);
-
-/// capget(2): the effective set as a bit mask, or UINT64_MAX on failure.
-uint64_t CPcapShim_effectiveCapabilities(void);
-
-static const int CPcapShim_capNetRaw = 13;   /* CAP_NET_RAW */
-
-/// A hint that `address` will be written soon: starts loading its cache line.
-/// Swift has no prefetch intrinsic; this inline function compiles to one
-/// `prefetchw`/`prefetcht0` instruction and never faults.
-static inline void CPcapShim_prefetchForWrite(const void *address) {
-    __builtin_prefetch(address, 1, 3);
-}
-
-/* Flow-table bucket scans (16 slots), vectorized where the CPU allows. Swift
- * has no portable movemask; these inline functions compile to a handful of
- * SSE2 instructions on x86-64 (a scalar loop elsewhere). Under callgrind the
- * scalar Swift loops over a bucket's tags and ranks cost ≈ 60–100
- * instructions per packet; these cost ≈ 15–25. */
-
-/// Bits 0–15: slots whose tag equals `tag`; bits 16–31: slots whose tag is 0
-/// (empty). `tags` points at 16 consecutive, 16-byte-aligned tags.
-static inline uint32_t CPcapShim_matchBucketTags(const uint32_t *tags, uint32_t tag) {
-#if defined(__SSE2__)
-    const __m128i t = _mm_set1_epi32((int)tag);
-    const __m128i z = _mm_setzero_si128();
-    uint32_t hit = 0, empty = 0;
-    for (int k = 0; k < 4; k++) {
-        const __m128i v = _mm_load_si128((const __m128i *)(const void *)(tags + 4 * k));
-        hit |= (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(v, t))) << (4 * k);
-        empty |= (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(v, z))) << (4 * k);
-    }
-    return hit | (empty << 16);
-#else
-    uint32_t hit = 0, empty = 0;
-    for (int k = 0; k < 16; k++) {
-        if (tags[k] == tag) hit |= 1u << k;
-        if (tags[k] == 0) empty |= 1u << k;
-    }
-    return hit | (empty << 16);
-#endif
-}
-
-/// The slot (0–15) with the lowest of 16 rank bytes; among equal ranks the
-/// first at or after `rotation` (mod 16), wrapping around.
-static inline int CPcapShim_lowestRankSlot(const uint8_t *ranks, unsigned rotation) {
-    unsigned rot = rotation & 15u;
-#if defined(__SSE2__)
-    const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)ranks);
-    __m128i m = _mm_min_epu8(v, _mm_srli_si128(v, 8));
-    m = _mm_min_epu8(m, _mm_srli_si128(m, 4));
-    m = _mm_min_epu8(m, _mm_srli_si128(m, 2));
-    m = _mm_min_epu8(m, _mm_srli_si128(m, 1));
-    const int lowest = _mm_cvtsi128_si32(m) & 0xFF;
-    uint32_t mask = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)lowest)));
-#else
-    uint8_t lowest = 255;
-    for (int k = 0; k < 16; k++) if (ranks[k] < lowest) lowest = ranks[k];
-    uint32_t mask = 0;
-    for (int k = 0; k < 16; k++) if (ranks[k] == lowest) mask |= 1u << k;
-#endif
-    const uint32_t rotated = ((mask >> rot) | (mask << (16u - rot))) & 0xFFFFu;
-    return (int)((__builtin_ctz(rotated) + rot) & 15u);
-}
 
 #endif

@@ -1,0 +1,67 @@
+#define _GNU_SOURCE
+#include "CLinuxShim.h"
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <linux/if_packet.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int CLinuxShim_pinCurrentThread(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+_Static_assert(sizeof(CLinuxShim_Affinity) >= sizeof(cpu_set_t), "CLinuxShim_Affinity holds a cpu_set_t");
+
+int CLinuxShim_currentAffinity(CLinuxShim_Affinity *saved) {
+    return pthread_getaffinity_np(pthread_self(), sizeof(cpu_set_t), (cpu_set_t *)(void *)saved);
+}
+
+int CLinuxShim_restoreAffinity(const CLinuxShim_Affinity *saved) {
+    return pthread_setaffinity_np(pthread_self(), sizeof(cpu_set_t), (const cpu_set_t *)(const void *)saved);
+}
+
+int CLinuxShim_joinFanout(int fd, uint16_t groupID) {
+    if (fd < 0) return EBADF;
+    int arg = (int)groupID | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16);
+    if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) != 0) return errno;
+    return 0;
+}
+
+int CLinuxShim_availableCPUs(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
+    int n = CPU_COUNT(&set);
+    return n > 0 ? n : 1;
+}
+
+int CLinuxShim_setKeepCapabilities(int on) {
+    return prctl(PR_SET_KEEPCAPS, on ? 1 : 0, 0, 0, 0) == 0 ? 0 : errno;
+}
+
+int CLinuxShim_setNoNewPrivileges(void) {
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? 0 : errno;
+}
+
+int CLinuxShim_setCapabilities(uint64_t keep) {
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2] = {
+        { (uint32_t)keep, (uint32_t)keep, 0 },
+        { (uint32_t)(keep >> 32), (uint32_t)(keep >> 32), 0 },
+    };
+    return syscall(SYS_capset, &header, data) == 0 ? 0 : errno;
+}
+
+uint64_t CLinuxShim_effectiveCapabilities(void) {
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &header, data) != 0) return UINT64_MAX;
+    return (uint64_t)data[0].effective | ((uint64_t)data[1].effective << 32);
+}

@@ -1,0 +1,343 @@
+import FlowMeterCore
+import FlowMeterCapture
+import FlowMeterConfig
+import FlowMeterAccounting
+import FlowMeterStore
+import FlowMeterReports
+import FlowMeterExport
+import CLinuxShim
+import CPcapShim
+import Foundation
+import Logging
+import Synchronization
+
+/// What the agent runs with: the host model (from torrc files and the config
+/// file) and its own settings (the config file's `agent:` section).
+public struct AgentConfiguration: Sendable {
+    public var model: HostModel
+    public var settings: AgentSettings
+    /// The accounting store (`--db`), if any.
+    public var database: String?
+    /// Quotas evaluated for /metrics (needs `database`).
+    public var quotas: [(Quota, QuotaStatus.TorInputs?)]
+    public init(model: HostModel, settings: AgentSettings, database: String? = nil,
+                quotas: [(Quota, QuotaStatus.TorInputs?)] = []) {
+        self.model = model; self.settings = settings; self.database = database; self.quotas = quotas
+    }
+}
+
+/// Why the agent cannot start. Environmental; the CLI exits with 1.
+public enum AgentError: Error, CustomStringConvertible {
+    case noInterfaces
+    case tokenFile(path: String, reason: String)
+    case listen(address: String, reason: String)
+    case privileges(PrivilegeError)
+
+    public var description: String {
+        switch self {
+        case .noInterfaces:
+            return "no interface to capture: none carries a configured address; name them with -i or agent.interfaces"
+        case .tokenFile(let p, let r): return "bearer token file \(p): \(r)"
+        case .listen(let a, let r): return "cannot listen on \(a): \(r)"
+        case .privileges(let e): return e.description
+        }
+    }
+}
+
+/// The live agent: capture threads (one per fanout member per interface)
+/// counting into single-writer blocks, an HTTP endpoint reading them once per
+/// scrape, SIGHUP reload, and a clean stop on SIGTERM/SIGINT that writes the
+/// final counters. It never stops counting because an interface went away.
+///
+/// Lifecycle, in order (the order is what makes least privilege work):
+/// open capture handles and read the token file as root → bind the listener
+/// → drop to `user` keeping CAP_NET_RAW → start capture threads → wait for
+/// signals → stop threads → write final counters.
+public final class Agent: @unchecked Sendable {
+    // @unchecked Sendable — Safe: mutable state is behind `state` (a Mutex);
+    // the rest is immutable after init or itself Sendable.
+    public typealias Loader = @Sendable () throws -> AgentConfiguration
+
+    private let logger: Logger
+    private let loader: Loader
+    private let clock: LiveClock
+    private let initial: AgentConfiguration
+    private let slot: GenerationSlot
+    private let workers: [CaptureWorker]
+    private let interfaceDrops: InterfaceDropCounter
+    public let interfaces: [String]
+    /// The engine pipelines of the `rings` layout, one per interface.
+    private let pipelines: [(interface: String, pipeline: EnginePipeline)]
+    private let renderer = Mutex(PrometheusRenderer())
+    private let startNanos: Int64
+    /// Counts of a generation no worker writes to any more, merged by relay
+    /// labels, so reloads do not accumulate counter blocks and flow tables.
+    private struct Frozen {
+        var labels: [String]
+        var counters: CounterSnapshot
+        var connections: ConnectionSnapshot
+    }
+    private struct State {
+        /// Retired by a reload, with the monotonic instant; a worker may still
+        /// finish the batch it was in, so they are frozen only after a grace.
+        var retiring: [(generation: CountingGeneration, since: UInt64)] = []
+        var frozen: [Frozen] = []
+        var reloadsSucceeded: UInt64 = 0
+        var reloadsFailed: UInt64 = 0
+        var endpoint: HTTPEndpoint? = nil
+    }
+    private let state = Mutex(State())
+    /// Opened after the privilege drop, so its files belong to the agent's user.
+    private let store = Mutex<AgentStore?>(nil)
+    private let stopRequested = DispatchSemaphore(value: 0)
+
+    public init(configuration: AgentConfiguration, loader: @escaping Loader, logger: Logger,
+                clock: LiveClock = .system, sysfs: SysfsNet = SysfsNet()) throws(AgentError) {
+        self.initial = configuration
+        self.loader = loader
+        self.logger = logger
+        self.clock = clock
+        let s = configuration.settings
+        let selection = InterfaceSelection.choose(explicit: s.interfaces, addresses: configuration.model.allLocalAddresses, sysfs: sysfs)
+        for w in selection.warnings { logger.warning("\(w)") }
+        guard !selection.interfaces.isEmpty else { throw .noInterfaces }
+        interfaces = selection.interfaces
+        // Fanout is the default layout (BENCHMARKS.md, "Live capture"): on the
+        // 2-core machine measured at ~1 M pps, fanout dropped nothing while one
+        // capture thread feeding the engine's rings dropped ~9 % (that thread
+        // is the bottleneck) and cost ~1.4x the CPU per packet (the ring hop).
+        // Fanout also keeps counting while one thread is descheduled (each
+        // handle has its own kernel ring) and needs no one-producer-per-ring
+        // bookkeeping when there are several interfaces.
+        let rings = s.captureLayout == .rings
+        let perInterface = rings ? 1 : (s.captureThreads == 0 ? Int(CLinuxShim_availableCPUs()) : s.captureThreads)
+        let options = LiveCaptureOptions(snaplen: s.snaplen, bufferBytes: s.bufferBytes,
+                                         timeoutMilliseconds: s.timeoutMilliseconds, bpfFilter: s.bpfFilter,
+                                         handlesPerInterface: perInterface)
+        // In the rings layout the engine's workers count; the generation's own
+        // flow tables stay minimal.
+        slot = GenerationSlot(CountingGeneration(
+            number: 1, model: configuration.model, workers: interfaces.count * perInterface,
+            flowTable: rings ? FlowTableConfiguration(capacity: FlowTable.bucketSize) : FlowTableConfiguration()))
+        var ws: [CaptureWorker] = []
+        var ps: [(String, EnginePipeline)] = []
+        for name in interfaces {
+            let group = perInterface > 1 ? fanoutGroupID(interfaceIndex: sysfs.interfaceIndex(name)) : nil
+            let engineWorkers = s.captureThreads == 0 ? EngineConfiguration.defaultWorkers : s.captureThreads
+            let pipeline = rings ? EnginePipeline(model: configuration.model, configuration: EngineConfiguration(workers: engineWorkers)) : nil
+            if let pipeline { ps.append((name, pipeline)) }
+            for _ in 0..<perInterface {
+                ws.append(CaptureWorker(interface: name, index: ws.count, options: options, fanoutGroup: group, slot: slot,
+                                        pipeline: pipeline, clock: clock))
+            }
+        }
+        workers = ws
+        pipelines = ps
+        interfaceDrops = InterfaceDropCounter(interfaces: interfaces, sysfs: sysfs)
+        startNanos = clock.wallNanos()
+    }
+
+    /// Runs until SIGTERM or SIGINT (or `requestStop`); returns when the
+    /// final counters are written.
+    public func run(handleSignals: Bool = true) throws(AgentError) -> StatusDocument {
+        let s = initial.settings
+        // 1. As root: capture handles and the token file.
+        let opened = workers.map { $0.openInitialHandle() }
+        for (w, r) in zip(workers, opened) {
+            switch r {
+            case .success(let h):
+                if let warning = h.activationWarning { logger.warning("\(w.interface): \(warning)") }
+            case .failure(let e):
+                logger.error("\(e); will retry and record the gap")
+            }
+        }
+        let token = try Self.readToken(s.bearerTokenFile)
+        // 2. The listener (its event-loop thread is switched to the user by the drop below).
+        let endpoint = HTTPEndpoint(
+            access: .init(policy: s.accessPolicy, token: token),
+            metrics: { [self] in
+                var r = reading()
+                r.quotas = store.withLock { $0 }?.quotaStatuses(now: Date()) ?? []
+                return renderer.withLock { Array($0.render(r)) }
+            },
+            status: { [self] in StatusDocument(reading()).json() })
+        state.withLock { $0.endpoint = endpoint }
+        let server: MetricsServer
+        do {
+            server = try MetricsServer(host: s.listenHost, port: s.listenPort, endpoint: endpoint)
+        } catch {
+            throw .listen(address: "\(s.listenHost):\(s.listenPort)", reason: "\(error)")
+        }
+        defer { server.close() }
+        logger.info("serving /metrics and /api/v1/status on \(s.listenHost):\(server.boundPort), access: \(s.accessPolicy)")
+        // 3. Least privilege, before any capture thread exists.
+        if let user = s.user {
+            do throws(PrivilegeError) {
+                let account = try PrivilegeDrop.lookUp(user: user)
+                if let dir = s.stateDirectory { _ = chown(dir, account.uid, account.gid) }
+                try PrivilegeDrop.drop(to: account)
+            } catch {
+                for w in workers { w.stop() }
+                throw .privileges(error)
+            }
+            logger.info("running as \(user) with CAP_NET_RAW only")
+        }
+        // 3b. The accounting store, as the agent's user: a directory it cannot
+        // write gives a clear error and the counts wait in memory (retried).
+        if let path = initial.database {
+            do {
+                let opened = try AgentStore(path: path, labels: initial.model.relayLabels, quotas: initial.quotas, logger: logger)
+                store.withLock { $0 = opened }
+            } catch {
+                logger.error("\(path): \(error); not storing, still counting and serving /metrics")
+            }
+        }
+        let ticker = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "flowmeter.store"))
+        ticker.schedule(deadline: .now() + 1, repeating: 1)
+        ticker.setEventHandler { [self] in store.withLock { $0 }?.tick(reading(), now: Date()) }
+        ticker.resume()
+        // 4. Count.
+        for (_, p) in pipelines { p.start() }
+        for (w, r) in zip(workers, opened) { w.start(with: r) }
+        logger.info("capturing on \(interfaces.joined(separator: ", ")) with \(workers.count / interfaces.count) handle(s) each")
+        let sources = handleSignals ? installSignalHandlers() : []
+        stopRequested.wait()
+        for src in sources { src.cancel() }
+        // 5. Stop and write the final counters (rings drained first).
+        for w in workers { w.stop() }
+        for (_, p) in pipelines { _ = p.finish(endTimestampNanos: nil) }
+        ticker.cancel()
+        let finalReading = reading()
+        store.withLock { $0 }?.close(finalReading, now: Date())
+        let final = StatusDocument(finalReading)
+        writeFinal(final)
+        return final
+    }
+
+    public func requestStop() { stopRequested.signal() }
+
+    /// One reading for both renderings.
+    public func reading() -> AgentReading {
+        var r = AgentReading()
+        let now = clock.monotonicNanos()
+        let (retiring, frozen, ok, failed, endpoint) = state.withLock { st in
+            // A worker adopts a new generation at the first packet of its next
+            // batch, so after a few seconds nothing writes to a retired one.
+            let grace: UInt64 = 5_000_000_000
+            for (g, since) in st.retiring where now &- since > grace {
+                let counters = g.snapshot(), connections = g.connections()
+                if let i = st.frozen.firstIndex(where: { $0.labels == g.relayLabels }) {
+                    st.frozen[i].counters += counters
+                    st.frozen[i].connections += connections
+                } else {
+                    st.frozen.append(Frozen(labels: g.relayLabels, counters: counters, connections: connections))
+                }
+            }
+            st.retiring.removeAll { now &- $0.since > grace }
+            return (st.retiring.map(\.generation), st.frozen, st.reloadsSucceeded, st.reloadsFailed, st.endpoint)
+        }
+        for f in frozen {
+            r.generations.append((f.labels, f.counters))
+            r.connections.append((f.labels, f.connections, false))
+        }
+        let current = slot.load()
+        for g in retiring + [current] {
+            r.generations.append((g.relayLabels, g.snapshot()))
+            r.connections.append((g.relayLabels, g.connections(), g === current))
+        }
+        for (name, p) in pipelines {
+            let e = p.snapshot()
+            // The engine counts with the relays it started with.
+            r.generations.append((initial.model.relayLabels, e.counters))
+            r.connections.append((initial.model.relayLabels, e.connections, true))
+            for (i, d) in e.ringDrops.enumerated() { r.engineRingDrops.append((name, i, d)) }
+        }
+        r.workers = workers.map { $0.status() }
+        r.interfaceDrops = interfaceDrops.read()
+        r.startTimeSeconds = Double(startNanos) / 1e9
+        r.nowSeconds = Double(clock.wallNanos()) / 1e9
+        r.reloadsSucceeded = ok
+        r.reloadsFailed = failed
+        if let e = endpoint { (r.refusedByPolicy, r.refusedByToken) = e.refusals }
+        return r
+    }
+
+    /// SIGHUP: reload the host model, access policy and token. Interfaces and
+    /// capture options are fixed at start (the handles were opened as root);
+    /// a change to them is logged as needing a restart.
+    public func reload() {
+        do {
+            let c = try loader()
+            let current = slot.load()
+            let next = CountingGeneration(number: current.number + 1, model: c.model, workers: workers.count)
+            var token: String? = nil
+            do throws(AgentError) { token = try Self.readToken(c.settings.bearerTokenFile) } catch {
+                logger.warning("\(error); keeping the previous token")
+                token = state.withLock { $0.endpoint?.currentAccess.token }
+            }
+            state.withLock { st in
+                st.retiring.append((current, clock.monotonicNanos()))
+                st.reloadsSucceeded += 1
+                st.endpoint?.replaceAccess(.init(policy: c.settings.accessPolicy, token: token))
+            }
+            slot.publish(next)
+            let old = initial.settings
+            let n = c.settings
+            if !pipelines.isEmpty {
+                logger.warning("capture_layout rings: the engine keeps the relays it started with until a restart; access policy reloaded")
+            }
+            if n.interfaces != old.interfaces || n.snaplen != old.snaplen || n.bufferBytes != old.bufferBytes
+                || n.timeoutMilliseconds != old.timeoutMilliseconds || n.bpfFilter != old.bpfFilter
+                || n.listenHost != old.listenHost || n.listenPort != old.listenPort || n.user != old.user {
+                logger.warning("reloaded relays and access policy; capture, listen and user settings change only on restart")
+            } else {
+                logger.info("reloaded: \(c.model.relays.count) relay(s), access: \(c.settings.accessPolicy)")
+            }
+        } catch {
+            state.withLock { $0.reloadsFailed += 1 }
+            logger.error("reload failed, still counting with the previous configuration: \(error)")
+        }
+    }
+
+    private func installSignalHandlers() -> [DispatchSourceSignal] {
+        let queue = DispatchQueue(label: "flowmeter.signals")
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT, SIGHUP] {
+            signal(sig, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            src.setEventHandler { [self] in
+                if sig == SIGHUP { reload() } else {
+                    logger.info("signal \(sig): stopping")
+                    requestStop()
+                }
+            }
+            src.resume()
+            sources.append(src)
+        }
+        return sources
+    }
+
+    private func writeFinal(_ doc: StatusDocument) {
+        logger.info("stopped: \(doc.totals.packets) packets, \(doc.totals.bytes) bytes counted\(doc.lowerBound ? " (a lower bound: \(doc.lowerBoundReasons.joined(separator: ", ")))" : "")")
+        guard let dir = initial.settings.stateDirectory else { return }
+        let path = "\(dir)/last-run.json"
+        let temp = path + ".tmp"
+        do {
+            try doc.json().write(to: URL(fileURLWithPath: temp))
+            guard rename(temp, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        } catch {
+            logger.error("cannot write final counters to \(path): \(error)")
+        }
+    }
+
+    static func readToken(_ path: String?) throws(AgentError) -> String? {
+        guard let path else { return nil }
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw .tokenFile(path: path, reason: "cannot be read (\(error.localizedDescription))")
+        }
+        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else { throw .tokenFile(path: path, reason: "is empty") }
+        return token
+    }
+}

@@ -1,0 +1,178 @@
+import FlowMeterCore
+import FlowMeterCapture
+import FlowMeterConfig
+import FlowMeterExport
+import Yams
+
+/// How the live agent captures, listens and runs: the `agent:` section of the
+/// FlowMeter config file (keys in docs/agent.md). Every key is optional; the
+/// defaults are the safe ones (headers only, loopback only, no token).
+///
+/// Invariants (checked by `parse`): `snaplen` in 64...262144, `bufferBytes`
+/// ≥ 1 MiB, `timeoutMilliseconds` in 1...1000, `captureThreads` in 1...64.
+public struct AgentSettings: Sendable, Equatable {
+    /// The documented default port. 9477 is not taken in Prometheus's
+    /// default-port allocation list and is not a Tor default.
+    public static let defaultPort = 9477
+
+    public var listenHost: String = "127.0.0.1"
+    public var listenPort: Int = AgentSettings.defaultPort
+    /// MetricsPortPolicy-style rules; the default admits loopback only.
+    public var accessPolicy: AccessPolicy = .loopbackOnly
+    public var bearerTokenFile: String? = nil
+    /// Empty: the interfaces that carry the configured addresses.
+    public var interfaces: [String] = []
+    /// Headers only. 128 bytes hold Ethernet + two VLAN tags + IPv6 with a
+    /// few extension headers + TCP with options; nothing of the payload we
+    /// are not allowed to look at.
+    public var snaplen: Int = 128
+    /// The kernel ring per capture handle (TPACKET_V3 blocks). 32 MiB holds
+    /// about 100k header-only packets, i.e. ~100 ms at 1 Mpps of slack.
+    public var bufferBytes: Int = 32 << 20
+    /// TPACKET_V3 block timeout: a partly filled block is handed over after
+    /// this long. 100 ms bounds how stale a scrape can be and how long a stop
+    /// waits, while still letting busy links fill whole blocks (one wakeup per
+    /// block, not per packet). Immediate mode is not used: libpcap falls back
+    /// to TPACKET_V2 (a wakeup per packet) when it is on.
+    public var timeoutMilliseconds: Int = 100
+    public var bpfFilter: String? = nil
+    /// The unprivileged user to become once the capture handles are open.
+    public var user: String? = nil
+    /// Capture handles per interface, joined in one PACKET_FANOUT (hash)
+    /// group; 0 means one per CPU the process may run on.
+    public var captureThreads: Int = 0
+    /// `fanout` (default): `captureThreads` handles per interface, each
+    /// decoding and counting. `rings`: one capture thread per interface
+    /// feeding the engine's per-core workers through SPSC rings. Measured
+    /// against each other in BENCHMARKS.md ("Live capture").
+    public var captureLayout: CaptureLayout = .fanout
+    public enum CaptureLayout: String, Sendable, Equatable { case fanout, rings }
+    /// Where the final counters are written on stop (systemd StateDirectory).
+    public var stateDirectory: String? = nil
+
+    public init() {}
+
+    /// Reads the `agent:` mapping. `file` names the config file in errors.
+    public static func parse(_ node: Node?, file: String) throws(ConfigError) -> AgentSettings {
+        var s = AgentSettings()
+        guard let node else { return s }
+        guard let mapping = node.mapping else {
+            throw ConfigError(file: file, line: node.mark?.line, "agent: expected a mapping of settings")
+        }
+        for (keyNode, value) in mapping {
+            let key = keyNode.string ?? ""
+            let line = value.mark?.line ?? keyNode.mark?.line
+            func fail(_ message: String) -> ConfigError { ConfigError(file: file, line: line, "agent.\(key): \(message)") }
+            switch key {
+            case "listen":
+                guard let text = value.string, let (host, port) = parseListen(text) else {
+                    throw fail("expected ADDRESS:PORT, e.g. 127.0.0.1:\(defaultPort) or [::1]:\(defaultPort)")
+                }
+                s.listenHost = host
+                s.listenPort = port
+            case "access_policy":
+                guard let items = value.sequence else { throw fail("expected a list of \"accept|reject CIDR\" rules") }
+                var rules: [AccessPolicy.Rule] = []
+                for item in items {
+                    guard let text = item.string, let rule = AccessPolicy.Rule(parsing: text) else {
+                        throw ConfigError(file: file, line: item.mark?.line ?? line,
+                                          "agent.access_policy: \"\(item.string ?? "?")\" is not \"accept|reject CIDR\" (or *)")
+                    }
+                    rules.append(rule)
+                }
+                s.accessPolicy = AccessPolicy(rules: rules)
+            case "bearer_token_file":
+                guard let text = value.string, !text.isEmpty else { throw fail("expected a file name") }
+                s.bearerTokenFile = text
+            case "interfaces":
+                guard let items = value.sequence else { throw fail("expected a list of interface names") }
+                s.interfaces = try items.map { item throws(ConfigError) in
+                    guard let name = item.string, isInterfaceName(name) else {
+                        throw ConfigError(file: file, line: item.mark?.line ?? line,
+                                          "agent.interfaces: \"\(item.string ?? "?")\" is not an interface name")
+                    }
+                    return name
+                }
+            case "snaplen":
+                guard let n = value.int, (64...262_144).contains(n) else { throw fail("expected 64 to 262144 bytes") }
+                s.snaplen = n
+            case "buffer_size":
+                guard let text = value.string, let n = parseByteSize(text), n >= 1 << 20, n <= 1 << 32 else {
+                    throw fail("expected a size from 1MiB to 4GiB, e.g. 32MiB")
+                }
+                s.bufferBytes = n
+            case "timeout_ms":
+                guard let n = value.int, (1...1000).contains(n) else { throw fail("expected 1 to 1000 milliseconds") }
+                s.timeoutMilliseconds = n
+            case "bpf_filter":
+                guard let text = value.string else { throw fail("expected a filter expression") }
+                s.bpfFilter = text.isEmpty ? nil : text
+            case "user":
+                guard let text = value.string, !text.isEmpty else { throw fail("expected a user name") }
+                s.user = text
+            case "capture_threads":
+                guard let n = value.int, (0...64).contains(n) else { throw fail("expected 0 (one per CPU) to 64") }
+                s.captureThreads = n
+            case "capture_layout":
+                guard let text = value.string, let layout = CaptureLayout(rawValue: text) else {
+                    throw fail("expected fanout or rings")
+                }
+                s.captureLayout = layout
+            case "state_directory":
+                guard let text = value.string, !text.isEmpty else { throw fail("expected a directory") }
+                s.stateDirectory = text
+            default:
+                throw ConfigError(file: file, line: keyNode.mark?.line, "agent: unknown key \"\(key)\"")
+            }
+        }
+        return s
+    }
+
+    /// `127.0.0.1:9477`, `[::1]:9477`, `0.0.0.0:9477`.
+    public static func parseListen(_ text: String) -> (host: String, port: Int)? {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            if host.contains(":") { return nil }  // bare IPv6 needs brackets
+        }
+        guard let port = Int(portText), (1...65535).contains(port),
+              IPAddress(parsing: String(host)) != nil else { return nil }
+        return (String(host), port)
+    }
+
+    /// `33554432`, `32MiB`, `512KiB`, `1GiB` (also KB/MB/GB as powers of 1024,
+    /// as libpcap and tcpdump -B use them).
+    static func parseByteSize(_ text: String) -> Int? {
+        let t = text.trimmingSpaces()
+        let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30),
+                                      ("KB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30)]
+        for (suffix, scale) in units where t.hasSuffix(suffix) {
+            guard let n = Int(String(t.dropLast(suffix.count)).trimmingSpaces()), n >= 0 else { return nil }
+            return n.multipliedReportingOverflow(by: scale).overflow ? nil : n * scale
+        }
+        return Int(t)
+    }
+
+    /// Linux IFNAMSIZ-1 characters, no slash, no whitespace.
+    static func isInterfaceName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 15 && !name.contains("/") && !name.contains(" ") && name != "." && name != ".."
+    }
+}
+
+extension String {
+    fileprivate func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while s.first == " " { s = s.dropFirst() }
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,127 @@
+import FlowMeterCore
+import FlowMeterCapture
+import FlowMeterConfig
+import FlowMeterExport
+import Foundation
+
+/// Which interfaces the agent captures, and why.
+public struct InterfaceSelection: Sendable, Equatable {
+    public var interfaces: [String]
+    /// Targets left out because a lower device already sees their packets.
+    public var warnings: [String]
+
+    /// The explicit list when one is given; else the interfaces that carry
+    /// the configured addresses. Then overlapping targets (a VLAN, bridge or
+    /// bond and the device below it) are reduced to the lower device, so each
+    /// packet is counted once, at one defined point: the lower device sees
+    /// the upper one's traffic (VLAN-tagged, which the decoder strips).
+    public static func choose(explicit: [String], addresses: [IPAddress],
+                              sysfs: SysfsNet = SysfsNet()) -> InterfaceSelection {
+        var chosen = explicit
+        var warnings: [String] = []
+        if chosen.isEmpty {
+            chosen = sysfs.interfacesCarrying(addresses)
+        }
+        var unique: [String] = []
+        for name in chosen where !unique.contains(name) { unique.append(name) }
+        var kept: [String] = []
+        for name in unique {
+            let lowers = sysfs.allLowerDevices(of: name)
+            if let below = unique.first(where: { $0 != name && lowers.contains($0) }) {
+                warnings.append("\(name) overlaps \(below) (\(below) is below it): capturing only \(below), so packets are counted once")
+                continue
+            }
+            kept.append(name)
+        }
+        return InterfaceSelection(interfaces: kept, warnings: warnings)
+    }
+}
+
+/// Reads /sys/class/net (or a copy of it in tests).
+public struct SysfsNet: Sendable {
+    public var root: String
+    public init(root: String = "/sys/class/net") { self.root = root }
+
+    /// Every device below `name`, transitively (its `lower_*` links).
+    public func allLowerDevices(of name: String) -> Set<String> {
+        var out = Set<String>()
+        var queue = [name]
+        while let next = queue.popLast() {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "\(root)/\(next)")) ?? []
+            for e in entries where e.hasPrefix("lower_") {
+                let lower = String(e.dropFirst("lower_".count))
+                if out.insert(lower).inserted { queue.append(lower) }
+            }
+        }
+        return out
+    }
+
+    /// A statistics counter (`rx_dropped`, `rx_packets`…), nil if unreadable.
+    public func statistic(_ name: String, of interface: String) -> UInt64? {
+        guard let text = try? String(contentsOfFile: "\(root)/\(interface)/statistics/\(name)", encoding: .utf8) else { return nil }
+        return UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    public func interfaceIndex(_ interface: String) -> UInt32 {
+        guard let text = try? String(contentsOfFile: "\(root)/\(interface)/ifindex", encoding: .utf8) else { return 0 }
+        return UInt32(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    /// Interfaces with one of `addresses` assigned (getifaddrs), in the order
+    /// the kernel lists them.
+    public func interfacesCarrying(_ addresses: [IPAddress]) -> [String] {
+        guard !addresses.isEmpty else { return [] }
+        var head: UnsafeMutablePointer<ifaddrs>? = nil
+        guard getifaddrs(&head) == 0 else { return [] }
+        defer { freeifaddrs(head) }
+        var out: [String] = []
+        var p = head
+        while let ifa = p {
+            defer { p = ifa.pointee.ifa_next }
+            guard let sa = ifa.pointee.ifa_addr else { continue }
+            var address: IPAddress? = nil
+            if sa.pointee.sa_family == sa_family_t(AF_INET) {
+                let v = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr }
+                address = IPAddress(ipv4: UInt32(bigEndian: v))
+            } else if sa.pointee.sa_family == sa_family_t(AF_INET6) {
+                var a6 = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+                var buf = [CChar](repeating: 0, count: 64)
+                if inet_ntop(AF_INET6, &a6, &buf, 64) != nil {
+                    address = buf.withUnsafeBufferPointer { IPAddress(parsing: String(cString: $0.baseAddress!)) }
+                }
+            }
+            let name = String(cString: ifa.pointee.ifa_name)
+            if let address, addresses.contains(address), !out.contains(name) { out.append(name) }
+        }
+        return out
+    }
+}
+
+/// `rx_dropped` of each captured interface, counted from the agent's start
+/// (a kernel counter exported as-is would show the drops of before the start
+/// as a spike). A counter that went down means the device was recreated; its
+/// new value is all new.
+public final class InterfaceDropCounter: Sendable {
+    private let state: Mutex<[String: (last: UInt64, total: UInt64)]>
+    private let sysfs: SysfsNet
+
+    public init(interfaces: [String], sysfs: SysfsNet = SysfsNet()) {
+        self.sysfs = sysfs
+        var s: [String: (last: UInt64, total: UInt64)] = [:]
+        for i in interfaces { s[i] = (sysfs.statistic("rx_dropped", of: i) ?? 0, 0) }
+        state = Mutex(s)
+    }
+
+    public func read() -> [(interface: String, dropped: UInt64)] {
+        state.withLock { s in
+            for (name, v) in s {
+                guard let now = sysfs.statistic("rx_dropped", of: name) else { continue }
+                let added = now >= v.last ? now - v.last : now
+                s[name] = (now, v.total &+ added)
+            }
+            return s.keys.sorted().map { ($0, s[$0]!.total) }
+        }
+    }
+}
+
+import Synchronization

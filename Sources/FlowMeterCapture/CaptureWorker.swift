@@ -1,0 +1,252 @@
+import FlowMeterCore
+import CPcapShim
+import Foundation
+import Synchronization
+
+/// Monotonic and wall clocks, injected so tests can drive gaps and backoff.
+public struct LiveClock: Sendable {
+    public var monotonicNanos: @Sendable () -> UInt64
+    public var wallNanos: @Sendable () -> Int64
+    public init(monotonicNanos: @escaping @Sendable () -> UInt64, wallNanos: @escaping @Sendable () -> Int64) {
+        self.monotonicNanos = monotonicNanos
+        self.wallNanos = wallNanos
+    }
+    public static let system = LiveClock(
+        monotonicNanos: {
+            var ts = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &ts)
+            return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+        },
+        wallNanos: {
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            return Int64(ts.tv_sec) &* 1_000_000_000 &+ Int64(ts.tv_nsec)
+        })
+}
+
+/// A span during which an interface was not captured: its counts for that
+/// span are unknown, not zero. `endNanos` is nil while the gap is open.
+public struct CaptureGap: Sendable, Equatable, Codable {
+    public var startNanos: Int64
+    public var endNanos: Int64?
+    public var reason: String
+}
+
+/// One capture thread: one libpcap handle on one interface (one member of
+/// the interface's fanout group), decoding and counting into its own block.
+/// If the handle fails or the interface is missing, it retries with backoff
+/// (0.5 s doubling to 30 s) and records the gap; it stops only when told to.
+public final class CaptureWorker: @unchecked Sendable {
+    // @unchecked Sendable — Safe: the mutable state is atomics and mutexes;
+    // `handle` and the hot state are touched only by the worker's thread,
+    // except `pcap_breakloop`, which libpcap allows from any thread and which
+    // is called under `handleLock` so the handle cannot be closed meanwhile.
+    public let interface: String
+    /// Index of this worker's counter block in every generation.
+    public let index: Int
+    public let options: LiveCaptureOptions
+    public let fanoutGroup: UInt16?
+    /// Set in the `rings` layout: this (only) capture thread of its interface
+    /// is the pipeline's single producer.
+    public let pipeline: EnginePipeline?
+    private let slot: GenerationSlot
+    private let clock: LiveClock
+
+    private let stopping = Atomic<Bool>(false)
+    private let isUp = Atomic<Bool>(false)
+    private let kernelDrops = Atomic<UInt64>(0)
+    private let kernelReceived = Atomic<UInt64>(0)
+    private let gapCount = Atomic<UInt64>(0)
+    private let closedGapNanos = Atomic<UInt64>(0)
+    /// Monotonic start of the open gap, 0 when capturing.
+    private let openGapSince = Atomic<UInt64>(0)
+    private let handleLock = Mutex<BreakablePcap?>(nil)
+    private let history = Mutex<(gaps: [CaptureGap], lastError: String?)>(([], nil))
+    private var thread: Thread? = nil
+    private let finished = DispatchSemaphore(value: 0)
+    static let keptGaps = 32
+
+    /// `initial` is the handle opened before privileges were dropped, or nil
+    /// when opening failed (then `initialError` says why and a gap is open
+    /// from the start).
+    public init(interface: String, index: Int, options: LiveCaptureOptions, fanoutGroup: UInt16?,
+                slot: GenerationSlot, pipeline: EnginePipeline? = nil, clock: LiveClock = .system) {
+        self.pipeline = pipeline
+        self.interface = interface
+        self.index = index
+        self.options = options
+        self.fanoutGroup = fanoutGroup
+        self.slot = slot
+        self.clock = clock
+    }
+
+    /// Opens this worker's handle on the calling thread (before privileges
+    /// are dropped). A failure is returned, not thrown: the worker will retry.
+    public func openInitialHandle() -> Result<LiveCaptureHandle, CaptureError> {
+        do throws(CaptureError) {
+            return .success(try LiveCaptureHandle(interface: interface, options: options, fanoutGroup: fanoutGroup))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Starts the capture thread. The thread inherits the calling thread's
+    /// capabilities (CAP_NET_RAW after the privilege drop), which it needs to
+    /// reopen an interface that vanished.
+    public func start(with initial: Result<LiveCaptureHandle, CaptureError>) {
+        if case .failure(let e) = initial { beginGap(reason: e.description) }
+        let box = HandleBox(initial: try? initial.get())
+        let t = Thread { [self] in
+            run(first: box.take())
+            finished.signal()
+        }
+        t.name = "capture \(interface)#\(index)"
+        thread = t
+        t.start()
+    }
+
+    /// Asks the thread to stop and waits for it; counters are final after this.
+    public func stop() {
+        stopping.store(true, ordering: .relaxed)
+        handleLock.withLock { if let h = $0 { pcap_breakloop(h.pointer) } }
+        if thread != nil { finished.wait() }
+    }
+
+    // MARK: The thread
+
+    private func run(first: LiveCaptureHandle?) {
+        var handle = first
+        var backoffNanos: UInt64 = 500_000_000
+        while !stopping.load(ordering: .relaxed) {
+            if handle == nil {
+                switch openInitialHandle() {
+                case .success(let h): handle = h
+                case .failure(let e):
+                    beginGap(reason: e.description)
+                    sleepUnlessStopping(nanos: backoffNanos)
+                    backoffNanos = min(backoffNanos * 2, 30_000_000_000)
+                    continue
+                }
+            }
+            guard let h = handle else { continue }
+            backoffNanos = 500_000_000
+            endGap()
+            let reason = captureUntilError(h)
+            handle = nil  // closes it (deinit), after breakloop can no longer reach it
+            if let reason, !stopping.load(ordering: .relaxed) { beginGap(reason: reason) }
+        }
+    }
+
+    /// Reads until the handle fails (returns the reason) or a stop (nil).
+    private func captureUntilError(_ h: LiveCaptureHandle) -> String? {
+        let breakable = BreakablePcap(pointer: h.pointer)
+        handleLock.withLock { $0 = breakable }
+        isUp.store(true, ordering: .relaxed)
+        defer {
+            handleLock.withLock { $0 = nil }
+            isUp.store(false, ordering: .relaxed)
+        }
+        var drops = WidenedCounter()
+        var received = WidenedCounter()
+        let counter = LiveBatchCounter(linkType: h.linkType, slot: slot, index: index, pipeline: pipeline)
+        let statsInterval: UInt64 = 250_000_000
+        var lastStats: UInt64 = 0
+        func refreshStatistics() {
+            guard let st = h.statistics() else { return }
+            let before = drops.total
+            drops.observe(st.dropped)
+            received.observe(st.received)
+            kernelDrops.wrappingAdd(drops.total &- before, ordering: .relaxed)
+            kernelReceived.store(received.total, ordering: .relaxed)
+        }
+        defer { refreshStatistics() }
+        while !stopping.load(ordering: .relaxed) {
+            let rc = counter.dispatch(h)
+            if rc == -2 { continue }  // PCAP_ERROR_BREAK: stop() was called
+            pipeline?.flush()  // publish what this batch queued, even a partial ring batch
+            if rc < 0 { return h.lastError }
+            let now = clock.monotonicNanos()
+            if now &- lastStats >= statsInterval {
+                lastStats = now
+                refreshStatistics()
+            }
+        }
+        return nil
+    }
+
+    private func sleepUnlessStopping(nanos: UInt64) {
+        let end = clock.monotonicNanos() &+ nanos
+        while !stopping.load(ordering: .relaxed) && clock.monotonicNanos() < end {
+            usleep(50_000)
+        }
+    }
+
+    private func beginGap(reason: String) {
+        history.withLock { h in
+            h.lastError = reason
+            if openGapSince.load(ordering: .relaxed) != 0 { return }
+            openGapSince.store(max(1, clock.monotonicNanos()), ordering: .relaxed)
+            gapCount.wrappingAdd(1, ordering: .relaxed)
+            h.gaps.append(CaptureGap(startNanos: clock.wallNanos(), endNanos: nil, reason: reason))
+            if h.gaps.count > Self.keptGaps { h.gaps.removeFirst(h.gaps.count - Self.keptGaps) }
+        }
+    }
+
+    private func endGap() {
+        history.withLock { h in
+            let since = openGapSince.load(ordering: .relaxed)
+            guard since != 0 else { return }
+            closedGapNanos.wrappingAdd(clock.monotonicNanos() &- since, ordering: .relaxed)
+            openGapSince.store(0, ordering: .relaxed)
+            if let last = h.gaps.indices.last { h.gaps[last].endNanos = clock.wallNanos() }
+        }
+    }
+
+    // MARK: What the exporter reads
+
+    /// A consistent-enough view for one scrape (each value read atomically).
+    public func status() -> CaptureWorkerStatus {
+        let open = openGapSince.load(ordering: .relaxed)
+        let openNanos = open == 0 ? 0 : clock.monotonicNanos() &- open
+        let h = history.withLock { $0 }
+        return CaptureWorkerStatus(
+            interface: interface, worker: index, up: isUp.load(ordering: .relaxed),
+            kernelRingDrops: kernelDrops.load(ordering: .relaxed),
+            kernelReceived: kernelReceived.load(ordering: .relaxed),
+            gaps: gapCount.load(ordering: .relaxed),
+            gapSeconds: Double(closedGapNanos.load(ordering: .relaxed) &+ openNanos) / 1e9,
+            recentGaps: h.gaps, lastError: h.lastError)
+    }
+}
+
+/// What one worker reports at a scrape.
+public struct CaptureWorkerStatus: Sendable, Equatable {
+    public var interface: String
+    public var worker: Int
+    public var up: Bool
+    /// Packets the kernel dropped because this handle's ring was full
+    /// (`pcap_stats` ps_drop, widened to 64 bits).
+    public var kernelRingDrops: UInt64
+    public var kernelReceived: UInt64
+    public var gaps: UInt64
+    public var gapSeconds: Double
+    public var recentGaps: [CaptureGap]
+    public var lastError: String?
+}
+
+/// Hands a non-Sendable handle to the capture thread exactly once.
+private final class HandleBox: @unchecked Sendable {
+    // @unchecked Sendable — Safe: written before the thread starts, taken once
+    // by that thread, never touched again by the creator.
+    private var handle: LiveCaptureHandle?
+    init(initial: LiveCaptureHandle?) { handle = initial }
+    func take() -> LiveCaptureHandle? { defer { handle = nil }; return handle }
+}
+
+/// The one thing another thread may do with a capture thread's pcap_t.
+private struct BreakablePcap: @unchecked Sendable {
+    // @unchecked Sendable — Safe: only pcap_breakloop is called through it,
+    // which libpcap allows from any thread, and only under `handleLock`,
+    // which the owner holds while clearing it before closing the handle.
+    let pointer: OpaquePointer
+}

@@ -1,0 +1,57 @@
+import FlowMeterCore
+/// Everything the command line names, loaded and checked before any capture.
+public struct LoadedConfig: Sendable {
+    public var model: HostModel
+    /// The relays read from torrc files, named as in `model.relays`.
+    public var torInstances: [TorInstance] = []
+    public var configFile: ConfigFile?
+    /// Problems that do not stop FlowMeter but change what it can tell apart.
+    public var warnings: [String]
+}
+
+/// Builds the `HostModel` from `--torrc` files, `--config` and `--consensus`.
+public enum ConfigLoader {
+    public static func load(torrcs: [String], consensus: String?, config: String?) throws(ConfigError) -> LoadedConfig {
+        var model = HostModel()
+        var warnings: [String] = []
+        var file: ConfigFile? = nil
+        var instances: [TorInstance] = []
+        if let config {
+            let f = try ConfigFile.load(config)
+            model.hostAddresses = f.hostAddresses
+            if let r = f.ephemeralPorts { model.ephemeralPorts = r }
+            if let p = f.relayPorts { model.relayPorts = p }
+            if let p = f.directoryPorts { model.directoryPorts = p }
+            model.resolvers = f.resolvers
+            model.relays = f.relays
+            file = f
+        }
+        for path in torrcs {
+            let (relay, w) = try Torrc.relay(from: path)
+            warnings += w
+            model.relays.append(relay.relay)
+            instances.append(relay)
+        }
+        // Labels must be unique: a second instance with the same name is numbered.
+        var used = Set<String>(["host"])
+        for i in model.relays.indices {
+            var name = model.relays[i].name
+            var n = 2
+            while used.contains(name) { name = "\(model.relays[i].name)-\(n)"; n += 1 }
+            if name != model.relays[i].name {
+                warnings.append("relay name '\(model.relays[i].name)' is used twice; the second is labelled '\(name)'")
+            }
+            // Relays from the config file come first, then one per torrc, in order.
+            let t = i - (model.relays.count - instances.count)
+            if t >= 0 { instances[t].name = name }
+            model.relays[i].name = name
+            used.insert(name)
+        }
+        if let consensus { model.consensus = try ConsensusFile.load(consensus) }
+        if model.allLocalAddresses.isEmpty {
+            warnings.append("no address of this host is known (give host.addresses in --config, or Address in a torrc): "
+                + "directions and or_inbound vs or_outbound are guessed from ports")
+        }
+        return LoadedConfig(model: model, torInstances: instances, configFile: file, warnings: warnings)
+    }
+}

@@ -1,0 +1,126 @@
+import CLinuxShim
+import CPcapShim
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a live capture handle is opened. Defaults and their reasons are on
+/// `AgentSettings`; this is the part the capture layer needs.
+public struct LiveCaptureOptions: Sendable, Equatable {
+    public var snaplen: Int
+    public var bufferBytes: Int
+    public var timeoutMilliseconds: Int
+    public var bpfFilter: String?
+    /// Handles per interface. With more than one, they join one
+    /// PACKET_FANOUT group (hash of the flow, defragmenting) so the kernel
+    /// spreads flows across handles and each flow stays on one handle.
+    public var handlesPerInterface: Int
+
+    public init(snaplen: Int = 128, bufferBytes: Int = 32 << 20, timeoutMilliseconds: Int = 100,
+                bpfFilter: String? = nil, handlesPerInterface: Int = 1) {
+        self.snaplen = snaplen
+        self.bufferBytes = bufferBytes
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.bpfFilter = bpfFilter
+        self.handlesPerInterface = max(1, handlesPerInterface)
+    }
+}
+
+/// A live libpcap handle on one interface, activated with TPACKET_V3 (libpcap
+/// uses it whenever immediate mode is off and the kernel has it), not
+/// promiscuous (a relay host counts its own traffic), nanosecond stamps.
+///
+/// Owned by one thread at a time; only `breakLoop` may be called from another
+/// thread (libpcap documents `pcap_breakloop` as safe for that).
+public final class LiveCaptureHandle {
+    public let interface: String
+    public let linkType: LinkType
+    /// Warnings from `pcap_activate` (for example a promiscuous-mode note).
+    public let activationWarning: String?
+    package let pointer: OpaquePointer
+
+    public init(interface: String, options: LiveCaptureOptions, fanoutGroup: UInt16?) throws(CaptureError) {
+        self.interface = interface
+        var errbuf = [CChar](repeating: 0, count: Int(CPcapShim_errbufSize))
+        guard let h = pcap_create(interface, &errbuf) else {
+            throw .interface(name: interface, reason: errbuf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+        }
+        func failure(_ what: String) -> CaptureError {
+            let message = String(cString: pcap_geterr(h))
+            pcap_close(h)
+            return .interface(name: interface, reason: "\(what): \(message)")
+        }
+        _ = pcap_set_snaplen(h, Int32(options.snaplen))
+        _ = pcap_set_promisc(h, 0)
+        _ = pcap_set_timeout(h, Int32(options.timeoutMilliseconds))
+        _ = pcap_set_buffer_size(h, Int32(clamping: options.bufferBytes))
+        _ = pcap_set_immediate_mode(h, 0)
+        _ = pcap_set_tstamp_precision(h, Int32(CPcapShim_tstampPrecisionNano))
+        let rc = pcap_activate(h)
+        if rc < 0 {
+            let reason: String
+            switch rc {
+            case PCAP_ERROR_NO_SUCH_DEVICE: reason = "no such device"
+            case PCAP_ERROR_PERM_DENIED: reason = "permission denied (needs CAP_NET_RAW)"
+            case PCAP_ERROR_IFACE_NOT_UP: reason = "interface is down"
+            default: reason = "activation failed"
+            }
+            throw failure(reason)
+        }
+        activationWarning = rc > 0 ? String(cString: pcap_geterr(h)) : nil
+        if let filter = options.bpfFilter {
+            var program = bpf_program()
+            guard pcap_compile(h, &program, filter, 1, UInt32(bitPattern: CPcapShim_netmaskUnknown)) == 0 else {
+                throw failure("BPF filter \"\(filter)\" does not compile")
+            }
+            defer { pcap_freecode(&program) }
+            guard pcap_setfilter(h, &program) == 0 else { throw failure("BPF filter cannot be set") }
+        }
+        if let group = fanoutGroup {
+            let err = CLinuxShim_joinFanout(pcap_fileno(h), group)
+            if err != 0 {
+                pcap_close(h)
+                throw .interface(name: interface, reason: "PACKET_FANOUT: \(String(cString: strerror(err)))")
+            }
+        }
+        pointer = h
+        linkType = LinkType(rawValue: pcap_datalink(h))
+    }
+
+    deinit { pcap_close(pointer) }
+
+    /// libpcap's counters for this handle (32-bit; see `WidenedCounter`).
+    public func statistics() -> (received: UInt32, dropped: UInt32, interfaceDropped: UInt32)? {
+        var st = pcap_stat()
+        guard pcap_stats(pointer, &st) == 0 else { return nil }
+        return (st.ps_recv, st.ps_drop, st.ps_ifdrop)
+    }
+
+    public var lastError: String { String(cString: pcap_geterr(pointer)) }
+}
+
+/// A 64-bit total fed with snapshots of a 32-bit counter that wraps
+/// (libpcap's `ps_drop` is a `u_int`): each observation adds the wrapping
+/// difference from the previous one. Correct as long as fewer than 2^32 events
+/// happen between two observations (the agent observes at least every second).
+public struct WidenedCounter: Sendable, Equatable {
+    public private(set) var total: UInt64 = 0
+    private var last: UInt32 = 0
+    public init() {}
+
+    public mutating func observe(_ value: UInt32) {
+        total &+= UInt64(value &- last)
+        last = value
+    }
+
+    /// A new source (a reopened handle) starts again from zero.
+    public mutating func restart() { last = 0 }
+}
+
+/// The fanout group for one interface of this process: the kernel matches
+/// groups by id within a network namespace, so the id mixes the process id
+/// (two agents must never share a group, or each would see half the packets)
+/// with the interface index (a group is bound to one device).
+public func fanoutGroupID(interfaceIndex: UInt32) -> UInt16 {
+    UInt16(truncatingIfNeeded: UInt32(bitPattern: getpid()) &* 40503 &+ interfaceIndex &* 257)
+}

@@ -1,0 +1,166 @@
+import CPcapShim
+import Synchronization
+
+/// The classifier and the counter blocks (one per worker, each with one
+/// writer) that one configuration counts into. A SIGHUP reload publishes a
+/// new generation; the old one's blocks stay readable so totals never go
+/// backwards.
+public final class CountingGeneration: Sendable {
+    public let number: Int
+    public let relayLabels: [String]
+    public let classifier: Classifier
+    public let blocks: [CounterBlock]
+    /// One flow table per worker (the engine's), for connection counts. A
+    /// worker sees whole flows: PACKET_FANOUT's hash mode uses the kernel's
+    /// symmetric flow hash, so both directions land on the same handle.
+    public let tables: [FlowTable]
+
+    public init(number: Int, model: HostModel, workers: Int,
+                flowTable: FlowTableConfiguration = FlowTableConfiguration()) {
+        self.number = number
+        relayLabels = model.relayLabels
+        let classifier = Classifier(model)
+        self.classifier = classifier
+        let layout = CounterLayout(relayCount: classifier.relayCount)
+        let n = max(1, workers)
+        blocks = (0..<n).map { _ in CounterBlock(layout: layout) }
+        let share = max(FlowTable.bucketSize, flowTable.capacity / n)
+        let relays = classifier.relayCount
+        tables = (0..<n).map { _ in FlowTable(capacity: share, timeouts: flowTable.timeouts, relayCount: relays) }
+    }
+
+    public func connections() -> ConnectionSnapshot {
+        var total = ConnectionSnapshot(relayCount: classifier.relayCount)
+        for t in tables { total += t.connectionSnapshot }
+        return total
+    }
+
+    public func snapshot() -> CounterSnapshot {
+        var total = CounterSnapshot(layout: blocks[0].layout)
+        for b in blocks { total += b.snapshot() }
+        return total
+    }
+}
+
+/// Where workers find the current generation. Workers compare `number` (one
+/// relaxed atomic load per pcap_dispatch call, not per packet) and take the
+/// lock only when it changed, i.e. once per reload.
+public final class GenerationSlot: Sendable {
+    private let current: Mutex<CountingGeneration>
+    private let number: Atomic<Int>
+
+    public init(_ g: CountingGeneration) {
+        current = Mutex(g)
+        number = Atomic(g.number)
+    }
+
+    public func publish(_ g: CountingGeneration) {
+        current.withLock { $0 = g }
+        // Pairs with the acquiring load in `changed(since:)`.
+        number.store(g.number, ordering: .releasing)
+    }
+
+    public func load() -> CountingGeneration { current.withLock { $0 } }
+
+    func changed(since n: Int) -> Bool { number.load(ordering: .acquiring) != n }
+}
+
+/// The decoder and counter one capture thread drives. Lives in memory the
+/// worker allocates, reached from libpcap's callback through the `user`
+/// pointer (a C callback cannot capture Swift state).
+///
+/// Where the engine's rings slot in (the other layout, one capture thread
+/// feeding per-core workers): `consume` becomes `EnginePipeline.offer`, a
+/// non-blocking push that drops and counts when a ring is full; decoding
+/// stays here, on the capture thread, so the rings carry fixed-size summaries.
+struct WorkerHotState: PacketSink {
+    var decoder: PacketDecoder
+    var counter: PacketCounter
+    /// Unretained: the per-packet call must not pay a retain/release (the
+    /// engine saw it under callgrind). Safe: `current` keeps the generation
+    /// that owns the table alive for as long as this state points into it.
+    var table: Unmanaged<FlowTable>
+    var current: CountingGeneration
+    /// The other layout: hand summaries to the engine's per-core workers.
+    let pipeline: EnginePipeline?
+    let slot: GenerationSlot
+    let blockIndex: Int
+    var generation: Int
+    /// Set before each pcap_dispatch: the first packet of a batch checks for
+    /// a reload. Checking at the first packet rather than after the call
+    /// matters: a dispatch that was waiting in poll when the reload came
+    /// must count its whole batch under the new configuration.
+    var batchStarts = true
+
+    @inline(__always)
+    mutating func consume(_ summary: PacketSummary) {
+        if let pipeline {
+            pipeline.offer(summary)  // never blocks; a full ring drops and counts
+            return
+        }
+        if batchStarts { adoptNewGeneration() }
+        table._withUnsafeGuaranteedRef { $0.countAndTrack(summary, counter: counter) }
+    }
+
+    /// Once per batch: one atomic load; the lock only after a reload.
+    mutating func adoptNewGeneration() {
+        batchStarts = false
+        guard slot.changed(since: generation) else { return }
+        let g = slot.load()
+        generation = g.number
+        counter = PacketCounter(classifier: g.classifier, block: g.blocks[blockIndex])
+        table = Unmanaged.passUnretained(g.tables[blockIndex])
+        current = g
+    }
+}
+
+/// libpcap's per-packet callback: decode headers, classify, count. No
+/// allocation, lock, throw or String on this path.
+private let countPacket: pcap_handler = { user, header, bytes in
+    // Safe: `user` is the WorkerHotState pointer passed to pcap_dispatch by
+    // CaptureWorker.captureUntilError, alive and exclusively ours for the call;
+    // `header` and `bytes` are valid until the callback returns, with
+    // `caplen` bytes at `bytes`.
+    guard let user, let header, let bytes else { return }
+    let state = UnsafeMutableRawPointer(user).assumingMemoryBound(to: WorkerHotState.self)
+    let h = header.pointee
+    let ts = Int64(h.ts.tv_sec) &* 1_000_000_000 &+ Int64(h.ts.tv_usec)
+    let summary = state.pointee.decoder.decode(
+        UnsafeRawBufferPointer(start: bytes, count: Int(h.caplen)), wireLength: h.len, timestampNanos: ts)
+    state.pointee.consume(summary)
+}
+
+
+/// The per-packet half of one capture thread: the state libpcap's callback
+/// reaches through its `user` pointer, and the dispatch call itself. The
+/// thread's lifecycle (retries, gaps, statistics) is FlowMeterCapture's.
+public final class LiveBatchCounter {
+    private let state: UnsafeMutablePointer<WorkerHotState>
+
+    /// Counts into block `index` of the slot's current generation (and its
+    /// flow table), or hands summaries to `pipeline` when one is given.
+    public init(linkType: LinkType, slot: GenerationSlot, index: Int, pipeline: EnginePipeline?) {
+        let generation = slot.load()
+        state = .allocate(capacity: 1)
+        state.initialize(to: WorkerHotState(
+            decoder: PacketDecoder(linkType: linkType),
+            counter: PacketCounter(classifier: generation.classifier, block: generation.blocks[index]),
+            table: Unmanaged.passUnretained(generation.tables[index]), current: generation, pipeline: pipeline,
+            slot: slot, blockIndex: index, generation: generation.number))
+    }
+
+    deinit {
+        state.deinitialize(count: 1)
+        state.deallocate()
+    }
+
+    /// One `pcap_dispatch` over what the kernel has ready (-1: the whole
+    /// TPACKET_V3 block, one wakeup per block). Returns libpcap's result:
+    /// packets seen, -2 after `pcap_breakloop`, another negative on error.
+    public func dispatch(_ handle: LiveCaptureHandle) -> Int32 {
+        state.pointee.batchStarts = true
+        // Safe: `state` is ours, initialized, and outlives the call.
+        return pcap_dispatch(handle.pointer, -1, countPacket,
+                             UnsafeMutableRawPointer(state).assumingMemoryBound(to: UInt8.self))
+    }
+}

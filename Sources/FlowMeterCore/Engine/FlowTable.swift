@@ -1,0 +1,601 @@
+import CLinuxShim
+import CPcapShim
+import Synchronization
+
+/// Idle timeouts of the flow table, per protocol and state, in nanoseconds of
+/// capture time. Semantics: docs/engine.md.
+public struct FlowTimeouts: Sendable, Equatable {
+    /// A TCP handshake in progress (SYN sent, SYN-ACK seen).
+    public var tcpHandshake: Int64 = 30 * 1_000_000_000
+    /// An opened TCP connection, or one first seen mid-stream.
+    public var tcpIdle: Int64 = 600 * 1_000_000_000
+    /// How long a closed TCP connection lingers to absorb late segments.
+    public var tcpClosed: Int64 = 10 * 1_000_000_000
+    /// A UDP "connection" ends after this much silence.
+    public var udpIdle: Int64 = 60 * 1_000_000_000
+    public init() {}
+}
+
+/// Size and behaviour of the flow tables (one per worker).
+public struct FlowTableConfiguration: Sendable, Equatable {
+    /// Entries over all workers together; each worker gets an equal share,
+    /// rounded down to a multiple of the bucket size.
+    public var capacity: Int
+    public var timeouts: FlowTimeouts
+    public init(capacity: Int = FlowTableConfiguration.defaultCapacity, timeouts: FlowTimeouts = FlowTimeouts()) {
+        self.capacity = capacity
+        self.timeouts = timeouts
+    }
+    /// 2²⁰ entries: `FlowTable.bytesPerEntry` × 2²⁰ ≈ 60 MiB.
+    public static let defaultCapacity = 1 << 20
+    /// Memory the tables reserve up front and never exceed.
+    public var bytesReserved: Int { capacity * FlowTable.bytesPerEntry }
+}
+
+/// What the flow tables did, for `--json` (`flow_table`).
+public struct FlowTableInfo: Sendable, Equatable {
+    /// Entries over all workers.
+    public var capacity: Int
+    /// Live flows pushed out because their bucket was full (not idle expiry).
+    public var evictions: UInt64
+    /// Bytes allocated for the tables: capacity × `FlowTable.bytesPerEntry`.
+    public var bytesReserved: Int
+    public init(capacity: Int = 0, evictions: UInt64 = 0, bytesReserved: Int = 0) {
+        self.capacity = capacity; self.evictions = evictions; self.bytesReserved = bytesReserved
+    }
+    public static func + (a: FlowTableInfo, b: FlowTableInfo) -> FlowTableInfo {
+        FlowTableInfo(capacity: a.capacity + b.capacity, evictions: a.evictions + b.evictions,
+                      bytesReserved: a.bytesReserved + b.bytesReserved)
+    }
+}
+
+/// One tracked conversation. The key is canonical: endpoint `a` is the lower
+/// (address, port) of the two, so both directions find the same entry.
+struct FlowEntry {
+    var aHi: UInt64 = 0, aLo: UInt64 = 0, bHi: UInt64 = 0, bLo: UInt64 = 0
+    var lastSeen: Int64 = 0
+    var aPort: UInt16 = 0, bPort: UInt16 = 0
+    var relay: UInt16 = 0
+    var proto: UInt8 = 0
+    var state: FlowState = .empty
+    var bits: UInt8 = 0
+    var category: UInt8 = 0
+    /// How packets from `a` / from `b` are counted, once known (`countAndObserve`).
+    /// Two UInt16s fit in the padding: the stride stays 56 bytes.
+    var codeFromA: CellCode = .unknown
+    var codeFromB: CellCode = .unknown
+}
+
+/// Where a flow is in its life. Transitions: docs/engine.md.
+struct FlowState: RawRepresentable, Equatable {
+    var rawValue: UInt8
+    static let empty = FlowState(rawValue: 0)
+    static let synSent = FlowState(rawValue: 1)
+    static let synAckSeen = FlowState(rawValue: 2)
+    static let midstream = FlowState(rawValue: 3)
+    static let established = FlowState(rawValue: 4)
+    static let closed = FlowState(rawValue: 5)
+    static let udpOneWay = FlowState(rawValue: 6)
+    static let udpOpened = FlowState(rawValue: 7)
+}
+
+/// A packet's canonical flow key: `a` is the lower (address, port) of its two ends.
+struct FlowKey {
+    let srcIsA: Bool
+    let a: IPAddress, b: IPAddress
+    let aPort: UInt16, bPort: UInt16
+    @inline(__always)
+    init(_ s: PacketSummary) {
+        srcIsA = (s.src.hi, s.src.lo, s.srcPort.rawValue) <= (s.dst.hi, s.dst.lo, s.dstPort.rawValue)
+        a = srcIsA ? s.src : s.dst
+        b = srcIsA ? s.dst : s.src
+        aPort = srcIsA ? s.srcPort.rawValue : s.dstPort.rawValue
+        bPort = srcIsA ? s.dstPort.rawValue : s.srcPort.rawValue
+    }
+}
+
+/// Bits of `FlowEntry.bits`.
+enum FlowBits {
+    static let initiatorIsA: UInt8 = 0x01
+    static let dataA: UInt8 = 0x02
+    static let dataB: UInt8 = 0x04
+    static let finA: UInt8 = 0x08
+    static let finB: UInt8 = 0x10
+}
+
+/// A worker's flow table: fixed capacity, allocated once, bucketized open
+/// addressing. A flow's hash picks one bucket of 16 slots; a bucket's 16 tags
+/// (32 bits of the hash, 0 = empty) fill one cache line, so a lookup reads one
+/// line of tags and touches an entry only on a tag match. A full bucket evicts
+/// its least valuable flow: lingering closed ones first, then unanswered
+/// attempts, then half-open ones, then opened ones — so a SYN flood churns
+/// through its own entries and established connections survive it. The
+/// choice reads only a 16-byte line of ranks kept beside the tags (one byte
+/// per slot); among equal ranks it rotates by the new flow's hash. Reading
+/// the 16 entries to find the oldest cost 408 instructions and ~14 cache
+/// misses per flood packet under callgrind; the rank line costs ~40.
+///
+/// Byte and packet counters live elsewhere (per category), so neither eviction
+/// nor expiry can change them; only connection metrics depend on this table.
+///
+/// One writer (its worker); `evictions`/`occupancy` may be read by anyone.
+public final class FlowTable: @unchecked Sendable {
+    // @unchecked Sendable — Safe: tags and entries are touched only by the
+    // owning worker; the counters other threads read are atomics.
+
+    public static let bucketSize = 16
+    /// Memory per slot: one entry, its 32-bit tag and its eviction rank byte.
+    public static var bytesPerEntry: Int {
+        MemoryLayout<FlowEntry>.stride + MemoryLayout<UInt32>.stride + MemoryLayout<UInt8>.stride
+    }
+
+    public let capacity: Int
+    public let timeouts: FlowTimeouts
+    private let bucketMask: Int
+    private let tags: UnsafeMutablePointer<UInt32>
+    /// Eviction rank of each slot (see `rank(_:)`), kept current by `observe`.
+    private let ranks: UnsafeMutablePointer<UInt8>
+    private let entries: UnsafeMutablePointer<FlowEntry>
+    private let tagMemory: TableMemory
+    private let rankMemory: TableMemory
+    private let entryMemory: TableMemory
+    private let connections: ConnectionCounters
+    private var clock: Int64 = .min
+    private var sweepCursor = 0
+    private var sweepCountdown = 0
+    private let evictionCounter = Atomic<UInt64>(0)
+    private let occupancyCounter = Atomic<Int>(0)
+
+    /// Live flows pushed out of a full bucket (single writer, relaxed).
+    public var evictions: UInt64 { evictionCounter.load(ordering: .relaxed) }
+    /// Slots in use right now (single writer, relaxed).
+    public var occupancy: Int { occupancyCounter.load(ordering: .relaxed) }
+    public var bytesReserved: Int { capacity * Self.bytesPerEntry }
+
+    init(capacity requested: Int, timeouts: FlowTimeouts, connections: ConnectionCounters) {
+        var buckets = 1
+        while buckets * 2 * Self.bucketSize <= max(requested, Self.bucketSize) { buckets *= 2 }
+        capacity = buckets * Self.bucketSize
+        bucketMask = buckets - 1
+        self.timeouts = timeouts
+        self.connections = connections
+        // Zero-filled, 2 MiB aligned (so a bucket's 16 tags share one cache
+        // line), huge pages where the kernel allows: TableMemory. All-zero
+        // bytes are the empty state: tag 0 is "empty", rank 0, and an entry is
+        // read only after its tag was set, by which time it has been written.
+        tagMemory = TableMemory(byteCount: capacity * MemoryLayout<UInt32>.stride)
+        rankMemory = TableMemory(byteCount: capacity)
+        entryMemory = TableMemory(byteCount: capacity * MemoryLayout<FlowEntry>.stride)
+        // Safe: each region holds `capacity` values of a trivial type, is
+        // zero-filled (a valid value of each) and is bound once, here.
+        tags = tagMemory.base.bindMemory(to: UInt32.self, capacity: capacity)
+        ranks = rankMemory.base.bindMemory(to: UInt8.self, capacity: capacity)
+        entries = entryMemory.base.bindMemory(to: FlowEntry.self, capacity: capacity)
+    }
+
+    /// A table with its own connection counters, for benchmarks and tools
+    /// that drive one table directly (the pipeline builds its own per worker).
+    public convenience init(capacity: Int, timeouts: FlowTimeouts = FlowTimeouts(), relayCount: Int) {
+        self.init(capacity: capacity, timeouts: timeouts, connections: ConnectionCounters(relayCount: relayCount))
+    }
+
+    /// Tracks one decoded packet that was counted under (relay, category).
+    /// Owner thread only.
+    @inline(__always)
+    public func track(_ s: PacketSummary, relay: Int, category: Category) {
+        guard Self.tracks(s) else { return }
+        observe(s, relay: relay, category: category, hash: s.symmetricFlowHash)
+    }
+
+    /// Packets the table tracks: decoded IP with TCP or UDP ports.
+    @inline(__always)
+    static func tracks(_ s: PacketSummary) -> Bool { s.outcome == .ip && s.hasPorts }
+
+    /// A flow hash's bucket (its first slot) and its tag (never 0, the empty mark).
+    @inline(__always)
+    private func bucket(_ hash: UInt64) -> (first: Int, tag: UInt32) {
+        let tag = UInt32(truncatingIfNeeded: hash >> 32)
+        return ((Int(truncatingIfNeeded: hash) & bucketMask) * Self.bucketSize, tag == 0 ? 1 : tag)
+    }
+
+    /// Where a full bucket starts looking for a victim, from the new flow's hash.
+    @inline(__always)
+    private static func rotation(_ hash: UInt64) -> Int { Int(truncatingIfNeeded: hash >> 40) }
+
+    /// Starts loading the lines a later `countAndTrack(s)` will read first (the
+    /// bucket's tags and ranks). Under a SYN flood nearly every packet's
+    /// bucket is cold in a 60 MiB table; issuing the loads a few packets ahead
+    /// overlaps those misses with the work on the packets in between.
+    @inline(__always)
+    func prefetch(_ s: PacketSummary, hash: UInt64) {
+        guard Self.tracks(s) else { return }
+        let first = bucket(hash).first
+        CLinuxShim_prefetchForWrite(tags + first)
+        CLinuxShim_prefetchForWrite(ranks + first)
+    }
+
+    /// Starts loading the entry `countAndTrack(s)` will use: its flow's, or
+    /// the free or victim slot a new flow would take. Reads the bucket's tags
+    /// and ranks, so call it after `prefetch(s)` has had time to bring them in.
+    @inline(__always)
+    func prefetchEntry(_ s: PacketSummary, hash: UInt64) {
+        guard Self.tracks(s) else { return }
+        let (first, tag) = bucket(hash)
+        // Safe: a bucket's 16 tags start 64-byte aligned at `first` (tags' alignment, 16 × 4 bytes).
+        let m = CLinuxShim_matchBucketTags(tags + first, tag)
+        let slot: Int
+        if m & 0xFFFF != 0 {
+            slot = first + (m & 0xFFFF).trailingZeroBitCount
+        } else if m >> 16 != 0 {
+            slot = first + (m >> 16).trailingZeroBitCount
+        } else {
+            slot = victimCandidate(first, rotation: Self.rotation(hash))
+        }
+        CLinuxShim_prefetchForWrite(entries + slot)
+        CLinuxShim_prefetchForWrite(UnsafeRawPointer(entries + slot) + (MemoryLayout<FlowEntry>.size - 1))
+    }
+
+    /// Counts `s` into `counter` and, for TCP and UDP, tracks its flow; the
+    /// per-packet step of every worker. Owner thread only.
+    @inline(__always)
+    public func countAndTrack(_ s: PacketSummary, counter: PacketCounter) {
+        countAndTrack(s, hash: s.symmetricFlowHash, counter: counter)
+    }
+
+    /// As `countAndTrack(_:counter:)`, with `s.symmetricFlowHash` already
+    /// computed and, when not `.unknown`, the code classification would give
+    /// (`Classifier.listenerCode`).
+    @inline(__always)
+    func countAndTrack(_ s: PacketSummary, hash: UInt64, known: CellCode = .unknown, counter: PacketCounter) {
+        if Self.tracks(s) {
+            countAndObserve(s, hash: hash, known: known, counter: counter)
+        } else {
+            counter.count(s)
+        }
+    }
+
+    /// The connection metrics this table has counted.
+    public var connectionSnapshot: ConnectionSnapshot { connections.snapshot() }
+
+    deinit {
+        tagMemory.release()
+        rankMemory.release()
+        entryMemory.release()
+    }
+
+    @inline(__always)
+    private func timeout(_ state: FlowState) -> Int64 {
+        switch state {
+        case .synSent, .synAckSeen: return timeouts.tcpHandshake
+        case .closed: return timeouts.tcpClosed
+        case .udpOneWay, .udpOpened: return timeouts.udpIdle
+        default: return timeouts.tcpIdle
+        }
+    }
+
+    @inline(__always)
+    private func bump(_ counter: borrowing Atomic<UInt64>) {
+        counter.store(counter.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+    }
+
+    @inline(__always)
+    private func setOccupancy(_ delta: Int) {
+        occupancyCounter.store(occupancyCounter.load(ordering: .relaxed) &+ delta, ordering: .relaxed)
+    }
+
+    /// Counts how `e` ended (it is leaving the table) into the connection metrics.
+    @inline(__always)
+    private func finish(_ e: UnsafeMutablePointer<FlowEntry>) {
+        switch e.pointee.state {
+        case .synSent, .udpOneWay:
+            connections.unanswered(relay: Int(e.pointee.relay), category: e.pointee.category)
+        case .established, .udpOpened:
+            connections.closed(relay: Int(e.pointee.relay), category: e.pointee.category)
+        default:
+            break
+        }
+    }
+
+    /// Tracks one decoded TCP or UDP packet that was counted under (relay, category).
+    @inline(__always)
+    func observe(_ s: PacketSummary, relay: Int, category: Category, hash: UInt64) {
+        let key = FlowKey(s)
+        let (i, found) = locate(key, s, hash: hash)
+        let e = entries + i
+        if found {
+            continueFlow(e, s, srcIsA: key.srcIsA, relay: relay, category: category)
+        } else {
+            start(e, s, srcIsA: key.srcIsA, relay: relay, category: category)
+        }
+        ranks[i] = Self.rank(e.pointee.state)
+    }
+
+    /// Counts one decoded TCP or UDP packet into `counter` and tracks it. The
+    /// packet is classified only when its flow has no answer for its direction
+    /// yet: a flow's later packets reuse the entry's `CellCode`, which is what
+    /// classifying them again would give (`Classifier.classify(_:cacheable:)`).
+    /// Counts never depend on the table: an evicted flow is classified afresh.
+    @inline(__always)
+    func countAndObserve(_ s: PacketSummary, hash: UInt64, known: CellCode = .unknown, counter: PacketCounter) {
+        let key = FlowKey(s)
+        let (i, found) = locate(key, s, hash: hash)
+        let e = entries + i
+        if found {
+            let code = key.srcIsA ? e.pointee.codeFromA : e.pointee.codeFromB
+            if code == .unknown {
+                let c = classification(s, known: known, counter: counter)
+                counter.count(s, code: c.code)
+                if c.cacheable { remember(c.code, in: e, srcIsA: key.srcIsA) }
+                continueFlow(e, s, srcIsA: key.srcIsA, relay: c.relay, category: c.category)
+            } else {
+                counter.count(s, code: code)
+                continueFlow(e, s, srcIsA: key.srcIsA, relay: code.relay, category: code.category)
+            }
+        } else {
+            let c = classification(s, known: known, counter: counter)
+            counter.count(s, code: c.code)
+            e.pointee.codeFromA = .unknown
+            e.pointee.codeFromB = .unknown
+            if c.cacheable { remember(c.code, in: e, srcIsA: key.srcIsA) }
+            start(e, s, srcIsA: key.srcIsA, relay: c.relay, category: c.category)
+        }
+        ranks[i] = Self.rank(e.pointee.state)
+    }
+
+    /// How the packet is counted: the reader's code when it sent one (always
+    /// cacheable, and its cell is below `CellCode.maximumCell`, so relay and
+    /// category read back exactly), else the classifier's answer.
+    @inline(__always)
+    private func classification(_ s: PacketSummary, known: CellCode, counter: PacketCounter)
+        -> (code: CellCode, relay: Int, category: Category, cacheable: Bool) {
+        if known != .unknown { return (known, known.relay, known.category, true) }
+        let c = counter.classifyForFlow(s)
+        return (c.code, c.slot.relay, c.slot.category, c.cacheable)
+    }
+
+    @inline(__always)
+    private func remember(_ code: CellCode, in e: UnsafeMutablePointer<FlowEntry>, srcIsA: Bool) {
+        if srcIsA { e.pointee.codeFromA = code } else { e.pointee.codeFromB = code }
+    }
+
+    /// The next packet of a known flow: a new conversation if the old one
+    /// idled past its timeout, else the next step of this one.
+    @inline(__always)
+    private func continueFlow(_ e: UnsafeMutablePointer<FlowEntry>, _ s: PacketSummary, srcIsA: Bool,
+                              relay: Int, category: Category) {
+        if s.timestampNanos &- e.pointee.lastSeen > timeout(e.pointee.state) {
+            // Idle too long: that conversation ended; this packet starts a new one.
+            finish(e)
+            start(e, s, srcIsA: srcIsA, relay: relay, category: category)
+        } else {
+            advance(e, s, srcIsA: srcIsA)
+        }
+    }
+
+    /// The slot of `key`'s flow, and whether it was there. When it was not,
+    /// the slot (free, or a victim whose flow has been finished) now holds the
+    /// key and its tag; the caller starts the flow.
+    @inline(__always)
+    private func locate(_ key: FlowKey, _ s: PacketSummary, hash: UInt64) -> (Int, Bool) {
+        let now = s.timestampNanos
+        if now > clock { clock = now }
+        sweepCountdown &-= 1
+        if sweepCountdown < 0 { sweepStep() }
+
+        let (first, tag) = bucket(hash)
+        // Safe: first + bucketSize ≤ capacity by construction of bucketMask, and
+        // a bucket's 16 tags start 64-byte aligned.
+        let m = CLinuxShim_matchBucketTags(tags + first, tag)
+        var hits = m & 0xFFFF
+        while hits != 0 {
+            let i = first + hits.trailingZeroBitCount
+            let e = entries + i
+            if e.pointee.aLo == key.a.lo && e.pointee.bLo == key.b.lo && e.pointee.aPort == key.aPort
+                && e.pointee.bPort == key.bPort && e.pointee.aHi == key.a.hi && e.pointee.bHi == key.b.hi
+                && e.pointee.proto == s.proto.rawValue {
+                return (i, true)
+            }
+            hits &= hits &- 1
+        }
+        let free: Int
+        if m >> 16 != 0 {
+            free = first + (m >> 16).trailingZeroBitCount  // the first empty slot
+            setOccupancy(1)
+        } else {
+            free = victim(first, rotation: Self.rotation(hash))
+            finish(entries + free)
+        }
+        tags[free] = tag
+        let e = entries + free
+        e.pointee.aHi = key.a.hi; e.pointee.aLo = key.a.lo; e.pointee.bHi = key.b.hi; e.pointee.bLo = key.b.lo
+        e.pointee.aPort = key.aPort; e.pointee.bPort = key.bPort; e.pointee.proto = s.proto.rawValue
+        return (free, false)
+    }
+
+    /// How much a flow is worth keeping when its bucket is full (lower goes first).
+    @inline(__always)
+    private static func rank(_ state: FlowState) -> UInt8 {
+        switch state {
+        case .closed: return 0
+        case .synSent, .udpOneWay: return 1
+        case .synAckSeen, .midstream: return 2
+        default: return 3
+        }
+    }
+
+    /// The slot of a full bucket to reuse: the lowest rank, the first found
+    /// from a rotation given by the new flow's hash. An eviction unless that
+    /// flow had already outlived its idle timeout (the sweep had not reached it).
+    @inline(__always)
+    private func victim(_ first: Int, rotation: Int) -> Int {
+        let best = victimCandidate(first, rotation: rotation)
+        let e = entries + best
+        if clock &- e.pointee.lastSeen <= timeout(e.pointee.state) { bump(evictionCounter) }
+        return best
+    }
+
+    /// The lowest-ranked slot of a full bucket, first from `rotation`.
+    @inline(__always)
+    private func victimCandidate(_ first: Int, rotation: Int) -> Int {
+        // Safe: the 16 rank bytes of this bucket start at `first`.
+        first + Int(CLinuxShim_lowestRankSlot(ranks + first, UInt32(truncatingIfNeeded: rotation)))
+    }
+
+    /// A new conversation in slot `e` (key already set) begins with packet `s`.
+    @inline(__always)
+    private func start(_ e: UnsafeMutablePointer<FlowEntry>, _ s: PacketSummary, srcIsA: Bool,
+                       relay: Int, category: Category) {
+        e.pointee.relay = UInt16(truncatingIfNeeded: relay)
+        e.pointee.category = category.rawValue
+        e.pointee.lastSeen = s.timestampNanos
+        let fromA = srcIsA
+        if s.proto == .udp {
+            e.pointee.state = .udpOneWay
+            e.pointee.bits = fromA ? FlowBits.initiatorIsA : 0
+            return
+        }
+        let f = s.tcpFlags
+        if f & TCPFlags.syn.rawValue != 0 && f & (TCPFlags.ack.rawValue | TCPFlags.rst.rawValue) == 0 {
+            e.pointee.state = .synSent
+            e.pointee.bits = fromA ? FlowBits.initiatorIsA : 0
+        } else if f & TCPFlags.rst.rawValue != 0 {
+            // Nothing to follow: a reset of something we never saw.
+            e.pointee.state = .closed
+            e.pointee.bits = 0
+        } else {
+            e.pointee.state = .midstream
+            e.pointee.bits = 0
+            advance(e, s, srcIsA: srcIsA)
+        }
+    }
+
+    /// Moves flow `e` on by one packet (TCP state from flags; UDP by direction).
+    @inline(__always)
+    private func advance(_ e: UnsafeMutablePointer<FlowEntry>, _ s: PacketSummary, srcIsA: Bool) {
+        e.pointee.lastSeen = s.timestampNanos
+        let bits = e.pointee.bits
+        let fromInitiator = (bits & FlowBits.initiatorIsA != 0) == srcIsA
+        let relay = Int(e.pointee.relay)
+        let category = e.pointee.category
+        if s.proto == .udp {
+            if e.pointee.state == .udpOneWay && !fromInitiator {
+                e.pointee.state = .udpOpened
+                connections.opened(relay: relay, category: category)
+            }
+            return
+        }
+        let f = s.tcpFlags
+        let syn = f & TCPFlags.syn.rawValue != 0
+        let ack = f & TCPFlags.ack.rawValue != 0
+        let rst = f & TCPFlags.rst.rawValue != 0
+        let fin = f & TCPFlags.fin.rawValue != 0
+        switch e.pointee.state {
+        case .synSent:
+            if rst {
+                // Refused or abandoned before any SYN-ACK: the attempt went unanswered.
+                connections.unanswered(relay: relay, category: category)
+                e.pointee.state = .closed
+            } else if syn && ack && !fromInitiator {
+                e.pointee.state = .synAckSeen
+            }
+        case .synAckSeen:
+            if rst {
+                e.pointee.state = .closed
+            } else if fromInitiator && ack && !syn {
+                e.pointee.state = .established
+                connections.opened(relay: relay, category: category)
+                if fin { e.pointee.bits |= srcIsA ? FlowBits.finA : FlowBits.finB }
+            }
+        case .midstream:
+            if rst {
+                e.pointee.state = .closed
+            } else if syn && !ack {
+                e.pointee.state = .synSent
+                e.pointee.bits = srcIsA ? FlowBits.initiatorIsA : 0
+            } else {
+                var nb = bits
+                if s.payloadLength > 0 { nb |= srcIsA ? FlowBits.dataA : FlowBits.dataB }
+                if fin { nb |= srcIsA ? FlowBits.finA : FlowBits.finB }
+                e.pointee.bits = nb
+                if nb & (FlowBits.dataA | FlowBits.dataB) == FlowBits.dataA | FlowBits.dataB {
+                    e.pointee.state = .established
+                    connections.opened(relay: relay, category: category)
+                    if nb & (FlowBits.finA | FlowBits.finB) == FlowBits.finA | FlowBits.finB {
+                        connections.closed(relay: relay, category: category)
+                        e.pointee.state = .closed
+                    }
+                }
+            }
+        case .established:
+            if rst {
+                connections.closed(relay: relay, category: category)
+                e.pointee.state = .closed
+            } else if fin {
+                let nb = bits | (srcIsA ? FlowBits.finA : FlowBits.finB)
+                e.pointee.bits = nb
+                if nb & (FlowBits.finA | FlowBits.finB) == FlowBits.finA | FlowBits.finB {
+                    connections.closed(relay: relay, category: category)
+                    e.pointee.state = .closed
+                }
+            }
+        case .closed:
+            if syn && !ack && !rst {
+                // The same addresses and ports, a new connection.
+                e.pointee.state = .synSent
+                e.pointee.bits = srcIsA ? FlowBits.initiatorIsA : 0
+            }
+        default:
+            break
+        }
+    }
+
+    /// Expires idle flows in one bucket; called every few packets so the table
+    /// frees itself at a bounded cost per packet.
+    @inline(never)
+    private func sweepStep() {
+        sweepCountdown = 16
+        let first = sweepCursor * Self.bucketSize
+        sweepCursor = (sweepCursor + 1) & bucketMask
+        expire(bucketFrom: first, now: clock)
+    }
+
+    private func expire(bucketFrom first: Int, now: Int64) {
+        for i in first..<(first + Self.bucketSize) where tags[i] != 0 {
+            let e = entries + i
+            if now &- e.pointee.lastSeen > timeout(e.pointee.state) { remove(i) }
+        }
+    }
+
+    /// Ends the flow in slot `i` (counted as by timeout) and frees the slot.
+    private func remove(_ i: Int) {
+        let e = entries + i
+        finish(e)
+        tags[i] = 0
+        e.pointee.state = .empty
+        setOccupancy(-1)
+    }
+
+    /// The end of a replay (docs/engine.md): flows idle past their timeout at
+    /// `now` (the last packet time of the whole replay) end as by timeout;
+    /// then every attempt still waiting for an answer counts as unanswered.
+    /// Opened connections stay active. Only after the worker has stopped.
+    ///
+    /// One pass, skipping empty buckets by their tag line: the two rules
+    /// touch different entries' counters only, so their order does not
+    /// matter. (Two full passes over a 2²⁰-entry table cost ≈ 30 M
+    /// instructions, more than replaying the README's sample.)
+    func finishReplay(now: Int64) {
+        let clockNow = max(now, clock)
+        for first in stride(from: 0, to: capacity, by: Self.bucketSize) {
+            // Safe: a bucket's 16 tags start 64-byte aligned at `first`.
+            if CLinuxShim_matchBucketTags(tags + first, 0) >> 16 == 0xFFFF { continue }  // all empty
+            for i in first..<(first + Self.bucketSize) where tags[i] != 0 {
+                let e = entries + i
+                let state = e.pointee.state
+                if clockNow &- e.pointee.lastSeen > timeout(state) || state == .synSent || state == .udpOneWay {
+                    remove(i)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import CLinuxShim
+import CPcapShim
+
+/// What a replay through the engine counted.
+public struct EngineResult: Sendable {
+    /// Counters, totals and per-file outcomes, as the single-threaded replay reports them.
+    public var replay: ReplayResult
+    public var connections: ConnectionSnapshot
+    public var flowTable: FlowTableInfo
+    /// Per worker; always zero for replay (the reader waits instead of dropping).
+    public var ringDrops: [UInt64]
+    public var workers: Int
+    /// CPU time of each worker thread (the reader's is the caller's thread).
+    public var workerCPUNanos: [UInt64] = []
+
+    public var counters: CounterSnapshot { replay.counters }
+    /// What the reader itself read (an independent count for the invariant
+    /// "categories + reasons = records read").
+    public var totals: ReadTotals { replay.totals }
+    /// One per file that could not be read whole; counting went on with the next file.
+    public var errors: [CaptureError] { replay.errors }
+}
+
+/// Replays capture files through the per-core pipeline: the caller's thread
+/// reads and decodes, `workers` threads classify, count and track flows.
+public struct ReplayEngine: Sendable {
+    public let model: HostModel
+    public let configuration: EngineConfiguration
+
+    public init(model: HostModel, configuration: EngineConfiguration) {
+        self.model = model
+        self.configuration = configuration
+    }
+
+    /// The entry point the CLI calls.
+    public static func replay(files: [String], model: HostModel, workers: Int,
+                              flowTableCapacity: Int = FlowTableConfiguration.defaultCapacity,
+                              reader: OfflineReader = .automatic, clock: (any ReplayClock)? = nil,
+                              progress: ((String, OfflineCapture, ReadTotals) -> Void)? = nil) -> EngineResult {
+        var configuration = EngineConfiguration(workers: workers,
+                                                flowTable: FlowTableConfiguration(capacity: flowTableCapacity))
+        configuration.reader = reader
+        return ReplayEngine(model: model, configuration: configuration).replay(files: files, clock: clock, progress: progress)
+    }
+
+    /// - Parameter clock: when given, the captures' own timestamps drive it
+    ///   (the accounting store's buckets and flushes), so a month of captures
+    ///   becomes a month of history; it sees exact counters at each edge.
+    public func replay(files: [String], clock: (any ReplayClock)? = nil,
+                       progress: ((String, OfflineCapture, ReadTotals) -> Void)? = nil) -> EngineResult {
+        let pipeline = EnginePipeline(model: model, configuration: configuration)
+        pipeline.start()
+        // The workers are pinned to CPUs 1…N when there are enough CPUs; the
+        // reader then keeps CPU 0 for the replay, so the scheduler never puts
+        // it on a worker's CPU. The caller's affinity comes back afterwards.
+        var saved = CLinuxShim_Affinity()
+        let pinReader = pipeline.workersPinned && CLinuxShim_currentAffinity(&saved) == 0
+        if pinReader { _ = CLinuxShim_pinCurrentThread(0) }
+        defer { if pinReader { _ = CLinuxShim_restoreAffinity(&saved) } }
+        var result = ReplayResult(labels: model.relayLabels, counters: CounterSnapshot(layout: CounterLayout(relayCount: model.relayLabels.count)))
+        if let clock {
+            var sink = ClockedPipelineSink(pipeline: pipeline, clock: clock)
+            for path in files { result.record(Replay.readOne(path, into: &sink, reader: configuration.reader, progress: progress)) }
+            pipeline.drain()
+            clock.finish(counters: pipeline.snapshot().counters, lastTimestampNanos: sink.lastTimestamp)
+        } else {
+            var sink = PipelineSink(pipeline: pipeline)
+            for path in files { result.record(Replay.readOne(path, into: &sink, reader: configuration.reader, progress: progress)) }
+        }
+        let snapshot = pipeline.finish(endTimestampNanos: result.totals.lastTimestampNanos)
+        result.counters = snapshot.counters
+        return EngineResult(replay: result, connections: snapshot.connections, flowTable: snapshot.flowTable,
+                            ringDrops: snapshot.ringDrops, workers: configuration.workers,
+                            workerCPUNanos: snapshot.workerCPUNanos)
+    }
+}
+
+/// Feeds a pipeline from `OfflineCapture.read`, waiting when a ring is full.
+struct PipelineSink: PacketSink {
+    let pipeline: EnginePipeline
+
+    @inline(__always)
+    mutating func consume(_ summary: PacketSummary) {
+        pipeline.submit(summary)
+    }
+}
+
+/// What drives the accounting clock from a replay: the store side implements
+/// it (FlowMeterStore's `BucketClock`). The replay calls it only when a packet
+/// leaves the current window, never per packet, and always with exact
+/// counters: every packet before the one that left the window is counted.
+public protocol ReplayClock: AnyObject {
+    /// `counters` hold every packet up to the one stamped `lastTimestampNanos`
+    /// (nil before the first packet); the next packet is stamped `nextNanos`.
+    /// Returns the new window: packets in `[start, start + length)` need no call.
+    func cross(counters: CounterSnapshot?, lastTimestampNanos: Int64?, nextNanos: Int64) -> (start: Int64, length: UInt64)
+    /// After the last file: the final counters, and the last packet's stamp.
+    func finish(counters: CounterSnapshot, lastTimestampNanos: Int64?)
+}
+
+/// `PipelineSink` plus the accounting clock: one unsigned compare per packet
+/// against the window; at an edge the workers are drained so the counters
+/// handed to the clock are exact.
+struct ClockedPipelineSink: PacketSink {
+    let pipeline: EnginePipeline
+    let clock: any ReplayClock
+    private var windowStart: Int64 = 0
+    private var windowLength: UInt64 = 0
+    private(set) var lastTimestamp: Int64?
+
+    init(pipeline: EnginePipeline, clock: any ReplayClock) {
+        self.pipeline = pipeline
+        self.clock = clock
+    }
+
+    @inline(__always)
+    mutating func consume(_ summary: PacketSummary) {
+        let ts = summary.timestampNanos
+        // One compare covers both sides of the window: below windowStart wraps to a huge value.
+        if UInt64(bitPattern: ts &- windowStart) >= windowLength { crossEdge(to: ts) }
+        lastTimestamp = ts
+        pipeline.submit(summary)
+    }
+
+    @inline(never)
+    private mutating func crossEdge(to ts: Int64) {
+        var counters: CounterSnapshot? = nil
+        if lastTimestamp != nil {
+            pipeline.drain()
+            counters = pipeline.snapshot().counters
+        }
+        (windowStart, windowLength) = clock.cross(counters: counters, lastTimestampNanos: lastTimestamp, nextNanos: ts)
+    }
+}

@@ -1,0 +1,91 @@
+import CPcapShim
+
+/// What one capture file contributed to a replay.
+public struct ReplayFileResult: Sendable {
+    public var path: String
+    public var linkType: LinkType?
+    public var linkTypeName: String?
+    public var totals: ReadTotals
+    public var error: CaptureError?
+}
+
+/// Packets of a link type FlowMeter does not decode, per link type.
+public struct UnsupportedLinkType: Sendable, Equatable {
+    public var linkType: Int32
+    public var name: String
+    public var packets: UInt64
+    public var bytes: UInt64
+}
+
+/// The result of replaying captures: counters plus what was read, per file.
+public struct ReplayResult: Sendable {
+    public var labels: [String]
+    public var counters: CounterSnapshot
+    public var totals = ReadTotals()
+    public var files: [ReplayFileResult] = []
+    public var unsupportedLinkTypes: [UnsupportedLinkType] = []
+
+    public init(labels: [String], counters: CounterSnapshot) {
+        self.labels = labels
+        self.counters = counters
+    }
+
+    public var errors: [CaptureError] { files.compactMap(\.error) }
+
+    /// Categories plus reasons equal exactly what was read.
+    public var invariantHolds: Bool {
+        counters.accountedPackets == totals.packets && counters.accountedBytes == totals.bytes
+    }
+
+    /// Adds one file's outcome, noting packets of an undecoded link type.
+    mutating func record(_ file: ReplayFileResult) {
+        totals += file.totals
+        files.append(file)
+        if let lt = file.linkType, !lt.isDecoded, file.totals.packets > 0 {
+            if let i = unsupportedLinkTypes.firstIndex(where: { $0.linkType == lt.rawValue }) {
+                unsupportedLinkTypes[i].packets += file.totals.packets
+                unsupportedLinkTypes[i].bytes += file.totals.bytes
+            } else {
+                unsupportedLinkTypes.append(UnsupportedLinkType(
+                    linkType: lt.rawValue, name: file.linkTypeName ?? "DLT_\(lt.rawValue)",
+                    packets: file.totals.packets, bytes: file.totals.bytes))
+            }
+        }
+    }
+}
+
+extension LinkType {
+    /// libpcap's name for the link type (e.g. "EN10MB"), for reports.
+    public var pcapName: String {
+        if let n = pcap_datalink_val_to_name(rawValue) { return String(cString: n) }
+        return "DLT_\(rawValue)"
+    }
+}
+
+/// Reading capture files into a sink: the one place a file's failures
+/// become data on the result (`ReplayEngine` is the driver that uses it).
+public enum Replay {
+    /// Reads one file into `sink`, turning every failure into data on the result.
+    public static func readOne<S: PacketSink>(
+        _ path: String, into sink: inout S, reader: OfflineReader = .automatic,
+        progress: ((String, OfflineCapture, ReadTotals) -> Void)? = nil
+    ) -> ReplayFileResult {
+        let capture: OfflineCapture
+        do {
+            capture = try OfflineCapture(path: path, reader: reader)
+        } catch {
+            return ReplayFileResult(path: path, linkType: nil, linkTypeName: nil, totals: ReadTotals(), error: error)
+        }
+        var decoder = PacketDecoder(linkType: capture.linkType)
+        var file = ReplayFileResult(path: path, linkType: capture.linkType, linkTypeName: capture.linkType.pcapName,
+                                    totals: ReadTotals(), error: nil)
+        let report = progress.map { p in { (c: OfflineCapture, t: ReadTotals) in p(path, c, t) } }
+        do {
+            file.totals = try capture.read(into: &sink, decoder: &decoder, progress: report)
+        } catch {
+            file.error = error
+            file.totals = capture.lastTotals
+        }
+        return file
+    }
+}

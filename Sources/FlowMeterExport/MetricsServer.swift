@@ -1,0 +1,176 @@
+import FlowMeterCore
+import FlowMeterCapture
+import FlowMeterAccounting
+import FlowMeterReports
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// Who may ask and what they get: the access policy and token (replaced on
+/// reload), the two renderings, and counts of refusals.
+public final class HTTPEndpoint: Sendable {
+    public struct Access: Sendable {
+        public var policy: AccessPolicy
+        /// The bearer token, if one is required (read from a file by the agent).
+        public var token: String?
+        public init(policy: AccessPolicy, token: String?) { self.policy = policy; self.token = token }
+    }
+
+    private let access: Mutex<Access>
+    let metrics: @Sendable () -> [UInt8]
+    let status: @Sendable () -> Data
+    let refusedByPolicy = Atomic<UInt64>(0)
+    let refusedByToken = Atomic<UInt64>(0)
+
+    public init(access: Access, metrics: @escaping @Sendable () -> [UInt8], status: @escaping @Sendable () -> Data) {
+        self.access = Mutex(access)
+        self.metrics = metrics
+        self.status = status
+    }
+
+    public func replaceAccess(_ a: Access) { access.withLock { $0 = a } }
+    public var currentAccess: Access { access.withLock { $0 } }
+    public var refusals: (policy: UInt64, token: UInt64) {
+        (refusedByPolicy.load(ordering: .relaxed), refusedByToken.load(ordering: .relaxed))
+    }
+
+    /// The decision for one request, separate from NIO so it can be tested
+    /// as a table.
+    public enum Decision: Equatable, Sendable {
+        case metrics, status, notFound, methodNotAllowed
+        case refusedByPolicy, refusedByToken
+    }
+
+    public func decide(client: IPAddress?, method: HTTPMethod, uri: String, authorization: String?) -> Decision {
+        let a = currentAccess
+        guard let client, a.policy.admits(client) else {
+            refusedByPolicy.wrappingAdd(1, ordering: .relaxed)
+            return .refusedByPolicy
+        }
+        if let token = a.token {
+            guard let auth = authorization, auth.hasPrefix("Bearer "),
+                  Self.constantTimeEqual(Array(auth.dropFirst(7).utf8), Array(token.utf8)) else {
+                refusedByToken.wrappingAdd(1, ordering: .relaxed)
+                return .refusedByToken
+            }
+        }
+        guard method == .GET || method == .HEAD else { return .methodNotAllowed }
+        let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
+        switch path {
+        case "/metrics": return .metrics
+        case "/api/v1/status": return .status
+        default: return .notFound
+        }
+    }
+
+    /// Compares without an early exit, so timing does not tell how much of a
+    /// guessed token was right.
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var diff = UInt8(a.count == b.count ? 0 : 1)
+        for i in 0..<max(a.count, b.count) {
+            diff |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
+        }
+        return diff == 0
+    }
+}
+
+/// The HTTP/1.1 listener: SwiftNIO's HTTP/1 codec and one small handler,
+/// on one event-loop thread (a scrape every few seconds needs no more).
+public final class MetricsServer: Sendable {
+    private let group: MultiThreadedEventLoopGroup
+    private let channel: Channel
+    public let boundPort: Int
+
+    public init(host: String, port: Int, endpoint: HTTPEndpoint) throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            let channel = try ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 64)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                        try channel.pipeline.syncOperations.addHandler(RequestHandler(endpoint: endpoint))
+                    }
+                }
+                .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: host, port: port).wait()
+            self.group = group
+            self.channel = channel
+            boundPort = channel.localAddress?.port ?? port
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+    }
+
+    public func close() {
+        try? channel.close().wait()
+        try? group.syncShutdownGracefully()
+    }
+}
+
+private final class RequestHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let endpoint: HTTPEndpoint
+    private var head: HTTPRequestHead? = nil
+
+    init(endpoint: HTTPEndpoint) { self.endpoint = endpoint }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h): head = h
+        case .body: break  // GET only; a body is ignored
+        case .end:
+            guard let h = head else { return }
+            head = nil
+            respond(context: context, to: h)
+        }
+    }
+
+    private func respond(context: ChannelHandlerContext, to request: HTTPRequestHead) {
+        let client = context.channel.remoteAddress?.ipAddress.flatMap { IPAddress(parsing: $0) }
+        let decision = endpoint.decide(client: client, method: request.method, uri: request.uri,
+                                       authorization: request.headers.first(name: "authorization"))
+        var headers = HTTPHeaders()
+        let status: HTTPResponseStatus
+        var body = context.channel.allocator.buffer(capacity: 0)
+        switch decision {
+        case .metrics:
+            status = .ok
+            headers.add(name: "content-type", value: PrometheusRenderer.contentType)
+            body.writeBytes(endpoint.metrics())
+        case .status:
+            status = .ok
+            headers.add(name: "content-type", value: "application/json")
+            body.writeBytes(endpoint.status())
+        case .notFound:
+            status = .notFound
+            body.writeString("not found: try /metrics or /api/v1/status\n")
+        case .methodNotAllowed:
+            status = .methodNotAllowed
+            headers.add(name: "allow", value: "GET, HEAD")
+        case .refusedByPolicy:
+            status = .forbidden
+            body.writeString("refused by the access policy\n")
+        case .refusedByToken:
+            status = .unauthorized
+            headers.add(name: "www-authenticate", value: "Bearer")
+            body.writeString("a valid bearer token is required\n")
+        }
+        headers.add(name: "content-length", value: String(body.readableBytes))
+        headers.add(name: "connection", value: "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
+        if request.method != .HEAD && body.readableBytes > 0 {
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+        // One request per connection: scrapes are seconds apart, and closing
+        // keeps the handler free of keep-alive state.
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}

@@ -1,0 +1,160 @@
+import FlowMeterCore
+import FlowMeterAccounting
+import FlowMeterStore
+import Foundation
+
+/// The stable JSON shape of one quota in `flowmeter forecast --json` (issue 5
+/// interface contract). Instants are ISO-8601 UTC strings, null when none.
+public struct QuotaForecastJSON: Codable, Sendable, Equatable {
+    public var name: String
+    public var rule: String
+    public var scope: String
+    public var method: String
+    public var limit_bytes: UInt64
+    public var used_bytes: UInt64
+    public var read_bytes: UInt64
+    public var written_bytes: UInt64
+    public var remaining_bytes: UInt64
+    public var period_start: String
+    public var period_end: String
+    public var now: String
+    public var observed_seconds: Double
+    public var period_to_date_bytes_per_second: Double?
+    public var trailing_24h_bytes_per_second: Double?
+    public var projected_end_bytes: Double?
+    public var projected_end_bytes_low: Double?
+    public var projected_end_bytes_high: Double?
+    public var projected_exhaustion: String?
+    public var daily_budget_bytes: Double?
+    public var relay_bandwidth_rate_to_last_bytes_per_second: UInt64?
+    public var tor: Tor?
+
+    public struct Tor: Codable, Sendable, Equatable {
+        public var interval_start: String
+        public var interval_end: String
+        public var soft_limit_bytes: UInt64
+        public var expected_usage_bytes_per_minute: UInt64
+        public var expected_usage_basis: String
+        /// True when Tor's ÷60 slip in `update_expected_bandwidth()` set E.
+        public var expected_usage_divide_by_60_quirk: Bool
+        public var wakeup: String?
+        public var expected_exhaustion: String?
+        public var predicted_soft_hibernation: String?
+        public var predicted_hard_hibernation: String?
+
+        public func encode(to encoder: Encoder) throws { try encodeAllKeys(self, to: encoder) }
+
+        public init(_ s: TorIntervalSchedule) {
+            interval_start = iso(s.interval.start)
+            interval_end = iso(s.interval.end)
+            soft_limit_bytes = s.softLimit
+            expected_usage_bytes_per_minute = s.expectedUsage.bytesPerMinute
+            expected_usage_basis = s.expectedUsage.basis.rawValue
+            expected_usage_divide_by_60_quirk = s.expectedUsage.usesDivideBy60Quirk
+            wakeup = s.wakeup.map { iso($0.wake) }
+            expected_exhaustion = s.wakeup.map { iso($0.expectedExhaustion) }
+            predicted_soft_hibernation = s.predictedSoftHibernation.map(iso)
+            predicted_hard_hibernation = s.predictedHardHibernation.map(iso)
+        }
+    }
+
+    /// Writes every key, nil ones as JSON null (the contract wants null, not absent).
+    public func encode(to encoder: Encoder) throws { try encodeAllKeys(self, to: encoder) }
+
+    /// `tor` is the quota's Tor schedule for the current interval, if it mirrors a relay.
+    public init(quota: Quota, forecast f: QuotaForecast, tor: TorIntervalSchedule? = nil) {
+        name = quota.name; rule = quota.rule.rawValue; scope = quota.scope.description; method = f.method
+        limit_bytes = quota.limit; used_bytes = f.usage.used
+        read_bytes = f.usage.read; written_bytes = f.usage.written; remaining_bytes = f.usage.remaining
+        period_start = iso(f.usage.interval.start); period_end = iso(f.usage.interval.end); now = iso(f.now)
+        observed_seconds = f.observedSeconds
+        period_to_date_bytes_per_second = f.periodToDateRate
+        trailing_24h_bytes_per_second = f.trailing24hRate
+        projected_end_bytes = f.projection?.endTotal.rounded()
+        projected_end_bytes_low = f.projection?.low.rounded()
+        projected_end_bytes_high = f.projection?.high.rounded()
+        projected_exhaustion = f.projection?.exhaustion.map(iso)
+        daily_budget_bytes = f.dailyBudget?.rounded()
+        relay_bandwidth_rate_to_last_bytes_per_second = f.relayBandwidthRateToLast
+        self.tor = tor.map(Tor.init)
+    }
+}
+
+/// ISO-8601 UTC with a `Z`, second precision.
+public func iso(_ d: Date) -> String {
+    TorTime.format(d).replacingOccurrences(of: " ", with: "T") + "Z"
+}
+
+struct AnyCodingKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(_ s: String) { stringValue = s }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// Encodes each stored property under its own name, nil as null.
+func encodeAllKeys(_ value: Any, to encoder: Encoder) throws {
+    var c = encoder.container(keyedBy: AnyCodingKey.self)
+    for child in Mirror(reflecting: value).children {
+        guard let label = child.label, let v = child.value as? any Encodable else { continue }
+        try c.encode(v, forKey: AnyCodingKey(label))
+    }
+}
+
+/// `flowmeter tor-schedule --json`: Tor's schedule for the current and next interval.
+public struct TorScheduleJSON: Codable, Sendable, Equatable {
+    public var accounting_max_bytes: UInt64
+    public var rule: String
+    public var accounting_start: String
+    public var time_zone: String
+    public var now: String
+    /// continued | moved | elapsed | mismatched | no-stored-interval
+    public var continuity: String
+    public var continuity_moved_fraction: Double?
+    public var rate_bytes_per_second: Double
+    public var rate_source: String
+    public var current: Interval
+    public var next: Interval
+
+    public struct Interval: Codable, Sendable, Equatable {
+        public var schedule: QuotaForecastJSON.Tor
+        public var used_bytes: UInt64
+        public var time_to_exhaust_seconds: UInt64?
+        public var time_to_consider_seconds: Int64?
+        public var digest_u32: UInt32?
+        /// What E would be without Tor's ÷60 slip (soft-limit basis only).
+        public var expected_usage_intended_bytes_per_minute: UInt64?
+        public func encode(to encoder: Encoder) throws { try encodeAllKeys(self, to: encoder) }
+
+        init(_ s: TorIntervalSchedule) {
+            schedule = .init(s); used_bytes = s.usedBytes
+            time_to_exhaust_seconds = s.wakeup?.timeToExhaustSeconds
+            time_to_consider_seconds = s.wakeup?.timeToConsiderSeconds
+            digest_u32 = s.wakeup?.digestValue
+            expected_usage_intended_bytes_per_minute = s.expectedUsage.intendedBytesPerMinute
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws { try encodeAllKeys(self, to: encoder) }
+
+    public init(config: TorHibernationConfig, report r: TorScheduleReport, now: Date) {
+        accounting_max_bytes = config.accountingMax; rule = config.rule.rawValue
+        accounting_start = config.period.description; time_zone = config.timeZone.identifier
+        self.now = iso(now)
+        switch r.continuity {
+        case .continued: continuity = "continued"
+        case .moved(let f): continuity = "moved"; continuity_moved_fraction = f
+        case .elapsed(let f): continuity = "elapsed"; continuity_moved_fraction = f
+        case .mismatched(let f): continuity = "mismatched"; continuity_moved_fraction = f
+        case .noStoredInterval: continuity = "no-stored-interval"
+        }
+        rate_bytes_per_second = r.rate; rate_source = r.rateSource
+        current = .init(r.current); next = .init(r.next)
+    }
+}
+
+extension QuotaStatus {
+    /// The per-quota object of `flowmeter forecast --json`.
+    public var json: QuotaForecastJSON { QuotaForecastJSON(quota: quota, forecast: forecast, tor: tor?.current) }
+}

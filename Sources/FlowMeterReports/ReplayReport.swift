@@ -1,0 +1,222 @@
+import FlowMeterCore
+import FlowMeterAccounting
+import FlowMeterStore
+import Foundation
+
+/// The `replay --json` document. Schema version 1 (docs/replay-json.md):
+/// fields may be added; existing ones are never renamed or removed.
+public struct ReplayReport: Codable, Sendable {
+    public static let schemaVersion = 1
+
+    public struct Totals: Codable, Sendable {
+        public var packets: UInt64
+        public var bytes: UInt64
+        public var captured_bytes: UInt64
+    }
+    public struct CategoryRow: Codable, Sendable, Equatable {
+        public var relay: String
+        public var category: String
+        public var direction: String
+        public var packets: UInt64
+        public var bytes: UInt64
+        public var payload_bytes: UInt64
+        public var tor_payload_bytes: UInt64
+        // Engine replay only. Connections are per (relay, category): the same
+        // values stand on the `in` and `out` rows — do not add them up across
+        // directions (the top-level `connections` list has each pair once).
+        public var connections_opened: UInt64?
+        public var connection_attempts_unanswered: UInt64?
+        public var connections_closed: UInt64?
+        public var connections_active: UInt64?
+        public var connections_peak: UInt64?
+    }
+    public struct ConnectionRow: Codable, Sendable, Equatable {
+        public var relay: String
+        public var category: String
+        public var opened: UInt64
+        public var unanswered: UInt64
+        public var closed: UInt64
+        public var active: UInt64
+        /// Exact with one worker; with several, the sum of per-worker peaks (an upper bound).
+        public var peak: UInt64
+    }
+    public struct FlowTableRow: Codable, Sendable, Equatable {
+        public var capacity: Int
+        public var evictions: UInt64
+        public var bytes_reserved: Int
+    }
+    public struct UndecodedRow: Codable, Sendable, Equatable {
+        public var reason: String
+        public var packets: UInt64
+        public var bytes: UInt64
+        /// For `link_type_unsupported`: the link types, by libpcap name.
+        public var link_types: [LinkTypeRow]?
+    }
+    public struct LinkTypeRow: Codable, Sendable, Equatable {
+        public var link_type: Int32
+        public var name: String
+        public var packets: UInt64
+        public var bytes: UInt64
+    }
+    public struct FileRow: Codable, Sendable {
+        public var path: String
+        public var link_type: Int32?
+        public var link_type_name: String?
+        public var packets: UInt64
+        public var bytes: UInt64
+        public var first_packet: String?
+        public var last_packet: String?
+        public var error: String?
+    }
+
+    public var schema_version: Int
+    public var totals: Totals
+    public var first_packet: String?
+    public var last_packet: String?
+    public var relays: [String]
+    public var categories: [CategoryRow]
+    public var undecoded: [UndecodedRow]
+    public var protocols: [String: UInt64]
+    public var files: [FileRow]
+    /// Categories plus undecoded reasons equal exactly what was read.
+    public var invariant_holds: Bool
+    // Engine replay only.
+    public var workers: Int?
+    public var connections: [ConnectionRow]?
+    public var flow_table: FlowTableRow?
+    public var ring_drops: [UInt64]?
+
+    /// The report of an engine replay: counters plus connections and the flow table.
+    public init(_ e: EngineResult) {
+        self.init(e.replay)
+        let c = e.connections
+        func value(_ relay: String, _ category: String, _ m: ConnectionMetric) -> UInt64 {
+            c.value(relay: relays.firstIndex(of: relay)!, category: Category(label: category)!, m)
+        }
+        for i in categories.indices {
+            let r = categories[i]
+            categories[i].connections_opened = value(r.relay, r.category, .opened)
+            categories[i].connection_attempts_unanswered = value(r.relay, r.category, .unanswered)
+            categories[i].connections_closed = value(r.relay, r.category, .closed)
+            categories[i].connections_active = value(r.relay, r.category, .active)
+            categories[i].connections_peak = value(r.relay, r.category, .peak)
+        }
+        connections = relays.indices.flatMap { relay in
+            Category.allCases.map { category in
+                ConnectionRow(relay: relays[relay], category: category.label,
+                              opened: c.value(relay: relay, category: category, .opened),
+                              unanswered: c.value(relay: relay, category: category, .unanswered),
+                              closed: c.value(relay: relay, category: category, .closed),
+                              active: c.value(relay: relay, category: category, .active),
+                              peak: c.value(relay: relay, category: category, .peak))
+            }
+        }
+        flow_table = FlowTableRow(capacity: e.flowTable.capacity, evictions: e.flowTable.evictions,
+                                  bytes_reserved: e.flowTable.bytesReserved)
+        workers = e.workers
+        ring_drops = e.ringDrops
+    }
+
+    public init(_ r: ReplayResult) {
+        schema_version = ReplayReport.schemaVersion
+        totals = Totals(packets: r.totals.packets, bytes: r.totals.bytes, captured_bytes: r.totals.capturedBytes)
+        first_packet = r.totals.firstTimestampNanos.map(ReplayReport.iso8601)
+        last_packet = r.totals.lastTimestampNanos.map(ReplayReport.iso8601)
+        relays = r.labels
+        let c = r.counters
+        categories = c.slots.map { slot in
+            CategoryRow(relay: r.labels[slot.relay], category: slot.category.label, direction: slot.direction.label,
+                        packets: c.value(slot, .packets), bytes: c.value(slot, .bytes),
+                        payload_bytes: c.value(slot, .payloadBytes), tor_payload_bytes: c.value(slot, .torPayloadBytes))
+        }
+        undecoded = DecodeFailure.allCases.map { reason in
+            UndecodedRow(reason: reason.label, packets: c.reasonPackets(reason), bytes: c.reasonBytes(reason),
+                         link_types: reason == .linkTypeUnsupported
+                            ? r.unsupportedLinkTypes.map { LinkTypeRow(link_type: $0.linkType, name: $0.name, packets: $0.packets, bytes: $0.bytes) }
+                            : nil)
+        }
+        protocols = Dictionary(uniqueKeysWithValues: ProtocolCounter.allCases.map { ($0.label, c.protocolPackets($0)) })
+        files = r.files.map { f in
+            FileRow(path: f.path, link_type: f.linkType?.rawValue, link_type_name: f.linkTypeName,
+                    packets: f.totals.packets, bytes: f.totals.bytes,
+                    first_packet: f.totals.firstTimestampNanos.map(ReplayReport.iso8601),
+                    last_packet: f.totals.lastTimestampNanos.map(ReplayReport.iso8601),
+                    error: f.error?.description)
+        }
+        invariant_holds = r.invariantHolds
+    }
+
+    /// ISO-8601 UTC with whole seconds (capture times can be anything, 1970–2107).
+    public static func iso8601(_ nanos: Int64) -> String {
+        let seconds = nanos / 1_000_000_000 - (nanos % 1_000_000_000 < 0 ? 1 : 0)
+        return iso8601(Date(timeIntervalSince1970: TimeInterval(seconds)))
+    }
+
+    public static func iso8601(_ date: Date) -> String {
+        var f = Date.ISO8601FormatStyle()
+        f.timeZone = TimeZone(identifier: "UTC")!
+        return date.formatted(f)
+    }
+
+    public func json() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        // Safe to force: every field is a plain value type JSONEncoder accepts.
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+
+    /// A table a person reads at a glance: non-zero cells only, largest first
+    /// within each relay, then the undecoded reasons and the totals check.
+    public func table() -> String {
+        var out = ""
+        let rows = categories.filter { $0.packets > 0 }
+        let header = ["relay", "category", "dir", "packets", "bytes", "share"]
+        var lines: [[String]] = []
+        for r in rows {
+            let share = totals.bytes > 0 ? Double(r.bytes) / Double(totals.bytes) * 100 : 0
+            lines.append([r.relay, r.category, r.direction, Self.group(r.packets), Self.humanBytes(r.bytes),
+                          String(format: "%5.1f%%", share)])
+        }
+        for u in undecoded where u.packets > 0 {
+            var name = u.reason
+            if let lts = u.link_types, !lts.isEmpty { name += " (" + lts.map(\.name).joined(separator: ", ") + ")" }
+            let share = totals.bytes > 0 ? Double(u.bytes) / Double(totals.bytes) * 100 : 0
+            lines.append(["undecoded", name, "", Self.group(u.packets), Self.humanBytes(u.bytes), String(format: "%5.1f%%", share)])
+        }
+        lines.append(["total", "", "", Self.group(totals.packets), Self.humanBytes(totals.bytes), invariant_holds ? "exact" : "MISMATCH"])
+        var widths = header.map(\.count)
+        for l in lines { for (i, v) in l.enumerated() { widths[i] = max(widths[i], v.count) } }
+        func render(_ l: [String]) -> String {
+            l.enumerated().map { i, v in i >= 3 ? String(repeating: " ", count: widths[i] - v.count) + v
+                                                : v + String(repeating: " ", count: widths[i] - v.count) }
+                .joined(separator: "  ")
+        }
+        out += render(header) + "\n"
+        out += widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n"
+        for (i, l) in lines.enumerated() {
+            if i == lines.count - 1 { out += widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n" }
+            out += render(l) + "\n"
+        }
+        if let f = first_packet, let l = last_packet { out += "capture time: \(f) – \(l) (UTC)\n" }
+        return out
+    }
+
+    static func group(_ v: UInt64) -> String {
+        let s = String(v)
+        var out = ""
+        for (i, ch) in s.reversed().enumerated() {
+            if i > 0 && i % 3 == 0 { out.append(",") }
+            out.append(ch)
+        }
+        return String(out.reversed())
+    }
+
+    /// Binary units, as Tor uses for AccountingMax.
+    public static func humanBytes(_ v: UInt64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+        var value = Double(v)
+        var i = 0
+        while value >= 1024 && i < units.count - 1 { value /= 1024; i += 1 }
+        return i == 0 ? "\(v) B" : String(format: "%.2f %@", value, units[i])
+    }
+}

@@ -1,0 +1,190 @@
+import FlowMeterCore
+import FlowMeterAccounting
+import Foundation
+import GRDB
+
+/// What one stored resolution covers.
+public struct StoredResolution: Sendable, Equatable {
+    public var resolution: BucketResolution
+    public var firstStart: Date
+    public var lastStart: Date
+    public var rows: Int
+}
+
+/// A read-only view of an accounting database, for reports, quotas, forecasts
+/// and the exporter. It opens the file read-only (it can never write, even by
+/// mistake), waits up to a busy timeout for the writer, and never migrates:
+/// an older file must be migrated by a writer, a newer one is refused.
+public final class AccountingReader: UsageHistorySource {
+    public let path: String
+    public let schemaVersion: Int
+    private let queue: DatabaseQueue
+
+    /// - Throws: `StoreError.cannotOpen` (no such file), `.newerSchema`,
+    ///   `.olderSchema`, `.notAFlowMeterDatabase`.
+    public init(path: String, busyTimeoutSeconds: Double = 5) throws {
+        self.path = path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw StoreError.cannotOpen(path: path, reason: "no such file")
+        }
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(busyTimeoutSeconds)
+        config.label = "flowmeter-store-reader"
+        do {
+            func open(_ location: String) throws -> (DatabaseQueue, Int) {
+                let q = try DatabaseQueue(path: location, configuration: config)
+                return (q, try q.read { try StoreSchema.inspect($0, path: path) })
+            }
+            do {
+                (queue, schemaVersion) = try open(path)
+            } catch let e as DatabaseError where e.resultCode == .SQLITE_CANTOPEN {
+                // A WAL file in a read-only directory cannot get its -shm index.
+                // If no writer left a -wal behind, the file alone is the whole
+                // truth and can be opened immutable; otherwise say what to do.
+                guard let uri = Self.immutableURI(path) else {
+                    throw StoreError.cannotOpen(path: path, reason: "the directory is read-only and a -wal file holds unmerged writes; copy the database with its -wal file somewhere writable")
+                }
+                (queue, schemaVersion) = try open(uri)
+            }
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            throw StoreError.cannotOpen(path: path, reason: StoreError.reason(error))
+        }
+        if schemaVersion > StoreSchema.currentVersion {
+            throw StoreError.newerSchema(path: path, found: schemaVersion, supported: StoreSchema.currentVersion)
+        }
+        if schemaVersion < StoreSchema.currentVersion {
+            throw StoreError.olderSchema(path: path, found: schemaVersion, supported: StoreSchema.currentVersion)
+        }
+    }
+
+    /// `file:…?immutable=1` for a file in a directory this process cannot
+    /// write and with no -wal beside it; nil otherwise. Needs an SQLite built
+    /// with URI filenames (Debian's is); elsewhere the open fails as before.
+    static func immutableURI(_ path: String) -> String? {
+        let dir = (path as NSString).deletingLastPathComponent
+        guard access(dir.isEmpty ? "." : dir, W_OK) != 0 else { return nil }
+        let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? nil
+        guard (wal ?? 0) == 0 else { return nil }
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "?#%")
+        guard let encoded = absolute.addingPercentEncoding(withAllowedCharacters: allowed) else { return nil }
+        return "file:" + encoded + "?immutable=1"
+    }
+
+    private func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try queue.read(body) } catch let e as StoreError { throw e } catch {
+            throw StoreError.readFailed(path: path, reason: StoreError.reason(error))
+        }
+    }
+
+    private static func utc(_ d: Date) -> Int64 {
+        let s = d.timeIntervalSince1970
+        guard s.isFinite else { return s > 0 ? .max : .min }
+        return Int64(max(-9e18, min(9e18, s.rounded(.up))))
+    }
+
+    private static func bucket(_ row: Row) -> UsageBucket {
+        func u(_ col: String) -> UInt64 { UInt64(clamping: row[col] as Int64) }
+        return UsageBucket(start: Date(timeIntervalSince1970: Double(row["start_utc"] as Int64)),
+                           durationSeconds: row["resolution_seconds"],
+                           relay: row["relay"], category: row["category"], direction: row["direction"],
+                           packets: u("packets"), bytes: u("bytes"),
+                           payloadBytes: u("payload_bytes"), torPayloadBytes: u("tor_payload_bytes"))
+    }
+
+    /// Resolutions present in the file, finest first.
+    public func resolutions() throws -> [StoredResolution] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT resolution_seconds, min(start_utc) AS first, max(start_utc) AS last, count(*) AS n
+                FROM bucket GROUP BY resolution_seconds ORDER BY resolution_seconds
+                """).map { row in
+                StoredResolution(resolution: BucketResolution(rawValue: row["resolution_seconds"]),
+                                 firstStart: Date(timeIntervalSince1970: Double(row["first"] as Int64)),
+                                 lastStart: Date(timeIntervalSince1970: Double(row["last"] as Int64)),
+                                 rows: row["n"])
+            }
+        }
+    }
+
+    /// Buckets of one resolution whose start lies in [from, to), in start order.
+    public func buckets(from: Date, to: Date, resolution: BucketResolution) throws -> [UsageBucket] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM bucket WHERE resolution_seconds = ? AND start_utc >= ? AND start_utc < ?
+                ORDER BY start_utc, relay, category, direction
+                """, arguments: [resolution.rawValue, Self.utc(from), Self.utc(to)]).map(Self.bucket)
+        }
+    }
+
+    /// Buckets whose start lies in [from, to), in start order, each span
+    /// counted once at the finest resolution still kept for it: where hour
+    /// buckets were pruned, day buckets that end before the first kept hour
+    /// stand in (their `durationSeconds` says so).
+    public func buckets(from: Date, to: Date) throws -> [UsageBucket] {
+        var out: [UsageBucket] = []
+        var coveredFrom = Int64.max  // everything at or after this is already taken from a finer resolution
+        for r in try resolutions() {
+            let seconds = Int64(r.resolution.rawValue)
+            let upper = coveredFrom == .max ? Self.utc(to) : min(Self.utc(to), coveredFrom - seconds + 1)
+            let rows = try read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT * FROM bucket WHERE resolution_seconds = ? AND start_utc >= ? AND start_utc < ?
+                    ORDER BY start_utc, relay, category, direction
+                    """, arguments: [r.resolution.rawValue, Self.utc(from), upper]).map(Self.bucket)
+            }
+            out += rows
+            coveredFrom = min(coveredFrom, Int64(r.firstStart.timeIntervalSince1970))
+        }
+        out.sort { ($0.start, $0.relay, $0.category, $0.direction) < ($1.start, $1.relay, $1.category, $1.direction) }
+        return out
+    }
+
+    /// Spans overlapping [from, to) whose counts are a lower bound.
+    public func gapRecords(from: Date, to: Date) throws -> [GapRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM gap WHERE end_utc > ? AND start_utc < ? ORDER BY start_utc",
+                             arguments: [Self.utc(from), Self.utc(to)]).map {
+                GapRecord(startUTC: $0["start_utc"], endUTC: $0["end_utc"], reason: GapReason(rawValue: $0["reason"]))
+            }
+        }
+    }
+
+    public func gaps(from: Date, to: Date) throws -> [DateInterval] {
+        try gapRecords(from: from, to: to).map {
+            DateInterval(start: Date(timeIntervalSince1970: Double($0.startUTC)),
+                         end: Date(timeIntervalSince1970: Double($0.endUTC)))
+        }
+    }
+
+    /// A continuity value set through `BucketAccumulator.setState`.
+    public func state(named name: String) throws -> String? {
+        try read { try String.fetchOne($0, sql: "SELECT value FROM state WHERE name = ?", arguments: [name]) }
+    }
+
+    /// The `info` table: schema_version, created_utc, last_flush_utc, clean_shutdown.
+    public func info() throws -> [String: String] { try read { try AccountingStore.info($0) } }
+
+    /// `PRAGMA integrity_check`: ["ok"] for a sound file.
+    public func integrityCheck() throws -> [String] {
+        try read { try String.fetchAll($0, sql: "PRAGMA integrity_check") }
+    }
+
+    /// Columns of the live schema as (table, column), for the audit test and `db audit --db`.
+    public func liveColumns() throws -> [(table: String, column: String)] {
+        try read { db in
+            var out: [(String, String)] = []
+            let tables = try String.fetchAll(db, sql: """
+                SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' ORDER BY name
+                """)
+            for t in tables {
+                for c in try db.columns(in: t) { out.append((t, c.name)) }
+            }
+            return out
+        }
+    }
+}

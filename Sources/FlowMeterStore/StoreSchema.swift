@@ -1,0 +1,142 @@
+import FlowMeterCore
+import FlowMeterAccounting
+import Foundation
+import GRDB
+
+/// Why the accounting store could not do what was asked. Environmental
+/// failures (disk full, read-only directory, a newer database) are thrown as
+/// these so every caller can print one clear sentence; bugs trap instead.
+public enum StoreError: Error, CustomStringConvertible, Equatable {
+    /// The file or its directory could not be opened or created.
+    case cannotOpen(path: String, reason: String)
+    /// The file is an SQLite database that FlowMeter did not write.
+    case notAFlowMeterDatabase(path: String)
+    /// Written by a newer FlowMeter: refused rather than misread (vnstat's rule).
+    case newerSchema(path: String, found: Int, supported: Int)
+    /// Older than this build reads; only a writer may migrate it.
+    case olderSchema(path: String, found: Int, supported: Int)
+    /// Another process holds the writer lock: one writer per database.
+    case writerBusy(path: String)
+    /// A write failed; nothing of it was applied (the transaction rolled back).
+    case writeFailed(path: String, reason: String)
+    case readFailed(path: String, reason: String)
+    /// The store configuration cannot be used (see `StoreConfiguration.problem()`).
+    case invalidConfiguration(String)
+
+    public var description: String {
+        switch self {
+        case .cannotOpen(let p, let r): return "\(p): cannot open the accounting database: \(r)"
+        case .notAFlowMeterDatabase(let p): return "\(p): is an SQLite database, but not one FlowMeter wrote; refusing to touch it"
+        case .newerSchema(let p, let f, let s):
+            return "\(p): database schema version \(f) is newer than this FlowMeter understands (\(s)); upgrade FlowMeter, it will not be changed"
+        case .olderSchema(let p, let f, let s):
+            return "\(p): database schema version \(f) is older than \(s); run `flowmeter db migrate --db \(p)` (or any writer) first"
+        case .writerBusy(let p): return "\(p): another FlowMeter process is writing to this database (one writer at a time)"
+        case .writeFailed(let p, let r): return "\(p): could not write to the accounting database: \(r); counts are kept in memory and retried"
+        case .readFailed(let p, let r): return "\(p): could not read the accounting database: \(r)"
+        case .invalidConfiguration(let r): return "store configuration: \(r)"
+        }
+    }
+
+    /// One sentence for SQLite's result codes a person can act on.
+    static func reason(_ error: any Error) -> String {
+        guard let e = error as? DatabaseError else { return "\(error)" }
+        switch e.resultCode {
+        case .SQLITE_FULL: return "the disk is full (SQLITE_FULL)"
+        case .SQLITE_READONLY: return "the database or its directory is read-only (\(e.extendedResultCode))"
+        case .SQLITE_CANTOPEN: return "the file cannot be opened or created: check the directory exists and is writable (SQLITE_CANTOPEN)"
+        case .SQLITE_IOERR: return "an I/O error (\(e.extendedResultCode)): the disk may be full, read-only or failing"
+        case .SQLITE_BUSY, .SQLITE_LOCKED: return "the database stayed locked past the busy timeout"
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB: return "the file is damaged or not a database (\(e.resultCode))"
+        default: return e.message ?? "\(e.resultCode)"
+        }
+    }
+}
+
+/// The store's schema, versioned like vnstat's `dbversion` but through GRDB's
+/// migrator. `PRAGMA user_version` carries the number so any tool (and an
+/// older FlowMeter) can read it without knowing GRDB; `application_id` marks
+/// the file as ours so a stray SQLite file is never migrated.
+public enum StoreSchema {
+    /// The version this build writes and reads.
+    public static let currentVersion = 2
+    /// "FlMt": stamped in the SQLite header.
+    static let applicationID: Int32 = 0x466C_4D74
+
+    /// Every persisted column, for `flowmeter db audit` and docs/storage.md. A
+    /// test compares this list with the live schema, so it cannot drift.
+    public static let audit: [(table: String, column: String, meaning: String)] = [
+        ("info", "name", "setting name: schema_version, created_utc, last_flush_utc, clean_shutdown"),
+        ("info", "value", "its value (integers as text; instants as UTC seconds)"),
+        ("bucket", "resolution_seconds", "bucket length: 300, 3600 or 86400"),
+        ("bucket", "start_utc", "bucket start, UTC seconds since 1970, a multiple of resolution_seconds"),
+        ("bucket", "relay", "relay label from the host model (\"host\" or a configured relay name)"),
+        ("bucket", "category", "traffic category label (or_inbound, or_outbound, dir, exit, dns, other, non_ip, undecoded)"),
+        ("bucket", "direction", "in, out, or none (undecoded packets)"),
+        ("bucket", "packets", "packets counted in the bucket"),
+        ("bucket", "bytes", "wire bytes (pcap len)"),
+        ("bucket", "payload_bytes", "transport payload bytes"),
+        ("bucket", "tor_payload_bytes", "transport payload with non-internal peers"),
+        ("gap", "start_utc", "start of a span whose counts are a lower bound, UTC seconds"),
+        ("gap", "end_utc", "its end, UTC seconds"),
+        ("gap", "reason", "agent_stopped, agent_crashed, clock_jump, capture_drops, capture_gap, or a reason a caller names"),
+        ("state", "name", "continuity value named by a quota or the agent (e.g. a period's start)"),
+        ("state", "value", "its value as text"),
+        ("state", "updated_utc", "when it was last set, UTC seconds"),
+    ]
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        // v1: the first layout (buckets and settings). Kept byte-for-byte so a
+        // v1 file migrates the same way on every machine.
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE info(name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+                CREATE TABLE bucket(
+                    resolution_seconds INTEGER NOT NULL CHECK (resolution_seconds > 0),
+                    start_utc INTEGER NOT NULL,
+                    relay TEXT NOT NULL,
+                    category TEXT NOT NULL,
+                    direction TEXT NOT NULL,
+                    packets INTEGER NOT NULL DEFAULT 0 CHECK (packets >= 0),
+                    bytes INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0),
+                    payload_bytes INTEGER NOT NULL DEFAULT 0 CHECK (payload_bytes >= 0),
+                    tor_payload_bytes INTEGER NOT NULL DEFAULT 0 CHECK (tor_payload_bytes >= 0),
+                    PRIMARY KEY (resolution_seconds, start_utc, relay, category, direction)
+                ) WITHOUT ROWID;
+                INSERT INTO info(name, value) VALUES ('schema_version', '1');
+                PRAGMA application_id = 1181502836;
+                PRAGMA user_version = 1;
+                """)
+        }
+        // v2: spans whose counts are a lower bound (downtime, drops, clock
+        // jumps: what-users-ask #7) and named continuity state for quotas.
+        // `gap` is a rowid table on purpose: SQLite 3.40.1 (Debian 12) reports
+        // a false "NULL value in gap.end_utc" from integrity_check for this
+        // shape as WITHOUT ROWID, and `db check` must be able to say "ok".
+        m.registerMigration("v2") { db in
+            try db.execute(sql: """
+                CREATE TABLE gap(
+                    start_utc INTEGER NOT NULL,
+                    end_utc INTEGER NOT NULL CHECK (end_utc >= start_utc),
+                    reason TEXT NOT NULL,
+                    PRIMARY KEY (start_utc, reason)
+                );
+                CREATE TABLE state(name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL, updated_utc INTEGER NOT NULL);
+                UPDATE info SET value = '2' WHERE name = 'schema_version';
+                PRAGMA user_version = 2;
+                """)
+        }
+        return m
+    }
+
+    /// Reads the version stamped in the file without changing it: 0 for an
+    /// empty (new) file. Throws for a file that is not ours.
+    static func inspect(_ db: Database, path: String) throws -> Int {
+        let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        let appID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+        let tables = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
+        if appID != applicationID && !(appID == 0 && tables == 0) { throw StoreError.notAFlowMeterDatabase(path: path) }
+        return version
+    }
+}

@@ -1,0 +1,256 @@
+import Foundation
+import Testing
+@testable import FlowMeterCore
+@testable import FlowMeterCapture
+@testable import FlowMeterConfig
+@testable import FlowMeterAccounting
+@testable import FlowMeterStore
+@testable import FlowMeterReports
+@testable import FlowMeterExport
+@testable import FlowMeterAgent
+
+/// Real parts for the live tests: network namespaces joined by a veth pair,
+/// the built `flowmeter` binary, tcpreplay, curl and Prometheus, each started
+/// by PID and stopped by PID. Traffic only crosses the veth pair the test made
+/// (or a namespace's own loopback); every sender is bounded in packets and
+/// seconds.
+enum LiveHarness {
+    static var isRoot: Bool { geteuid() == 0 }
+    static func tool(_ name: String) -> String? {
+        for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
+            return "\(dir)/\(name)"
+        }
+        return nil
+    }
+    static var canRun: Bool { isRoot && tool("ip") != nil && tool("tcpreplay") != nil && tool("curl") != nil }
+    static let skipReason: Comment = "live tests need root, iproute2 (ip netns), tcpreplay and curl"
+
+    /// The `flowmeter` binary next to the test bundle (same build folder).
+    static var flowmeter: String {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<3 {
+            let candidate = dir.appendingPathComponent("flowmeter").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        let root = Repo.root
+        return root.appendingPathComponent(".build/debug/flowmeter").path
+    }
+
+    struct Output { var status: Int32; var stdout: String; var stderr: String }
+
+    /// Runs a command to completion (bounded by `timeout` seconds).
+    @discardableResult
+    static func run(_ argv: [String], timeout: Double = 30) throws -> Output {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: argv[0].hasPrefix("/") ? argv[0] : (tool(argv[0]) ?? argv[0]))
+        p.arguments = Array(argv.dropFirst())
+        // Files, not pipes: a child that fills a pipe nobody reads would hang.
+        let base = NSTemporaryDirectory() + "flowmeter-run-\(getpid())-\(UUID().uuidString.prefix(8))"
+        FileManager.default.createFile(atPath: base + ".out", contents: nil)
+        FileManager.default.createFile(atPath: base + ".err", contents: nil)
+        defer {
+            try? FileManager.default.removeItem(atPath: base + ".out")
+            try? FileManager.default.removeItem(atPath: base + ".err")
+        }
+        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".out"))
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".err"))
+        try p.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(10_000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        return Output(status: p.terminationStatus,
+                      stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
+                      stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
+    }
+
+    /// Polls `condition` every 100 ms until it holds or `timeout` passes.
+    static func waitUntil(timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try condition() { return true }
+            usleep(100_000)
+        }
+        return try condition()
+    }
+
+    static func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "flowmeter-live-\(getpid())-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+}
+
+/// Two namespaces, `sender` and `meter`, joined by a veth pair. IPv6 is off
+/// in both so the kernel sends nothing of its own (no router or neighbour
+/// solicitations) and the meter's interface counts only what the test sends.
+final class VethPair {
+    let sender: String
+    let meter: String
+    let senderInterface: String
+    let meterInterface: String
+    nonisolated(unsafe) private static var counter = 0
+
+    /// `addresses`: optional (sender, meter) addresses in 198.18.0.0/15
+    /// (the range set aside for network tests, RFC 2544).
+    init(addresses: (String, String)? = nil) throws {
+        VethPair.counter += 1
+        let tag = "\(getpid() % 100_000)x\(VethPair.counter)"
+        sender = "fms\(tag)"
+        meter = "fmm\(tag)"
+        senderInterface = "vs\(tag)"
+        meterInterface = "vm\(tag)"
+        try ip(["netns", "add", sender])
+        try ip(["netns", "add", meter])
+        for ns in [sender, meter] {
+            try LiveHarness.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
+            try LiveHarness.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])
+            try ip(["-n", ns, "link", "set", "lo", "up"])
+        }
+        try createLink()
+        if let (s, m) = addresses {
+            try ip(["-n", sender, "addr", "add", "\(s)/24", "dev", senderInterface])
+            try ip(["-n", meter, "addr", "add", "\(m)/24", "dev", meterInterface])
+        }
+    }
+
+    func createLink() throws {
+        try ip(["link", "add", senderInterface, "netns", sender, "type", "veth", "peer", "name", meterInterface, "netns", meter])
+        try ip(["-n", sender, "link", "set", senderInterface, "up"])
+        try ip(["-n", meter, "link", "set", meterInterface, "up"])
+    }
+
+    func deleteLink() throws { try ip(["-n", meter, "link", "del", meterInterface]) }
+
+    /// A counter of the meter's interface as the kernel keeps it.
+    func meterStatistic(_ name: String) throws -> UInt64 {
+        let out = try LiveHarness.run(["ip", "netns", "exec", meter, "cat", "/sys/class/net/\(meterInterface)/statistics/\(name)"])
+        return UInt64(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    /// rx_packets of another interface in the meter namespace.
+    func bridgeReceived(_ name: String) throws -> UInt64 {
+        let out = try LiveHarness.run(["ip", "netns", "exec", meter, "cat", "/sys/class/net/\(name)/statistics/rx_packets"])
+        return UInt64(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    /// Sends `pcap` out of the sender's interface at `pps`, bounded in time.
+    @discardableResult
+    func replay(_ pcap: String, pps: Int, timeout: Double = 60) throws -> LiveHarness.Output {
+        try LiveHarness.run(["ip", "netns", "exec", sender, "timeout", "\(Int(timeout))", "tcpreplay", "-q",
+                             "--pps=\(pps)", "-i", senderInterface, pcap], timeout: timeout + 5)
+    }
+
+    /// An HTTP GET through curl inside `namespace`; returns (status, body).
+    func get(_ url: String, in namespace: String, headers: [String] = []) throws -> (Int, String) {
+        var argv = ["ip", "netns", "exec", namespace, "curl", "-s", "-m", "5", "-w", "\n%{http_code}"]
+        for h in headers { argv += ["-H", h] }
+        argv.append(url)
+        let out = try LiveHarness.run(argv, timeout: 10)
+        var lines = out.stdout.components(separatedBy: "\n")
+        let code = Int(lines.popLast() ?? "") ?? 0
+        return (code, lines.joined(separator: "\n"))
+    }
+
+    func destroy() {
+        _ = try? LiveHarness.run(["ip", "netns", "del", sender])
+        _ = try? LiveHarness.run(["ip", "netns", "del", meter])
+    }
+
+    private func ip(_ args: [String]) throws {
+        let out = try LiveHarness.run(["ip"] + args)
+        if out.status != 0 { throw HarnessError.command("ip \(args.joined(separator: " ")): \(out.stderr)") }
+    }
+}
+
+enum HarnessError: Error { case command(String), timeout(String) }
+
+/// A process started in a namespace and stopped by its PID (`ip netns exec`
+/// execs the command, so the PID is the program's own).
+final class NamespacedProcess {
+    let process = Process()
+    let logPath: String
+
+    init(namespace: String, argv: [String], logPath: String) throws {
+        self.logPath = logPath
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.executableURL = URL(fileURLWithPath: LiveHarness.tool("ip")!)
+        process.arguments = ["netns", "exec", namespace] + argv
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Sends `signal` and waits up to `timeout` s; SIGKILL if it is still there.
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM, timeout: Double = 10) -> Int32? {
+        guard process.isRunning else { return process.terminationStatus }
+        kill(pid, signal)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+            return nil
+        }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
+/// A running agent in the meter namespace, with its temporary config.
+final class RunningAgent {
+    let process: NamespacedProcess
+    let directory: String
+    let veth: VethPair
+    let port: Int
+
+    init(veth: VethPair, agentYAML: String, extraArguments: [String] = [], port: Int = 9477) throws {
+        self.veth = veth
+        self.port = port
+        directory = try LiveHarness.temporaryDirectory()
+        let config = """
+        host:
+          addresses: [\(TestTraffic.relayAddress)]
+        relays:
+          - name: guard1
+            or_ports: ["\(TestTraffic.relayAddress):9001"]
+            addresses: [\(TestTraffic.relayAddress)]
+        agent:
+        \(agentYAML.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        """
+        try config.write(toFile: directory + "/flowmeter.yaml", atomically: true, encoding: .utf8)
+        process = try NamespacedProcess(
+            namespace: veth.meter,
+            argv: [LiveHarness.flowmeter, "run", "-i", veth.meterInterface, "--config", directory + "/flowmeter.yaml"] + extraArguments,
+            logPath: directory + "/agent.log")
+    }
+
+    /// Waits until /metrics answers from the meter's loopback.
+    func waitUntilServing(headers: [String] = []) throws -> Bool {
+        try LiveHarness.waitUntil(timeout: 20) {
+            (try? veth.get("http://127.0.0.1:\(port)/metrics", in: veth.meter, headers: headers).0) == 200
+        }
+    }
+
+    func metrics(headers: [String] = []) throws -> [String: Double] {
+        let (code, body) = try veth.get("http://127.0.0.1:\(port)/metrics", in: veth.meter, headers: headers)
+        guard code == 200 else { return [:] }
+        var out: [String: Double] = [:]
+        for line in body.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " ") else { continue }
+            out[String(line[..<space])] = Double(line[line.index(after: space)...])
+        }
+        return out
+    }
+
+    func cleanUp() {
+        process.stop(signal: SIGKILL, timeout: 5)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import GRDB
+import Testing
+@testable import FlowMeterCore
+@testable import FlowMeterCapture
+@testable import FlowMeterConfig
+@testable import FlowMeterAccounting
+@testable import FlowMeterStore
+@testable import FlowMeterReports
+@testable import FlowMeterExport
+@testable import FlowMeterAgent
+
+/// A fresh directory under the system's temporary directory, removed by `cleanup()`.
+struct TempDir {
+    let url: URL
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("flowmeter-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+    func cleanup() { try? FileManager.default.removeItem(at: url) }
+}
+
+/// Cumulative counters built by hand: `add` counts packets into one slot.
+struct SyntheticCounters {
+    let block = CounterBlock(layout: CounterLayout(relayCount: 2))
+    func add(_ packets: Int, bytes: UInt32 = 100, slot: CounterSlot = CounterSlot(relay: 1, category: .orInbound, direction: .inbound)) {
+        var s = PacketSummary()
+        s.wireLength = bytes
+        s.payloadLength = bytes / 2
+        for _ in 0..<packets { block.count(s, into: slot, peerIsTorInternal: false) }
+    }
+    var snapshot: CounterSnapshot { block.snapshot() }
+}
+
+let relayLabels = ["host", "relay1"]
+/// 2026-03-01T00:00:00Z: a Sunday, the first day of a month.
+let epoch = Date(timeIntervalSince1970: 1_772_323_200)
+let everything = (Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: 4_000_000_000))
+
+func hourly(_ flushSeconds: Int64 = 60) -> StoreConfiguration {
+    StoreConfiguration(resolutions: [ResolutionRetention(.hour, keepDays: 90), ResolutionRetention(.day, keepDays: 5 * 366)],
+                       flushIntervalSeconds: flushSeconds)
+}
+
+func storedPackets(_ path: String, resolution: BucketResolution = .hour) throws -> UInt64 {
+    try AccountingReader(path: path).buckets(from: everything.0, to: everything.1, resolution: resolution)
+        .reduce(0) { $0 + $1.packets }
+}
+
+/// Runs a program found on PATH (mount, umount, dd); returns its exit status.
+@discardableResult
+func run(_ tool: String, _ args: [String]) throws -> Int32 {
+    let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+    guard let exe = dirs.map({ $0 + "/" + tool }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        return 127
+    }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: exe)
+    p.arguments = args
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    p.waitUntilExit()
+    return p.terminationStatus
+}
+
+/// A tiny tmpfs this test can make read-only or fill: the only honest way to
+/// get EROFS or ENOSPC as root, which ignores chmod.
+struct TinyMount {
+    let dir: TempDir
+    var path: String { dir.url.path }
+    init?(sizeKiB: Int) throws {
+        dir = try TempDir()
+        guard try run("mount", ["-t", "tmpfs", "-o", "size=\(sizeKiB)k", "tmpfs", dir.url.path]) == 0 else {
+            dir.cleanup()
+            return nil
+        }
+    }
+    func remount(readOnly: Bool) throws {
+        #expect(try run("mount", ["-o", "remount,\(readOnly ? "ro" : "rw")", path]) == 0)
+    }
+    func unmount() {
+        _ = try? run("umount", ["-l", path])
+        dir.cleanup()
+    }
+}
+
+/// Whether this process may mount a tmpfs (root on Linux); tests that need a
+/// read-only or full file system are skipped elsewhere, with this reason.
+let canMount: Bool = {
+    guard let m = try? TinyMount(sizeKiB: 16) else { return false }
+    m.unmount()
+    return true
+}()
