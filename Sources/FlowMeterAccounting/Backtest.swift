@@ -57,9 +57,9 @@ public struct HistoryFile: UsageHistorySource, Sendable {
         var out: [UsageBucket] = []
         for r in rows where r.start >= from && r.start < to {
             for (dir, n) in [(Direction.inbound, r.bytesIn), (Direction.outbound, r.bytesOut)] {
-                out.append(UsageBucket(start: r.start, durationSeconds: r.seconds, relay: HistoryFile.relayLabel,
-                                       category: Category.other.label, direction: dir.label,
-                                       packets: 0, bytes: n, payloadBytes: n, torPayloadBytes: n))
+                let counts = CellCounts(packets: 0, bytes: n, payloadBytes: n, torPayloadBytes: n)
+                out.append(UsageBucket(start: r.start, durationSeconds: r.seconds,
+                                       cell: Cell(relay: HistoryFile.relayLabel, category: .other, direction: dir, counts)))
             }
         }
         return out

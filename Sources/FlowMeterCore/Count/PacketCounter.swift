@@ -90,7 +90,7 @@ struct CellCode: Equatable {
 
     var cell: Int { Int(rawValue & Self.maximumCell) }
     var peerIsTorInternal: Bool { rawValue & Self.torInternalBit != 0 }
-    /// The relay and category of `cell` (inverse of `CounterLayout.cellIndex`).
-    var relay: Int { cell / (Category.count * Direction.count) }
-    var category: Category { Category(rawValue: UInt8((cell / Direction.count) % Category.count)) }
+    /// The relay and category of `cell`.
+    var relay: Int { CounterLayout.slot(ofCell: cell).relay }
+    var category: Category { CounterLayout.slot(ofCell: cell).category }
 }
