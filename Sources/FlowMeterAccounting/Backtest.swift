@@ -86,7 +86,7 @@ public struct HistoryFileError: Error, CustomStringConvertible, Equatable {
 }
 
 /// End-of-period projections replayed over a history, scored against what
-/// actually happened (issue 5, item 5).
+/// actually happened.
 public struct BacktestResult: Sendable {
     public struct Point: Sendable {
         public var at: Date

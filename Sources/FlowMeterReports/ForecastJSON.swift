@@ -4,8 +4,8 @@ import FlowMeterAccounting
 import FlowMeterStore
 import Foundation
 
-/// The stable JSON shape of one quota in `flowmeter forecast --json` (issue 5
-/// interface contract). Instants are ISO-8601 UTC strings, null when none.
+/// The stable JSON shape of one quota in `flowmeter forecast --json` (an
+/// interface contract: fields are added, never renamed). Instants are ISO-8601 UTC strings, null when none.
 public struct QuotaForecastJSON: Codable, Sendable, Equatable {
     public var name: String
     public var rule: String

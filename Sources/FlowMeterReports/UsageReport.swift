@@ -49,8 +49,8 @@ public struct UsageReportRow: Sendable, Equatable, Codable {
     }
 }
 
-/// Extra rows a caller adds under the usage (the quota rows, wired by the
-/// lead from the quota engine): rendered after the usage in every format.
+/// Extra rows a caller adds under the usage (the quota rows, from the quota
+/// engine): rendered after the usage in every format.
 public struct ReportSection: Sendable, Equatable, Codable {
     public var title: String
     public var columns: [String]

@@ -48,8 +48,8 @@ extension Classifier {
     /// listener shortcut settles `s` (`listenerSlot`); `.unknown` otherwise.
     /// The replay reader computes it for connection attempts and hands it to
     /// the worker, whose flow table would otherwise classify each new flow
-    /// itself: under a SYN flood that moves ≈ 100 instructions per packet
-    /// from the busier thread to the idler one.
+    /// itself: under a SYN flood that moves work from the busier thread to
+    /// the idler one.
     @inline(__always)
     func listenerCode(_ s: PacketSummary, layout: CounterLayout) -> CellCode {
         guard s.outcome == .ip, let slot = listenerSlot(s) else { return .unknown }

@@ -241,7 +241,7 @@ public struct IPAddress: Hashable, Sendable, Comparable {
         if isIPv4 {
             let v = ipv4Value
             // By first octet: one dispatch instead of seven tests for the
-            // public address most peers have (≈ 30 → ≈ 10 instructions).
+            // public address most peers have.
             switch v >> 24 {
             case 0, 10, 127: return true
             case 100: return v & 0xFFC0_0000 == 0x6440_0000  // 100.64/10
