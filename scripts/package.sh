@@ -50,7 +50,10 @@ release_date=$(date -u -d "$(sed -n 's/^ -- .*>  //p' packaging/debian/changelog
 # --- The binary -------------------------------------------------------------------
 build_started=$SECONDS
 if [ -z "${FLOWMETER_SKIP_BUILD:-}" ]; then
-  nice -n 19 swift build -c release --static-swift-stdlib --product flowmeter --scratch-path "$scratch"
+  # -z now: full RELRO (the GOT read-only after start), as Debian's hardening
+  # flags give every package; it only changes the final link.
+  nice -n 19 swift build -c release --static-swift-stdlib --product flowmeter --scratch-path "$scratch" \
+    -Xlinker -z -Xlinker now
 fi
 binary="$scratch/release/flowmeter"
 [ -x "$binary" ] || { echo "package.sh: $binary is missing (build it, or drop FLOWMETER_SKIP_BUILD)" >&2; exit 1; }
