@@ -33,8 +33,10 @@ need lintian lintian
 scripts/install-deps.sh   # libpcap-dev, libsqlite3-dev: the link needs them
 
 # --- Version and architecture ---------------------------------------------------
-upstream=$(sed -n 's/.*static let string = "\([^"]*\)".*/\1/p' Sources/FlowMeter/Control/Version.swift)
-[ -n "$upstream" ] || { echo "package.sh: no version in Sources/FlowMeter/Control/Version.swift" >&2; exit 1; }
+# FlowMeterVersion.string, wherever the target layout puts it.
+version_file=$(grep -rl 'enum FlowMeterVersion' Sources | head -1)
+upstream=$(sed -n 's/.*static let string = "\([^"]*\)".*/\1/p' "$version_file")
+[ -n "$upstream" ] || { echo "package.sh: no FlowMeterVersion.string found under Sources/" >&2; exit 1; }
 version="$upstream-${DEB_REVISION:-1}"
 arch=$(dpkg --print-architecture)
 changelog_version=$(sed -n '1s/^flowmeter (\([^)]*\)).*/\1/p' packaging/debian/changelog)
