@@ -48,7 +48,8 @@ import Testing
     }
 
     @Test func checkExitsZeroOneTwoAndThreeLikeANagiosPlugin() throws {
-        let base = ["check", "--db", Self.store]
+        // The replayed capture is old: --max-age 0 turns the staleness check off.
+        let base = ["check", "--db", Self.store, "--max-age", "0"]
         let ok = try run(base + ["--quota", "big 20TiB month 1 00:00 sum"])
         #expect(ok.status == 0)
         #expect(ok.stdout.hasPrefix("FLOWMETER OK"))
@@ -60,6 +61,37 @@ import Testing
         #expect(critical.stdout.hasPrefix("FLOWMETER CRITICAL"))
         let unknown = try run(["check", "--db", "/nonexistent/acct.db", "--quota", "q 1MiB month 1 00:00 sum"])
         #expect(unknown.status == 3)
+    }
+
+    @Test func checkAnswersEveryErrorWithOneUnknownLineAndExitThree() throws {
+        let cases: [[String]] = [
+            ["check"],                                                             // --db missing
+            ["check", "--db", Self.store, "--quota", "q 1MiB month 1 00:00 sum", "--warning", "lots"],
+            ["check", "--db", Self.store, "--bogus"],
+            ["check", "--db", Self.store, "--quota", "q 10GB month 1 00:00 sum"],  // ambiguous unit
+            ["check", "--db", Self.store, "--quota", "q 0 month 1 00:00 sum"],     // limit 0
+            ["check", "--db", Self.store, "--quota", "q 1TiB month 1 00:00 sum tor:gaurdA"],
+            ["check", "--db", Self.store, "--config", "/nonexistent.yaml", "--quota", "q 1TiB month 1 00:00 sum"],
+        ]
+        for args in cases {
+            let r = try run(args)
+            #expect(r.status == 3, "\(args): \(r.stdout) \(r.stderr)")
+            let lines = r.stdout.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("FLOWMETER UNKNOWN - "), "\(args): \(r.stdout)")
+        }
+        let relay = try run(["check", "--db", Self.store, "--quota", "q 1TiB month 1 00:00 sum tor:gaurdA"])
+        #expect(relay.stdout.contains("gaurdA") && relay.stdout.contains("known relays:"))
+    }
+
+    @Test func checkWithStaleDataIsCriticalAndVersionAndHelpExitZero() throws {
+        let stale = try run(["check", "--db", Self.store, "--quota", "big 20TiB month 1 00:00 sum"])
+        #expect(stale.status == 2)
+        #expect(stale.stdout.hasPrefix("FLOWMETER CRITICAL - no data since "))
+        #expect(stale.stdout.contains("|") && stale.stdout.contains(";0;"))
+        let version = try run(["check", "-V"])
+        #expect(version.status == 0 && version.stdout.hasPrefix("flowmeter check "))
+        let help = try run(["check", "-h"])
+        #expect(help.status == 0 && help.stdout.contains("--warning"))
     }
 
     @Test func aBadQuotaSpecIsAConfigurationErrorWithExitTwo() throws {
