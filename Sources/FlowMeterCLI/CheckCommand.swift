@@ -91,6 +91,15 @@ struct CheckCommand: ParsableCommand {
     /// parse and validation errors become UNKNOWN lines too, and a run past
     /// `--timeout` is cut off with UNKNOWN. Help and version exit 0.
     static func runAsPlugin(_ arguments: [String]) -> Never {
+        // Before parsing: they must work without the required --db.
+        if arguments.contains(where: { ["-h", "--help"].contains($0) }) {
+            print(FlowMeterCommand.helpMessage(for: CheckCommand.self))
+            Foundation.exit(0)
+        }
+        if arguments.contains(where: { ["-V", "--version"].contains($0) }) {
+            print("flowmeter check \(FlowMeterVersion.string)")
+            Foundation.exit(0)
+        }
         let command: CheckCommand
         do {
             guard let parsed = try FlowMeterCommand.parseAsRoot(["check"] + arguments) as? CheckCommand else {
@@ -100,10 +109,6 @@ struct CheckCommand: ParsableCommand {
         } catch {
             if FlowMeterCommand.exitCode(for: error) == .success { FlowMeterCommand.exit(withError: error) }
             emit(CheckPlugin.unknown(FlowMeterCommand.message(for: error)))
-        }
-        if command.showVersion {
-            print("flowmeter check \(FlowMeterVersion.string)")
-            Foundation.exit(0)
         }
         let seconds = command.timeout
         DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(seconds)) {
