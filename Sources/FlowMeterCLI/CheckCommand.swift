@@ -80,7 +80,17 @@ struct CheckCommand: ParsableCommand {
             let plugin = CheckPlugin.Options(
                 warning: try CheckPlugin.Threshold(parsing: warning), critical: try CheckPlugin.Threshold(parsing: critical),
                 warningHours: warningHours, criticalHours: criticalHours, maxAge: maxAge > 0 ? maxAge : nil)
-            return CheckPlugin.evaluate(statuses.map(CheckPlugin.QuotaInput.init), options: plugin, now: wallNow,
+            let inputs = try statuses.map { s in
+                var input = CheckPlugin.QuotaInput(s)
+                // Over the limit before a projection exists (30 min of data): when it was crossed.
+                if input.used > input.limit && input.exhaustion == nil {
+                    let period = s.forecast.usage.interval
+                    input.exhaustion = QuotaForecaster.pastCrossing(s.quota, buckets: try reader.buckets(from: period.start, to: at),
+                                                                    interval: period).map { min($0, at) }
+                }
+                return input
+            }
+            return CheckPlugin.evaluate(inputs, options: plugin, now: wallNow,
                                         newestData: QuotaOptions.newestData(reader), knownRelays: known)
         } catch {
             return CheckPlugin.unknown("\(error)")
