@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import FlowMeterCore
 @testable import FlowMeterAgent
+@testable import FlowMeterStore
 @testable import FlowMeterTestSupport
 
 /// Surge detection in the live agent over a veth pair: a steady baseline,
@@ -46,7 +47,10 @@ struct SurgeTests {
         let begun = Date()
         let veth = try VethPair()
         defer { veth.destroy() }
-        let agent = try RunningAgent(veth: veth, agentYAML: "capture_threads: 1", topLevelYAML: Self.surgeYAML)
+        let state = try LiveHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let agent = try RunningAgent(veth: veth, agentYAML: "capture_threads: 1", topLevelYAML: Self.surgeYAML,
+                                     extraArguments: ["--db", state + "/acct.db"])
         defer { agent.cleanUp() }
         #expect(try agent.waitUntilServing(), "agent log:\n\(agent.process.log)")
 
@@ -95,6 +99,13 @@ struct SurgeTests {
         let synBytes = m[cell("flowmeter_surge_bytes_total", "guard1", "or_inbound", "in")] ?? 0
         #expect(synBytes >= 0.8 * Double(syn.expected.values.first!.bytes) && synBytes <= Double(expected.first { $0.key.category == "or_inbound" && $0.key.direction == "in" }!.value.bytes))
         #expect((m[cell("flowmeter_surge_start_timestamp_seconds", "host", "other", "in")] ?? 0) > begun.timeIntervalSince1970)
+
+        // 5. The store holds both spans, ended, with the cell and kind and no peer.
+        #expect(agent.process.stop(signal: SIGTERM, timeout: 15) == 0, "agent log:\n\(agent.process.log)")
+        let spans = try AccountingReader(path: state + "/acct.db").surgeSpans(from: begun.addingTimeInterval(-60), to: Date())
+        #expect(spans.map { "\($0.relay)/\($0.category.label)/\($0.direction.label)/\($0.kind.rawValue)" }
+                == ["guard1/or_inbound/in/rate", "host/other/in/udp"], "\(spans)")
+        #expect(spans.allSatisfy { $0.end != nil && $0.bytes > 0 })
         #expect(Date().timeIntervalSince(begun) < 90)
     }
 }

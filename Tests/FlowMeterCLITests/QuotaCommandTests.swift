@@ -95,6 +95,18 @@ import Testing
         #expect(help.status == 0 && help.stdout.contains("--warning"))
     }
 
+    @Test func checkPastItsTimeoutAnswersUnknown() throws {
+        // Opening a FIFO for reading blocks until a writer comes: a store that hangs.
+        let fifo = makeTemporaryDirectory("check-timeout") + "/hang.db"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
+        let started = Date()
+        let r = try run(["check", "--db", fifo, "--quota", "q 1TiB month 1 00:00 sum", "-t", "1"])
+        #expect(r.status == 3)
+        #expect(r.stdout == "FLOWMETER UNKNOWN - timed out after 1 s (--timeout)\n")
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+
     @Test func aBadQuotaSpecIsAConfigurationErrorWithExitTwo() throws {
         let r = try run(["forecast", "--db", Self.store, "--quota", "q 10GB month 1 00:00 sum"])
         #expect(r.status == 2)
