@@ -157,7 +157,8 @@ struct ForecastCommand: ParsableCommand {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(r.statuses.map(\.json)), as: UTF8.self))
+            let list = try r.statuses.map { ForecastJSONWithSurges(base: $0.json, figures: try SurgeReport.figures($0, reader: r.reader, now: r.now)) }
+            print(String(decoding: try encoder.encode(list), as: UTF8.self))
             return
         }
         for s in r.statuses { print(ForecastText.render(s) + (try SurgeReport.forecastLines(s, reader: r.reader, now: r.now))) }

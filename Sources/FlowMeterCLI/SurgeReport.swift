@@ -32,23 +32,57 @@ enum SurgeReport {
                              columns: ["period_start", "period_end", "surges", "surge_bytes", "cells"], rows: rows)
     }
 
-    /// For `forecast`: the quota period's bytes during surges (in the quota's
-    /// scope) and, if there were any, the projection without them.
-    static func forecastLines(_ s: QuotaStatus, reader: AccountingReader, now: Date) throws -> String {
+    /// A quota period's surges: how many, their bytes in the quota's scope,
+    /// and the quota evaluated once more without them (nil without surges).
+    struct Figures {
+        var count: Int
+        var bytes: UInt64
+        var without: QuotaStatus?
+    }
+
+    static func figures(_ s: QuotaStatus, reader: AccountingReader, now: Date) throws -> Figures {
         let period = s.forecast.usage.interval
         let spans = try reader.surgeSpans(from: period.start, to: now).filter { span in
             s.quota.scope.includes(UsageBucket(start: span.start, durationSeconds: 0, relay: span.relay, category: span.category.label,
                                                direction: span.direction.label, packets: 0, bytes: 0, payloadBytes: 0, torPayloadBytes: 0))
         }
-        guard !spans.isEmpty else { return "  surges this period: none\n" }
+        guard !spans.isEmpty else { return Figures(count: 0, bytes: 0, without: nil) }
         let bytes = UInt64(spans.reduce(0.0) { $0 + SurgeExcludedHistory.share(of: $1, from: period.start, to: now) }.rounded())
-        var out = "  surges this period: \(spans.count), \(ReplayReport.humanBytes(bytes)) during them (wire bytes)\n"
         let without = try QuotaStatus.evaluate(s.quota, source: SurgeExcludedHistory(base: reader, spans: spans), now: now)
+        return Figures(count: spans.count, bytes: bytes, without: without)
+    }
+
+    /// For `forecast`'s text: the period's bytes during surges and, if there
+    /// were any, the projection without them.
+    static func forecastLines(_ s: QuotaStatus, reader: AccountingReader, now: Date) throws -> String {
+        let f = try figures(s, reader: reader, now: now)
+        guard let without = f.without else { return "  surges this period: none\n" }
+        var out = "  surges this period: \(f.count), \(ReplayReport.humanBytes(f.bytes)) during them (wire bytes)\n"
         if let p = without.forecast.projection {
             out += "  without surges: \(ReplayReport.humanBytes(without.forecast.usage.used)) used, projected end \(ReplayReport.humanBytes(UInt64(max(0, p.endTotal)))), exhaustion \(p.exhaustion.map(UsageReport.iso) ?? "not within this period")\n"
         } else {
             out += "  without surges: \(ReplayReport.humanBytes(without.forecast.usage.used)) used, no projection yet\n"
         }
         return out
+    }
+}
+
+/// `forecast --json`'s quota object with the surge figures added as three
+/// more keys (`surge_count`, `surge_bytes`, `projected_end_bytes_without_surges`),
+/// so the contract's keys stay exactly as they are.
+struct ForecastJSONWithSurges: Encodable {
+    var base: QuotaForecastJSON
+    var figures: SurgeReport.Figures
+
+    enum Keys: String, CodingKey { case surge_count, surge_bytes, projected_end_bytes_without_surges }
+
+    func encode(to encoder: any Encoder) throws {
+        try base.encode(to: encoder)
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(figures.count, forKey: .surge_count)
+        try c.encode(figures.bytes, forKey: .surge_bytes)
+        // Without surges the projection is the plain one.
+        let end = figures.without.map { $0.forecast.projection?.endTotal } ?? base.projected_end_bytes
+        try c.encode(end, forKey: .projected_end_bytes_without_surges)
     }
 }

@@ -38,6 +38,9 @@ import Testing
                 #expect(q.keys.contains(key), "missing \(key)")
             }
             #expect((q["used_bytes"] as! NSNumber).uint64Value > 0)
+            // A replayed capture has no surges: none, and the same projection without them.
+            #expect((q["surge_count"] as? NSNumber)?.intValue == 0 && (q["surge_bytes"] as? NSNumber)?.intValue == 0)
+            #expect(q.keys.contains("projected_end_bytes_without_surges"))
         }
         let tor = try #require(list[1]["tor"] as? [String: Any])
         for key in ["soft_limit_bytes", "expected_usage_bytes_per_minute", "wakeup", "predicted_soft_hibernation", "predicted_hard_hibernation"] {
