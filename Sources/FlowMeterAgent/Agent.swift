@@ -90,6 +90,7 @@ public final class Agent: @unchecked Sendable {
     /// Opened after the privilege drop, so its files belong to the agent's user.
     private let store = Mutex<AgentStore?>(nil)
     private let stopRequested = DispatchSemaphore(value: 0)
+    private let surges: AgentSurges
 
     public init(configuration: AgentConfiguration, loader: @escaping Loader, logger: Logger,
                 clock: LiveClock = .system, sysfs: SysfsNet = SysfsNet()) throws(AgentError) {
@@ -135,6 +136,7 @@ public final class Agent: @unchecked Sendable {
         pipelines = ps
         interfaceDrops = InterfaceDropCounter(interfaces: interfaces, sysfs: sysfs)
         startNanos = clock.wallNanos()
+        surges = AgentSurges(settings: s.surge, logger: logger)
     }
 
     /// Runs until SIGTERM or SIGINT (or `requestStop`); returns when the
@@ -158,6 +160,7 @@ public final class Agent: @unchecked Sendable {
             metrics: { [self] in
                 var r = reading()
                 r.quotas = store.withLock { $0 }?.quotaStatuses(now: Date()) ?? []
+                r.surges = surges.statuses
                 return renderer.withLock { Array($0.render(r)) }
             },
             status: { [self] in StatusDocument(reading()).json() })
@@ -194,7 +197,11 @@ public final class Agent: @unchecked Sendable {
         }
         let ticker = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "flowmeter.store"))
         ticker.schedule(deadline: .now() + 1, repeating: 1)
-        ticker.setEventHandler { [self] in store.withLock { $0 }?.tick(reading(), now: Date()) }
+        ticker.setEventHandler { [self] in
+            let (r, now) = (reading(), Date())
+            surges.tick(r, now: now)
+            store.withLock { $0 }?.tick(r, now: now, surges: surges)
+        }
         ticker.resume()
         // 4. Count.
         for (_, p) in pipelines { p.start() }
@@ -208,7 +215,7 @@ public final class Agent: @unchecked Sendable {
         for (_, p) in pipelines { _ = p.finish(endTimestampNanos: nil) }
         ticker.cancel()
         let finalReading = reading()
-        store.withLock { $0 }?.close(finalReading, now: Date())
+        store.withLock { $0 }?.close(finalReading, now: Date(), surges: surges)
         let final = StatusDocument(finalReading)
         writeFinal(final)
         return final

@@ -49,6 +49,8 @@ public struct AgentSettings: Sendable, Equatable {
     public enum CaptureLayout: String, Sendable, Equatable { case fanout, rings }
     /// Where the final counters are written on stop (systemd StateDirectory).
     public var stateDirectory: String? = nil
+    /// The config file's top-level `surge:` section (read by the CLI).
+    public var surge = SurgeSettings()
 
     public init() {}
 

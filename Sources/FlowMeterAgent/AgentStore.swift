@@ -65,10 +65,12 @@ final class AgentStore: @unchecked Sendable {
         return s
     }
 
-    /// Once a second (and once more at the end).
-    func tick(_ r: AgentReading, now: Date) {
+    /// Once a second (and once more at the end), with the surge spans to
+    /// write at the next flush.
+    func tick(_ r: AgentReading, now: Date, surges: AgentSurges? = nil) {
         lock.withLock { m in
             guard !m.closed else { return }
+            if let surges { accumulator.recordSurges(surges.drainSpans()) }
             accumulator.observe(Self.snapshot(r, labels: labels), at: now)
             if let last = m.lastTick {
                 if r.totalDrops > m.lastDrops { accumulator.recordGap(from: last, to: now, reason: .captureDrops) }
@@ -82,8 +84,8 @@ final class AgentStore: @unchecked Sendable {
     }
 
     /// Flushes and closes; the final counters are in the store afterwards.
-    func close(_ r: AgentReading, now: Date) {
-        tick(r, now: now)
+    func close(_ r: AgentReading, now: Date, surges: AgentSurges? = nil) {
+        tick(r, now: now, surges: surges)
         lock.withLock { m in
             guard !m.closed else { return }
             m.closed = true

@@ -77,6 +77,9 @@ struct ReportCommand: ParsableCommand {
             if !quotaList.isEmpty {
                 report.sections.append(try quotaSection(quotaList.map(\.0), reader: reader, from: report.from, to: report.to))
             }
+            if let surges = try SurgeReport.section(reader: reader, from: report.from, to: report.to, by: by, zone: zone) {
+                report.sections.append(surges)
+            }
             if json { print(try report.renderJSON(), terminator: "") }
             else if csv { print(report.renderCSV(), terminator: "") }
             else { print(report.renderTable(), terminator: "") }

@@ -60,6 +60,7 @@ struct RunCommand: ParsableCommand {
         var settings: AgentSettings
         do {
             settings = try AgentSettings.parse(loaded.configFile?.sections["agent"], file: configOptions.config ?? "-")
+            settings.surge = try SurgeSettings.parse(loaded.configFile?.sections["surge"], file: configOptions.config ?? "-")
         } catch {
             Diagnostics.error("configuration: \(error)")
             throw ExitCode(2)

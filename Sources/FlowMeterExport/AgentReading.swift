@@ -29,6 +29,8 @@ public struct AgentReading: Sendable {
     public var refusedByToken: UInt64 = 0
     /// Quotas as of this reading (`run --db` with quotas), for /metrics.
     public var quotas: [QuotaStatus] = []
+    /// Every cell's surge state (the agent's detector), for /metrics.
+    public var surges: [SurgeCellStatus] = []
 
     public init() {}
 

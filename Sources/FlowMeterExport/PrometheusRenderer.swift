@@ -75,6 +75,8 @@ public final class PrometheusRenderer {
             }
         }
 
+        append(SurgeMetrics.render(r.surges, escape: escape))
+
         let reasons = r.reasons
         family("flowmeter_undecoded_packets_total", "counter", "Packets that could not be fully decoded, by reason; each is counted under exactly one reason.")
         for (reason, packets, _) in reasons { sample("flowmeter_undecoded_packets_total{reason=\"\(reason.label)\"}", packets) }

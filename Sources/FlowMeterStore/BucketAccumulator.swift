@@ -66,6 +66,7 @@ public final class BucketAccumulator {
     private var pending: [PendingKey: CellCounts] = [:]
     private var pendingGaps: [GapRecord] = []
     private var pendingState: [String: String] = [:]
+    private var pendingSurges: [SurgeSpan] = []
     private var clockNanos: Int64?
     private var sessionStartNanos: Int64?
     private var nextFlushNanos: Int64 = .max
@@ -148,6 +149,17 @@ public final class BucketAccumulator {
     /// A named continuity value (e.g. a quota period's start) written with the next flush.
     public func setState(_ value: String, for name: String) { pendingState[name] = value }
 
+    /// Surge spans written with the next flush; a later record of the same
+    /// span (same cell and start) replaces an earlier one.
+    public func recordSurges(_ spans: [SurgeSpan]) {
+        for s in spans {
+            pendingSurges.removeAll { $0.start == s.start && $0.relay == s.relay && $0.category == s.category && $0.direction == s.direction }
+            pendingSurges.append(s)
+        }
+        // Bounded while the store cannot be written: the oldest ended spans go first.
+        if pendingSurges.count > 2 * SurgeDetector.maxPendingSpans { pendingSurges.removeFirst(pendingSurges.count - 2 * SurgeDetector.maxPendingSpans) }
+    }
+
     /// The next instant at which the clock must be shown to the accumulator
     /// (a bucket edge or a flush), for `ClockedSink`'s one compare per packet.
     public var nextCheckNanos: Int64 {
@@ -201,6 +213,7 @@ public final class BucketAccumulator {
         }
         batch.gaps = pendingGaps
         batch.state = pendingState
+        batch.surges = pendingSurges
         batch.prune = pruneDue && !pruneSuspended
         batch.checkpoint = reason != .interval
         do {
@@ -216,6 +229,7 @@ public final class BucketAccumulator {
         pending.removeAll(keepingCapacity: true)
         pendingGaps.removeAll()
         pendingState.removeAll()
+        pendingSurges.removeAll()
         if batch.prune { pruneDue = false }
         stats.flushes += 1
         stats.lastError = nil
