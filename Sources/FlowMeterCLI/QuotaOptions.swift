@@ -67,25 +67,34 @@ struct QuotaOptions: ParsableArguments {
     static func loadQuotas(specs: [String], configOptions: ConfigOptions, zone: TimeZone,
                            required: Bool = true) throws -> [(Quota, QuotaStatus.TorInputs?)] {
         let loaded = try configOptions.load(warn: false)
-        var list: [(Quota, QuotaStatus.TorInputs?)] = []
-        do {
-            for spec in specs { list.append((try Quota(spec: spec, defaultZone: zone), nil)) }
-        } catch {
-            Diagnostics.error("--quota: \(error)")
+        let list: [(Quota, QuotaStatus.TorInputs?)]
+        do { list = try quotaList(specs: specs, loaded: loaded, zone: zone) } catch {
+            Diagnostics.error("configuration: \(error)")
             throw ExitCode(2)
+        }
+        if list.isEmpty && required {
+            Diagnostics.error("no quota: give --quota, a config file with quotas:, or a torrc with AccountingMax")
+            throw ExitCode(2)
+        }
+        return list
+    }
+
+    /// The quotas of `specs`, the config's `quotas:` and the torrcs'
+    /// accounting options; the error names where the bad one was written.
+    static func quotaList(specs: [String], loaded: LoadedConfig, zone: TimeZone) throws(ConfigError) -> [(Quota, QuotaStatus.TorInputs?)] {
+        var list: [(Quota, QuotaStatus.TorInputs?)] = []
+        for spec in specs {
+            do { list.append((try Quota(spec: spec, defaultZone: zone), nil)) } catch {
+                throw ConfigError(file: "--quota", "\(error)")
+            }
         }
         if let file = loaded.configFile, let node = file.sections["quotas"] {
             let nodes = YAMLNodes(file: file.path)
-            do {
-                for item in try nodes.sequence(node, "quotas") {
-                    let spec = try nodes.string(item, "a quotas entry")
-                    do { list.append((try Quota(spec: spec, defaultZone: zone), nil)) } catch {
-                        throw nodes.error(item, "\(error)")
-                    }
+            for item in try nodes.sequence(node, "quotas") {
+                let spec = try nodes.string(item, "a quotas entry")
+                do { list.append((try Quota(spec: spec, defaultZone: zone), nil)) } catch {
+                    throw nodes.error(item, "\(error)")
                 }
-            } catch let error as ConfigError {
-                Diagnostics.error("configuration: \(error)")
-                throw ExitCode(2)
             }
         }
         for relay in loaded.torInstances {
@@ -94,13 +103,8 @@ struct QuotaOptions: ParsableArguments {
                 guard let q = try Quota.fromTorrc(relay: relay.name, settings: settings, zone: zone) else { continue }
                 list.append((q, try torInputs(relay: relay, settings: settings, zone: zone)))
             } catch {
-                Diagnostics.error("configuration: \(relay.sourceFile ?? relay.name): \(error)")
-                throw ExitCode(2)
+                throw ConfigError(file: relay.sourceFile ?? relay.name, "\(error)")
             }
-        }
-        if list.isEmpty && required {
-            Diagnostics.error("no quota: give --quota, a config file with quotas:, or a --torrc with AccountingMax")
-            throw ExitCode(2)
         }
         return list
     }

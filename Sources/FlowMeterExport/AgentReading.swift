@@ -29,6 +29,8 @@ public struct AgentReading: Sendable {
     public var refusedByToken: UInt64 = 0
     /// Quotas as of this reading (`run --db` with quotas), for /metrics.
     public var quotas: [QuotaStatus] = []
+    /// The accounting store's health; nil when the agent keeps no store.
+    public var store: StoreHealth? = nil
 
     public init() {}
 

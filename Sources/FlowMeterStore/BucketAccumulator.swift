@@ -232,10 +232,14 @@ public final class BucketAccumulator {
         store = nil
     }
 
+    /// Logged once per state change (a new kind of failure); repeats of the
+    /// same failure go to debug, so a full disk does not flood the journal.
     private func failed(_ e: StoreError, reason: FlushReason) -> Bool {
         stats.failedFlushes += 1
+        let repeated = stats.lastError?.description == e.description
         stats.lastError = e
-        logger.error("flush (\(reason)) failed: \(e.description) [\(pending.count) buckets, \(pendingPackets) packets pending]")
+        let message: Logger.Message = "flush (\(reason)) failed: \(e.description) [\(pending.count) buckets, \(pendingPackets) packets pending]; counting in memory and retrying"
+        if repeated { logger.debug(message) } else { logger.error(message) }
         return false
     }
 
