@@ -7,6 +7,7 @@ import FlowMeterAccounting
 import FlowMeterConfig
 import FlowMeterCapture
 import FlowMeterCore
+import Logging
 
 @main
 struct FlowMeterCommand: ParsableCommand {
@@ -17,4 +18,11 @@ struct FlowMeterCommand: ParsableCommand {
         subcommands: [ReplayCommand.self, RunCommand.self, ReportCommand.self, DbCommand.self, BenchCommand.self,
                       TorScheduleCommand.self, BacktestCommand.self, ForecastCommand.self, CheckCommand.self]
     )
+
+    /// Every command logs in the one format (FlowMeterLogHandler), including
+    /// the libraries' default loggers.
+    static func main() {
+        LoggingSystem.bootstrap { _ in FlowMeterLogHandler() }
+        main(nil)
+    }
 }
