@@ -41,4 +41,19 @@ struct ConfigOptions: ParsableArguments {
             throw ExitCode(2)
         }
     }
+
+    /// The store `run` writes with this config and no --db: `store.path`,
+    /// else `state_directory/accounting.db` (docs/configuration.md, "store:").
+    func defaultStorePath() throws -> String {
+        do {
+            let file = try config.map { path throws(ConfigError) in try ConfigFile.load(path) }
+            let name = file?.path ?? "-"
+            let agent = try AgentSettings.parse(file?.sections["agent"], file: name)
+            let store = try StoreSettings.parse(file?.sections["store"], file: name)
+            return store.resolvedPath(stateDirectory: agent.effectiveStateDirectory(root: systemRoot))
+        } catch {
+            Diagnostics.error("configuration: \(error)")
+            throw ExitCode(2)
+        }
+    }
 }

@@ -13,8 +13,8 @@ import Yams
 
 /// What `forecast` and `check` share: the store, the quotas, and "now".
 struct QuotaOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The accounting store written by `run --db` or `replay --db`.", valueName: "FILE"))
-    var db: String
+    @Option(name: .customLong("db"), help: ArgumentHelp("The accounting store written by `run` or `replay --db` (default: the one `run` writes with this --config).", valueName: "FILE"))
+    var dbOption: String?
 
     @Option(name: .customLong("quota"), help: ArgumentHelp(
         "'NAME LIMIT PERIOD RULE [SCOPE] [tz=ZONE]', e.g. 'provider 20TiB month 1 00:00 sum provider' (docs/quotas.md). Repeatable.",
@@ -46,6 +46,7 @@ struct QuotaOptions: ParsableArguments {
     func resolve() throws -> Resolved {
         let zone = tz.flatMap(TimeZone.init(identifier:)) ?? .current
         let list = try QuotaOptions.loadQuotas(specs: quotas, configOptions: configOptions, zone: zone)
+        let db = try dbOption ?? configOptions.defaultStorePath()
         let reader: AccountingReader
         do { reader = try AccountingReader(path: db) } catch {
             Diagnostics.error("\(db): \(error)")
