@@ -228,7 +228,10 @@ public final class Agent: @unchecked Sendable {
     /// directory is made (systemd makes it for the unit) and handed over first.
     private func dropPrivileges() throws(AgentError) {
         if let dir = initial.stateDirectory, !FileManager.default.fileExists(atPath: dir) {
-            do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750]) } catch {
+            // Parents with the usual mode (they are /var/lib in practice); the directory itself 0750.
+            let parent = (dir as NSString).deletingLastPathComponent
+            try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            guard mkdir(dir, 0o750) == 0 || errno == EEXIST else {
                 throw .stateDirectory(path: dir, reason: "cannot be created (\(errnoDescription(errno)))")
             }
         }

@@ -39,8 +39,9 @@ final class AgentStore: @unchecked Sendable {
     /// the operator's to fix (exit 1); later failures are retried.
     init(path: String, configuration: StoreConfiguration = StoreConfiguration(), labels: [String],
          quotas: [(Quota, QuotaStatus.TorInputs?)], logger: Logger) throws {
-        accumulator = try BucketAccumulator(path: path, configuration: configuration, relayLabels: labels, logger: logger)
-        if let e = accumulator.openError { throw e }
+        accumulator = try BucketAccumulator(path: path, configuration: configuration, relayLabels: labels, logger: logger,
+                                            openFailureIsFatal: true)
+        lock.withLock { $0.lastFlushAt = Date() }   // opening wrote the schema: the store took a write
         self.labels = labels
         self.path = path
         self.quotas = quotas

@@ -84,8 +84,11 @@ public final class BucketAccumulator {
     /// missing directory, full disk) the error is logged and kept in
     /// `openError`, counting goes on in memory and every flush tries again.
     /// A newer schema or a second writer is thrown: retrying cannot fix those.
+    /// - Parameter openFailureIsFatal: throw instead when the store cannot
+    ///   be opened now (the live agent's start: the operator is there to fix it).
     public init(path: String, configuration: StoreConfiguration = StoreConfiguration(),
-                relayLabels: [String], logger: Logger = Logger(label: "flowmeter.store")) throws {
+                relayLabels: [String], logger: Logger = Logger(label: "flowmeter.store"),
+                openFailureIsFatal: Bool = false) throws {
         self.path = path
         self.configuration = configuration
         self.relayLabels = relayLabels
@@ -97,6 +100,7 @@ public final class BucketAccumulator {
             switch e {
             case .newerSchema, .notAFlowMeterDatabase, .writerBusy, .olderSchema, .invalidConfiguration: throw e
             default:
+                if openFailureIsFatal { throw e }
                 openError = e
                 stats.lastError = e
                 logger.error("\(e.description); counting continues in memory and opening is retried at each flush")
