@@ -20,8 +20,16 @@ public struct FlowMeterLogHandler: LogHandler {
     }
 
     /// systemd sets JOURNAL_STREAM to the device:inode of the journal stream
-    /// it connected stderr to.
-    public static var underJournald: Bool { ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil }
+    /// it connected stderr to; a child whose stderr was redirected elsewhere
+    /// inherits the variable, so the inode is compared (systemd.exec(5)).
+    public static let underJournald: Bool = {
+        guard let value = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] else { return false }
+        let parts = value.split(separator: ":")
+        guard parts.count == 2, let dev = UInt64(parts[0]), let ino = UInt64(parts[1]) else { return false }
+        var st = stat()
+        guard fstat(2, &st) == 0 else { return false }
+        return UInt64(st.st_dev) == dev && UInt64(st.st_ino) == ino
+    }()
 
     /// A logger writing this format, at `level`.
     public static func logger(level: Logger.Level = .info) -> Logger {
