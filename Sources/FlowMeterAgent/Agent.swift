@@ -67,9 +67,12 @@ public enum AgentError: Error, CustomStringConvertible {
 /// final counters. It never stops counting because an interface went away.
 ///
 /// Lifecycle, in order (the order is what makes least privilege work):
-/// open capture handles and read the token file as root → bind the listener
-/// → drop to `user` keeping CAP_NET_RAW → start capture threads → wait for
-/// signals → stop threads → write final counters.
+/// check the named interfaces exist and CAP_NET_RAW is held, open capture
+/// handles and read the token file as root → bind the listener → make and
+/// hand over the state directory, drop to `user` keeping CAP_NET_RAW → open
+/// the store → start capture threads → wait for signals → stop threads →
+/// write final counters. Everything before the capture threads start stops
+/// the start with an `AgentError` naming the cause.
 public final class Agent: @unchecked Sendable {
     // @unchecked Sendable — Safe: mutable state is behind `state` (a Mutex);
     // the rest is immutable after init or itself Sendable.
