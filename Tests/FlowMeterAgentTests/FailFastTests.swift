@@ -9,8 +9,9 @@ import Testing
 /// binary is started with a bad value and must stop at once, with the exit
 /// status docs/agent.md promises and the cause in words. Every run uses a
 /// temporary --system-root, so the host's /etc/tor and /var/lib are never read.
-@Suite(.serialized) struct FailFastTests {
+@Suite(.serialized) final class FailFastTests {
     let root = makeTemporaryDirectory("failfast")
+    deinit { try? FileManager.default.removeItem(atPath: root) }
 
     /// A loopback port nothing listens on now.
     static func freePort() -> Int { 20_000 + Int(getpid() % 20_000) + Int.random(in: 0..<5_000) }
