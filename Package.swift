@@ -67,7 +67,8 @@ let package = Package(
         // The composition root: wires capture, store, export and accounting.
         .target(name: "FlowMeterAgent",
                 dependencies: ["FlowMeterCore", "FlowMeterCapture", "FlowMeterConfig", "FlowMeterAccounting",
-                               "FlowMeterStore", "FlowMeterReports", "FlowMeterExport", "CLinuxShim", logging],
+                               "FlowMeterStore", "FlowMeterReports", "FlowMeterExport", "CLinuxShim", logging,
+                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "Yams", package: "Yams")],
                 swiftSettings: v6),
         // The thin `flowmeter` executable.
         .executableTarget(name: "FlowMeterCLI",

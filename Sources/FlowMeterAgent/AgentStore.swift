@@ -29,13 +29,19 @@ final class AgentStore: @unchecked Sendable {
         var cached: [QuotaStatus] = []
         var reader: AccountingReader? = nil
         var closed = false
+        var lastFlushAt: Date? = nil
+        var flushesSeen = 0
     }
     private let lock = Mutex(Mutable())
     static let quotaRefreshSeconds: TimeInterval = 30
 
-    init(path: String, labels: [String], quotas: [(Quota, QuotaStatus.TorInputs?)], logger: Logger) throws {
-        accumulator = try BucketAccumulator(path: path, relayLabels: labels, logger: logger)
-        if let e = accumulator.openError { logger.error("\(path): \(e); counting in memory and retrying at each flush") }
+    /// Opens the store or throws: at start a store that cannot be opened is
+    /// the operator's to fix (exit 1); later failures are retried.
+    init(path: String, configuration: StoreConfiguration = StoreConfiguration(), labels: [String],
+         quotas: [(Quota, QuotaStatus.TorInputs?)], logger: Logger) throws {
+        accumulator = try BucketAccumulator(path: path, configuration: configuration, relayLabels: labels, logger: logger,
+                                            openFailureIsFatal: true)
+        lock.withLock { $0.lastFlushAt = Date() }   // opening wrote the schema: the store took a write
         self.labels = labels
         self.path = path
         self.quotas = quotas
@@ -79,6 +85,10 @@ final class AgentStore: @unchecked Sendable {
             m.lastDrops = r.totalDrops
             m.lastGaps = r.totalGaps
             m.lastTick = now
+            if accumulator.stats.flushes != m.flushesSeen {
+                m.flushesSeen = accumulator.stats.flushes
+                m.lastFlushAt = now
+            }
             accumulator.setState(String(Int64(now.timeIntervalSince1970 * 1e9)), for: AccountingStore.lastObservationKey)
         }
     }
@@ -92,6 +102,15 @@ final class AgentStore: @unchecked Sendable {
             do { try accumulator.close() } catch {
                 logger.error("\(path): the final counters could not be saved: \(error)")
             }
+        }
+    }
+
+    /// For /metrics: up while the last write succeeded.
+    func health() -> StoreHealth {
+        lock.withLock { m in
+            StoreHealth(up: accumulator.stats.lastError == nil,
+                        lastFlushSeconds: m.lastFlushAt?.timeIntervalSince1970,
+                        writeFailures: UInt64(accumulator.stats.failedFlushes))
         }
     }
 

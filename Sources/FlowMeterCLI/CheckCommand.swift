@@ -68,9 +68,9 @@ struct CheckCommand: ParsableCommand {
         do {
             let zone = options.tz.flatMap(TimeZone.init(identifier:)) ?? .current
             let c = options.configOptions
-            let loaded = try ConfigLoader.load(torrcs: c.torrcs, consensus: c.consensus, config: c.config)
+            let loaded = try c.load()
             let list = try QuotaOptions.quotaList(specs: options.quotas, loaded: loaded, zone: zone)
-            let reader = try AccountingReader(path: options.db)
+            let reader = try AccountingReader(path: try options.dbOption ?? c.defaultStorePath())
             let wallNow = options.now.flatMap { ISO8601DateFormatter().date(from: $0) } ?? current
             let at = options.instant(reader, current: wallNow)
             let statuses = try list.map { try QuotaStatus.evaluate($0.0, source: reader, now: at, tor: $0.1) }
@@ -139,16 +139,5 @@ struct CheckCommand: ParsableCommand {
         var bytes = Array((result.line + "\n").utf8)
         _ = bytes.withUnsafeMutableBytes { Glibc.write(1, $0.baseAddress, $0.count) }
         _exit(result.status.rawValue)
-    }
-}
-
-extension FlowMeterCommand {
-    /// The entry point: `check` is a monitoring plugin, which must answer with
-    /// one status line even for a usage error, so its arguments are parsed
-    /// here; every other command runs as swift-argument-parser does.
-    static func main() {
-        let arguments = Array(CommandLine.arguments.dropFirst())
-        if arguments.first == "check" { CheckCommand.runAsPlugin(Array(arguments.dropFirst())) }
-        main(arguments)
     }
 }

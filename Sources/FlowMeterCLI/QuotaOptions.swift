@@ -13,8 +13,8 @@ import Yams
 
 /// What `forecast` and `check` share: the store, the quotas, and "now".
 struct QuotaOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The accounting store written by `run --db` or `replay --db`.", valueName: "FILE"))
-    var db: String
+    @Option(name: .customLong("db"), help: ArgumentHelp("The accounting store written by `run` or `replay --db` (default: the one `run` writes with this --config).", valueName: "FILE"))
+    var dbOption: String?
 
     @Option(name: .customLong("quota"), help: ArgumentHelp(
         "'NAME LIMIT PERIOD RULE [SCOPE] [tz=ZONE]', e.g. 'provider 20TiB month 1 00:00 sum provider' (docs/quotas.md). Repeatable.",
@@ -46,6 +46,7 @@ struct QuotaOptions: ParsableArguments {
     func resolve() throws -> Resolved {
         let zone = tz.flatMap(TimeZone.init(identifier:)) ?? .current
         let list = try QuotaOptions.loadQuotas(specs: quotas, configOptions: configOptions, zone: zone)
+        let db = try dbOption ?? configOptions.defaultStorePath()
         let reader: AccountingReader
         do { reader = try AccountingReader(path: db) } catch {
             Diagnostics.error("\(db): \(error)")
@@ -69,39 +70,32 @@ struct QuotaOptions: ParsableArguments {
         let loaded = try configOptions.load(warn: false)
         let list: [(Quota, QuotaStatus.TorInputs?)]
         do { list = try quotaList(specs: specs, loaded: loaded, zone: zone) } catch {
-            Diagnostics.error(error.description)
+            Diagnostics.error("configuration: \(error)")
             throw ExitCode(2)
         }
         if list.isEmpty && required {
-            Diagnostics.error("no quota: give --quota, a config file with quotas:, or a --torrc with AccountingMax")
+            Diagnostics.error("no quota: give --quota, a config file with quotas:, or a torrc with AccountingMax")
             throw ExitCode(2)
         }
         return list
     }
 
-    /// A quota that cannot be loaded, with its source (`--quota`, `configuration`).
-    struct LoadError: Error, CustomStringConvertible { var description: String }
-
-    /// The quotas of `loadQuotas`, throwing instead of printing (for `check`,
-    /// which puts every error in its one status line).
-    static func quotaList(specs: [String], loaded: LoadedConfig, zone: TimeZone) throws(LoadError) -> [(Quota, QuotaStatus.TorInputs?)] {
+    /// The quotas of `specs`, the config's `quotas:` and the torrcs'
+    /// accounting options; the error names where the bad one was written.
+    static func quotaList(specs: [String], loaded: LoadedConfig, zone: TimeZone) throws(ConfigError) -> [(Quota, QuotaStatus.TorInputs?)] {
         var list: [(Quota, QuotaStatus.TorInputs?)] = []
-        do {
-            for spec in specs { list.append((try Quota(spec: spec, defaultZone: zone), nil)) }
-        } catch {
-            throw LoadError(description: "--quota: \(error)")
+        for spec in specs {
+            do { list.append((try Quota(spec: spec, defaultZone: zone), nil)) } catch {
+                throw ConfigError(file: "--quota", "\(error)")
+            }
         }
         if let file = loaded.configFile, let node = file.sections["quotas"] {
             let nodes = YAMLNodes(file: file.path)
-            do {
-                for item in try nodes.sequence(node, "quotas") {
-                    let spec = try nodes.string(item, "a quotas entry")
-                    do { list.append((try Quota(spec: spec, defaultZone: zone), nil)) } catch {
-                        throw nodes.error(item, "\(error)")
-                    }
+            for item in try nodes.sequence(node, "quotas") {
+                let spec = try nodes.string(item, "a quotas entry")
+                do { list.append((try Quota(spec: spec, defaultZone: zone), nil)) } catch {
+                    throw nodes.error(item, "\(error)")
                 }
-            } catch {
-                throw LoadError(description: "configuration: \(error)")
             }
         }
         for relay in loaded.torInstances {
@@ -110,7 +104,7 @@ struct QuotaOptions: ParsableArguments {
                 guard let q = try Quota.fromTorrc(relay: relay.name, settings: settings, zone: zone) else { continue }
                 list.append((q, try torInputs(relay: relay, settings: settings, zone: zone)))
             } catch {
-                throw LoadError(description: "configuration: \(relay.sourceFile ?? relay.name): \(error)")
+                throw ConfigError(file: relay.sourceFile ?? relay.name, "\(error)")
             }
         }
         return list

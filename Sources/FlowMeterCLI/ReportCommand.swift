@@ -17,8 +17,8 @@ struct ReportCommand: ParsableCommand {
         abstract: "Show stored usage per day or month, per relay, category and direction.",
         discussion: "Periods marked ≥ overlap a gap (agent stopped, capture drops, clock jump): their counts are a lower bound.")
 
-    @Option(name: .long, help: "The accounting database (written by run or replay --db).")
-    var db: String
+    @Option(name: .customLong("db"), help: "The accounting database (written by run or replay --db; default: the one run writes with this --config).")
+    var dbOption: String?
 
     @Option(name: .long, help: "Group by day or month, in --tz.")
     var by: ReportPeriod = .day
@@ -62,6 +62,7 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         let zone = TimeZone(identifier: tz)!
+        let db = try dbOption ?? configOptions.defaultStorePath()
         do {
             let reader = try AccountingReader(path: db)
             let stored = try reader.resolutions()

@@ -31,6 +31,8 @@ public struct AgentReading: Sendable {
     public var quotas: [QuotaStatus] = []
     /// Every cell's surge state (the agent's detector), for /metrics.
     public var surges: [SurgeCellStatus] = []
+    /// The accounting store's health; nil when the agent keeps no store.
+    public var store: StoreHealth? = nil
 
     public init() {}
 

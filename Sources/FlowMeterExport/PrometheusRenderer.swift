@@ -34,6 +34,7 @@ public final class PrometheusRenderer {
         sampleDouble("flowmeter_start_time_seconds", r.startTimeSeconds)
 
         if !r.quotas.isEmpty { renderQuotas(r.quotas) }
+        if let store = r.store { append(StoreHealthMetrics.text(store)) }
 
         let table = r.cells
         let prefixes = labelPrefixes(table.relays)

@@ -85,8 +85,11 @@ public final class BucketAccumulator {
     /// missing directory, full disk) the error is logged and kept in
     /// `openError`, counting goes on in memory and every flush tries again.
     /// A newer schema or a second writer is thrown: retrying cannot fix those.
+    /// - Parameter openFailureIsFatal: throw instead when the store cannot
+    ///   be opened now (the live agent's start: the operator is there to fix it).
     public init(path: String, configuration: StoreConfiguration = StoreConfiguration(),
-                relayLabels: [String], logger: Logger = Logger(label: "flowmeter.store")) throws {
+                relayLabels: [String], logger: Logger = Logger(label: "flowmeter.store"),
+                openFailureIsFatal: Bool = false) throws {
         self.path = path
         self.configuration = configuration
         self.relayLabels = relayLabels
@@ -98,6 +101,7 @@ public final class BucketAccumulator {
             switch e {
             case .newerSchema, .notAFlowMeterDatabase, .writerBusy, .olderSchema, .invalidConfiguration: throw e
             default:
+                if openFailureIsFatal { throw e }
                 openError = e
                 stats.lastError = e
                 logger.error("\(e.description); counting continues in memory and opening is retried at each flush")
@@ -246,10 +250,14 @@ public final class BucketAccumulator {
         store = nil
     }
 
+    /// Logged once per state change (a new kind of failure); repeats of the
+    /// same failure go to debug, so a full disk does not flood the journal.
     private func failed(_ e: StoreError, reason: FlushReason) -> Bool {
         stats.failedFlushes += 1
+        let repeated = stats.lastError?.description == e.description
         stats.lastError = e
-        logger.error("flush (\(reason)) failed: \(e.description) [\(pending.count) buckets, \(pendingPackets) packets pending]")
+        let message: Logger.Message = "flush (\(reason)) failed: \(e.description) [\(pending.count) buckets, \(pendingPackets) packets pending]; counting in memory and retrying"
+        if repeated { logger.debug(message) } else { logger.error(message) }
         return false
     }
 

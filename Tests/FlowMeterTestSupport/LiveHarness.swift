@@ -230,7 +230,9 @@ final class RunningAgent {
         try config.write(toFile: directory + "/flowmeter.yaml", atomically: true, encoding: .utf8)
         process = try NamespacedProcess(
             namespace: veth.meter,
-            argv: [LiveHarness.flowmeter, "run", "-i", veth.meterInterface, "--config", directory + "/flowmeter.yaml"] + extraArguments,
+            // --system-root: the host's /etc/tor is not read, and the default store is made in `directory`.
+            argv: [LiveHarness.flowmeter, "run", "-i", veth.meterInterface, "--config", directory + "/flowmeter.yaml",
+                   "--system-root", directory] + extraArguments,
             logPath: directory + "/agent.log")
     }
 
