@@ -108,7 +108,7 @@ struct LiveAgentTests {
         #expect(noToken.0 == 401)
         let allowed = try veth.get("http://127.0.0.1:9477/api/v1/status", in: veth.meter, headers: ["Authorization: Bearer s3cret-token"])
         #expect(allowed.0 == 200)
-        #expect(allowed.1.contains("\"lowerBound\""))
+        #expect(allowed.1.contains("\"lower_bound\""))
         let m = try agent.metrics(headers: ["Authorization: Bearer s3cret-token"])
         #expect(m["flowmeter_http_refused_total{reason=\"policy\"}"] == 1)
         #expect(m["flowmeter_http_refused_total{reason=\"token\"}"] == 2)
