@@ -90,6 +90,7 @@ public final class Agent: @unchecked Sendable {
     /// Opened after the privilege drop, so its files belong to the agent's user.
     private let store = Mutex<AgentStore?>(nil)
     private let stopRequested = DispatchSemaphore(value: 0)
+    private let dashboard: AgentDashboard
 
     public init(configuration: AgentConfiguration, loader: @escaping Loader, logger: Logger,
                 clock: LiveClock = .system, sysfs: SysfsNet = SysfsNet()) throws(AgentError) {
@@ -135,6 +136,7 @@ public final class Agent: @unchecked Sendable {
         pipelines = ps
         interfaceDrops = InterfaceDropCounter(interfaces: interfaces, sysfs: sysfs)
         startNanos = clock.wallNanos()
+        dashboard = AgentDashboard(database: configuration.database, logger: logger)
     }
 
     /// Runs until SIGTERM or SIGINT (or `requestStop`); returns when the
@@ -160,7 +162,14 @@ public final class Agent: @unchecked Sendable {
                 r.quotas = store.withLock { $0 }?.quotaStatuses(now: Date()) ?? []
                 return renderer.withLock { Array($0.render(r)) }
             },
-            status: { [self] in StatusDocument(reading()).json() })
+            status: { [self] in
+                var r = reading()
+                r.quotas = store.withLock { $0 }?.quotaStatuses(now: Date()) ?? []
+                return StatusDocument(r).json()
+            },
+            dashboard: { [self] in
+                dashboard.page(reading(), quotas: store.withLock { $0 }?.quotaStatuses(now: Date()) ?? [], now: Date())
+            })
         state.withLock { $0.endpoint = endpoint }
         let server: MetricsServer
         do {
@@ -169,7 +178,7 @@ public final class Agent: @unchecked Sendable {
             throw .listen(address: "\(s.listenHost):\(s.listenPort)", reason: "\(error)")
         }
         defer { server.close() }
-        logger.info("serving /metrics and /api/v1/status on \(s.listenHost):\(server.boundPort), access: \(s.accessPolicy)")
+        logger.info("serving /metrics, /api/v1/status and the dashboard at / on \(s.listenHost):\(server.boundPort), access: \(s.accessPolicy)")
         // 3. Least privilege, before any capture thread exists.
         if let user = s.user {
             do throws(PrivilegeError) {
@@ -194,7 +203,11 @@ public final class Agent: @unchecked Sendable {
         }
         let ticker = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "flowmeter.store"))
         ticker.schedule(deadline: .now() + 1, repeating: 1)
-        ticker.setEventHandler { [self] in store.withLock { $0 }?.tick(reading(), now: Date()) }
+        ticker.setEventHandler { [self] in
+            let r = reading()
+            dashboard.observe(r, now: Date())
+            store.withLock { $0 }?.tick(r, now: Date())
+        }
         ticker.resume()
         // 4. Count.
         for (_, p) in pipelines { p.start() }

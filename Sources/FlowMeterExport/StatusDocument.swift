@@ -53,6 +53,9 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     public var categories: [Cell]
     public var undecoded: [String: UInt64]
     public var interfaces: [Interface]
+    /// Live views' extras (StatusLive.swift); absent in documents of older agents.
+    public var connections: [Connections]? = nil
+    public var quotas: [QuotaLine]? = nil
 
     public init(_ r: AgentReading) {
         version = r.version
@@ -99,6 +102,8 @@ public struct StatusDocument: Codable, Sendable, Equatable {
                 recentGaps: gaps.map { Gap(start: Self.iso8601(nanos: $0.startNanos), end: $0.endNanos.map { Self.iso8601(nanos: $0) }, reason: $0.reason) },
                 lastError: ws.compactMap(\.lastError).first)
         }
+        connections = Self.connections(r)
+        quotas = r.quotas.isEmpty ? nil : Self.quotaLines(r.quotas)
     }
 
     public func json() -> Data {
