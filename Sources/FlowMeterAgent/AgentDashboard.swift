@@ -10,7 +10,8 @@ import Synchronization
 /// The agent's side of the dashboard at `/`: the live ring fed by the 1 s
 /// tick, and the store's last 30 days and quota curves, read at most once a
 /// minute (a page refresh reads memory, not the disk).
-final class AgentDashboard: Sendable {
+final class AgentDashboard: @unchecked Sendable {
+    // @unchecked Sendable — Safe: the reader and cached charts are used only under `cache`.
     let live = LiveHistory()
     private let database: String?
     private let logger: Logger

@@ -23,13 +23,15 @@ enum ReportViews {
         return out
     }
 
-    /// The last instant the store has data for, at most the current time.
+    /// The last instant the store has data for (the agent's last
+    /// observation, else the end of the last bucket), at most the current time.
     static func storeNow(_ reader: AccountingReader) -> Date {
         let current = Date()
         if let text = try? reader.state(named: AccountingStore.lastObservationKey), let ns = Int64(text) {
             return min(current, Date(timeIntervalSince1970: Double(ns) / 1e9))
         }
-        return current
+        let ends = ((try? reader.resolutions()) ?? []).map { $0.lastStart.addingTimeInterval(Double($0.resolution.rawValue)) }
+        return min(current, ends.max() ?? current)
     }
 
     /// The dashboard's stored charts for [from, to): per relay stacked

@@ -16,7 +16,15 @@ public final class LiveHistory: Sendable {
         var bytes: [Key: UInt64]
         var lossEvents: UInt64
     }
-    struct Key: Hashable, Sendable { var relay: String; var category: String; var direction: String }
+    /// One (relay, category, direction) cell, by label.
+    public struct Key: Hashable, Sendable {
+        public var relay: String
+        public var category: String
+        public var direction: String
+        public init(relay: String, category: String, direction: String) {
+            self.relay = relay; self.category = category; self.direction = direction
+        }
+    }
 
     /// Invariant: `ring.count <= capacity`; the oldest sample is at `head`
     /// once the ring is full.
