@@ -46,10 +46,10 @@ struct TopCommand: ParsableCommand {
         let client = StatusClient(agent: agent, token: token)!
         let interactive = isatty(1) == 1
         let keys = interactive && isatty(0) == 1 ? RawKeyboard() : nil
-        if interactive { print("\u{1B}[?1049h\u{1B}[?25l", terminator: "") }
+        if interactive { Self.write("\u{1B}[?1049h\u{1B}[?25l") }
         defer {
             keys?.restore()
-            if interactive { print("\u{1B}[?25h\u{1B}[?1049l", terminator: ""); fflush(stdout) }
+            if interactive { Self.write("\u{1B}[?25h\u{1B}[?1049l") }
         }
         var previous: TopView.Status? = nil
         var refreshes = 0
@@ -57,17 +57,12 @@ struct TopCommand: ParsableCommand {
             let status: TopView.Status
             do { status = try client.fetch() } catch {
                 keys?.restore()
-                if interactive { print("\u{1B}[?25h\u{1B}[?1049l", terminator: "") }
+                if interactive { Self.write("\u{1B}[?25h\u{1B}[?1049l") }
                 Diagnostics.error("\(agent): \(error)")
                 throw ExitCode(1)
             }
             let lines = TopView.lines(status, previous: previous, agent: agent, width: 80)
-            if interactive {
-                print("\u{1B}[H\u{1B}[2J" + lines.joined(separator: "\r\n"), terminator: "")
-            } else {
-                print(lines.joined(separator: "\n") + "\n")
-            }
-            fflush(stdout)
+            Self.write(interactive ? "\u{1B}[H\u{1B}[2J" + lines.joined(separator: "\r\n") : lines.joined(separator: "\n") + "\n\n")
             previous = status
             refreshes += 1
             if let count, refreshes >= count { return }
@@ -76,6 +71,21 @@ struct TopCommand: ParsableCommand {
             } else {
                 usleep(UInt32(interval * 1_000_000))
             }
+        }
+    }
+}
+
+extension TopCommand {
+    /// Straight to fd 1 with write(2): each screen goes out whole, at once,
+    /// with no C `stdout` buffer in between.
+    static func write(_ text: String) {
+        var bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.write(1, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return }
+            offset += n
         }
     }
 }

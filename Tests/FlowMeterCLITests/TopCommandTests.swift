@@ -66,11 +66,11 @@ struct TopCommandTests {
         // Not a terminal: plain lines, no escape sequences, --count refreshes.
         let plain = try LiveHarness.run(["ip", "netns", "exec", veth.meter, LiveHarness.flowmeter, "top", "--agent",
                                          "127.0.0.1:\(agent.port)", "--token-file", dir + "/token", "--count", "2"], timeout: 20)
-        #expect(plain.status == 0, plain.stderr)
-        #expect(!plain.stdout.contains("\u{1B}") && plain.stdout.contains(figure), plain.stdout)
+        #expect(plain.status == 0, "\(plain.stderr)")
+        #expect(!plain.stdout.contains("\u{1B}") && plain.stdout.contains(figure), "\(plain.stdout)")
         // Without the token the agent refuses and top says why.
         let refused = try LiveHarness.run(["ip", "netns", "exec", veth.meter, LiveHarness.flowmeter, "top", "--agent",
                                            "127.0.0.1:\(agent.port)", "--count", "1"], timeout: 20)
-        #expect(refused.status == 1 && refused.stderr.contains("token"), refused.stderr)
+        #expect(refused.status == 1 && refused.stderr.contains("token"), "\(refused.stderr)")
     }
 }
