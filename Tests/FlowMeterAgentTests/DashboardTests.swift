@@ -18,7 +18,7 @@ import Testing
 @Suite(.serialized, .enabled(if: LiveHarness.canRun && LiveHarness.tool("chromium") != nil,
                              "needs root, ip netns, tcpreplay, curl and Debian's chromium package"))
 struct DashboardTests {
-    static let quotaSpec = "provider 64GiB month 1 00:00 sum provider tz=UTC"
+    static let quotaSpec = "provider 512GiB month 1 00:00 sum provider tz=UTC"
 
     @Test func headlessChromiumRendersTheRelaysCategoriesAndQuotaFromTheAgentAndItsStore() throws {
         let veth = try VethPair()
@@ -68,7 +68,7 @@ struct DashboardTests {
         #expect(dom.contains("<svg"), "no chart rendered")
 
         let shot = dir + "/dashboard.png"
-        _ = try chromium(["--window-size=900,2400", "--screenshot=\(shot)", url], veth: veth, dir: dir)
+        _ = try chromium(["--window-size=900,1700", "--screenshot=\(shot)", url], veth: veth, dir: dir)
         let size = (try? FileManager.default.attributesOfItem(atPath: shot)[.size] as? NSNumber)?.intValue ?? 0
         #expect(size > 10_000, "no screenshot written")
         if let keep = ProcessInfo.processInfo.environment["FLOWMETER_DASHBOARD_SCREENSHOT"] {

@@ -60,6 +60,9 @@ struct GrafanaQueryTests {
         ], logPath: dir + "/prometheus.log")
         defer { prometheus.stop(signal: SIGTERM, timeout: 10) }
 
+        // Traffic only once Prometheus holds a sample from before it, so rates see it.
+        let scraping = try LiveHarness.waitUntil(timeout: 30) { try query("up == 1", veth: veth).series > 0 }
+        #expect(scraping, "prometheus log:\n\(prometheus.log.suffix(1500))")
         let traffic = TestTraffic.relayHost(rounds: 40)
         try traffic.write(to: dir + "/t.pcap")
         try veth.replay(dir + "/t.pcap", pps: 400)

@@ -31,21 +31,26 @@ struct TopCommandTests {
                 "flowmeter_bytes_total{relay=\"guard1\",category=\"or_inbound\",direction=\"in\"}"] == Double(inBytes)
         })
 
-        let socket = "flowmeter-top-\(getpid())"
+        let socket = dir + "/tmux.sock"  // removed with the directory
         let command = "\(LiveHarness.flowmeter) top --agent 127.0.0.1:\(agent.port) --token-file \(dir)/token"
-        let started = try LiveHarness.run(["ip", "netns", "exec", veth.meter, "tmux", "-L", socket, "-f", "/dev/null",
+        // Through python3's subprocess, which closes every inherited descriptor
+        // but 0-2: the tmux server outlives its client, and a descriptor it kept
+        // from Foundation's Process would make the client look alive forever.
+        let started = try LiveHarness.run(["ip", "netns", "exec", veth.meter, "python3", "-c",
+                                           "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)",
+                                           "tmux", "-S", socket, "-f", "/dev/null",
                                            "new-session", "-d", "-s", "top", "-x", "80", "-y", "30", command,
-                                           ";", "set-option", "-t", "top", "remain-on-exit", "on"])
+                                           ";", "set-option", "-t", "top", "remain-on-exit", "on"], timeout: 15)
         #expect(started.status == 0, "tmux: \(started.stderr)")
-        let server = try LiveHarness.run(["tmux", "-L", socket, "display-message", "-p", "-t", "top", "#{pid}"])
+        let server = try LiveHarness.run(["tmux", "-S", socket, "display-message", "-p", "-t", "top", "#{pid}"])
         defer {
             // The tmux server this test started, by its PID.
-            if let pid = Int32(server.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) { kill(pid, SIGTERM) }
+            if let pid = Int32(server.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) { kill(pid, SIGKILL) }
         }
         let figure = SVG.bytes(Double(inBytes)), outFigure = SVG.bytes(Double(outBytes))
         var screen = ""
         let shown = try LiveHarness.waitUntil(timeout: 15) {
-            screen = try LiveHarness.run(["tmux", "-L", socket, "capture-pane", "-p", "-t", "top"]).stdout
+            screen = try LiveHarness.run(["tmux", "-S", socket, "capture-pane", "-p", "-t", "top"]).stdout
             return screen.contains("/s") && screen.contains(figure)
         }
         #expect(shown, "screen:\n\(screen)")
@@ -54,10 +59,10 @@ struct TopCommandTests {
         #expect(screen.contains("host") && screen.contains("dns"), "screen:\n\(screen)")
         #expect(screen.split(separator: "\n").allSatisfy { $0.count <= 80 }, "a line is wider than 80 columns:\n\(screen)")
 
-        _ = try LiveHarness.run(["tmux", "-L", socket, "send-keys", "-t", "top", "q"])
+        _ = try LiveHarness.run(["tmux", "-S", socket, "send-keys", "-t", "top", "q"])
         var status = ""
         let exited = try LiveHarness.waitUntil(timeout: 10) {
-            status = try LiveHarness.run(["tmux", "-L", socket, "display-message", "-p", "-t", "top",
+            status = try LiveHarness.run(["tmux", "-S", socket, "display-message", "-p", "-t", "top",
                                           "#{pane_dead} #{pane_dead_status}"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             return status.hasPrefix("1 ")
         }

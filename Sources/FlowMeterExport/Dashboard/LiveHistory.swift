@@ -62,6 +62,9 @@ public final class LiveHistory: Sendable {
         let minute = Int64(floor(now.timeIntervalSince1970 / 60))
         let s = Self.sample(r, minute: minute)
         ring.withLock { ring in
+            // The agent's counters start at zero: that is the first sample,
+            // so traffic before the first tick is not lost in the baseline.
+            if ring.slots.isEmpty { ring.slots.append(Sample(minute: minute, bytes: [:], lossEvents: 0)) }
             ring.latest = s
             let newest = ring.slots.isEmpty ? nil : ring.slots[(ring.head + ring.slots.count - 1) % ring.slots.count]
             guard newest?.minute != minute else { return }
@@ -83,13 +86,15 @@ public final class LiveHistory: Sendable {
         guard let first = samples.first, let latest else { return ([], []) }
         var points = samples
         if latest.minute != points.last?.minute || latest.bytes != points.last?.bytes { points.append(latest) }
-        let start = Date(timeIntervalSince1970: Double(first.minute * 60))
-        let steps = Int(max(1, latest.minute - first.minute + 1))
+        // Always the whole window, so a young agent's minutes sit at the right.
+        let firstMinute = min(first.minute, latest.minute - Int64(capacity - 1))
+        let start = Date(timeIntervalSince1970: Double(firstMinute * 60))
+        let steps = Int(latest.minute - firstMinute + 1)
         var out: [String: TrafficSeries] = [:]
         var order: [String] = []
         var spans: [ChartSpan] = []
         for (a, b) in zip(points, points.dropFirst()) {
-            let step = Int(a.minute - first.minute)
+            let step = Int(a.minute - firstMinute)
             for (key, value) in b.bytes {
                 if out[key.relay] == nil {
                     order.append(key.relay)

@@ -86,7 +86,7 @@ public struct ChartMarker: Sendable, Equatable {
 /// SVG coordinates.
 struct TimeFrame {
     let width = 720.0, height = 240.0
-    let left = 64.0, right = 12.0, top = 28.0, bottom = 26.0
+    let left = 64.0, right = 12.0, top = 40.0, bottom = 26.0
     var from: Date
     var to: Date
     var yMin: Double

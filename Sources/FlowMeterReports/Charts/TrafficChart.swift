@@ -97,7 +97,7 @@ public struct TrafficChart: Sendable {
         var out = frame.open(title: title, id: id)
         out += frame.spans(spans)
         out += frame.axes(yTicks: [-top, -top / 2, 0, top / 2, top],
-                          format: { ($0 < 0 ? "out " : ($0 > 0 ? "in " : "")) + SVG.bytes(abs($0), perSecond: true) },
+                          format: { SVG.bytes(abs($0), perSecond: true) },
                           timeWithDate: s.stepSeconds >= 3600)
         for (sign, tops) in [(1.0, ins), (-1.0, outs)] {
             var lower = [Double](repeating: 0, count: s.steps)
@@ -109,6 +109,8 @@ public struct TrafficChart: Sendable {
             }
         }
         out += "<line x1=\"\(frame.left)\" x2=\"\(frame.width - frame.right)\" y1=\"\(SVG.num(frame.y(0)))\" y2=\"\(SVG.num(frame.y(0)))\" stroke=\"#333\"/>\n"
+        out += "<text x=\"\(frame.left + 4)\" y=\"\(SVG.num(frame.top + 10))\" font-size=\"10\" fill=\"#333\">▲ in</text>"
+        out += "<text x=\"\(frame.left + 4)\" y=\"\(SVG.num(frame.top + frame.plotHeight - 4))\" font-size=\"10\" fill=\"#333\">▼ out</text>\n"
         out += legend(frame)
         return out + "</svg>\n"
     }
@@ -136,10 +138,10 @@ public struct TrafficChart: Sendable {
     }
 
     private func legend(_ f: TimeFrame) -> String {
-        var out = "", x = f.left + 200
+        var out = "", x = f.left
         for c in categories {
-            out += "<rect x=\"\(SVG.num(x))\" y=\"8\" width=\"9\" height=\"9\" fill=\"\(SVG.color(category: c))\"/>"
-            out += "<text x=\"\(SVG.num(x + 12))\" y=\"16\" font-size=\"10\">\(c)</text>"
+            out += "<rect x=\"\(SVG.num(x))\" y=\"23\" width=\"9\" height=\"9\" fill=\"\(SVG.color(category: c))\"/>"
+            out += "<text x=\"\(SVG.num(x + 12))\" y=\"31\" font-size=\"10\">\(c)</text>"
             x += 16 + Double(c.count) * 6
         }
         return out + "\n"
