@@ -16,7 +16,11 @@ final class ReplayProgress {
     private var doneFileBytes: Int64 = 0
     private var donePackets: UInt64 = 0
     private var doneBytes: UInt64 = 0
-    private var currentPath: String? = nil
+    /// The capture being read: a new object, or a read position that went
+    /// back (the next file's capture may reuse the last one's memory, and a
+    /// file named twice is read twice).
+    private var current: ObjectIdentifier? = nil
+    private var lastConsumed: Int64 = 0
     private var currentTotals = ReadTotals()
     private var currentSize: Int64 = 0
     private var filesDone = 0
@@ -31,23 +35,29 @@ final class ReplayProgress {
 
     /// The callback `ReplayEngine` calls while reading one file.
     func update(path: String, capture: OfflineCapture, totals: ReadTotals, now: Date = Date()) {
-        if currentPath != path {
-            if currentPath != nil { finishFile() }
-            currentPath = path
+        if current != ObjectIdentifier(capture) || capture.bytesConsumed < lastConsumed || totals.packets < currentTotals.packets {
+            if current != nil { finishFile() }
+            current = ObjectIdentifier(capture)
             currentSize = capture.fileSize
         }
         currentTotals = totals
+        lastConsumed = capture.bytesConsumed
         guard now.timeIntervalSince(lastDrawn) >= minimumInterval else { return }
         lastDrawn = now
         Diagnostics.write("\r\u{1B}[K" + line(consumed: capture.bytesConsumed, now: now))
     }
 
+    /// The reader reports every 2^20 packets, not at a file's end, so the
+    /// tail of a finished file is estimated from its share of the file's
+    /// size (the report printed afterwards has the exact counts).
     private func finishFile() {
+        let scale = lastConsumed > 0 ? max(1, Double(currentSize) / Double(lastConsumed)) : 1
         filesDone += 1
         doneFileBytes += currentSize
-        donePackets += currentTotals.packets
-        doneBytes += currentTotals.bytes
+        donePackets += UInt64(Double(currentTotals.packets) * scale)
+        doneBytes += UInt64(Double(currentTotals.bytes) * scale)
         currentTotals = ReadTotals()
+        lastConsumed = 0
     }
 
     /// "file 2/5  1234567 packets  1.2 GiB  310.0 MiB/s  42 % · 0:35 left", under 80 columns.
