@@ -70,3 +70,46 @@ struct DashboardPageTests {
         #expect(!html.contains("<script") && !html.contains(" src=") && !html.contains(" href="))
     }
 }
+
+/// History kept in memory: the quota chart needs only the protocol.
+private struct FakeHistory: UsageHistorySource {
+    var stored: [UsageBucket]
+    var gapList: [DateInterval] = []
+    func buckets(from: Date, to: Date) throws -> [UsageBucket] { stored.filter { $0.start >= from && $0.start < to } }
+    func gaps(from: Date, to: Date) throws -> [DateInterval] { gapList.filter { $0.end > from && $0.start < to } }
+}
+
+struct QuotaChartTests {
+    /// Twenty days of 40 GB an hour each way against Tor's 1 TB monthly
+    /// AccountingMax: the burn-down shows the limit, the projection range,
+    /// the projected exhaustion and Tor's soft/hard limit and wake-up, and
+    /// a capture gap shaded as a lower bound.
+    @Test func theBurnDownDrawsTheLimitProjectionExhaustionAndTorsMarkers() throws {
+        let zone = TimeZone(identifier: "UTC")!
+        let periodStart = Date(timeIntervalSince1970: 1_772_323_200)  // 2026-03-01T00:00:00Z
+        let now = periodStart.addingTimeInterval(10 * 86_400 + 1800)
+        var buckets: [UsageBucket] = []
+        for h in 0..<(10 * 24) {
+            for d in ["in", "out"] {
+                buckets.append(UsageBucket(start: periodStart.addingTimeInterval(Double(h * 3600)), durationSeconds: 3600,
+                                           relay: "guard1", category: "or_inbound", direction: d, packets: 1,
+                                           bytes: 2_000_000_000, payloadBytes: 2_000_000_000, torPayloadBytes: 2_000_000_000))
+            }
+        }
+        let gap = DateInterval(start: periodStart.addingTimeInterval(3 * 86_400), duration: 7200)
+        let source = FakeHistory(stored: buckets, gapList: [gap])
+        let quota = try Quota(spec: "tor-guard1 1TB-SI month 1 00:00 max tor:guard1 tz=UTC", defaultZone: zone)
+        let tor = QuotaStatus.TorInputs(config: TorHibernationConfig(accountingMax: 1_000_000_000_000, timeZone: zone),
+                                        state: TorAccountingState(),
+                                        fingerprint: try TorFingerprint(hex: String(repeating: "AB", count: 20)))
+        let status = try QuotaStatus.evaluate(quota, source: source, now: now, tor: tor)
+        let chart = try QuotaChart.build(status, source: source, id: "q")
+        let svg = chart.svg()
+        #expect(chart.usedCurve.count == 10 * 24 + 1)
+        #expect(svg.contains("class=\"limit\"") && svg.contains("class=\"projection-range\"") && svg.contains("class=\"used\""))
+        #expect(svg.contains("projected exhaustion"), "\(chart.markers)")
+        #expect(svg.contains("data-reason=\"lower bound\""))
+        let labels = chart.markers.map(\.label)
+        #expect(labels.contains("Tor hard limit") || labels.contains("Tor soft limit"), "\(labels)")
+    }
+}
