@@ -74,6 +74,8 @@ struct DashboardTests {
         if let keep = ProcessInfo.processInfo.environment["FLOWMETER_DASHBOARD_SCREENSHOT"] {
             try? FileManager.default.removeItem(atPath: keep)
             try FileManager.default.copyItem(atPath: shot, toPath: keep)
+            // A phone's width too, to look at (not asserted).
+            _ = try chromium(["--window-size=390,1400", "--screenshot=\(keep).phone.png", url], veth: veth, dir: dir)
         }
     }
 

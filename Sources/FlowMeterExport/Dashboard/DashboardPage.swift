@@ -114,7 +114,8 @@ public struct DashboardPage: Sendable {
     .meta{color:#666;font-size:.85em;margin:0}.warn{background:#fdecea;padding:6px;border-left:4px solid #D55E00}
     table{border-collapse:collapse;font-size:.9em;width:100%;max-width:560px}
     td,th{padding:2px 6px;text-align:right;border-bottom:1px solid #eee}td:first-child,th:first-child{text-align:left}
-    td i{display:inline-block;width:9px;height:9px;margin-right:4px}
+    td i{display:inline-block;width:9px;height:9px;margin-right:4px}td,th{white-space:nowrap}
+    @media (max-width:480px){table{font-size:.75em}td,th{padding:2px 3px}}
     svg.chart{display:block;max-width:100%;margin:6px 0;border:1px solid #eee}
     """
 }
