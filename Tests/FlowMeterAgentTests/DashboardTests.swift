@@ -18,7 +18,7 @@ import Testing
 @Suite(.serialized, .enabled(if: LiveHarness.canRun && LiveHarness.tool("chromium") != nil,
                              "needs root, ip netns, tcpreplay, curl and Debian's chromium package"))
 struct DashboardTests {
-    static let quotaSpec = "provider 512GiB month 1 00:00 sum provider tz=UTC"
+    static let quotaSpec = KnownHistory.quotaSpec
 
     @Test func headlessChromiumRendersTheRelaysCategoriesAndQuotaFromTheAgentAndItsStore() throws {
         let veth = try VethPair()
@@ -27,7 +27,7 @@ struct DashboardTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let db = dir + "/accounting.db"
         let now = Date()
-        try Self.writeHistory(db, until: now.addingTimeInterval(-120))
+        try KnownHistory.write(db, until: now.addingTimeInterval(-120))
         let quota = try Quota(spec: Self.quotaSpec, defaultZone: TimeZone(identifier: "UTC")!)
         let history = try QuotaUsage.measure(quota, source: AccountingReader(path: db), now: now)
         let expectedPercent = String(format: "%.1f %%", history.fractionUsed * 100)
@@ -77,28 +77,6 @@ struct DashboardTests {
             // A phone's width too, to look at (not asserted).
             _ = try chromium(["--window-size=390,1400", "--screenshot=\(keep).phone.png", url], veth: veth, dir: dir)
         }
-    }
-
-    /// Ten days of history, every ten minutes: 100 MiB in and 50 MiB out of
-    /// guard1's OR traffic, so the quota's share is far from what the test's
-    /// own few kilobytes could move at one decimal.
-    static func writeHistory(_ path: String, until end: Date) throws {
-        let labels = ["host", "guard1"]
-        let layout = CounterLayout(relayCount: labels.count)
-        let acc = try BucketAccumulator(path: path, relayLabels: labels)
-        var s = CounterSnapshot(layout: layout)
-        let inbound = layout.index(CounterSlot(relay: 1, category: .orInbound, direction: .inbound), .bytes)
-        let outbound = layout.index(CounterSlot(relay: 1, category: .orInbound, direction: .outbound), .bytes)
-        let packets = layout.index(CounterSlot(relay: 1, category: .orInbound, direction: .inbound), .packets)
-        var t = end.addingTimeInterval(-10 * 86_400)
-        while t < end {
-            s.values[inbound] += 100 << 20
-            s.values[outbound] += 50 << 20
-            s.values[packets] += 70_000
-            acc.observe(s, at: t)
-            t.addTimeInterval(600)
-        }
-        try acc.close()
     }
 
     /// The `data-bytes` of a relay's category cell in the rendered DOM.

@@ -37,7 +37,7 @@ struct GrafanaQueryTests {
         let dir = try LiveHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let db = dir + "/accounting.db"
-        try DashboardTests.writeHistory(db, until: Date().addingTimeInterval(-120))
+        try KnownHistory.write(db, until: Date().addingTimeInterval(-120))
         let agent = try RunningAgent(veth: veth, agentYAML: "capture_threads: 1",
                                      extraArguments: ["--db", db, "--quota", DashboardTests.quotaSpec])
         defer { agent.cleanUp() }

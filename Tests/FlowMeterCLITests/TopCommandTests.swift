@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import FlowMeterCore
+@testable import FlowMeterAccounting
+@testable import FlowMeterStore
 @testable import FlowMeterReports
 @testable import FlowMeterExport
 @testable import FlowMeterTestSupport
@@ -18,7 +20,12 @@ struct TopCommandTests {
         let dir = try LiveHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "top-token\n".write(toFile: dir + "/token", atomically: true, encoding: .utf8)
-        let agent = try RunningAgent(veth: veth, agentYAML: "bearer_token_file: \(dir)/token\ncapture_threads: 1")
+        let db = dir + "/accounting.db"
+        try KnownHistory.write(db, until: Date().addingTimeInterval(-120))
+        let quota = try Quota(spec: KnownHistory.quotaSpec, defaultZone: TimeZone(identifier: "UTC")!)
+        let used = try QuotaUsage.measure(quota, source: AccountingReader(path: db), now: Date())
+        let agent = try RunningAgent(veth: veth, agentYAML: "bearer_token_file: \(dir)/token\ncapture_threads: 1",
+                                     extraArguments: ["--db", db, "--quota", KnownHistory.quotaSpec])
         defer { agent.cleanUp() }
         #expect(try agent.waitUntilServing(headers: ["Authorization: Bearer top-token"]), "agent log:\n\(agent.process.log)")
         let traffic = TestTraffic.relayHost(rounds: 40)
@@ -57,6 +64,10 @@ struct TopCommandTests {
         let line = screen.split(separator: "\n").first { $0.hasPrefix("guard1") && $0.contains("or_inbound") } ?? ""
         #expect(line.hasSuffix(outFigure), "or_inbound line: \(line)")
         #expect(screen.contains("host") && screen.contains("dns"), "screen:\n\(screen)")
+        let percent = String(format: "%.1f", used.fractionUsed * 100)
+        #expect(screen.contains("quota provider: ") && screen.contains("(\(percent) %)") && screen.contains("projected"),
+                "screen:\n\(screen)")
+        #expect(screen.contains("connections guard1: "), "screen:\n\(screen)")
         #expect(screen.split(separator: "\n").allSatisfy { $0.count <= 80 }, "a line is wider than 80 columns:\n\(screen)")
 
         _ = try LiveHarness.run(["tmux", "-S", socket, "send-keys", "-t", "top", "q"])
