@@ -48,7 +48,7 @@ import Testing
         let lines = r.stdout.split(separator: "\n")
         #expect(lines.count == 2, "\(r.stdout)")
         // 1440 steps × 150 MiB = 210.94 GiB of 4 TiB.
-        #expect(lines.first?.hasPrefix("1;provider;2026-03-01T00:00:00Z;2026-04-01T00:00:00Z;210.9 GiB;4.00 TiB;5.15 %;") == true, "\(r.stdout)")
+        #expect(lines.first?.hasPrefix("1;provider;2026-03-01T00:00:00Z;2026-04-01T00:00:00Z;210.94 GiB;4.00 TiB;5.15 %;") == true, "\(r.stdout)")
         #expect(lines.last?.hasPrefix("1;inbound;") == true)
         let none = try run(["report", "--db", Self.store, "--oneline"])
         #expect(none.status == 2 && none.stderr.contains("--oneline needs a quota"))

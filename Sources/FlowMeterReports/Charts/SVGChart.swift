@@ -38,12 +38,11 @@ public enum SVG {
 
     static func num(_ v: Double) -> String { String(format: "%.1f", v.isFinite ? v : 0) }
 
-    /// Bytes (or bytes per second with `perSecond`) in binary units, short.
+    /// Bytes (or bytes per second with `perSecond`) in binary units: the
+    /// reports' one formatter, for values that may be fractional or projected.
     public static func bytes(_ v: Double, perSecond: Bool = false) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-        var x = abs(v), i = 0
-        while x >= 1024 && i < units.count - 1 { x /= 1024; i += 1 }
-        let text = i == 0 ? String(format: "%.0f %@", x, units[i]) : String(format: x < 10 ? "%.2f %@" : "%.1f %@", x, units[i])
+        let whole = v.isFinite ? UInt64(min(max(0, abs(v).rounded()), Double(UInt64.max / 2))) : 0
+        let text = UsageReport.humanBytes(whole)
         return perSecond ? text + "/s" : text
     }
 
