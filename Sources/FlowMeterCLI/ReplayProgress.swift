@@ -16,11 +16,12 @@ final class ReplayProgress {
     private var doneFileBytes: Int64 = 0
     private var donePackets: UInt64 = 0
     private var doneBytes: UInt64 = 0
-    /// The capture being read: a new object, or a read position that went
-    /// back (the next file's capture may reuse the last one's memory, and a
-    /// file named twice is read twice).
+    /// The capture being read: a new object, another path, or a read
+    /// position that did not advance starts the next file (its capture may
+    /// reuse the last one's memory, and a file named twice is read twice).
     private var current: ObjectIdentifier? = nil
     private var lastConsumed: Int64 = 0
+    private var currentPath: String? = nil
     private var currentTotals = ReadTotals()
     private var currentSize: Int64 = 0
     private var filesDone = 0
@@ -35,9 +36,12 @@ final class ReplayProgress {
 
     /// The callback `ReplayEngine` calls while reading one file.
     func update(path: String, capture: OfflineCapture, totals: ReadTotals, now: Date = Date()) {
-        if current != ObjectIdentifier(capture) || capture.bytesConsumed < lastConsumed || totals.packets < currentTotals.packets {
+        // Within one file each report is 2^20 packets further on, so a read
+        // position that did not advance means the next file.
+        if current != ObjectIdentifier(capture) || path != currentPath || capture.bytesConsumed <= lastConsumed {
             if current != nil { finishFile() }
             current = ObjectIdentifier(capture)
+            currentPath = path
             currentSize = capture.fileSize
         }
         currentTotals = totals
