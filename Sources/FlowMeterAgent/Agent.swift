@@ -111,6 +111,7 @@ public final class Agent: @unchecked Sendable {
     private let store = Mutex<AgentStore?>(nil)
     private let stopRequested = DispatchSemaphore(value: 0)
     private let surges: AgentSurges
+    private let dashboard: AgentDashboard
 
     public init(configuration: AgentConfiguration, loader: @escaping Loader, logger: Logger,
                 clock: LiveClock = .system, sysfs: SysfsNet = SysfsNet()) throws(AgentError) {
@@ -159,6 +160,7 @@ public final class Agent: @unchecked Sendable {
         interfaceDrops = InterfaceDropCounter(interfaces: interfaces, sysfs: sysfs)
         startNanos = clock.wallNanos()
         surges = AgentSurges(settings: s.surge, logger: logger)
+        dashboard = AgentDashboard(database: configuration.database, logger: logger)
     }
 
     /// Runs until SIGTERM or SIGINT (or `requestStop`); returns when the
@@ -213,7 +215,14 @@ public final class Agent: @unchecked Sendable {
                 r.surges = surges.statuses
                 return renderer.withLock { Array($0.render(r)) }
             },
-            status: { [self] in StatusDocument(reading()).json() })
+            status: { [self] in
+                var r = reading()
+                r.quotas = store.withLock { $0 }?.quotaStatuses(now: Date()) ?? []
+                return StatusDocument(r).json()
+            },
+            dashboard: { [self] in
+                dashboard.page(reading(), quotas: store.withLock { $0 }?.quotaStatuses(now: Date()) ?? [], now: Date())
+            })
         state.withLock { $0.endpoint = endpoint }
         let address = s.listenHost.contains(":") ? "[\(s.listenHost)]:\(s.listenPort)" : "\(s.listenHost):\(s.listenPort)"
         let server: MetricsServer
@@ -226,7 +235,7 @@ public final class Agent: @unchecked Sendable {
             for w in workers { w.stop() }
             throw .listen(address: address, reason: "cannot listen (\(error))")
         }
-        logger.info("serving /metrics and /api/v1/status on \(s.listenHost):\(server.boundPort), access: \(s.accessPolicy)")
+        logger.info("serving /metrics, /api/v1/status and the dashboard at / on \(s.listenHost):\(server.boundPort), access: \(s.accessPolicy)")
         return server
     }
 
@@ -286,6 +295,7 @@ public final class Agent: @unchecked Sendable {
         ticker.setEventHandler { [self] in
             let (r, now) = (reading(), Date())
             surges.tick(r, now: now)
+            dashboard.observe(r, now: now)
             store.withLock { $0 }?.tick(r, now: now, surges: surges)
         }
         ticker.resume()

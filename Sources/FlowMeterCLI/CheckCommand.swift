@@ -1,3 +1,4 @@
+import FlowMeterFormat
 import ArgumentParser
 import FlowMeterAccounting
 import FlowMeterConfig
@@ -71,7 +72,7 @@ struct CheckCommand: ParsableCommand {
             let loaded = try c.load()
             let list = try QuotaOptions.quotaList(specs: options.quotas, loaded: loaded, zone: zone)
             let reader = try AccountingReader(path: try options.dbOption ?? c.defaultStorePath())
-            let wallNow = options.now.flatMap { ISO8601DateFormatter().date(from: $0) } ?? current
+            let wallNow = options.now.flatMap { Format.parseISO8601($0) } ?? current
             let at = options.instant(reader, current: wallNow)
             let statuses = try list.map { try QuotaStatus.evaluate($0.0, source: reader, now: at, tor: $0.1) }
             var known = loaded.model.relayLabels

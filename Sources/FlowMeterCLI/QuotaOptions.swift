@@ -31,7 +31,7 @@ struct QuotaOptions: ParsableArguments {
 
     func validate() throws {
         if let tz, TimeZone(identifier: tz) == nil { throw ValidationError("unknown time zone '\(tz)'") }
-        if let now, ISO8601DateFormatter().date(from: now) == nil { throw ValidationError("--now '\(now)' is not an ISO-8601 instant") }
+        if let now, Format.parseISO8601(now) == nil { throw ValidationError("--now '\(now)' is not an ISO-8601 instant") }
     }
 
     struct Resolved {
@@ -113,7 +113,7 @@ struct QuotaOptions: ParsableArguments {
     /// The instant quotas are evaluated at: `--now`, else the last instant the
     /// store has data for, at most `current`.
     func instant(_ reader: AccountingReader, current: Date = Date()) -> Date {
-        if let now { return ISO8601DateFormatter().date(from: now)! }
+        if let now { return Format.parseISO8601(now)! }
         return min(current, Self.newestData(reader) ?? current)
     }
 

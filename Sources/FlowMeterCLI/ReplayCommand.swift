@@ -47,7 +47,7 @@ struct ReplayCommand: ParsableCommand {
 
     func run() throws {
         let loaded = try configOptions.load()
-        let showProgress = Diagnostics.stderrIsTerminal
+        let progressLine = Diagnostics.stderrIsTerminal && !json ? ReplayProgress(files: files) : nil
         var accumulator: BucketAccumulator? = nil
         if let db {
             let store: StoreSettings
@@ -63,17 +63,16 @@ struct ReplayCommand: ParsableCommand {
             }
             if let e = accumulator?.openError { Diagnostics.error("\(db): \(e); counting in memory and retrying") }
         }
-        let progress: ((String, OfflineCapture, ReadTotals) -> Void)? = showProgress ? { path, capture, totals in
-            let percent = capture.fileSize > 0 ? Double(capture.bytesConsumed) / Double(capture.fileSize) * 100 : 0
-            Diagnostics.write("\r\(path): \(Int(percent))% \(totals.packets) packets")
-        } : nil
+        let progress: ((String, OfflineCapture, ReadTotals) -> Void)? = progressLine.map { p in
+            { path, capture, totals in p.update(path: path, capture: capture, totals: totals) }
+        }
         let clock = accumulator.map(BucketClock.init(accumulator:))
         let engine = ReplayEngine.replay(files: files, model: loaded.model, workers: workers,
                                          flowTableCapacity: flowTableCapacity, reader: reader, clock: clock,
                                          progress: progress)
         let result = engine.replay
         let report = ReplayReport(engine)
-        if showProgress { Diagnostics.write("\r\u{1B}[K") }
+        progressLine?.clear()
         print(json ? report.json() : report.table(), terminator: json ? "\n" : "")
         for error in result.errors { Diagnostics.error(error.description) }
         var storeFailed = false

@@ -46,6 +46,9 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     public var categories: [Cell]
     public var undecoded: [String: UInt64]
     public var interfaces: [Interface]
+    /// Live views' extras (StatusLive.swift); absent in documents of older agents.
+    public var connections: [Connections]? = nil
+    public var quotas: [QuotaLine]? = nil
 
     public init(_ r: AgentReading) {
         version = r.version
@@ -88,6 +91,8 @@ public struct StatusDocument: Codable, Sendable, Equatable {
                 recentGaps: gaps.map { Gap(start: Format.iso8601Milliseconds(seconds: Double($0.startNanos) / 1e9), end: $0.endNanos.map { Format.iso8601Milliseconds(seconds: Double($0) / 1e9) }, reason: $0.reason) },
                 lastError: ws.compactMap(\.lastError).first)
         }
+        connections = Self.connections(r)
+        quotas = r.quotas.isEmpty ? nil : Self.quotaLines(r.quotas)
     }
 
     public func json() -> Data {

@@ -4,9 +4,10 @@ import FlowMeterAccounting
 import FlowMeterStore
 import Foundation
 
-/// How a report groups time: calendar days or months in the report's zone.
+/// How a report groups time: hours, calendar days, ISO weeks (from Monday)
+/// or months in the report's zone.
 public enum ReportPeriod: String, Sendable, CaseIterable, Codable {
-    case day, month
+    case hour, day, week, month
 }
 
 /// One line of a usage report: a period and one (relay, category, direction)
@@ -77,7 +78,9 @@ public struct UsageReport: Sendable, Equatable, Codable {
                              by period: ReportPeriod, timeZone: TimeZone) throws -> UsageReport {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
-        let component: Calendar.Component = period == .day ? .day : .month
+        calendar.firstWeekday = 2  // ISO 8601 weeks
+        calendar.minimumDaysInFirstWeek = 4
+        let component: Calendar.Component = [.hour: .hour, .day: .day, .week: .weekOfYear, .month: .month][period]!
         let gaps = try source.gaps(from: from, to: to)
         struct Key: Hashable { var start: Date; var labels: CellLabels }
         var sums: [Key: UsageReportRow] = [:]
@@ -101,9 +104,14 @@ public struct UsageReport: Sendable, Equatable, Codable {
     }
 
     private static func label(_ d: Date, _ p: ReportPeriod, _ c: Calendar) -> String {
-        let x = c.dateComponents([.year, .month, .day], from: d)
+        let x = c.dateComponents([.year, .month, .day, .hour, .yearForWeekOfYear, .weekOfYear], from: d)
         let ym = String(format: "%04d-%02d", x.year ?? 0, x.month ?? 0)
-        return p == .month ? ym : ym + String(format: "-%02d", x.day ?? 0)
+        switch p {
+        case .hour: return ym + String(format: "-%02dT%02d", x.day ?? 0, x.hour ?? 0)
+        case .day: return ym + String(format: "-%02d", x.day ?? 0)
+        case .week: return String(format: "%04d-W%02d", x.yearForWeekOfYear ?? 0, x.weekOfYear ?? 0)
+        case .month: return ym
+        }
     }
 
     /// Totals per period over every label.
