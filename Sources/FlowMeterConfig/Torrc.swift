@@ -168,6 +168,7 @@ public enum Torrc {
             acct.bandwidthRate = rate
             relay.accounting = acct
         }
+        try readTorView(entries, into: &relay, warnings: &warnings)
         if relay.orListeners.isEmpty {
             warnings.append("\(path): no listening ORPort; or_inbound traffic for \(relay.name) cannot be recognised")
         }
