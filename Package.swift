@@ -63,7 +63,8 @@ let package = Package(
         // The composition root: wires capture, store, export and accounting.
         .target(name: "FlowMeterAgent",
                 dependencies: ["FlowMeterCore", "FlowMeterCapture", "FlowMeterConfig", "FlowMeterAccounting",
-                               "FlowMeterStore", "FlowMeterReports", "FlowMeterExport", "CLinuxShim", logging],
+                               "FlowMeterStore", "FlowMeterReports", "FlowMeterExport", "CLinuxShim", logging,
+                               .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: v6),
         // The thin `flowmeter` executable.
         .executableTarget(name: "FlowMeterCLI",

@@ -20,9 +20,12 @@ public struct AgentConfiguration: Sendable {
     public var database: String?
     /// Quotas evaluated for /metrics (needs `database`).
     public var quotas: [(Quota, QuotaStatus.TorInputs?)]
+    /// Relays whose tor FlowMeter asks for its own figures (a control port in the torrc).
+    public var torControl: [TorControlTarget]
     public init(model: HostModel, settings: AgentSettings, database: String? = nil,
-                quotas: [(Quota, QuotaStatus.TorInputs?)] = []) {
+                quotas: [(Quota, QuotaStatus.TorInputs?)] = [], torControl: [TorControlTarget] = []) {
         self.model = model; self.settings = settings; self.database = database; self.quotas = quotas
+        self.torControl = torControl
     }
 }
 
@@ -90,6 +93,8 @@ public final class Agent: @unchecked Sendable {
     /// Opened after the privilege drop, so its files belong to the agent's user.
     private let store = Mutex<AgentStore?>(nil)
     private let stopRequested = DispatchSemaphore(value: 0)
+    /// Asks each relay's tor for its own figures (started after the privilege drop).
+    private let torControl = Mutex<TorControlPoller?>(nil)
 
     public init(configuration: AgentConfiguration, loader: @escaping Loader, logger: Logger,
                 clock: LiveClock = .system, sysfs: SysfsNet = SysfsNet()) throws(AgentError) {
@@ -157,7 +162,7 @@ public final class Agent: @unchecked Sendable {
             access: .init(policy: s.accessPolicy, token: token),
             metrics: { [self] in
                 var r = reading()
-                r.quotas = store.withLock { $0 }?.quotaStatuses(now: Date()) ?? []
+                r.quotas = (store.withLock { $0 }?.quotaStatuses(now: Date()) ?? []).map { $0.usingTorControl(r.torControl) }
                 return renderer.withLock { Array($0.render(r)) }
             },
             status: { [self] in StatusDocument(reading()).json() })
@@ -196,6 +201,7 @@ public final class Agent: @unchecked Sendable {
         ticker.schedule(deadline: .now() + 1, repeating: 1)
         ticker.setEventHandler { [self] in store.withLock { $0 }?.tick(reading(), now: Date()) }
         ticker.resume()
+        startTorControl()
         // 4. Count.
         for (_, p) in pipelines { p.start() }
         for (w, r) in zip(workers, opened) { w.start(with: r) }
@@ -207,6 +213,7 @@ public final class Agent: @unchecked Sendable {
         for w in workers { w.stop() }
         for (_, p) in pipelines { _ = p.finish(endTimestampNanos: nil) }
         ticker.cancel()
+        torControl.withLock { $0?.stop() }
         let finalReading = reading()
         store.withLock { $0 }?.close(finalReading, now: Date())
         let final = StatusDocument(finalReading)
@@ -259,7 +266,21 @@ public final class Agent: @unchecked Sendable {
         r.reloadsSucceeded = ok
         r.reloadsFailed = failed
         if let e = endpoint { (r.refusedByPolicy, r.refusedByToken) = e.refusals }
+        r.torControl = torControl.withLock { $0 }?.statuses() ?? []
         return r
+    }
+
+    /// Polls tor's control ports, as the agent's user (the cookie must be readable by it).
+    private func startTorControl() {
+        guard !initial.torControl.isEmpty else { return }
+        let poller = TorControlPoller(targets: initial.torControl, logger: logger) { [self] relay in
+            let table = reading().cells
+            var total: UInt64 = 0
+            for c in Category.allCases { for d in Direction.allCases { total &+= table.value(relay: relay, c, d, .bytes) } }
+            return total
+        }
+        torControl.withLock { $0 = poller }
+        poller.start()
     }
 
     /// SIGHUP: reload the host model, access policy and token. Interfaces and

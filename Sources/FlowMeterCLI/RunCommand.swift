@@ -73,7 +73,8 @@ struct RunCommand: ParsableCommand {
         if let captureThreads { settings.captureThreads = captureThreads }
         let quotaList = db == nil ? [] : try QuotaOptions.loadQuotas(specs: quotas, configOptions: configOptions,
                                                                     zone: .current, required: false)
-        return AgentConfiguration(model: loaded.model, settings: settings, database: db, quotas: quotaList)
+        return AgentConfiguration(model: loaded.model, settings: settings, database: db, quotas: quotaList,
+                                  torControl: loaded.torInstances.compactMap(TorControlTarget.init))
     }
 
     func run() throws {

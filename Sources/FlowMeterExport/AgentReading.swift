@@ -29,6 +29,8 @@ public struct AgentReading: Sendable {
     public var refusedByToken: UInt64 = 0
     /// Quotas as of this reading (`run --db` with quotas), for /metrics.
     public var quotas: [QuotaStatus] = []
+    /// Each relay's own figures from its tor's control port.
+    public var torControl: [TorControlStatus] = []
 
     public init() {}
 

@@ -53,6 +53,8 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     public var categories: [Cell]
     public var undecoded: [String: UInt64]
     public var interfaces: [Interface]
+    /// Each relay's own figures from its tor's control port (absent without one).
+    public var torControl: [TorControlJSON]?
 
     public init(_ r: AgentReading) {
         version = r.version
@@ -78,6 +80,7 @@ public struct StatusDocument: Codable, Sendable, Equatable {
             }
         }
         categories = cells
+        torControl = r.torControl.isEmpty ? nil : r.torControl.map(TorControlJSON.init)
         var undecoded: [String: UInt64] = [:]
         var undecodedPackets: UInt64 = 0, undecodedBytes: UInt64 = 0
         for (reason, p, b) in r.reasons where p > 0 {
