@@ -555,8 +555,17 @@ def cmd_up(d: Path, max_bytes: str, rate: str, count_private: int, timeout: floa
         if not shutil.which(tool):
             raise Failure(f"{tool}: not installed (apt-get install -y iproute2 tor tcpdump)")
     d.mkdir(parents=True, exist_ok=True)
-    if load_json(d / "pids.json", {}):
-        raise Failure(f"{d} already has a running network: run `down {d}` first")
+    if (d / "net.json").exists() or load_json(d / "pids.json", {}):
+        raise Failure(f"{d} was used before (keys, logs, pcap): give `up` a fresh DIR")
+    try:
+        return start_network(d, max_bytes, rate, count_private, timeout)
+    except BaseException:
+        cmd_down(d)  # leave nothing running; logs stay in DIR
+        raise
+
+
+def start_network(d: Path, max_bytes: str, rate: str, count_private: int,
+                  timeout: float) -> dict:
     t0 = time.time()
     timings = {"started_unix": round(t0, 3)}
     make_network(d)
@@ -757,6 +766,10 @@ def main(argv: list[str]) -> int:
             print(json.dumps(getinfo(Path(a.data), a.keys)))
             return 0
         d = Path(a.dir).resolve()
+        if a.cmd != "up" and not (d / "net.json").is_file():
+            raise Failure(f"{d}: no network was set up here (run `up {d}` first)")
+        if a.cmd in ("push", "status") and not load_json(d / "netns.json", []):
+            raise Failure(f"{d}: the network is down (run `up {d}` again)")
         if a.cmd == "up":
             if not 0 < a.timeout <= 300:
                 raise ValueError("--timeout must be in (0, 300]")
