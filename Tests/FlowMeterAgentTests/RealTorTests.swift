@@ -235,6 +235,28 @@ extension RealTorTests {
             }
         }
         #expect(bracketed, "control-port figures are not tor's: \(summary)")
+
+        // /api/v1/status shows the same view, hibernating included.
+        let status = try LiveHarness.run(["ip", "netns", "exec", ns, "curl", "-s", "--max-time", "5",
+                                          "http://127.0.0.1:\(port)/api/v1/status"], timeout: 10)
+        let doc = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+        let view = (doc?["torControl"] as? [[String: Any]])?.first
+        #expect(view?["relay"] as? String == relay && view?["up"] as? Bool == true)
+        #expect(view?["hibernating"] as? String == "hard" && view?["predictedWakeup"] is String)
+
+        // Stopped, the agent has logged the control port once, and `forecast` asks tor itself.
+        Self.stop(agent)
+        let agentLog = (try? String(contentsOfFile: dir + "/agent.log", encoding: .utf8)) ?? ""
+        #expect(agentLog.components(separatedBy: "reading tor's own accounting figures").count == 2, "\(agentLog)")
+        let forecast = try LiveHarness.run(["ip", "netns", "exec", ns, LiveHarness.flowmeter, "forecast", "--db", dir + "/fm.sqlite",
+                                            "--torrc", net + "/exit.torrc", "--json"], timeout: 30)
+        let quotas = try JSONSerialization.jsonObject(with: Data(forecast.stdout.utf8)) as? [[String: Any]]
+        let q = try #require(quotas?.first { $0["name"] as? String == quota }, "forecast: \(forecast.stdout) \(forecast.stderr)")
+        let own = q["tor_control"] as? [String: Any]
+        print("RealTor: forecast source \(q["source"] ?? "?"), used \(q["used_bytes"] ?? "?"), tor \(own?["accountingBytes"] ?? "?"), wake \(own?["predictedWakeup"] ?? "?")")
+        #expect(q["source"] as? String == "tor_control")
+        #expect(own?["hibernating"] as? String == "hard")
+        #expect((q["used_bytes"] as? Int).map { $0 == own?["accountingBytes"] as? Int } == true)
     }
 }
 
