@@ -66,6 +66,7 @@ import Testing
         AccountingMax 1 GBytes
         AccountingRule sum
         ControlPort 127.0.0.1:\(control)
+        ControlSocket \(dir)/control.sock
         CookieAuthentication 1
         """
         let p = try Self.startTor(torrc: torrc, dir: dir, until: "Opened Control listener", timeout: 60)
@@ -83,6 +84,11 @@ import Testing
         #expect(figures.intervalStart != nil && figures.intervalEnd != nil)
         let file = try String(contentsOfFile: dir + "/fingerprint", encoding: .utf8)
         #expect(figures.fingerprint.map { file.contains($0) } == true)
+        // The same through the unix socket.
+        #expect(settings.endpoints.count == 2)
+        var unix = settings
+        unix.endpoints = settings.endpoints.filter { if case .unix = $0 { return true } else { return false } }
+        #expect(try TorControlClient(settings: unix).getinfo()["accounting/enabled"] == "1")
         // A cookie tor did not write is refused before FlowMeter answers.
         var wrong = settings
         wrong.endpoints = settings.endpoints
@@ -92,6 +98,31 @@ import Testing
         defer { try? saved.write(to: URL(fileURLWithPath: cookie)) }
         #expect(throws: TorControlError.self) { try TorControlClient(settings: wrong).getinfo() }
         do { _ = try TorControlClient(settings: wrong).getinfo() } catch { #expect(error.kind == "cookie") }
+    }
+
+    @Test(.enabled(if: RealTorTests.tor != nil, "needs Debian's tor (scripts/install-deps.sh --test)"))
+    func aTorWithoutARelayIdentityStillGivesItsAccountingFigures() throws {
+        let dir = makeTemporaryDirectory("tor-client")
+        chmod(dir, 0o700)
+        let control = Self.freePort()
+        let torrc = """
+        DataDirectory \(dir)
+        Log notice file \(dir)/notice.log
+        DisableNetwork 1
+        SocksPort 0
+        ControlPort 127.0.0.1:\(control)
+        CookieAuthentication 1
+        """
+        let p = try Self.startTor(torrc: torrc, dir: dir, until: "Opened Control listener", timeout: 60)
+        defer { Self.stop(p) }
+        let settings = try #require(try Torrc.relay(from: dir + "/torrc").0.control)
+        var values: [String: String] = [:]
+        _ = LiveHarness.waitUntil(timeout: 20) {
+            do { values = try TorControlClient(settings: settings).getinfo(); return true } catch { return false }
+        }
+        // tor answers 551 for `fingerprint` without an identity; the rest is asked again.
+        #expect(values["accounting/enabled"] == "0")
+        #expect(values["fingerprint"] == nil && values["traffic/read"] != nil)
     }
 
     @Test(.enabled(if: true, "a missing control port is data, not a crash"))

@@ -69,7 +69,13 @@ public struct TorControlClient: Sendable {
             }
             defer { connection.close() }
             try authenticate(connection)
-            let lines = try connection.command("GETINFO " + keys.joined(separator: " "))
+            let lines: [String]
+            do {
+                lines = try connection.command("GETINFO " + keys.joined(separator: " "))
+            } catch .protocolError(let status) where status.hasPrefix("55") && keys.contains("fingerprint") {
+                // 551 "Not running in server mode" (no identity yet): the rest still counts.
+                lines = try connection.command("GETINFO " + keys.filter { $0 != "fingerprint" }.joined(separator: " "))
+            }
             _ = try? connection.command("QUIT")
             var values: [String: String] = [:]
             for line in lines where line.hasPrefix("250-") || line.hasPrefix("250 ") {
