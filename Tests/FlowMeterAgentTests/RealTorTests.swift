@@ -170,10 +170,20 @@ extension RealTorTests {
           .timeLimit(.minutes(5)))
     func onAPrivateTorNetworkFlowMeterMatchesTorsAccountingAndForeseesItsSoftLimit() throws {
         let dir = makeTemporaryDirectory("tornet")
-        let net = dir + "/net"
+        var net = dir + "/net"
         let relay = "fmtorexit", quota = "tor-fmtorexit"
         defer { _ = try? Self.testnet(["down", net], timeout: 60) }
-        let up = try Self.testnet(["up", net, "--max-bytes", "20 MBytes", "--rate", "256 KBytes", "--timeout", "150"], timeout: 200)
+        let options = ["--max-bytes", "20 MBytes", "--rate", "256 KBytes", "--timeout", "150"]
+        let started = Date()
+        let up: [String: Any]
+        do { up = try Self.testnet(["up", net] + options, timeout: 200) } catch where Date().timeIntervalSince(started) < 90 {
+            // A quick failure is the machine's load (key generation has a 30-s
+            // bound in the script); one more try, still within the time limit.
+            print("RealTor: network setup failed quickly (\(error)); trying once more")
+            _ = try? Self.testnet(["down", net], timeout: 60)
+            net = dir + "/net2"
+            up = try Self.testnet(["up", net] + options, timeout: 200)
+        }
         let namespaces = up["namespaces"] as? [String] ?? []
         let ns = try #require(namespaces.first { $0.hasSuffix("-exit") })
 
