@@ -186,6 +186,8 @@ final class Connection {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let rc: Int32
+        // Safe: each sockaddr_* is viewed as the sockaddr header it starts
+        // with, for connect(2) only, with its own size as the length.
         switch endpoint {
         case .tcp(let address, let port):
             if address.isIPv4 {
@@ -210,6 +212,8 @@ final class Connection {
                 Glibc.close(fd)
                 throw .unreachable("\(path): socket path too long")
             }
+            // Safe: bytes.count < capacity (checked above), so the copy stays
+            // inside sun_path and the zeroed rest terminates the path.
             withUnsafeMutableBytes(of: &sa.sun_path) { raw in
                 for (i, b) in bytes.enumerated() { raw[i] = b }
             }
