@@ -126,7 +126,7 @@ public enum QuotaForecaster {
         for b in buckets.sorted(by: { $0.start < $1.start }) where b.start >= interval.start && quota.scope.includes(b) {
             let before = quota.rule.bytes(read: r, written: w)
             let n = quota.scope.bytes(of: b)
-            if b.direction == Direction.inbound.label { r &+= n } else if b.direction == Direction.outbound.label { w &+= n } else { continue }
+            if b.direction == .inbound { r &+= n } else if b.direction == .outbound { w &+= n } else { continue }
             let after = quota.rule.bytes(read: r, written: w)
             if after >= quota.limit && after > before {
                 let frac = Double(quota.limit - before) / Double(after - before)

@@ -1,3 +1,4 @@
+import FlowMeterFormat
 import ArgumentParser
 import FlowMeterAgent
 import FlowMeterExport
@@ -140,9 +141,7 @@ struct ForecastCommand: ParsableCommand {
     func run() throws {
         let r = try options.resolve()
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(r.statuses.map(\.json)), as: UTF8.self))
+            print(try JSONStyle.string(r.statuses.map(\.json)))
             return
         }
         for s in r.statuses { print(ForecastText.render(s)) }
@@ -204,8 +203,8 @@ struct CheckCommand: ParsableCommand {
 enum ForecastText {
     static func render(_ s: QuotaStatus) -> String {
         let j = s.json
-        func bytes(_ v: Double?) -> String { v.map { ReplayReport.humanBytes(UInt64(max(0, $0))) } ?? "–" }
-        var out = "quota \(j.name) (\(j.scope), rule \(j.rule)): \(ReplayReport.humanBytes(j.used_bytes)) of \(ReplayReport.humanBytes(j.limit_bytes)) used, \(ReplayReport.humanBytes(j.remaining_bytes)) left\n"
+        func bytes(_ v: Double?) -> String { v.map { Format.bytes(UInt64(max(0, $0))) } ?? "–" }
+        var out = "quota \(j.name) (\(j.scope), rule \(j.rule)): \(Format.bytes(j.used_bytes)) of \(Format.bytes(j.limit_bytes)) used, \(Format.bytes(j.remaining_bytes)) left\n"
         out += "  period \(j.period_start) – \(j.period_end), as of \(j.now)\n"
         if let end = j.projected_end_bytes {
             out += "  projected end of period: \(bytes(end)) (range \(bytes(j.projected_end_bytes_low)) – \(bytes(j.projected_end_bytes_high))), method \(j.method)\n"
@@ -217,7 +216,7 @@ enum ForecastText {
         }
         if let c = j.tor_control { out += ForecastText.torControl(c) }
         if let t = j.tor {
-            out += "  Tor: soft limit \(ReplayReport.humanBytes(t.soft_limit_bytes)), E \(t.expected_usage_bytes_per_minute) B/min (\(t.expected_usage_basis))\n"
+            out += "  Tor: soft limit \(Format.bytes(t.soft_limit_bytes)), E \(t.expected_usage_bytes_per_minute) B/min (\(t.expected_usage_basis))\n"
             out += "       wake-up \(t.wakeup ?? "–"), soft hibernation \(t.predicted_soft_hibernation ?? "–"), hard \(t.predicted_hard_hibernation ?? "–")\n"
         }
         return out

@@ -1,3 +1,4 @@
+import FlowMeterFormat
 import ArgumentParser
 import FlowMeterAgent
 import FlowMeterExport
@@ -97,7 +98,7 @@ extension ReportCommand {
                 let until = min(period.end, to)
                 let usage = try QuotaUsage.measure(q, source: reader, now: until)
                 let lowerBound = !(try reader.gaps(from: period.start, to: until)).isEmpty
-                rows.append([q.name, UsageReport.iso(period.start), UsageReport.iso(period.end),
+                rows.append([q.name, Format.iso8601(period.start), Format.iso8601(period.end),
                              (lowerBound ? "≥" : "") + String(usage.used), String(usage.limit),
                              String(format: "%.2f%%", usage.fractionUsed * 100)])
                 at = period.end

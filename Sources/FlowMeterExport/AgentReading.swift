@@ -130,5 +130,12 @@ public struct CategoryTable: Sendable {
         guard let r = relays.firstIndex(of: label) else { return 0 }
         return value(relay: r, c, d, f)
     }
+
+    /// The four counts of one cell (zero for a relay the table does not hold).
+    public func counts(relay label: String, _ c: Category, _ d: Direction) -> CellCounts {
+        var out = CellCounts()
+        for f in 0..<CellField.count { out[CellField(rawValue: f)] = value(relay: label, c, d, CellField(rawValue: f)) }
+        return out
+    }
 }
 

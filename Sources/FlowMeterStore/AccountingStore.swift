@@ -29,20 +29,10 @@ public struct BucketDelta: Sendable, Equatable {
     public var resolution: BucketResolution
     /// UTC seconds, a multiple of `resolution`.
     public var startUTC: Int64
-    public var relay: String
-    public var category: String
-    public var direction: String
-    public var packets: UInt64
-    public var bytes: UInt64
-    public var payloadBytes: UInt64
-    public var torPayloadBytes: UInt64
+    public var cell: Cell
 
-    public init(resolution: BucketResolution, startUTC: Int64, relay: String, category: String, direction: String,
-                packets: UInt64, bytes: UInt64, payloadBytes: UInt64 = 0, torPayloadBytes: UInt64 = 0) {
-        self.resolution = resolution; self.startUTC = startUTC
-        self.relay = relay; self.category = category; self.direction = direction
-        self.packets = packets; self.bytes = bytes
-        self.payloadBytes = payloadBytes; self.torPayloadBytes = torPayloadBytes
+    public init(resolution: BucketResolution, startUTC: Int64, cell: Cell) {
+        self.resolution = resolution; self.startUTC = startUTC; self.cell = cell
     }
 }
 
@@ -183,8 +173,9 @@ public final class AccountingStore {
                         tor_payload_bytes = tor_payload_bytes + excluded.tor_payload_bytes
                     """)
                 for d in batch.deltas {
-                    try upsert.execute(arguments: [d.resolution.rawValue, d.startUTC, d.relay, d.category, d.direction,
-                                                   clamp(d.packets), clamp(d.bytes), clamp(d.payloadBytes), clamp(d.torPayloadBytes)])
+                    let (l, c) = (d.cell.labels, d.cell.counts)
+                    try upsert.execute(arguments: [d.resolution.rawValue, d.startUTC, l.relay, l.category.label, l.direction.label,
+                                                   clamp(c.packets), clamp(c.bytes), clamp(c.payloadBytes), clamp(c.torPayloadBytes)])
                 }
                 for g in batch.gaps {
                     try db.execute(sql: """

@@ -8,6 +8,7 @@ import Testing
 @testable import FlowMeterReports
 @testable import FlowMeterExport
 @testable import FlowMeterAgent
+@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
 
 /// `forecast` and `check` on a store filled by `replay --db`, through the real binary.

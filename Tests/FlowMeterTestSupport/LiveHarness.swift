@@ -8,6 +8,7 @@ import Testing
 @testable import FlowMeterReports
 @testable import FlowMeterExport
 @testable import FlowMeterAgent
+@testable import FlowMeterFormat
 
 /// Real parts for the live tests: network namespaces joined by a veth pair,
 /// the built `flowmeter` binary, tcpreplay, curl and Prometheus, each started

@@ -7,6 +7,7 @@ import Foundation
 @testable import FlowMeterReports
 @testable import FlowMeterExport
 @testable import FlowMeterAgent
+@testable import FlowMeterFormat
 
 /// A small relay-host capture written by the test, with its ground truth:
 /// every frame is built for a known (relay, category, direction) or

@@ -49,8 +49,8 @@ extension Classifier {
     /// listener shortcut settles `s` (`listenerSlot`); `.unknown` otherwise.
     /// The replay reader computes it for connection attempts and hands it to
     /// the worker, whose flow table would otherwise classify each new flow
-    /// itself: under a SYN flood that moves ≈ 100 instructions per packet
-    /// from the busier thread to the idler one.
+    /// itself: under a SYN flood that moves work from the busier thread to
+    /// the idler one.
     @inline(__always)
     func listenerCode(_ s: PacketSummary, layout: CounterLayout) -> CellCode {
         guard s.outcome == .ip, let slot = listenerSlot(s) else { return .unknown }
@@ -92,7 +92,7 @@ struct CellCode: Equatable {
 
     var cell: Int { Int(rawValue & Self.maximumCell) }
     var torIgnoresPeer: Bool { rawValue & Self.torIgnoresBit != 0 }
-    /// The relay and category of `cell` (inverse of `CounterLayout.cellIndex`).
-    var relay: Int { cell / (Category.count * Direction.count) }
-    var category: Category { Category(rawValue: UInt8((cell / Direction.count) % Category.count)) }
+    /// The relay and category of `cell`.
+    var relay: Int { CounterLayout.slot(ofCell: cell).relay }
+    var category: Category { CounterLayout.slot(ofCell: cell).category }
 }
