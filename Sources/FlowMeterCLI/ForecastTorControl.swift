@@ -1,4 +1,5 @@
 import FlowMeterAgent
+import FlowMeterFormat
 import FlowMeterReports
 import FlowMeterAccounting
 import FlowMeterConfig
@@ -38,7 +39,7 @@ extension QuotaOptions {
 
 extension ForecastText {
     static func torControl(_ c: TorControlJSON) -> String {
-        var out = "  tor's own figures (control port): \(c.hibernating ?? "?"), \(c.accountingBytes.map { ReplayReport.humanBytes($0) } ?? "–") used under rule \(c.rule)\n"
+        var out = "  tor's own figures (control port): \(c.hibernating ?? "?"), \(c.accountingBytes.map { Format.bytes($0) } ?? "–") used under rule \(c.rule)\n"
         if let w = c.predictedWakeup { out += "       wakes \(w)\n" }
         if c.predictedSoftLimit != nil || c.predictedHardLimit != nil {
             out += "       at the projected rate: soft limit \(c.predictedSoftLimit ?? "–"), hard limit \(c.predictedHardLimit ?? "–")\n"

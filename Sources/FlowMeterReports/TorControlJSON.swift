@@ -1,3 +1,4 @@
+import FlowMeterFormat
 import FlowMeterCore
 import FlowMeterAccounting
 import Foundation
@@ -35,11 +36,11 @@ public struct TorControlJSON: Codable, Sendable, Equatable {
         let f = s.figures
         fingerprint = f?.fingerprint; accountingEnabled = f?.accountingEnabled; hibernating = f?.hibernating?.rawValue
         readBytes = f?.bytesRead; writtenBytes = f?.bytesWritten; accountingBytes = s.accountingBytes
-        intervalStart = f?.intervalStart.map(iso); intervalEnd = f?.intervalEnd.map(iso)
-        trafficReadBytes = f?.trafficRead; trafficWrittenBytes = f?.trafficWritten; readAt = f.map { iso($0.readAt) }
+        intervalStart = f?.intervalStart.map(Format.iso8601); intervalEnd = f?.intervalEnd.map(Format.iso8601)
+        trafficReadBytes = f?.trafficRead; trafficWrittenBytes = f?.trafficWritten; readAt = f.map { Format.iso8601($0.readAt) }
         wireToTorBytesRatio = s.wireToTorRatio
         let p = s.prediction
         rateBytesPerSecond = p?.rate; softLimitBytes = p?.softLimit
-        predictedSoftLimit = p?.softLimitAt.map(iso); predictedHardLimit = p?.hardLimitAt.map(iso); predictedWakeup = p?.wakeAt.map(iso)
+        predictedSoftLimit = p?.softLimitAt.map(Format.iso8601); predictedHardLimit = p?.hardLimitAt.map(Format.iso8601); predictedWakeup = p?.wakeAt.map(Format.iso8601)
     }
 }

@@ -281,9 +281,9 @@ extension RealTorTests {
         let status = try LiveHarness.run(["ip", "netns", "exec", ns, "curl", "-s", "--max-time", "5",
                                           "http://127.0.0.1:\(port)/api/v1/status"], timeout: 10)
         let doc = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
-        let view = (doc?["torControl"] as? [[String: Any]])?.first
+        let view = (doc?["tor_control"] as? [[String: Any]])?.first
         #expect(view?["relay"] as? String == relay && view?["up"] as? Bool == true)
-        #expect(view?["hibernating"] as? String == "hard" && view?["predictedWakeup"] is String)
+        #expect(view?["hibernating"] as? String == "hard" && view?["predicted_wakeup"] is String)
 
         // Stopped, the agent has logged the control port once, and `forecast` asks tor itself.
         Self.stop(agent)
@@ -294,10 +294,10 @@ extension RealTorTests {
         let quotas = try JSONSerialization.jsonObject(with: Data(forecast.stdout.utf8)) as? [[String: Any]]
         let q = try #require(quotas?.first { $0["name"] as? String == quota }, "forecast: \(forecast.stdout) \(forecast.stderr)")
         let own = q["tor_control"] as? [String: Any]
-        print("RealTor: forecast source \(q["source"] ?? "?"), used \(q["used_bytes"] ?? "?"), tor \(own?["accountingBytes"] ?? "?"), wake \(own?["predictedWakeup"] ?? "?")")
+        print("RealTor: forecast source \(q["source"] ?? "?"), used \(q["used_bytes"] ?? "?"), tor \(own?["accounting_bytes"] ?? "?"), wake \(own?["predicted_wakeup"] ?? "?")")
         #expect(q["source"] as? String == "tor_control")
         #expect(own?["hibernating"] as? String == "hard")
-        #expect((q["used_bytes"] as? Int).map { $0 == own?["accountingBytes"] as? Int } == true)
+        #expect((q["used_bytes"] as? Int).map { $0 == own?["accounting_bytes"] as? Int } == true)
     }
 }
 
