@@ -121,7 +121,7 @@ public enum QuotaForecaster {
     }
 
     /// When the cumulative rule bytes crossed the limit, from the period's buckets.
-    static func pastCrossing(_ quota: Quota, buckets: [UsageBucket], interval: DateInterval) -> Date? {
+    public static func pastCrossing(_ quota: Quota, buckets: [UsageBucket], interval: DateInterval) -> Date? {
         var r: UInt64 = 0, w: UInt64 = 0
         for b in buckets.sorted(by: { $0.start < $1.start }) where b.start >= interval.start && quota.scope.includes(b) {
             let before = quota.rule.bytes(read: r, written: w)

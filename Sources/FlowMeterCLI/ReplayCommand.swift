@@ -50,8 +50,13 @@ struct ReplayCommand: ParsableCommand {
         let showProgress = Diagnostics.stderrIsTerminal
         var accumulator: BucketAccumulator? = nil
         if let db {
+            let store: StoreSettings
+            do { store = try StoreSettings.parse(loaded.configFile?.sections["store"], file: loaded.configFile?.path ?? "-") } catch {
+                Diagnostics.error("configuration: \(error)")
+                throw ExitCode(2)
+            }
             do {
-                accumulator = try BucketAccumulator(path: db, relayLabels: loaded.model.relayLabels)
+                accumulator = try BucketAccumulator(path: db, configuration: store.configuration, relayLabels: loaded.model.relayLabels)
             } catch {
                 Diagnostics.error("\(db): \(error)")
                 throw ExitCode(2)

@@ -17,8 +17,8 @@ struct ReportCommand: ParsableCommand {
         abstract: "Show stored usage per day or month, per relay, category and direction.",
         discussion: "Periods marked ≥ overlap a gap (agent stopped, capture drops, clock jump): their counts are a lower bound.")
 
-    @Option(name: .long, help: "The accounting database (written by run or replay --db).")
-    var db: String
+    @Option(name: .customLong("db"), help: "The accounting database (written by run or replay --db; default: the one run writes with this --config).")
+    var dbOption: String?
 
     @Option(name: .long, help: "Group by day or month, in --tz.")
     var by: ReportPeriod = .day
@@ -62,6 +62,7 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         let zone = TimeZone(identifier: tz)!
+        let db = try dbOption ?? configOptions.defaultStorePath()
         do {
             let reader = try AccountingReader(path: db)
             let stored = try reader.resolutions()
@@ -76,6 +77,9 @@ struct ReportCommand: ParsableCommand {
             let quotaList = try QuotaOptions.loadQuotas(specs: quotas, configOptions: configOptions, zone: zone, required: false)
             if !quotaList.isEmpty {
                 report.sections.append(try quotaSection(quotaList.map(\.0), reader: reader, from: report.from, to: report.to))
+            }
+            if let surges = try SurgeReport.section(reader: reader, from: report.from, to: report.to, by: by, zone: zone) {
+                report.sections.append(surges)
             }
             if json { print(try report.renderJSON(), terminator: "") }
             else if csv { print(report.renderCSV(), terminator: "") }

@@ -29,6 +29,10 @@ public struct AgentReading: Sendable {
     public var refusedByToken: UInt64 = 0
     /// Quotas as of this reading (`run --db` with quotas), for /metrics.
     public var quotas: [QuotaStatus] = []
+    /// Every cell's surge state (the agent's detector), for /metrics.
+    public var surges: [SurgeCellStatus] = []
+    /// The accounting store's health; nil when the agent keeps no store.
+    public var store: StoreHealth? = nil
     /// Each relay's own figures from its tor's control port.
     public var torControl: [TorControlStatus] = []
 

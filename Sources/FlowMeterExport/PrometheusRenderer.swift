@@ -34,6 +34,7 @@ public final class PrometheusRenderer {
         sampleDouble("flowmeter_start_time_seconds", r.startTimeSeconds)
 
         if !r.quotas.isEmpty { renderQuotas(r.quotas) }
+        if let store = r.store { append(StoreHealthMetrics.text(store)) }
         if !r.torControl.isEmpty { renderTorControl(r.torControl) }
 
         let table = r.cells
@@ -75,6 +76,8 @@ public final class PrometheusRenderer {
                 }
             }
         }
+
+        append(SurgeMetrics.render(r.surges, escape: escape))
 
         let reasons = r.reasons
         family("flowmeter_undecoded_packets_total", "counter", "Packets that could not be fully decoded, by reason; each is counted under exactly one reason.")

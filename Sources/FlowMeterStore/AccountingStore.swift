@@ -52,6 +52,8 @@ public struct FlushBatch: Sendable {
     public var deltas: [BucketDelta] = []
     public var gaps: [GapRecord] = []
     public var state: [String: String] = [:]
+    /// Surge spans, ended or still open (an open one is rewritten at each flush).
+    public var surges: [SurgeSpan] = []
     /// The clock instant the batch was taken at (UTC seconds).
     public var clockUTC: Int64
     /// Delete buckets older than each resolution's retention, measured from `clockUTC`.
@@ -59,7 +61,7 @@ public struct FlushBatch: Sendable {
     /// Move the WAL into the database file (period edges, shutdown).
     public var checkpoint = false
     public init(clockUTC: Int64) { self.clockUTC = clockUTC }
-    public var isEmpty: Bool { deltas.isEmpty && gaps.isEmpty && state.isEmpty && !prune }
+    public var isEmpty: Bool { deltas.isEmpty && gaps.isEmpty && state.isEmpty && surges.isEmpty && !prune }
 }
 
 /// What the previous writer left behind, read when the store opens.
@@ -183,6 +185,7 @@ public final class AccountingStore {
                         ON CONFLICT(start_utc, reason) DO UPDATE SET end_utc = max(end_utc, excluded.end_utc)
                         """, arguments: [g.startUTC, g.endUTC, g.reason.rawValue])
                 }
+                try SurgeRows.write(batch.surges, clockUTC: batch.clockUTC, db)
                 for (name, value) in batch.state {
                     try db.execute(sql: "INSERT OR REPLACE INTO state(name, value, updated_utc) VALUES (?, ?, ?)",
                                    arguments: [name, value, batch.clockUTC])

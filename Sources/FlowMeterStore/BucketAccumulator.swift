@@ -66,6 +66,7 @@ public final class BucketAccumulator {
     private var pending: [PendingKey: CellCounts] = [:]
     private var pendingGaps: [GapRecord] = []
     private var pendingState: [String: String] = [:]
+    private var pendingSurges: [SurgeSpan] = []
     private var clockNanos: Int64?
     private var sessionStartNanos: Int64?
     private var nextFlushNanos: Int64 = .max
@@ -84,8 +85,11 @@ public final class BucketAccumulator {
     /// missing directory, full disk) the error is logged and kept in
     /// `openError`, counting goes on in memory and every flush tries again.
     /// A newer schema or a second writer is thrown: retrying cannot fix those.
+    /// - Parameter openFailureIsFatal: throw instead when the store cannot
+    ///   be opened now (the live agent's start: the operator is there to fix it).
     public init(path: String, configuration: StoreConfiguration = StoreConfiguration(),
-                relayLabels: [String], logger: Logger = Logger(label: "flowmeter.store")) throws {
+                relayLabels: [String], logger: Logger = Logger(label: "flowmeter.store"),
+                openFailureIsFatal: Bool = false) throws {
         self.path = path
         self.configuration = configuration
         self.relayLabels = relayLabels
@@ -97,6 +101,7 @@ public final class BucketAccumulator {
             switch e {
             case .newerSchema, .notAFlowMeterDatabase, .writerBusy, .olderSchema, .invalidConfiguration: throw e
             default:
+                if openFailureIsFatal { throw e }
                 openError = e
                 stats.lastError = e
                 logger.error("\(e.description); counting continues in memory and opening is retried at each flush")
@@ -147,6 +152,17 @@ public final class BucketAccumulator {
 
     /// A named continuity value (e.g. a quota period's start) written with the next flush.
     public func setState(_ value: String, for name: String) { pendingState[name] = value }
+
+    /// Surge spans written with the next flush; a later record of the same
+    /// span (same cell and start) replaces an earlier one.
+    public func recordSurges(_ spans: [SurgeSpan]) {
+        for s in spans {
+            pendingSurges.removeAll { $0.start == s.start && $0.relay == s.relay && $0.category == s.category && $0.direction == s.direction }
+            pendingSurges.append(s)
+        }
+        // Bounded while the store cannot be written: the oldest ended spans go first.
+        if pendingSurges.count > 2 * SurgeDetector.maxPendingSpans { pendingSurges.removeFirst(pendingSurges.count - 2 * SurgeDetector.maxPendingSpans) }
+    }
 
     /// The next instant at which the clock must be shown to the accumulator
     /// (a bucket edge or a flush), for `ClockedSink`'s one compare per packet.
@@ -201,6 +217,7 @@ public final class BucketAccumulator {
         }
         batch.gaps = pendingGaps
         batch.state = pendingState
+        batch.surges = pendingSurges
         batch.prune = pruneDue && !pruneSuspended
         batch.checkpoint = reason != .interval
         do {
@@ -216,6 +233,7 @@ public final class BucketAccumulator {
         pending.removeAll(keepingCapacity: true)
         pendingGaps.removeAll()
         pendingState.removeAll()
+        pendingSurges.removeAll()
         if batch.prune { pruneDue = false }
         stats.flushes += 1
         stats.lastError = nil
@@ -232,10 +250,14 @@ public final class BucketAccumulator {
         store = nil
     }
 
+    /// Logged once per state change (a new kind of failure); repeats of the
+    /// same failure go to debug, so a full disk does not flood the journal.
     private func failed(_ e: StoreError, reason: FlushReason) -> Bool {
         stats.failedFlushes += 1
+        let repeated = stats.lastError?.description == e.description
         stats.lastError = e
-        logger.error("flush (\(reason)) failed: \(e.description) [\(pending.count) buckets, \(pendingPackets) packets pending]")
+        let message: Logger.Message = "flush (\(reason)) failed: \(e.description) [\(pending.count) buckets, \(pendingPackets) packets pending]; counting in memory and retrying"
+        if repeated { logger.debug(message) } else { logger.error(message) }
         return false
     }
 

@@ -56,7 +56,7 @@ struct TestTraffic {
         return t
     }
 
-    private mutating func add(_ frame: [UInt8], _ key: Key) {
+    mutating func add(_ frame: [UInt8], _ key: Key) {
         frames.append(frame)
         let v = expected[key] ?? (0, 0)
         expected[key] = (v.packets + 1, v.bytes + UInt64(frame.count))
