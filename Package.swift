@@ -68,7 +68,8 @@ let package = Package(
         .target(name: "FlowMeterAgent",
                 dependencies: ["FlowMeterCore", "FlowMeterCapture", "FlowMeterConfig", "FlowMeterAccounting",
                                "FlowMeterStore", "FlowMeterReports", "FlowMeterExport", "CLinuxShim", logging,
-                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "Yams", package: "Yams")],
+                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "Yams", package: "Yams"),
+                               .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: v6),
         // The thin `flowmeter` executable.
         .executableTarget(name: "FlowMeterCLI",

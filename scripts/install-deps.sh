@@ -3,11 +3,12 @@
 #   scripts/install-deps.sh          build + sample: libpcap-dev, libsqlite3-dev, python3
 #   scripts/install-deps.sh --test   also what the tests start for real: tshark,
 #                                    tcpreplay, tcpdump, prometheus (promtool), iproute2, curl,
-#                                    chromium (dashboard test), tmux (flowmeter top test)
+#                                    chromium (dashboard test), tmux (flowmeter top test),
+#                                    tor (with tor-gencert: RealTorTests' private network)
 set -euo pipefail
 packages=(libpcap-dev libsqlite3-dev python3 pkg-config)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(tshark tcpreplay tcpdump prometheus iproute2 procps curl chromium tmux)
+  packages+=(tshark tcpreplay tcpdump prometheus iproute2 procps curl chromium tmux tor)
 fi
 missing=()
 for p in "${packages[@]}"; do

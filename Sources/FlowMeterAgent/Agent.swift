@@ -25,9 +25,12 @@ public struct AgentConfiguration: Sendable {
     public var stateDirectory: String?
     /// Quotas evaluated for /metrics (needs `database`).
     public var quotas: [(Quota, QuotaStatus.TorInputs?)]
+    /// Relays whose tor FlowMeter asks for its own figures (a control port in the torrc).
+    public var torControl: [TorControlTarget]
     public init(model: HostModel, settings: AgentSettings, database: String? = nil,
-                quotas: [(Quota, QuotaStatus.TorInputs?)] = []) {
+                quotas: [(Quota, QuotaStatus.TorInputs?)] = [], torControl: [TorControlTarget] = []) {
         self.model = model; self.settings = settings; self.database = database; self.quotas = quotas
+        self.torControl = torControl
         self.stateDirectory = settings.stateDirectory
     }
 }
@@ -110,6 +113,8 @@ public final class Agent: @unchecked Sendable {
     /// Opened after the privilege drop, so its files belong to the agent's user.
     private let store = Mutex<AgentStore?>(nil)
     private let stopRequested = DispatchSemaphore(value: 0)
+    /// Asks each relay's tor for its own figures (started after the privilege drop).
+    private let torControl = Mutex<TorControlPoller?>(nil)
     private let surges: AgentSurges
     private let dashboard: AgentDashboard
 
@@ -210,7 +215,7 @@ public final class Agent: @unchecked Sendable {
             metrics: { [self] in
                 var r = reading()
                 let current = store.withLock { $0 }
-                r.quotas = current?.quotaStatuses(now: Date()) ?? []
+                r.quotas = (current?.quotaStatuses(now: Date()) ?? []).map { $0.usingTorControl(r.torControl) }
                 r.store = current?.health()
                 r.surges = surges.statuses
                 return renderer.withLock { Array($0.render(r)) }
@@ -299,6 +304,7 @@ public final class Agent: @unchecked Sendable {
             store.withLock { $0 }?.tick(r, now: now, surges: surges)
         }
         ticker.resume()
+        startTorControl()
         for (_, p) in pipelines { p.start() }
         for (w, r) in zip(workers, opened) { w.start(with: r) }
         logger.info("capturing on \(interfaces.joined(separator: ", ")) with \(workers.count / interfaces.count) handle(s) each")
@@ -310,6 +316,7 @@ public final class Agent: @unchecked Sendable {
         for w in workers { w.stop() }
         for (_, p) in pipelines { _ = p.finish(endTimestampNanos: nil) }
         ticker.cancel()
+        torControl.withLock { $0?.stop() }
         let finalReading = reading()
         store.withLock { $0 }?.close(finalReading, now: Date(), surges: surges)
         let final = StatusDocument(finalReading)
@@ -362,7 +369,21 @@ public final class Agent: @unchecked Sendable {
         r.reloadsSucceeded = ok
         r.reloadsFailed = failed
         if let e = endpoint { (r.refusedByPolicy, r.refusedByToken) = e.refusals }
+        r.torControl = torControl.withLock { $0 }?.statuses() ?? []
         return r
+    }
+
+    /// Polls tor's control ports, as the agent's user (the cookie must be readable by it).
+    private func startTorControl() {
+        guard !initial.torControl.isEmpty else { return }
+        let poller = TorControlPoller(targets: initial.torControl, logger: logger) { [self] relay in
+            let table = reading().cells
+            var total: UInt64 = 0
+            for c in Category.allCases { for d in Direction.allCases { total &+= table.value(relay: relay, c, d, .bytes) } }
+            return total
+        }
+        torControl.withLock { $0 = poller }
+        poller.start()
     }
 
     /// SIGHUP: reload the host model, access policy and token. Interfaces and

@@ -60,7 +60,7 @@ struct QuotaOptions: ParsableArguments {
             Diagnostics.error("\(db): \(error)")
             throw ExitCode(3)
         }
-        return Resolved(reader: reader, statuses: statuses, now: at)
+        return Resolved(reader: reader, statuses: now == nil ? withTorControl(statuses) : statuses, now: at)
     }
 
     /// Every quota the operator declared: `--quota`, the config's `quotas:`
@@ -173,6 +173,7 @@ enum ForecastText {
         } else {
             out += "  no projection yet (\(Int(j.observed_seconds)) s of data; at least 1800 s needed)\n"
         }
+        if let c = j.tor_control { out += ForecastText.torControl(c) }
         if let t = j.tor {
             out += "  Tor: soft limit \(Format.bytes(t.soft_limit_bytes)), E \(t.expected_usage_bytes_per_minute) B/min (\(t.expected_usage_basis))\n"
             out += "       wake-up \(t.wakeup ?? "–"), soft hibernation \(t.predicted_soft_hibernation ?? "–"), hard \(t.predicted_hard_hibernation ?? "–")\n"

@@ -82,7 +82,8 @@ struct RunCommand: ParsableCommand {
         let stateDirectory = settings.effectiveStateDirectory(root: configOptions.systemRoot)
         let database = noDB ? nil : db ?? storeSettings.resolvedPath(stateDirectory: stateDirectory)
         let quotaList = database == nil ? [] : try QuotaOptions.quotaList(specs: quotas, loaded: loaded, zone: .current)
-        var configuration = AgentConfiguration(model: loaded.model, settings: settings, database: database, quotas: quotaList)
+        var configuration = AgentConfiguration(model: loaded.model, settings: settings, database: database, quotas: quotaList,
+                                               torControl: loaded.torInstances.compactMap(TorControlTarget.init))
         configuration.storeConfiguration = storeSettings.configuration
         configuration.stateDirectory = stateDirectory
         return (configuration, loaded.warnings)

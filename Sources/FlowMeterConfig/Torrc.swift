@@ -28,8 +28,11 @@ public enum Torrc {
         let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         var builder = RelayBuilder(name: defaultName ?? (base.isEmpty ? "relay" : base), source: path)
         builder.relay.dataDirectory = defaultDataDirectory
-        for e in try entries(of: path) { try builder.apply(e) }
-        return builder.finish()
+        let all = try entries(of: path)
+        for e in all { try builder.apply(e) }
+        var (relay, warnings) = builder.finish()
+        try readTorView(all, into: &relay, warnings: &warnings)
+        return (relay, warnings)
     }
 
     static func unique(_ addresses: [IPAddress]) -> [IPAddress] {

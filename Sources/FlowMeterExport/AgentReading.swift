@@ -33,6 +33,8 @@ public struct AgentReading: Sendable {
     public var surges: [SurgeCellStatus] = []
     /// The accounting store's health; nil when the agent keeps no store.
     public var store: StoreHealth? = nil
+    /// Each relay's own figures from its tor's control port.
+    public var torControl: [TorControlStatus] = []
 
     public init() {}
 

@@ -49,6 +49,8 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     /// Live views' extras (StatusLive.swift); absent in documents of older agents.
     public var connections: [Connections]? = nil
     public var quotas: [QuotaLine]? = nil
+    /// Each relay's own figures from its tor's control port (absent without one).
+    public var torControl: [TorControlJSON]?
 
     public init(_ r: AgentReading) {
         version = r.version
@@ -70,6 +72,7 @@ public struct StatusDocument: Codable, Sendable, Equatable {
             }
         }
         categories = cells
+        torControl = r.torControl.isEmpty ? nil : r.torControl.map(TorControlJSON.init)
         var undecoded: [String: UInt64] = [:]
         var undecodedPackets: UInt64 = 0, undecodedBytes: UInt64 = 0
         for (reason, p, b) in r.reasons where p > 0 {

@@ -29,6 +29,10 @@ public struct QuotaForecastJSON: Codable, Sendable, Equatable {
     public var daily_budget_bytes: Double?
     public var relay_bandwidth_rate_to_last_bytes_per_second: UInt64?
     public var tor: Tor?
+    /// "packets" or "tor_control" (`QuotaStatus.source`).
+    public var source = "packets"
+    /// Tor's own figures and live prediction, when its control port answered.
+    public var tor_control: TorControlJSON? = nil
 
     public struct Tor: Codable, Sendable, Equatable {
         public var interval_start: String
@@ -153,5 +157,10 @@ public struct TorScheduleJSON: Codable, Sendable, Equatable {
 
 extension QuotaStatus {
     /// The per-quota object of `flowmeter forecast --json`.
-    public var json: QuotaForecastJSON { QuotaForecastJSON(quota: quota, forecast: forecast, tor: tor?.current) }
+    public var json: QuotaForecastJSON {
+        var j = QuotaForecastJSON(quota: quota, forecast: forecast, tor: tor?.current)
+        j.source = source
+        j.tor_control = torControl.map(TorControlJSON.init)
+        return j
+    }
 }

@@ -107,7 +107,9 @@ public final class CounterBlock: @unchecked Sendable {
         }
     }
 
-    /// Counts a decoded packet into its slot.
+    /// Counts a decoded packet into its slot. `peerIsTorInternal`: the slot's
+    /// relay's tor leaves the peer out of its accounting
+    /// (`Classifier.torIgnores`), so the payload is not Tor payload.
     @inline(__always)
     public func count(_ s: PacketSummary, into slot: CounterSlot, peerIsTorInternal: Bool) {
         count(s, cell: layout.cellIndex(slot), peerIsTorInternal: peerIsTorInternal)
