@@ -19,5 +19,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
+  # Packages with a daemon (tor) must not start it: the tests start their own,
+  # in network namespaces, and a system tor would reach out to the internet.
+  # policy-rc.d exit 101 is Debian's way to say "do not start services now".
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    guard=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$guard" >/dev/null && $sudo chmod 755 "$guard"
+  fi
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -n "$guard" ]; then $sudo rm -f "$guard"; fi
 fi
