@@ -27,16 +27,32 @@ public final class PrometheusRenderer {
     /// The rendered text; valid until the next call.
     public func render(_ r: AgentReading) -> [UInt8] {
         buffer.removeAll(keepingCapacity: true)
+        renderIdentity(r)
+        if !r.quotas.isEmpty { renderQuotas(r.quotas) }
+        if let store = r.store { append(StoreHealthMetrics.text(store)) }
+        if !r.torControl.isEmpty { renderTorControl(r.torControl) }
+        renderCells(r)
+        renderConnections(r)
+        append(SurgeMetrics.render(r.surges, escape: escape))
+        renderUndecoded(r)
+        renderDrops(r)
+        renderCapture(r)
+        renderAgentHealth(r)
+        return buffer
+    }
 
+    // MARK: Families
+
+    private func renderIdentity(_ r: AgentReading) {
         family("flowmeter_build_info", "gauge", "FlowMeter's version; always 1.")
         sample("flowmeter_build_info{version=\"\(escape(r.version))\"}", UInt64(1))
         family("flowmeter_start_time_seconds", "gauge", "When the agent started, in seconds since the Unix epoch.")
         sampleDouble("flowmeter_start_time_seconds", r.startTimeSeconds)
+    }
 
-        if !r.quotas.isEmpty { renderQuotas(r.quotas) }
-        if let store = r.store { append(StoreHealthMetrics.text(store)) }
-        if !r.torControl.isEmpty { renderTorControl(r.torControl) }
-
+    /// The four counters of every (relay, category, direction) cell, with
+    /// label prefixes rendered once per relay set.
+    private func renderCells(_ r: AgentReading) {
         let table = r.cells
         let prefixes = labelPrefixes(table.relays)
         let fields: [(String, CellField, String)] = [
@@ -60,6 +76,10 @@ public final class PrometheusRenderer {
             }
         }
 
+    }
+
+    private func renderConnections(_ r: AgentReading) {
+        let table = r.cells
         // Connections (the flow table's view): per relay and category; no
         // direction, a connection has both.
         let connectionFamilies: [(String, ConnectionMetric, String, String)] = [
@@ -76,15 +96,18 @@ public final class PrometheusRenderer {
                 }
             }
         }
+    }
 
-        append(SurgeMetrics.render(r.surges, escape: escape))
-
+    private func renderUndecoded(_ r: AgentReading) {
         let reasons = r.reasons
         family("flowmeter_undecoded_packets_total", "counter", "Packets that could not be fully decoded, by reason; each is counted under exactly one reason.")
         for (reason, packets, _) in reasons { sample("flowmeter_undecoded_packets_total{reason=\"\(reason.label)\"}", packets) }
         family("flowmeter_undecoded_bytes_total", "counter", "Wire bytes of packets that could not be fully decoded, by reason.")
         for (reason, _, bytes) in reasons { sample("flowmeter_undecoded_bytes_total{reason=\"\(reason.label)\"}", bytes) }
 
+    }
+
+    private func renderDrops(_ r: AgentReading) {
         family("flowmeter_drops_total", "counter",
                "Packets lost before counting, by source: kernel_ring (a capture handle's ring was full; pcap_stats ps_drop widened to 64 bits, per worker), interface (the interface's own rx_dropped since the agent started), engine_ring (a worker ring was full).")
         for w in r.workers {
@@ -97,6 +120,9 @@ public final class PrometheusRenderer {
             sample("flowmeter_drops_total{source=\"interface\",interface=\"\(escape(name))\"}", dropped)
         }
 
+    }
+
+    private func renderCapture(_ r: AgentReading) {
         let interfaces = r.interfaces
         family("flowmeter_capture_up", "gauge", "1 while every capture handle of the interface is open, 0 during a capture gap.")
         for name in interfaces { sample("flowmeter_capture_up{interface=\"\(escape(name))\"}", r.interfaceStatus(name).up ? UInt64(1) : 0) }
@@ -107,13 +133,15 @@ public final class PrometheusRenderer {
         family("flowmeter_counts_lower_bound", "gauge", "1 when packets were dropped or an interface was not captured since the start: every count since then is a lower bound.")
         sample("flowmeter_counts_lower_bound", r.isLowerBound ? UInt64(1) : 0)
 
+    }
+
+    private func renderAgentHealth(_ r: AgentReading) {
         family("flowmeter_config_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.")
         sample("flowmeter_config_reloads_total{result=\"success\"}", r.reloadsSucceeded)
         sample("flowmeter_config_reloads_total{result=\"failure\"}", r.reloadsFailed)
         family("flowmeter_http_refused_total", "counter", "HTTP requests refused, by reason: policy (client address not admitted by the access policy) or token (missing or wrong bearer token).")
         sample("flowmeter_http_refused_total{reason=\"policy\"}", r.refusedByPolicy)
         sample("flowmeter_http_refused_total{reason=\"token\"}", r.refusedByToken)
-        return buffer
     }
 
     // MARK: Pieces
