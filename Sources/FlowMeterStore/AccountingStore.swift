@@ -139,7 +139,7 @@ public final class AccountingStore {
             }
             try migrator.migrate(q)
             previousSession = try q.write { db in
-                let info = try Self.info(db)
+                let info = try Self.info(db, path: path)
                 try db.execute(sql: "INSERT OR REPLACE INTO info(name, value) VALUES ('clean_shutdown', '0')")
                 return PreviousSession(lastFlushUTC: info["last_flush_utc"].flatMap { Int64($0) },
                                        closedCleanly: info["clean_shutdown"].map { $0 == "1" } ?? true)
@@ -158,9 +158,12 @@ public final class AccountingStore {
         if lockFD >= 0 { flock(lockFD, LOCK_UN); Glibc.close(lockFD) }
     }
 
-    static func info(_ db: Database) throws -> [String: String] {
+    static func info(_ db: Database, path: String) throws -> [String: String] {
         var out: [String: String] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT name, value FROM info") { out[row["name"]] = row["value"] }
+        for row in try Row.fetchAll(db, sql: "SELECT name, value FROM info") {
+            let stored = StoredRow(path: path, table: "info", row: row)
+            out[try stored.text("name")] = try stored.text("value")
+        }
         return out
     }
 

@@ -47,7 +47,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
         case .SQLITE_CANTOPEN: return "the file cannot be opened or created: check the directory exists and is writable (SQLITE_CANTOPEN)"
         case .SQLITE_IOERR: return "an I/O error (\(e.extendedResultCode)): the disk may be full, read-only or failing"
         case .SQLITE_BUSY, .SQLITE_LOCKED: return "the database stayed locked past the busy timeout"
-        case .SQLITE_CORRUPT, .SQLITE_NOTADB: return "the file is damaged or not a database (\(e.resultCode))"
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB:
+            return "the file is damaged or not a database (\(e.resultCode)\(e.message.map { ": " + $0 } ?? ""))"
         default: return e.message ?? "\(e.resultCode)"
         }
     }
