@@ -50,8 +50,8 @@ public final class HTTPEndpoint: Sendable {
             return .refusedByPolicy
         }
         if let token = a.token {
-            guard let auth = authorization, auth.hasPrefix("Bearer "),
-                  Self.constantTimeEqual(Array(auth.dropFirst(7).utf8), Array(token.utf8)) else {
+            guard let presented = Self.bearerToken(authorization),
+                  Self.constantTimeEqual(Array(presented.utf8), Array(token.utf8)) else {
                 refusedByToken.wrappingAdd(1, ordering: .relaxed)
                 return .refusedByToken
             }
@@ -63,6 +63,15 @@ public final class HTTPEndpoint: Sendable {
         case "/api/v1/status": return .status
         default: return .notFound
         }
+    }
+
+    /// The credentials of `Bearer <token>`; the scheme is case-insensitive
+    /// (RFC 7235 §2.1), so `bearer` and `BEARER` are the same scheme.
+    static func bearerToken(_ authorization: String?) -> Substring? {
+        guard let auth = authorization, let space = auth.firstIndex(of: " "),
+              auth[..<space].lowercased() == "bearer" else { return nil }
+        let credentials = auth[space...].drop { $0 == " " }
+        return credentials.isEmpty ? nil : credentials
     }
 
     /// Compares without an early exit, so timing does not tell how much of a
@@ -83,16 +92,18 @@ public final class MetricsServer: Sendable {
     private let channel: Channel
     public let boundPort: Int
 
-    public init(host: String, port: Int, endpoint: HTTPEndpoint) throws {
+    public init(host: String, port: Int, endpoint: HTTPEndpoint, limits: ListenerLimits = ListenerLimits()) throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // One loop serves the listener and every connection: the table relies on it.
+        let table = ConnectionTable(loop: group.next(), cap: limits.maxConnections)
         do {
             let channel = try ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 64)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        try channel.pipeline.syncOperations.addHandler(RequestHandler(endpoint: endpoint))
+                        try MetricsServer.configure(channel, endpoint: endpoint, table: table, limits: limits,
+                                           handler: RequestHandler(endpoint: endpoint))
                     }
                 }
                 .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
