@@ -62,6 +62,8 @@ public struct FlushBatch: Sendable {
     public var deltas: [BucketDelta] = []
     public var gaps: [GapRecord] = []
     public var state: [String: String] = [:]
+    /// Captures whose counts are in this batch (`replay --db`).
+    public var imports: [CaptureFingerprint] = []
     /// The clock instant the batch was taken at (UTC seconds).
     public var clockUTC: Int64
     /// Delete buckets older than each resolution's retention, measured from `clockUTC`.
@@ -69,7 +71,7 @@ public struct FlushBatch: Sendable {
     /// Move the WAL into the database file (period edges, shutdown).
     public var checkpoint = false
     public init(clockUTC: Int64) { self.clockUTC = clockUTC }
-    public var isEmpty: Bool { deltas.isEmpty && gaps.isEmpty && state.isEmpty && !prune }
+    public var isEmpty: Bool { deltas.isEmpty && gaps.isEmpty && state.isEmpty && imports.isEmpty && !prune }
 }
 
 /// What the previous writer left behind, read when the store opens.
@@ -195,6 +197,12 @@ public final class AccountingStore {
                         ON CONFLICT(start_utc, reason) DO UPDATE SET end_utc = max(end_utc, excluded.end_utc)
                         """, arguments: [g.startUTC, g.endUTC, g.reason.rawValue])
                 }
+                for f in batch.imports {
+                    try db.execute(sql: """
+                        INSERT OR IGNORE INTO capture_import(first_ns, last_ns, packets, bytes, records_hash, imported_utc)
+                        VALUES (?, ?, ?, ?, ?, ?)
+                        """, arguments: StatementArguments(Self.key(f) + [batch.clockUTC]))
+                }
                 for (name, value) in batch.state {
                     try db.execute(sql: "INSERT OR REPLACE INTO state(name, value, updated_utc) VALUES (?, ?, ?)",
                                    arguments: [name, value, batch.clockUTC])
@@ -224,6 +232,28 @@ public final class AccountingStore {
             }
         } catch {
             throw StoreError.writeFailed(path: path, reason: StoreError.reason(error))
+        }
+    }
+
+    private static func key(_ f: CaptureFingerprint) -> [DatabaseValueConvertible] {
+        [f.firstTimestampNanos, f.lastTimestampNanos, Int64(bitPattern: f.packets), Int64(bitPattern: f.bytes),
+         Int64(bitPattern: f.firstRecordsHash)]
+    }
+
+    /// When a capture with this fingerprint was imported (UTC seconds), or nil.
+    public func importedUTC(_ f: CaptureFingerprint) throws -> Int64? {
+        guard let queue else { throw StoreError.readFailed(path: path, reason: "the store is closed") }
+        do {
+            return try queue.read { db in
+                try Row.fetchOne(db, sql: """
+                    SELECT imported_utc FROM capture_import
+                    WHERE first_ns = ? AND last_ns = ? AND packets = ? AND bytes = ? AND records_hash = ?
+                    """, arguments: StatementArguments(Self.key(f))).map {
+                    try StoredRow(path: path, table: "capture_import", row: $0).int64("imported_utc")
+                }
+            }
+        } catch {
+            throw StoreError.readFailed(path: path, reason: StoreError.reason(error))
         }
     }
 

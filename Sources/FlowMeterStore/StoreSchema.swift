@@ -60,7 +60,7 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
 /// the file as ours so a stray SQLite file is never migrated.
 public enum StoreSchema {
     /// The version this build writes and reads.
-    public static let currentVersion = 2
+    public static let currentVersion = 3
     /// "FlMt": stamped in the SQLite header.
     static let applicationID: Int32 = 0x466C_4D74
 
@@ -84,6 +84,12 @@ public enum StoreSchema {
         ("state", "name", "continuity value named by a quota or the agent (e.g. a period's start)"),
         ("state", "value", "its value as text"),
         ("state", "updated_utc", "when it was last set, UTC seconds"),
+        ("capture_import", "first_ns", "an imported capture's first packet time, UTC nanoseconds"),
+        ("capture_import", "last_ns", "its last packet time, UTC nanoseconds"),
+        ("capture_import", "packets", "its packet count"),
+        ("capture_import", "bytes", "its wire bytes"),
+        ("capture_import", "records_hash", "FNV-1a hash of its first 1,024 records (a fingerprint; no record is kept)"),
+        ("capture_import", "imported_utc", "when it was imported (the replay clock's last instant), UTC seconds"),
     ]
 
     static var migrator: DatabaseMigrator {
@@ -126,6 +132,23 @@ public enum StoreSchema {
                 CREATE TABLE state(name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL, updated_utc INTEGER NOT NULL);
                 UPDATE info SET value = '2' WHERE name = 'schema_version';
                 PRAGMA user_version = 2;
+                """)
+        }
+        // v3: captures `replay --db` imported, by content fingerprint, written
+        // in the same transaction as their counts: a capture is counted once.
+        m.registerMigration("v3") { db in
+            try db.execute(sql: """
+                CREATE TABLE capture_import(
+                    first_ns INTEGER NOT NULL,
+                    last_ns INTEGER NOT NULL,
+                    packets INTEGER NOT NULL,
+                    bytes INTEGER NOT NULL,
+                    records_hash INTEGER NOT NULL,
+                    imported_utc INTEGER NOT NULL,
+                    PRIMARY KEY (first_ns, last_ns, packets, bytes, records_hash)
+                );
+                UPDATE info SET value = '3' WHERE name = 'schema_version';
+                PRAGMA user_version = 3;
                 """)
         }
         return m
