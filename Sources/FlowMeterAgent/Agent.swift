@@ -194,7 +194,11 @@ public final class Agent: @unchecked Sendable {
         }
         let ticker = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "flowmeter.store"))
         ticker.schedule(deadline: .now() + 1, repeating: 1)
-        ticker.setEventHandler { [self] in store.withLock { $0 }?.tick(reading(), now: Date()) }
+        ticker.setEventHandler { [self] in
+            let now = clock.monotonicNanos()
+            state.withLock { Self.freezeRetired(&$0, now: now) }
+            store.withLock { $0 }?.tick(reading(), now: Date())
+        }
         ticker.resume()
         // 4. Count.
         for (_, p) in pipelines { p.start() }
@@ -216,24 +220,32 @@ public final class Agent: @unchecked Sendable {
 
     public func requestStop() { stopRequested.signal() }
 
+    /// Folds retired generations past their grace into `frozen` and lets
+    /// them go, with their flow tables: run every second by the ticker, not
+    /// only when someone reads, or an agent reloaded without scrapes or a
+    /// store keeps every generation (tens of MB each) for ever.
+    private static func freezeRetired(_ st: inout State, now: UInt64) {
+        // A worker adopts a new generation at its next batch (or after an
+        // empty one), so after a few seconds nothing writes to a retired one.
+        let grace: UInt64 = 5_000_000_000
+        for (g, since) in st.retiring where now &- since > grace {
+            let counters = g.snapshot(), connections = g.connections()
+            if let i = st.frozen.firstIndex(where: { $0.labels == g.relayLabels }) {
+                st.frozen[i].counters += counters
+                st.frozen[i].connections += connections
+            } else {
+                st.frozen.append(Frozen(labels: g.relayLabels, counters: counters, connections: connections))
+            }
+        }
+        st.retiring.removeAll { now &- $0.since > grace }
+    }
+
     /// One reading for both renderings.
     public func reading() -> AgentReading {
         var r = AgentReading()
         let now = clock.monotonicNanos()
         let (retiring, frozen, ok, failed, endpoint) = state.withLock { st in
-            // A worker adopts a new generation at the first packet of its next
-            // batch, so after a few seconds nothing writes to a retired one.
-            let grace: UInt64 = 5_000_000_000
-            for (g, since) in st.retiring where now &- since > grace {
-                let counters = g.snapshot(), connections = g.connections()
-                if let i = st.frozen.firstIndex(where: { $0.labels == g.relayLabels }) {
-                    st.frozen[i].counters += counters
-                    st.frozen[i].connections += connections
-                } else {
-                    st.frozen.append(Frozen(labels: g.relayLabels, counters: counters, connections: connections))
-                }
-            }
-            st.retiring.removeAll { now &- $0.since > grace }
+            Self.freezeRetired(&st, now: now)
             return (st.retiring.map(\.generation), st.frozen, st.reloadsSucceeded, st.reloadsFailed, st.endpoint)
         }
         for f in frozen {
