@@ -32,7 +32,7 @@ extension OfflineCapture {
         var first = true
         while pcap_next_ex(handle, &header, &data) == 1, let h = header, let d = data {
             // tv_usec holds nanoseconds: the handle was opened with nanosecond precision.
-            let ts = Int64(h.pointee.ts.tv_sec) &* 1_000_000_000 &+ Int64(h.pointee.ts.tv_usec)
+            let ts = Self.unsigned(h.pointee.ts.tv_sec) &* 1_000_000_000 &+ Int64(h.pointee.ts.tv_usec)
             if first { f.firstTimestampNanos = ts; f.lastTimestampNanos = ts; first = false }
             f.firstTimestampNanos = min(f.firstTimestampNanos, ts)
             f.lastTimestampNanos = max(f.lastTimestampNanos, ts)
