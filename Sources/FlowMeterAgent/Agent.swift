@@ -335,7 +335,11 @@ public final class Agent: @unchecked Sendable {
         let path = "\(dir)/last-run.json"
         let temp = path + ".tmp"
         do {
-            try doc.json().write(to: URL(fileURLWithPath: temp))
+            // 0600 whatever the umask: the counts of a relay are the operator's alone.
+            unlink(temp)
+            guard FileManager.default.createFile(atPath: temp, contents: doc.json(), attributes: [.posixPermissions: 0o600]) else {
+                throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+            }
             guard rename(temp, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         } catch {
             logger.error("cannot write final counters to \(path): \(error)")

@@ -269,6 +269,14 @@ struct CraftedPcap {
         }
     }
 
+    @Test func aRecordClaimingLessOnTheWireThanItHoldsNeverMakesCapturedExceedBytes() throws {
+        var c = plainFile(records: 3)
+        c.record(caplen: 64, wire: 40, data: CraftedPcap.frame(size: 64, seed: 11))
+        let o = try #require(bothAgree(c.write("orig-below-caplen.pcap")))
+        #expect(o.totals.packets == 4)
+        #expect(o.totals.capturedBytes <= o.totals.bytes, "\(o)")
+    }
+
     @Test func recordsCrossingTheBufferEndAreCarriedOverWhateverTheBufferSize() throws {
         // Every capacity from a bare record header up to past the largest record,
         // so each record meets the buffer's end at every offset of its header and data.

@@ -205,7 +205,9 @@ public final class OfflineCapture {
     ) {
         totals.packets &+= 1
         totals.bytes &+= UInt64(wire)
-        totals.capturedBytes &+= UInt64(caplen)
+        // A record claiming fewer bytes on the wire than it holds (orig_len <
+        // caplen) is damaged: what was captured of it is at most its wire length.
+        totals.capturedBytes &+= UInt64(min(caplen, wire))
         if totals.firstTimestampNanos == nil { totals.firstTimestampNanos = ts }
         totals.lastTimestampNanos = ts
         let summary = decoder.decode(UnsafeRawBufferPointer(start: data, count: Int(caplen)),
