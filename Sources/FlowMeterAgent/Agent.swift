@@ -298,6 +298,7 @@ public final class Agent: @unchecked Sendable {
         let ticker = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "flowmeter.store"))
         ticker.schedule(deadline: .now() + 1, repeating: 1)
         ticker.setEventHandler { [self] in
+            state.withLock { Self.freezeRetired(&$0, now: clock.monotonicNanos()) }
             let (r, now) = (reading(), Date())
             surges.tick(r, now: now)
             dashboard.observe(r, now: now)
@@ -326,24 +327,32 @@ public final class Agent: @unchecked Sendable {
 
     public func requestStop() { stopRequested.signal() }
 
+    /// Folds retired generations past their grace into `frozen` and lets
+    /// them go, with their flow tables: run every second by the ticker, not
+    /// only when someone reads, or an agent reloaded without scrapes or a
+    /// store keeps every generation (tens of MB each) for ever.
+    private static func freezeRetired(_ st: inout State, now: UInt64) {
+        // A worker adopts a new generation at its next batch (or after an
+        // empty one), so after a few seconds nothing writes to a retired one.
+        let grace: UInt64 = 5_000_000_000
+        for (g, since) in st.retiring where now &- since > grace {
+            let counters = g.snapshot(), connections = g.connections()
+            if let i = st.frozen.firstIndex(where: { $0.labels == g.relayLabels }) {
+                st.frozen[i].counters += counters
+                st.frozen[i].connections += connections
+            } else {
+                st.frozen.append(Frozen(labels: g.relayLabels, counters: counters, connections: connections))
+            }
+        }
+        st.retiring.removeAll { now &- $0.since > grace }
+    }
+
     /// One reading for both renderings.
     public func reading() -> AgentReading {
         var r = AgentReading()
         let now = clock.monotonicNanos()
         let (retiring, frozen, ok, failed, endpoint) = state.withLock { st in
-            // A worker adopts a new generation at the first packet of its next
-            // batch, so after a few seconds nothing writes to a retired one.
-            let grace: UInt64 = 5_000_000_000
-            for (g, since) in st.retiring where now &- since > grace {
-                let counters = g.snapshot(), connections = g.connections()
-                if let i = st.frozen.firstIndex(where: { $0.labels == g.relayLabels }) {
-                    st.frozen[i].counters += counters
-                    st.frozen[i].connections += connections
-                } else {
-                    st.frozen.append(Frozen(labels: g.relayLabels, counters: counters, connections: connections))
-                }
-            }
-            st.retiring.removeAll { now &- $0.since > grace }
+            Self.freezeRetired(&st, now: now)
             return (st.retiring.map(\.generation), st.frozen, st.reloadsSucceeded, st.reloadsFailed, st.endpoint)
         }
         for f in frozen {
@@ -447,7 +456,11 @@ public final class Agent: @unchecked Sendable {
         let path = "\(dir)/last-run.json"
         let temp = path + ".tmp"
         do {
-            try doc.json().write(to: URL(fileURLWithPath: temp))
+            // 0600 whatever the umask: the counts of a relay are the operator's alone.
+            unlink(temp)
+            guard FileManager.default.createFile(atPath: temp, contents: doc.json(), attributes: [.posixPermissions: 0o600]) else {
+                throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+            }
             guard rename(temp, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         } catch {
             logger.error("cannot write final counters to \(path): \(error.localizedDescription)")

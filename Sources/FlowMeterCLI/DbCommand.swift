@@ -43,20 +43,27 @@ struct DbCommand: ParsableCommand {
     }
 
     struct Check: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Run PRAGMA integrity_check and show what the file holds.")
+        static let configuration = CommandConfiguration(
+            abstract: "Run PRAGMA integrity_check and quick_check, compare the schema with this build's, check every row, and show what the file holds.")
         @Option(name: .long) var db: String
 
         func run() throws {
             do {
                 let reader = try AccountingReader(path: db)
-                let result = try reader.integrityCheck()
-                print("schema version \(reader.schemaVersion); integrity: \(result.joined(separator: "; "))")
+                let integrity = try reader.integrityCheck(), quick = try reader.quickCheck()
+                let audit = try reader.audit()
+                print("schema version \(reader.schemaVersion); integrity: \(integrity.joined(separator: "; ")); quick check: \(quick.joined(separator: "; "))")
+                for problem in audit.schemaProblems + audit.rowProblems { print(problem) }
+                // Listing what the file holds reads those rows: only when they are sound.
+                guard integrity == ["ok"], quick == ["ok"], audit.isClean else {
+                    FileHandle.standardError.write(Data("flowmeter db check: \(db): damaged (see above)\n".utf8))
+                    throw ExitCode(1)
+                }
                 for r in try reader.resolutions() {
                     print("resolution \(r.resolution): \(r.rows) rows, \(Format.iso8601(r.firstStart)) … \(Format.iso8601(r.lastStart))")
                 }
                 let info = try reader.info()
                 print("last flush (UTC s): \(info["last_flush_utc"] ?? "never"); closed cleanly: \(info["clean_shutdown"] == "1" ? "yes" : "no (a writer is running, or it crashed)")")
-                if result != ["ok"] { throw ExitCode(1) }
             } catch let e as StoreError { throw DbCommand.fail(e, "check") }
         }
     }

@@ -63,6 +63,14 @@ struct ReplayCommand: ParsableCommand {
             }
             if let e = accumulator?.openError { Diagnostics.error("\(db): \(e); counting in memory and retrying") }
         }
+        var files = files
+        if let accumulator, let db {
+            do { files = try ReplayImports.select(files, accumulator: accumulator, db: db) } catch {
+                Diagnostics.error("\(db): \(error)")
+                throw ExitCode(2)
+            }
+            if files.isEmpty { try? accumulator.close(); return }
+        }
         let progress: ((String, OfflineCapture, ReadTotals) -> Void)? = progressLine.map { p in
             { path, capture, totals in p.update(path: path, capture: capture, totals: totals) }
         }
@@ -78,7 +86,7 @@ struct ReplayCommand: ParsableCommand {
         var storeFailed = false
         if let accumulator {
             do { try accumulator.close() } catch {
-                Diagnostics.error("\(db ?? ""): counts could not be saved: \(error)")
+                Diagnostics.error("\(db ?? ""): counts could not be saved: \(error); nothing of this import was stored, so \(ReplayImports.missingDays(result.totals)) (UTC) are missing: re-run the same command when it can write, it counts them once")
                 storeFailed = true
             }
         }

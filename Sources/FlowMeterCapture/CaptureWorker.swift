@@ -16,6 +16,8 @@ public final class CaptureWorker: @unchecked Sendable {
     /// Index of this worker's counter block in every generation.
     public let index: Int
     public let options: LiveCaptureOptions
+    /// Non-nil: this worker shares its interface with others through a
+    /// fanout group (the id at start; reopens use `currentFanoutGroup()`).
     public let fanoutGroup: UInt16?
     /// Set in the `rings` layout: this (only) capture thread of its interface
     /// is the pipeline's single producer.
@@ -55,10 +57,22 @@ public final class CaptureWorker: @unchecked Sendable {
     /// are dropped). A failure is returned, not thrown: the worker will retry.
     public func openInitialHandle() -> Result<LiveCaptureHandle, CaptureError> {
         do throws(CaptureError) {
-            return .success(try LiveCaptureHandle(interface: interface, options: options, fanoutGroup: fanoutGroup))
+            return .success(try LiveCaptureHandle(interface: interface, options: options, fanoutGroup: currentFanoutGroup()))
         } catch {
             return .failure(error)
         }
+    }
+
+    /// The fanout group to join now, derived from the interface's index as
+    /// it is at this open. A deleted and re-created interface has a new
+    /// index, so its handles make a new group bound to the new device: the
+    /// old group lives on while any handle of the dead device is still open
+    /// (each worker notices the loss on its own), and the kernel refuses a
+    /// socket of another device into it with EINVAL. Every worker of the
+    /// interface computes the same id, so they meet in the same new group.
+    func currentFanoutGroup() -> UInt16? {
+        guard fanoutGroup != nil else { return nil }
+        return fanoutGroupID(interfaceIndex: if_nametoindex(interface))
     }
 
     /// Starts the capture thread. The thread inherits the calling thread's

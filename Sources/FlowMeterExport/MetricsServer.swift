@@ -69,6 +69,15 @@ public final class HTTPEndpoint: Sendable {
         }
     }
 
+    /// The credentials of `Bearer <token>`; the scheme is case-insensitive
+    /// (RFC 7235 §2.1), so `bearer` and `BEARER` are the same scheme.
+    static func bearerToken(_ authorization: String?) -> Substring? {
+        guard let auth = authorization, let space = auth.firstIndex(of: " "),
+              auth[..<space].lowercased() == "bearer" else { return nil }
+        let credentials = auth[space...].drop { $0 == " " }
+        return credentials.isEmpty ? nil : credentials
+    }
+
     /// Compares without an early exit, so timing does not tell how much of a
     /// guessed token was right.
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
@@ -87,16 +96,18 @@ public final class MetricsServer: Sendable {
     private let channel: Channel
     public let boundPort: Int
 
-    public init(host: String, port: Int, endpoint: HTTPEndpoint) throws {
+    public init(host: String, port: Int, endpoint: HTTPEndpoint, limits: ListenerLimits = ListenerLimits()) throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // One loop serves the listener and every connection: the table relies on it.
+        let table = ConnectionTable(loop: group.next(), cap: limits.maxConnections)
         do {
             let channel = try ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 64)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        try channel.pipeline.syncOperations.addHandler(RequestHandler(endpoint: endpoint))
+                        try MetricsServer.configure(channel, endpoint: endpoint, table: table, limits: limits,
+                                           handler: RequestHandler(endpoint: endpoint))
                     }
                 }
                 .childChannelOption(.socketOption(.so_reuseaddr), value: 1)

@@ -87,16 +87,10 @@ public final class AccountingReader: UsageHistorySource {
         return Int64(max(-9e18, min(9e18, s.rounded(.up))))
     }
 
-    private static func bucket(_ row: Row) throws -> UsageBucket {
-        func u(_ col: String) -> UInt64 { UInt64(clamping: row[col] as Int64) }
-        let category: String = row["category"], direction: String = row["direction"]
-        guard let c = Category(label: category) else { throw Cell.UnknownLabel(label: category) }
-        guard let d = Direction(label: direction) else { throw Cell.UnknownLabel(label: direction) }
-        let labels = CellLabels(relay: row["relay"], category: c, direction: d)
-        let counts = CellCounts(packets: u("packets"), bytes: u("bytes"),
-                                payloadBytes: u("payload_bytes"), torPayloadBytes: u("tor_payload_bytes"))
-        return UsageBucket(start: Date(timeIntervalSince1970: Double(row["start_utc"] as Int64)),
-                           durationSeconds: row["resolution_seconds"], cell: Cell(labels, counts))
+    /// Every stored value is checked as it is read (`StoredRow`): a damaged
+    /// file gives `StoreError.readFailed` naming the column, never a trap.
+    private func bucket(_ row: Row) throws -> UsageBucket {
+        try StoredRow(path: path, table: "bucket", row: row).bucket()
     }
 
     /// Resolutions present in the file, finest first.
@@ -106,10 +100,11 @@ public final class AccountingReader: UsageHistorySource {
                 SELECT resolution_seconds, min(start_utc) AS first, max(start_utc) AS last, count(*) AS n
                 FROM bucket GROUP BY resolution_seconds ORDER BY resolution_seconds
                 """).map { row in
-                StoredResolution(resolution: BucketResolution(rawValue: row["resolution_seconds"]),
-                                 firstStart: Date(timeIntervalSince1970: Double(row["first"] as Int64)),
-                                 lastStart: Date(timeIntervalSince1970: Double(row["last"] as Int64)),
-                                 rows: row["n"])
+                let stored = StoredRow(path: path, table: "bucket", row: row)
+                return StoredResolution(resolution: try stored.resolution("resolution_seconds"),
+                                        firstStart: Date(timeIntervalSince1970: Double(try stored.instant("first", named: "start_utc"))),
+                                        lastStart: Date(timeIntervalSince1970: Double(try stored.instant("last", named: "start_utc"))),
+                                        rows: Int(try stored.int64("n")))
             }
         }
     }
@@ -120,7 +115,7 @@ public final class AccountingReader: UsageHistorySource {
             try Row.fetchAll(db, sql: """
                 SELECT * FROM bucket WHERE resolution_seconds = ? AND start_utc >= ? AND start_utc < ?
                 ORDER BY start_utc, relay, category, direction
-                """, arguments: [resolution.rawValue, Self.utc(from), Self.utc(to)]).map { try Self.bucket($0) }
+                """, arguments: [resolution.rawValue, Self.utc(from), Self.utc(to)]).map(bucket)
         }
     }
 
@@ -138,7 +133,7 @@ public final class AccountingReader: UsageHistorySource {
                 try Row.fetchAll(db, sql: """
                     SELECT * FROM bucket WHERE resolution_seconds = ? AND start_utc >= ? AND start_utc < ?
                     ORDER BY start_utc, relay, category, direction
-                    """, arguments: [r.resolution.rawValue, Self.utc(from), upper]).map { try Self.bucket($0) }
+                    """, arguments: [r.resolution.rawValue, Self.utc(from), upper]).map(bucket)
             }
             out += rows
             coveredFrom = min(coveredFrom, Int64(r.firstStart.timeIntervalSince1970))
@@ -152,7 +147,7 @@ public final class AccountingReader: UsageHistorySource {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM gap WHERE end_utc > ? AND start_utc < ? ORDER BY start_utc",
                              arguments: [Self.utc(from), Self.utc(to)]).map {
-                GapRecord(startUTC: $0["start_utc"], endUTC: $0["end_utc"], reason: GapReason(rawValue: $0["reason"]))
+                try StoredRow(path: path, table: "gap", row: $0).gap()
             }
         }
     }
@@ -166,15 +161,31 @@ public final class AccountingReader: UsageHistorySource {
 
     /// A continuity value set through `BucketAccumulator.setState`.
     public func state(named name: String) throws -> String? {
-        try read { try String.fetchOne($0, sql: "SELECT value FROM state WHERE name = ?", arguments: [name]) }
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT value FROM state WHERE name = ?", arguments: [name]).map {
+                try StoredRow(path: path, table: "state", row: $0).text("value")
+            }
+        }
     }
 
     /// The `info` table: schema_version, created_utc, last_flush_utc, clean_shutdown.
-    public func info() throws -> [String: String] { try read { try AccountingStore.info($0) } }
+    public func info() throws -> [String: String] { try read { try AccountingStore.info($0, path: path) } }
 
     /// `PRAGMA integrity_check`: ["ok"] for a sound file.
     public func integrityCheck() throws -> [String] {
         try read { try String.fetchAll($0, sql: "PRAGMA integrity_check") }
+    }
+
+    /// `PRAGMA quick_check`: ["ok"] for a sound file.
+    public func quickCheck() throws -> [String] {
+        try read { try String.fetchAll($0, sql: "PRAGMA quick_check") }
+    }
+
+    /// What SQLite's checks cannot see: schema text that differs from the
+    /// migrations' (sqlite3 calls it "malformed database schema" when it
+    /// resolves the CHECK) and rows holding values FlowMeter never writes.
+    public func audit() throws -> StoreAudit {
+        try read { try StoreSchema.audit($0, path: path) }
     }
 
     /// Columns of the live schema as (table, column), for the audit test and `db audit --db`.

@@ -54,6 +54,8 @@ public struct FlushBatch: Sendable {
     public var state: [String: String] = [:]
     /// Surge spans, ended or still open (an open one is rewritten at each flush).
     public var surges: [SurgeSpan] = []
+    /// Captures whose counts are in this batch (`replay --db`).
+    public var imports: [CaptureFingerprint] = []
     /// The clock instant the batch was taken at (UTC seconds).
     public var clockUTC: Int64
     /// Delete buckets older than each resolution's retention, measured from `clockUTC`.
@@ -61,7 +63,7 @@ public struct FlushBatch: Sendable {
     /// Move the WAL into the database file (period edges, shutdown).
     public var checkpoint = false
     public init(clockUTC: Int64) { self.clockUTC = clockUTC }
-    public var isEmpty: Bool { deltas.isEmpty && gaps.isEmpty && state.isEmpty && surges.isEmpty && !prune }
+    public var isEmpty: Bool { deltas.isEmpty && gaps.isEmpty && state.isEmpty && surges.isEmpty && imports.isEmpty && !prune }
 }
 
 /// What the previous writer left behind, read when the store opens.
@@ -131,7 +133,7 @@ public final class AccountingStore {
             }
             try migrator.migrate(q)
             previousSession = try q.write { db in
-                let info = try Self.info(db)
+                let info = try Self.info(db, path: path)
                 try db.execute(sql: "INSERT OR REPLACE INTO info(name, value) VALUES ('clean_shutdown', '0')")
                 return PreviousSession(lastFlushUTC: info["last_flush_utc"].flatMap { Int64($0) },
                                        closedCleanly: info["clean_shutdown"].map { $0 == "1" } ?? true)
@@ -150,9 +152,12 @@ public final class AccountingStore {
         if lockFD >= 0 { flock(lockFD, LOCK_UN); Glibc.close(lockFD) }
     }
 
-    static func info(_ db: Database) throws -> [String: String] {
+    static func info(_ db: Database, path: String) throws -> [String: String] {
         var out: [String: String] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT name, value FROM info") { out[row["name"]] = row["value"] }
+        for row in try Row.fetchAll(db, sql: "SELECT name, value FROM info") {
+            let stored = StoredRow(path: path, table: "info", row: row)
+            out[try stored.text("name")] = try stored.text("value")
+        }
         return out
     }
 
@@ -186,6 +191,12 @@ public final class AccountingStore {
                         """, arguments: [g.startUTC, g.endUTC, g.reason.rawValue])
                 }
                 try SurgeRows.write(batch.surges, clockUTC: batch.clockUTC, db)
+                for f in batch.imports {
+                    try db.execute(sql: """
+                        INSERT OR IGNORE INTO capture_import(first_ns, last_ns, packets, bytes, records_hash, imported_utc)
+                        VALUES (?, ?, ?, ?, ?, ?)
+                        """, arguments: StatementArguments(Self.key(f) + [batch.clockUTC]))
+                }
                 for (name, value) in batch.state {
                     try db.execute(sql: "INSERT OR REPLACE INTO state(name, value, updated_utc) VALUES (?, ?, ?)",
                                    arguments: [name, value, batch.clockUTC])
@@ -215,6 +226,28 @@ public final class AccountingStore {
             }
         } catch {
             throw StoreError.writeFailed(path: path, reason: StoreError.reason(error))
+        }
+    }
+
+    private static func key(_ f: CaptureFingerprint) -> [DatabaseValueConvertible] {
+        [f.firstTimestampNanos, f.lastTimestampNanos, Int64(bitPattern: f.packets), Int64(bitPattern: f.bytes),
+         Int64(bitPattern: f.firstRecordsHash)]
+    }
+
+    /// When a capture with this fingerprint was imported (UTC seconds), or nil.
+    public func importedUTC(_ f: CaptureFingerprint) throws -> Int64? {
+        guard let queue else { throw StoreError.readFailed(path: path, reason: "the store is closed") }
+        do {
+            return try queue.read { db in
+                try Row.fetchOne(db, sql: """
+                    SELECT imported_utc FROM capture_import
+                    WHERE first_ns = ? AND last_ns = ? AND packets = ? AND bytes = ? AND records_hash = ?
+                    """, arguments: StatementArguments(Self.key(f))).map {
+                    try StoredRow(path: path, table: "capture_import", row: $0).int64("imported_utc")
+                }
+            }
+        } catch {
+            throw StoreError.readFailed(path: path, reason: StoreError.reason(error))
         }
     }
 

@@ -73,6 +73,12 @@ public final class BucketAccumulator {
     private var pruneDue = false
     private var pruneSuspended = false
     private var restartGapRecorded = false
+    private var pendingImports: [CaptureFingerprint] = []
+
+    /// Holds every count in memory until the `shutdown` flush, which writes
+    /// them in one transaction with the imports' fingerprints: an import is
+    /// stored whole or not at all (`replay --db`, docs/storage.md "Imports").
+    public var writesOnlyAtShutdown = false
 
     struct PendingKey: Hashable {
         var resolution: Int
@@ -196,6 +202,7 @@ public final class BucketAccumulator {
     public func flush(reason: FlushReason) -> Bool {
         let clockUTC = clockNanos.map(Self.seconds) ?? 0
         defer { if let c = clockNanos { nextFlushNanos = c + configuration.flushIntervalSeconds * 1_000_000_000 } }
+        if writesOnlyAtShutdown && reason != .shutdown { return false }
         if store == nil {
             do {
                 store = try AccountingStore(path: path, configuration: configuration)
@@ -218,6 +225,7 @@ public final class BucketAccumulator {
         batch.gaps = pendingGaps
         batch.state = pendingState
         batch.surges = pendingSurges
+        batch.imports = pendingImports
         batch.prune = pruneDue && !pruneSuspended
         batch.checkpoint = reason != .interval
         do {
@@ -234,11 +242,22 @@ public final class BucketAccumulator {
         pendingGaps.removeAll()
         pendingState.removeAll()
         pendingSurges.removeAll()
+        pendingImports.removeAll()
         if batch.prune { pruneDue = false }
         stats.flushes += 1
         stats.lastError = nil
         logger.debug("flush (\(reason)): \(batch.deltas.count) buckets, \(batch.gaps.count) gaps")
         return true
+    }
+
+    /// A capture whose counts are being observed: its fingerprint is written
+    /// with them, so `importedUTC` finds it next time.
+    public func recordImport(_ f: CaptureFingerprint) { pendingImports.append(f) }
+
+    /// When a capture with this fingerprint was imported (UTC seconds), or nil.
+    public func importedUTC(_ f: CaptureFingerprint) throws -> Int64? {
+        guard let store else { throw openError ?? StoreError.readFailed(path: path, reason: "the store is not open") }
+        return try store.importedUTC(f)
     }
 
     /// Flushes (reason `shutdown`) and closes the store cleanly.

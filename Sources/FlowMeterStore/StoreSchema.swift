@@ -47,7 +47,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
         case .SQLITE_CANTOPEN: return "the file cannot be opened or created: check the directory exists and is writable (SQLITE_CANTOPEN)"
         case .SQLITE_IOERR: return "an I/O error (\(e.extendedResultCode)): the disk may be full, read-only or failing"
         case .SQLITE_BUSY, .SQLITE_LOCKED: return "the database stayed locked past the busy timeout"
-        case .SQLITE_CORRUPT, .SQLITE_NOTADB: return "the file is damaged or not a database (\(e.resultCode))"
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB:
+            return "the file is damaged or not a database (\(e.resultCode)\(e.message.map { ": " + $0 } ?? ""))"
         default: return e.message ?? "\(e.resultCode)"
         }
     }
@@ -59,7 +60,7 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
 /// the file as ours so a stray SQLite file is never migrated.
 public enum StoreSchema {
     /// The version this build writes and reads.
-    public static let currentVersion = 3
+    public static let currentVersion = 5
     /// "FlMt": stamped in the SQLite header.
     static let applicationID: Int32 = 0x466C_4D74
 
@@ -91,6 +92,12 @@ public enum StoreSchema {
         ("surge", "direction", "in or out"),
         ("surge", "kind", "rate, attempts (unanswered connection attempts) or udp (UDP to ports no relay listens on)"),
         ("surge", "bytes", "wire bytes counted in the cell during the surge"),
+        ("capture_import", "first_ns", "an imported capture's first packet time, UTC nanoseconds"),
+        ("capture_import", "last_ns", "its last packet time, UTC nanoseconds"),
+        ("capture_import", "packets", "its packet count"),
+        ("capture_import", "bytes", "its wire bytes"),
+        ("capture_import", "records_hash", "FNV-1a hash of its first 1,024 records (a fingerprint; no record is kept)"),
+        ("capture_import", "imported_utc", "when it was imported (the replay clock's last instant), UTC seconds"),
     ]
 
     static var migrator: DatabaseMigrator {
@@ -152,6 +159,23 @@ public enum StoreSchema {
                 );
                 UPDATE info SET value = '3' WHERE name = 'schema_version';
                 PRAGMA user_version = 3;
+                """)
+        }
+        // v5: captures `replay --db` imported, by content fingerprint, written
+        // in the same transaction as their counts: a capture is counted once.
+        m.registerMigration("v5-capture-import") { db in
+            try db.execute(sql: """
+                CREATE TABLE capture_import(
+                    first_ns INTEGER NOT NULL,
+                    last_ns INTEGER NOT NULL,
+                    packets INTEGER NOT NULL,
+                    bytes INTEGER NOT NULL,
+                    records_hash INTEGER NOT NULL,
+                    imported_utc INTEGER NOT NULL,
+                    PRIMARY KEY (first_ns, last_ns, packets, bytes, records_hash)
+                );
+                UPDATE info SET value = '5' WHERE name = 'schema_version';
+                PRAGMA user_version = 5;
                 """)
         }
         return m

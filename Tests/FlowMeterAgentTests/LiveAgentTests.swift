@@ -151,6 +151,8 @@ struct LiveAgentTests {
         let exit = agent.process.stop(signal: SIGTERM, timeout: 10)
         #expect(exit == 0, "agent log:\n\(agent.process.log)")
         let data = try Data(contentsOf: URL(fileURLWithPath: state + "/last-run.json"))
+        let mode = try FileManager.default.attributesOfItem(atPath: state + "/last-run.json")[.posixPermissions] as? Int
+        #expect(mode == 0o600, "last-run.json is the operator's alone")
         let final = try JSONStyle.decoder().decode(StatusDocument.self, from: data)
         #expect(final.totals.packets > traffic.packetCount, "the first burst and part of the second")
         #expect(final.totals.packets < 2 * traffic.packetCount)

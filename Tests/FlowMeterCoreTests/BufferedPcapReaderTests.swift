@@ -251,7 +251,7 @@ struct CraftedPcap {
         }
     }
 
-    @Test func bigEndianAndNanosecondFilesGiveLibpcapsTimestampsEvenWithTheTopBitSet() throws {
+    @Test func bigEndianAndNanosecondFilesReadSecondsWithTheTopBitSetAsAfter2038() throws {
         for bigEndian in [false, true] {
             for nanoseconds in [false, true] {
                 var c = plainFile(records: 5, CraftedPcap(bigEndian: bigEndian, nanoseconds: nanoseconds))
@@ -264,11 +264,18 @@ struct CraftedPcap {
                 let scale: Int64 = nanoseconds ? 1 : 1000
                 let first: Int64 = 1_700_000_000 * 1_000_000_000
                 #expect(o.totals.firstTimestampNanos == first)
-                // libpcap 1.10.3 sign-extends fields in this host's order and zero-extends swapped ones.
-                let top: Int64 = bigEndian ? 0x8000_0000 : -0x8000_0000
-                #expect(o.totals.lastTimestampNanos == top * 1_000_000_000 + 999 * scale, "\(name)")
+                // Seconds are unsigned in either byte order: 2^31 s is 2038-01-19, not 1901.
+                #expect(o.totals.lastTimestampNanos == 0x8000_0000 * 1_000_000_000 + 999 * scale, "\(name)")
             }
         }
+    }
+
+    @Test func aRecordClaimingLessOnTheWireThanItHoldsNeverMakesCapturedExceedBytes() throws {
+        var c = plainFile(records: 3)
+        c.record(caplen: 64, wire: 40, data: CraftedPcap.frame(size: 64, seed: 11))
+        let o = try #require(bothAgree(c.write("orig-below-caplen.pcap")))
+        #expect(o.totals.packets == 4)
+        #expect(o.totals.capturedBytes <= o.totals.bytes, "\(o)")
     }
 
     @Test func recordsCrossingTheBufferEndAreCarriedOverWhateverTheBufferSize() throws {

@@ -62,7 +62,7 @@ import Testing
         let dir = try TempDir(); defer { dir.cleanup() }
         let path = dir.path("v1.db")
         try Self.makeVersionOne(path)
-        #expect(throws: StoreError.olderSchema(path: path, found: 1, supported: 3)) { try AccountingReader(path: path) }
+        #expect(throws: StoreError.olderSchema(path: path, found: 1, supported: StoreSchema.currentVersion)) { try AccountingReader(path: path) }
 
         let acc = try BucketAccumulator(path: path, configuration: hourly(), relayLabels: relayLabels)
         let c = SyntheticCounters()
@@ -71,7 +71,7 @@ import Testing
         try acc.close()
 
         let reader = try AccountingReader(path: path)
-        #expect(reader.schemaVersion == 3)
+        #expect(reader.schemaVersion == StoreSchema.currentVersion)
         let hour = try reader.buckets(from: epoch, to: epoch.addingTimeInterval(3600), resolution: .hour)
         #expect(hour.count == 1)
         #expect(hour.first?.packets == 15)
@@ -88,14 +88,14 @@ import Testing
         try AccountingStore(path: path).close()
         let q = try DatabaseQueue(path: path)
         try q.writeWithoutTransaction { db in
-            try db.execute(sql: "INSERT INTO grdb_migrations VALUES ('v4'); CREATE TABLE future(x); PRAGMA user_version = 4")
+            try db.execute(sql: "INSERT INTO grdb_migrations VALUES ('v99'); CREATE TABLE future(x); PRAGMA user_version = 99")
         }
         try q.close()
         let before = try Data(contentsOf: URL(fileURLWithPath: path))
 
-        #expect(throws: StoreError.newerSchema(path: path, found: 4, supported: 3)) { try AccountingStore(path: path) }
-        #expect(throws: StoreError.newerSchema(path: path, found: 4, supported: 3)) { try AccountingReader(path: path) }
-        #expect(throws: StoreError.newerSchema(path: path, found: 4, supported: 3)) {
+        #expect(throws: StoreError.newerSchema(path: path, found: 99, supported: StoreSchema.currentVersion)) { try AccountingStore(path: path) }
+        #expect(throws: StoreError.newerSchema(path: path, found: 99, supported: StoreSchema.currentVersion)) { try AccountingReader(path: path) }
+        #expect(throws: StoreError.newerSchema(path: path, found: 99, supported: StoreSchema.currentVersion)) {
             try BucketAccumulator(path: path, relayLabels: relayLabels)
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)

@@ -156,7 +156,10 @@ final class BufferedPcapReader {
 protocol PcapRecordOrder {
     /// The 32-bit field at `offset` of the record header at `header`, in host order.
     static func field(_ header: UnsafeRawPointer, _ offset: Int) -> UInt32
-    /// A timestamp field widened to 64 bits exactly as libpcap 1.10.3 widens it.
+    /// The fraction field widened to 64 bits exactly as libpcap 1.10.3 widens
+    /// it (a valid fraction is below 10^9 either way). Seconds are not
+    /// widened this way: that field is unsigned, so 2^31 s and later are after
+    /// 2038, and both readers read it so (`OfflineCapture.unsigned`).
     static func widen(_ value: UInt32) -> Int64
 }
 
@@ -204,7 +207,7 @@ extension OfflineCapture {
                 let caplen = O.field(header, 8)
                 if caplen <= snapshot && Int(caplen) &+ headerSize <= available {
                     let wire = O.field(header, 12)
-                    let ts = O.widen(O.field(header, 0)) &* 1_000_000_000 &+ O.widen(O.field(header, 4)) &* scale
+                    let ts = Int64(O.field(header, 0)) &* 1_000_000_000 &+ O.widen(O.field(header, 4)) &* scale
                     // Safe: the record's caplen bytes follow its header inside the buffer (checked just above),
                     // and stay there until the next refill, after this call.
                     Self.deliver(header + headerSize, caplen: caplen, wire: wire, timestampNanos: ts,

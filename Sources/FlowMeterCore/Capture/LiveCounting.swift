@@ -160,7 +160,11 @@ public final class LiveBatchCounter {
     public func dispatch(_ handle: LiveCaptureHandle) -> Int32 {
         state.pointee.batchStarts = true
         // Safe: `state` is ours, initialized, and outlives the call.
-        return pcap_dispatch(handle.pointer, -1, countPacket,
-                             UnsafeMutableRawPointer(state).assumingMemoryBound(to: UInt8.self))
+        let rc = pcap_dispatch(handle.pointer, -1, countPacket,
+                               UnsafeMutableRawPointer(state).assumingMemoryBound(to: UInt8.self))
+        // A batch without packets adopted nothing: adopt now, so an idle
+        // worker does not keep a retired generation (and its flow table) alive.
+        if state.pointee.batchStarts && state.pointee.pipeline == nil { state.pointee.adoptNewGeneration() }
+        return rc
     }
 }

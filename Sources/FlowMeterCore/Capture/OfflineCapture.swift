@@ -175,6 +175,15 @@ public final class OfflineCapture {
         }
     }
 
+    /// A record header's seconds as the format defines them, an unsigned
+    /// 32-bit field: libpcap 1.10.3 copies host-order classic pcap fields
+    /// into signed ones, so 2^31 s and later (after 2038) arrive negative, as
+    /// if before 1970. Values no 32-bit field gives (pcapng) pass as they are.
+    @inline(__always)
+    static func unsigned(_ v: Int) -> Int64 {
+        v < 0 && v >= -0x8000_0000 ? Int64(v) &+ 0x1_0000_0000 : Int64(v)
+    }
+
     /// Counts, decodes and hands on one record libpcap read.
     @inline(__always)
     static func deliver<S: PacketSink>(
@@ -182,7 +191,7 @@ public final class OfflineCapture {
         totals: inout ReadTotals, decoder: inout PacketDecoder, sink: inout S
     ) {
         // tv_usec holds nanoseconds: the handle was opened with nanosecond precision.
-        let ts = Int64(h.pointee.ts.tv_sec) &* 1_000_000_000 &+ Int64(h.pointee.ts.tv_usec)
+        let ts = unsigned(h.pointee.ts.tv_sec) &* 1_000_000_000 &+ Int64(h.pointee.ts.tv_usec)
         // Safe: libpcap guarantees `caplen` bytes at `d` until the next call.
         deliver(UnsafeRawPointer(d), caplen: h.pointee.caplen, wire: h.pointee.len, timestampNanos: ts,
                 totals: &totals, decoder: &decoder, sink: &sink)
@@ -197,7 +206,9 @@ public final class OfflineCapture {
     ) {
         totals.packets &+= 1
         totals.bytes &+= UInt64(wire)
-        totals.capturedBytes &+= UInt64(caplen)
+        // A record claiming fewer bytes on the wire than it holds (orig_len <
+        // caplen) is damaged: what was captured of it is at most its wire length.
+        totals.capturedBytes &+= UInt64(min(caplen, wire))
         if totals.firstTimestampNanos == nil { totals.firstTimestampNanos = ts }
         totals.lastTimestampNanos = ts
         let summary = decoder.decode(UnsafeRawBufferPointer(start: data, count: Int(caplen)),

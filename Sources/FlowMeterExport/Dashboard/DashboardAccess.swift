@@ -21,9 +21,10 @@ extension HTTPEndpoint {
     /// The token in an `Authorization` header: `Bearer TOKEN`, or `Basic`
     /// with TOKEN as the password; nil for anything else.
     static func presentedToken(_ header: String) -> String? {
-        if header.hasPrefix("Bearer ") { return String(header.dropFirst(7)) }
-        guard header.hasPrefix("Basic "),
-              let data = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+        if let bearer = MetricsServer.bearerToken(header) { return String(bearer) }
+        // Schemes are case-insensitive (RFC 7235), Basic as Bearer.
+        guard let space = header.firstIndex(of: " "), header[..<space].lowercased() == "basic",
+              let data = Data(base64Encoded: header[space...].trimmingCharacters(in: .whitespaces)),
               let text = String(data: data, encoding: .utf8),
               let colon = text.firstIndex(of: ":") else { return nil }
         return String(text[text.index(after: colon)...])

@@ -1,0 +1,17 @@
+// SwiftPM links an executable's entry point as `FuzzPcapLibpcap_main` (so tests can
+// link it too), which shadows libFuzzer's own main: start libFuzzer's driver
+// from there instead.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+
+@_cdecl("FuzzPcapLibpcap_main")
+public func fuzzPcapLibpcapMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc, argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+        guard let data, size > 0 else { return 0 }
+        return fuzzPcapLibpcap(data, size)
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+@testable import FlowMeterTestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Each SIGHUP makes a new counting generation with its own flow tables
+/// (tens of MB, faulted in up front); the old one must be freed once no
+/// worker writes to it, so the agent's resident memory stays flat however
+/// often it is reloaded.
+@Suite(.enabled(if: LiveHarness.isRoot && LiveHarness.tool("curl") != nil, "needs root (capture on lo) and curl"))
+struct ReloadMemoryTests {
+    static func residentKiB(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+    }
+
+    @Test func residentMemoryStaysFlatOverTenReloads() throws {
+        let dir = makeTemporaryDirectory("reload-memory")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let port = 20_000 + Int((getpid() &+ 7_919) % 20_000)
+        try """
+            host:
+              addresses: [127.0.0.1]
+            agent:
+              listen: 127.0.0.1:\(port)
+            """.write(toFile: dir + "/flowmeter.yaml", atomically: true, encoding: .utf8)
+        let agent = Process()
+        agent.executableURL = URL(fileURLWithPath: Repo.flowmeterBinary)
+        agent.arguments = ["run", "-i", "lo", "--config", dir + "/flowmeter.yaml"]
+        let log = dir + "/agent.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        agent.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        agent.standardError = agent.standardOutput
+        try agent.run()
+        defer {
+            kill(agent.processIdentifier, SIGKILL)
+            agent.waitUntilExit()
+        }
+        let pid = agent.processIdentifier
+        func scrape() -> Bool {
+            (try? runProcess("curl", ["-sf", "-m", "3", "-o", "/dev/null", "http://127.0.0.1:\(port)/metrics"], timeout: 5).status) == 0
+        }
+        try #require(LiveHarness.waitUntil(timeout: 20, scrape), "agent log: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+
+        func reload(times: Int) {
+            for _ in 0..<times {
+                kill(pid, SIGHUP)
+                usleep(700_000)
+            }
+            // Past the agent's grace for a retired generation, and no scrape:
+            // nothing but the agent itself may let the old ones go.
+            usleep(7_000_000)
+        }
+        reload(times: 1)
+        let baseline = Self.residentKiB(pid)
+        reload(times: 10)
+        let after = Self.residentKiB(pid)
+        #expect(agent.isRunning, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        #expect(after - baseline < 40_000, "VmRSS \(baseline) KiB after one reload, \(after) KiB after ten more")
+    }
+}

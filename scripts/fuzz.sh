@@ -1,0 +1,46 @@
+#!/bin/sh
+# Coverage-guided fuzzing with libFuzzer (Swift's -sanitize=fuzzer, with
+# AddressSanitizer), from the separate Fuzz/ package so FlowMeter's own build
+# never compiles it.
+#
+#   scripts/fuzz.sh --list           the target names
+#   scripts/fuzz.sh NAME SECONDS     build NAME and fuzz it for SECONDS from its
+#                                    seed corpus; exit 0 when nothing was found
+#
+# New inputs go to out/fuzz/NAME/corpus (kept between runs), a crashing input
+# to out/fuzz/NAME/ (libFuzzer prints its path). The seed corpus is read only.
+set -eu
+cd "$(dirname "$0")/.."
+
+targets="decoder pcap-buffered pcap-libpcap"
+
+product() {
+    case "$1" in
+        decoder) echo FuzzDecoder ;;
+        pcap-buffered) echo FuzzPcapBuffered ;;
+        pcap-libpcap) echo FuzzPcapLibpcap ;;
+        *) return 1 ;;
+    esac
+}
+
+if [ "${1:-}" = "--list" ]; then
+    for t in $targets; do echo "$t"; done
+    exit 0
+fi
+if [ $# -ne 2 ] || ! product "$1" >/dev/null; then
+    echo "usage: scripts/fuzz.sh --list | NAME SECONDS (NAME: $targets)" >&2
+    exit 2
+fi
+name=$1
+seconds=$2
+case "$seconds" in ''|*[!0-9]*) echo "fuzz.sh: SECONDS must be a whole number" >&2; exit 2 ;; esac
+exe=$(product "$name")
+seeds=../shared/corpus/pcap
+[ -d "$seeds" ] || { echo "fuzz.sh: no seed corpus at $seeds" >&2; exit 2; }
+
+(cd Fuzz && nice -n 19 swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --product "$exe")
+out=out/fuzz/$name
+mkdir -p "$out/corpus"
+# -rss_limit_mb: a leak or a runaway allocation is a finding too.
+exec Fuzz/.build/release/"$exe" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$out/" "$out/corpus" "$seeds"
