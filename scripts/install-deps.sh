@@ -2,11 +2,13 @@
 # Installs the Debian packages FlowMeter builds and tests with, if missing.
 #   scripts/install-deps.sh          build + sample: libpcap-dev, libsqlite3-dev, python3
 #   scripts/install-deps.sh --test   also what the tests start for real: tshark,
-#                                    tcpreplay, tcpdump, prometheus (promtool), iproute2, curl
+#                                    tcpreplay, tcpdump, prometheus (promtool), iproute2, curl,
+#                                    vnstat and tor (the importer reads their files)
 set -euo pipefail
 packages=(libpcap-dev libsqlite3-dev python3 pkg-config)
 if [ "${1:-}" = "--test" ]; then
   packages+=(tshark tcpreplay tcpdump prometheus iproute2 procps curl)
+  packages+=(vnstat tor)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -15,6 +15,7 @@ struct FlowMeterCommand: ParsableCommand {
         abstract: "Traffic accounting for Tor relay hosts: per-category counts, quotas and forecasts, no peer data.",
         version: FlowMeterVersion.string,
         subcommands: [ReplayCommand.self, RunCommand.self, ReportCommand.self, DbCommand.self, BenchCommand.self,
-                      TorScheduleCommand.self, BacktestCommand.self, ForecastCommand.self, CheckCommand.self]
+                      TorScheduleCommand.self, BacktestCommand.self, ForecastCommand.self, CheckCommand.self,
+                      ImportCommand.self]
     )
 }

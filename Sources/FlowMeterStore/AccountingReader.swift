@@ -75,7 +75,7 @@ public final class AccountingReader: UsageHistorySource {
         return "file:" + encoded + "?immutable=1"
     }
 
-    private func read<T>(_ body: (Database) throws -> T) throws -> T {
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
         do { return try queue.read(body) } catch let e as StoreError { throw e } catch {
             throw StoreError.readFailed(path: path, reason: StoreError.reason(error))
         }

@@ -59,7 +59,7 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
 /// the file as ours so a stray SQLite file is never migrated.
 public enum StoreSchema {
     /// The version this build writes and reads.
-    public static let currentVersion = 2
+    public static let currentVersion = 3
     /// "FlMt": stamped in the SQLite header.
     static let applicationID: Int32 = 0x466C_4D74
 
@@ -83,6 +83,13 @@ public enum StoreSchema {
         ("state", "name", "continuity value named by a quota or the agent (e.g. a period's start)"),
         ("state", "value", "its value as text"),
         ("state", "updated_utc", "when it was last set, UTC seconds"),
+        ("imported_usage", "relay", "relay label the imported counts are filed under (\"host\" for an interface)"),
+        ("imported_usage", "start_utc", "start of the period the other tool counted from, UTC seconds"),
+        ("imported_usage", "end_utc", "the instant its counts run to, UTC seconds"),
+        ("imported_usage", "read_bytes", "bytes received in [start_utc, end_utc) by the other tool's count"),
+        ("imported_usage", "written_bytes", "bytes sent in [start_utc, end_utc) by the other tool's count"),
+        ("imported_usage", "source", "tor-state, vnstat-json or vnstat-db"),
+        ("imported_usage", "imported_utc", "when `flowmeter import` stored it, UTC seconds"),
     ]
 
     static var migrator: DatabaseMigrator {
@@ -125,6 +132,25 @@ public enum StoreSchema {
                 CREATE TABLE state(name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL, updated_utc INTEGER NOT NULL);
                 UPDATE info SET value = '2' WHERE name = 'schema_version';
                 PRAGMA user_version = 2;
+                """)
+        }
+        // v3: a period's counts imported from tor's state file or vnstat, so
+        // an agent installed mid-period can report the whole period. Its own
+        // step, separate from other additions, so merges stay additive.
+        m.registerMigration("v3-imported-usage") { db in
+            try db.execute(sql: """
+                CREATE TABLE imported_usage(
+                    relay TEXT NOT NULL,
+                    start_utc INTEGER NOT NULL,
+                    end_utc INTEGER NOT NULL CHECK (end_utc >= start_utc),
+                    read_bytes INTEGER NOT NULL CHECK (read_bytes >= 0),
+                    written_bytes INTEGER NOT NULL CHECK (written_bytes >= 0),
+                    source TEXT NOT NULL,
+                    imported_utc INTEGER NOT NULL,
+                    PRIMARY KEY (relay, start_utc)
+                );
+                UPDATE info SET value = '3' WHERE name = 'schema_version';
+                PRAGMA user_version = 3;
                 """)
         }
         return m
