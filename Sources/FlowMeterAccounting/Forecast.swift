@@ -64,7 +64,7 @@ public enum QuotaForecaster {
     /// Standard errors on either side that made the range hold
     /// `rangeCoverage` of the actual totals over `backtest --synthetic all`
     /// (calibrated there; docs/quotas.md, "Range").
-    public static let rangeScale = 1.28
+    public static let rangeScale = 1.95
     /// Tor's MIN_TIME_FOR_MEASUREMENT: no projection from less than 30 min of data.
     public static let minimumObservedSeconds = 1800.0
     /// How much history before `now` the model reads.
@@ -145,7 +145,8 @@ public enum QuotaForecaster {
         }
         let days = secondsLeft / 86_400
         func spread(_ m: SeasonalTrendModel) -> Double {
-            86_400 * (days * m.sigma * m.sigma + pow(days * m.levelStandardError, 2)).squareRoot() * rangeScale
+            86_400 * (days * m.sigma * m.sigma + pow(days * m.levelStandardError, 2)
+                      + pow(days * days / 2 * m.slopeStandardError, 2)).squareRoot() * rangeScale
         }
         let regimes = [mIn, mOut].compactMap(\.regimeStartDaysAgo)
         f.levelChange = regimes.min().map { now.addingTimeInterval(-$0 * 86_400) }

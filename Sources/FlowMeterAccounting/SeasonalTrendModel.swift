@@ -22,6 +22,8 @@ struct SeasonalTrendModel {
     /// Day-to-day standard deviation of the deseasonalised level (bytes/s).
     var sigma = 0.0
     var levelStandardError = 0.0
+    /// Standard error of `slopePerDay` (0 when no trend was fitted).
+    var slopeStandardError = 0.0
     /// Days before `now` at which the fitted regime starts, when a change of
     /// level was detected; nil when the level is fitted on the whole window.
     var regimeStartDaysAgo: Double?
@@ -197,9 +199,19 @@ struct SeasonalTrendModel {
         if n >= 10, let fit = Self.shrunkTheilSen(blocks) {
             b = fit.slope
             a = robust ? trimmedMean(blocks.map { $0.level - b * $0.t }) : fit.intercept
+            if b != 0 { slopeStandardError = fit.standardError }
+        }
+        var resid = blocks.map { $0.level - (a + b * $0.t) }
+        // Floods that keep coming back are part of the traffic: when four or
+        // more days stand far above the level, their excess counts at the
+        // rate it came (the mean, not the interquartile mean). A one-off
+        // spike or two stays out.
+        if robust && resid.count(where: { $0 > 3 * noise }) >= 4 {
+            let excess = resid.reduce(0, +) / Double(n)
+            a += excess
+            resid = resid.map { $0 - excess }
         }
         level = a; slopePerDay = b
-        let resid = blocks.map { $0.level - (a + b * $0.t) }
         // A handful of blocks since a change cannot measure their own spread:
         // the day-to-day noise of the whole window stands in.
         sigma = n >= 7 ? max(1.4826 * median(resid.map(abs)), 0.5 * noise) : max(noise, 1.4826 * median(resid.map(abs)))
@@ -209,7 +221,7 @@ struct SeasonalTrendModel {
     /// Theil-Sen slope shrunk by its own uncertainty (t = slope / se): nothing
     /// below t = 2, nearly all of it from t ≈ 6 on. A hard threshold would
     /// drop a slow real trend and leave the level lagging half a window behind.
-    static func shrunkTheilSen(_ blocks: [Block]) -> (slope: Double, intercept: Double)? {
+    static func shrunkTheilSen(_ blocks: [Block], shrink: Bool = true) -> (slope: Double, intercept: Double, standardError: Double)? {
         let n = blocks.count
         var slopes: [Double] = []
         for i in 0..<n { for j in (i + 1)..<n where blocks[j].t != blocks[i].t {
@@ -224,20 +236,20 @@ struct SeasonalTrendModel {
         let tm = blocks.map(\.t).reduce(0, +) / Double(n)
         let sxx = blocks.map { ($0.t - tm) * ($0.t - tm) }.reduce(0, +)
         let se = sxx > 0 ? sd / sxx.squareRoot() : .infinity
-        if se == 0 { return (s, a1) }
+        if se == 0 { return (s, a1, 0) }
         guard se.isFinite && s != 0 else { return nil }
         let t = abs(s) / se
-        let b = s * max(0, 1 - (2 / t) * (2 / t))
-        return (b, a1 + (s - b) * tm)
+        let b = shrink ? s * max(0, 1 - (2 / t) * (2 / t)) : s
+        return (b, a1 + (s - b) * tm, se)
     }
 }
 
 /// Finds where the deseasonalised daily level last changed for good: a step
 /// (a new RelayBandwidthRate), a restart, a ramp that settled.
 ///
-/// A candidate start splits the blocks into the two weeks before it and the
-/// days since. It is a change when the days since sit off the line the two
-/// weeks before were on (so a steady trend is no change) by more than
+/// A candidate start splits the blocks into the days before it (at least a
+/// week) and the days since. It is a change when the days since sit off the
+/// line the days before were on (so a steady trend is no change) by more than
 /// `threshold` standard errors and by over 12 % of the level, and when the
 /// latest days still sit off it (so a flood that ended is no change). A drop
 /// to almost nothing is an outage, not a regime, and is never a change. Of
@@ -267,34 +279,41 @@ enum LevelShift {
 
     static func strongestChange(_ blocks: [SeasonalTrendModel.Block], after from: Int, noise: Double) -> Int? {
         let n = blocks.count
-        guard noise > 0, n - minimumDays >= from + 4 else { return nil }
+        guard noise > 0, n - minimumDays >= from + 7 else { return nil }
         var best: (Int, Double)? = nil
-        for s in (from + 4)...(n - minimumDays) {
-            let before = Array(blocks[max(from, s - 14)..<s]), after = blocks[s...]
+        // Days with almost no traffic are outages, not a level: left out of both sides.
+        let floor = 0.1 * median(blocks[from...].map(\.level))
+        for s in (from + 7)...(n - minimumDays) {
+            let before = blocks[from..<s].filter { $0.level > floor }, after = blocks[s...].filter { $0.level > floor }
+            guard before.count >= 7, after.count >= minimumDays else { continue }
             let reference = trend(before)
             let beforeLevel = reference.level
             guard beforeLevel > 0 else { continue }
             let offsets = after.map { $0.level - (reference.level + reference.slope * ($0.t - reference.t)) }
             let shift = median(offsets)
-            let newLevel = median(after.map(\.level))
-            guard newLevel > 0.1 * beforeLevel, abs(shift) > minimumRelativeChange * beforeLevel else { continue }
+            guard abs(shift) > minimumRelativeChange * beforeLevel else { continue }
             // The latest days must still be on the new side, past half the shift.
             let recent = offsets.suffix(3)
             guard recent.allSatisfy({ $0 * shift > 0 && abs($0) > 0.5 * abs(shift) }) else { continue }
-            let z = abs(shift) / (noise * (1.57 / Double(after.count) + 1.57 / Double(before.count)).squareRoot())
+            // The line's own uncertainty where the new days are counts too.
+            let reach = median(after.map(\.t)) - reference.t
+            let variance = noise * noise * (1.57 / Double(after.count) + 1.57 / Double(before.count))
+                + pow(reach * reference.slopeError, 2)
+            let z = abs(shift) / variance.squareRoot()
             if z > threshold && z > (best?.1 ?? 0) { best = (s, z) }
         }
         return best?.0
     }
 
-    /// A robust line through `blocks`: median level at their median time,
-    /// with a Theil-Sen slope kept only when it is clearly there (≥ 7 blocks).
-    static func trend(_ blocks: [SeasonalTrendModel.Block]) -> (t: Double, level: Double, slope: Double) {
+    /// A robust line through `blocks` (≥ 7 of them, else flat): median level
+    /// at their median time and the unshrunk Theil-Sen slope, whose standard
+    /// error the test then counts, so a trend is never mistaken for a step.
+    static func trend(_ blocks: [SeasonalTrendModel.Block]) -> (t: Double, level: Double, slope: Double, slopeError: Double) {
         let tm = median(blocks.map(\.t))
-        guard blocks.count >= 7, let fit = SeasonalTrendModel.shrunkTheilSen(blocks) else {
-            return (tm, median(blocks.map(\.level)), 0)
+        guard blocks.count >= 7, let fit = SeasonalTrendModel.shrunkTheilSen(blocks, shrink: false) else {
+            return (tm, median(blocks.map(\.level)), 0, 0)
         }
-        return (tm, fit.intercept + fit.slope * tm, fit.slope)
+        return (tm, fit.intercept + fit.slope * tm, fit.slope, fit.slope == 0 ? 0 : fit.standardError)
     }
 }
 
