@@ -61,7 +61,7 @@ import Testing
         let dir = try TempDir(); defer { dir.cleanup() }
         let path = dir.path("v1.db")
         try Self.makeVersionOne(path)
-        #expect(throws: StoreError.olderSchema(path: path, found: 1, supported: 2)) { try AccountingReader(path: path) }
+        #expect(throws: StoreError.olderSchema(path: path, found: 1, supported: StoreSchema.currentVersion)) { try AccountingReader(path: path) }
 
         let acc = try BucketAccumulator(path: path, configuration: hourly(), relayLabels: relayLabels)
         let c = SyntheticCounters()
@@ -70,7 +70,7 @@ import Testing
         try acc.close()
 
         let reader = try AccountingReader(path: path)
-        #expect(reader.schemaVersion == 2)
+        #expect(reader.schemaVersion == StoreSchema.currentVersion)
         let hour = try reader.buckets(from: epoch, to: epoch.addingTimeInterval(3600), resolution: .hour)
         #expect(hour.count == 1)
         #expect(hour.first?.packets == 15)
