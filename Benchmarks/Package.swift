@@ -18,7 +18,7 @@ let package = Package(
         .executableTarget(
             name: "EngineBenchmarks",
             dependencies: [
-                .product(name: "FlowMeter", package: "FlowMeter"),
+                .product(name: "FlowMeterCore", package: "FlowMeter"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/EngineBenchmarks",

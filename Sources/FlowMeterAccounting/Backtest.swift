@@ -57,9 +57,9 @@ public struct HistoryFile: UsageHistorySource, Sendable {
         var out: [UsageBucket] = []
         for r in rows where r.start >= from && r.start < to {
             for (dir, n) in [(Direction.inbound, r.bytesIn), (Direction.outbound, r.bytesOut)] {
-                out.append(UsageBucket(start: r.start, durationSeconds: r.seconds, relay: HistoryFile.relayLabel,
-                                       category: Category.other.label, direction: dir.label,
-                                       packets: 0, bytes: n, payloadBytes: n, torPayloadBytes: n))
+                let counts = CellCounts(packets: 0, bytes: n, payloadBytes: n, torPayloadBytes: n)
+                out.append(UsageBucket(start: r.start, durationSeconds: r.seconds,
+                                       cell: Cell(relay: HistoryFile.relayLabel, category: .other, direction: dir, counts)))
             }
         }
         return out
@@ -86,7 +86,7 @@ public struct HistoryFileError: Error, CustomStringConvertible, Equatable {
 }
 
 /// End-of-period projections replayed over a history, scored against what
-/// actually happened (issue 5, item 5).
+/// actually happened.
 public struct BacktestResult: Sendable {
     public struct Point: Sendable {
         public var at: Date

@@ -163,12 +163,12 @@ public enum QuotaForecaster {
     }
 
     /// When the cumulative rule bytes crossed the limit, from the period's buckets.
-    static func pastCrossing(_ quota: Quota, buckets: [UsageBucket], interval: DateInterval) -> Date? {
+    public static func pastCrossing(_ quota: Quota, buckets: [UsageBucket], interval: DateInterval) -> Date? {
         var r: UInt64 = 0, w: UInt64 = 0
         for b in buckets.sorted(by: { $0.start < $1.start }) where b.start >= interval.start && quota.scope.includes(b) {
             let before = quota.rule.bytes(read: r, written: w)
             let n = quota.scope.bytes(of: b)
-            if b.direction == Direction.inbound.label { r &+= n } else if b.direction == Direction.outbound.label { w &+= n } else { continue }
+            if b.direction == .inbound { r &+= n } else if b.direction == .outbound { w &+= n } else { continue }
             let after = quota.rule.bytes(read: r, written: w)
             if after >= quota.limit && after > before {
                 let frac = Double(quota.limit - before) / Double(after - before)

@@ -36,8 +36,8 @@ public struct HourlyTraffic: Sendable {
         }
         guard n > 0 else { return }
         for b in buckets where scope.includes(b) {
-            let inbound = b.direction == Direction.inbound.label
-            guard inbound || b.direction == Direction.outbound.label else { continue }
+            let inbound = b.direction == .inbound
+            guard inbound || b.direction == .outbound else { continue }
             spread(Double(scope.bytes(of: b)), over: b.start, seconds: Double(Swift.max(1, b.durationSeconds)), inbound: inbound)
         }
         let earliest = buckets.map(\.start).min() ?? to

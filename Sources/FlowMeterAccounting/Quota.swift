@@ -121,7 +121,7 @@ public struct QuotaScope: Sendable, Hashable, CustomStringConvertible {
     /// Whether a bucket is counted.
     public func includes(_ b: UsageBucket) -> Bool {
         if let r = relay, b.relay != r { return false }
-        if let c = categories, !c.contains(b.category) { return false }
+        if let c = categories, !c.contains(b.category.label) { return false }
         return true
     }
 

@@ -9,6 +9,12 @@ public struct QuotaStatus: Sendable {
     public var quota: Quota
     public var forecast: QuotaForecast
     public var tor: TorScheduleReport?
+    /// Where `forecast.usage` comes from: "packets" (FlowMeter's store) or
+    /// "tor_control" (tor's own counters and interval, for a `tor:RELAY`
+    /// quota whose tor answers on its control port).
+    public var source = "packets"
+    /// The relay's own figures when `forecast` asked its tor (`source` "tor_control").
+    public var torControl: TorControlStatus? = nil
 
     /// What Tor knows about one relay: its accounting settings, its `state`
     /// file's counters and its identity (DataDirectory/fingerprint).

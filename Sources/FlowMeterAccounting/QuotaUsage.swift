@@ -21,7 +21,7 @@ public struct QuotaUsage: Sendable, Equatable {
         var read: UInt64 = 0, written: UInt64 = 0
         for b in buckets where b.start >= interval.start && b.start < now && quota.scope.includes(b) {
             let n = quota.scope.bytes(of: b)
-            if b.direction == Direction.inbound.label { read &+= n } else if b.direction == Direction.outbound.label { written &+= n }
+            if b.direction == .inbound { read &+= n } else if b.direction == .outbound { written &+= n }
         }
         return QuotaUsage(quotaName: quota.name, interval: interval, read: read, written: written,
                           used: quota.rule.bytes(read: read, written: written), limit: quota.limit)

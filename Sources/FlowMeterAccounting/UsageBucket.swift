@@ -4,26 +4,25 @@ import Foundation
 /// Traffic of one (relay, category, direction) during one time bucket, as the
 /// accounting store keeps it. Labels, never addresses: nothing here can name a
 /// peer. `start` is a UTC instant; periods are derived in the quota's zone.
+/// The cell's labels and counts read through (`bucket.relay`, `bucket.bytes`).
+@dynamicMemberLookup
 public struct UsageBucket: Sendable, Equatable {
     public var start: Date
     public var durationSeconds: Int
-    public var relay: String
-    public var category: String
-    public var direction: String
-    public var packets: UInt64
-    /// Wire bytes (pcap `len`): what a provider bills.
-    public var bytes: UInt64
-    /// Transport payload bytes.
-    public var payloadBytes: UInt64
-    /// Transport payload with non-internal peers: what Tor's accounting counts.
-    public var torPayloadBytes: UInt64
+    public var cell: Cell
 
-    public init(start: Date, durationSeconds: Int, relay: String, category: String, direction: String,
-                packets: UInt64, bytes: UInt64, payloadBytes: UInt64, torPayloadBytes: UInt64) {
-        self.start = start; self.durationSeconds = durationSeconds
-        self.relay = relay; self.category = category; self.direction = direction
-        self.packets = packets; self.bytes = bytes
-        self.payloadBytes = payloadBytes; self.torPayloadBytes = torPayloadBytes
+    public init(start: Date, durationSeconds: Int, cell: Cell) {
+        self.start = start; self.durationSeconds = durationSeconds; self.cell = cell
+    }
+
+    public subscript<T>(dynamicMember path: WritableKeyPath<CellLabels, T>) -> T {
+        get { cell.labels[keyPath: path] }
+        set { cell.labels[keyPath: path] = newValue }
+    }
+
+    public subscript<T>(dynamicMember path: WritableKeyPath<CellCounts, T>) -> T {
+        get { cell.counts[keyPath: path] }
+        set { cell.counts[keyPath: path] = newValue }
     }
 }
 

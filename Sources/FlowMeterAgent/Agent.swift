@@ -9,6 +9,7 @@ import CLinuxShim
 import CPcapShim
 import Foundation
 import Logging
+import NIOCore
 import Synchronization
 
 /// What the agent runs with: the host model (from torrc files and the config
@@ -16,30 +17,49 @@ import Synchronization
 public struct AgentConfiguration: Sendable {
     public var model: HostModel
     public var settings: AgentSettings
-    /// The accounting store (`--db`), if any.
+    /// The accounting store's file; nil keeps no history (`--no-db`).
     public var database: String?
+    /// Bucket size and retention of the store (the config's `store:` section).
+    public var storeConfiguration = StoreConfiguration()
+    /// Where last-run.json goes, handed to `user`; created when missing.
+    public var stateDirectory: String?
     /// Quotas evaluated for /metrics (needs `database`).
     public var quotas: [(Quota, QuotaStatus.TorInputs?)]
+    /// Relays whose tor FlowMeter asks for its own figures (a control port in the torrc).
+    public var torControl: [TorControlTarget]
     public init(model: HostModel, settings: AgentSettings, database: String? = nil,
-                quotas: [(Quota, QuotaStatus.TorInputs?)] = []) {
+                quotas: [(Quota, QuotaStatus.TorInputs?)] = [], torControl: [TorControlTarget] = []) {
         self.model = model; self.settings = settings; self.database = database; self.quotas = quotas
+        self.torControl = torControl
+        self.stateDirectory = settings.stateDirectory
     }
 }
 
 /// Why the agent cannot start. Environmental; the CLI exits with 1.
 public enum AgentError: Error, CustomStringConvertible {
     case noInterfaces
+    case noSuchInterface(missing: [String], available: [String])
+    case missingCapability(String)
     case tokenFile(path: String, reason: String)
     case listen(address: String, reason: String)
     case privileges(PrivilegeError)
+    case stateDirectory(path: String, reason: String)
+    case store(path: String, reason: String)
 
     public var description: String {
         switch self {
         case .noInterfaces:
             return "no interface to capture: none carries a configured address; name them with -i or agent.interfaces"
+        case .noSuchInterface(let missing, let available):
+            return "no such interface: \(missing.joined(separator: ", ")); this host has \(available.joined(separator: ", "))"
+        case .missingCapability(let cap):
+            return "capturing needs \(cap), which this process does not have: run it as root (it drops to --user) or grant \(cap)"
         case .tokenFile(let p, let r): return "bearer token file \(p): \(r)"
-        case .listen(let a, let r): return "cannot listen on \(a): \(r)"
+        case .listen(let a, let r): return "\(a): \(r)"
         case .privileges(let e): return e.description
+        case .stateDirectory(let p, let r): return "state directory \(p): \(r)"
+        case .store(let p, let r):
+            return "accounting store \(p): \(r) (set store.path, fix the directory's owner, or run with --no-db to keep no history)"
         }
     }
 }
@@ -50,9 +70,12 @@ public enum AgentError: Error, CustomStringConvertible {
 /// final counters. It never stops counting because an interface went away.
 ///
 /// Lifecycle, in order (the order is what makes least privilege work):
-/// open capture handles and read the token file as root → bind the listener
-/// → drop to `user` keeping CAP_NET_RAW → start capture threads → wait for
-/// signals → stop threads → write final counters.
+/// check the named interfaces exist and CAP_NET_RAW is held, open capture
+/// handles and read the token file as root → bind the listener → make and
+/// hand over the state directory, drop to `user` keeping CAP_NET_RAW → open
+/// the store → start capture threads → wait for signals → stop threads →
+/// write final counters. Everything before the capture threads start stops
+/// the start with an `AgentError` naming the cause.
 public final class Agent: @unchecked Sendable {
     // @unchecked Sendable — Safe: mutable state is behind `state` (a Mutex);
     // the rest is immutable after init or itself Sendable.
@@ -90,6 +113,10 @@ public final class Agent: @unchecked Sendable {
     /// Opened after the privilege drop, so its files belong to the agent's user.
     private let store = Mutex<AgentStore?>(nil)
     private let stopRequested = DispatchSemaphore(value: 0)
+    /// Asks each relay's tor for its own figures (started after the privilege drop).
+    private let torControl = Mutex<TorControlPoller?>(nil)
+    private let surges: AgentSurges
+    private let dashboard: AgentDashboard
 
     public init(configuration: AgentConfiguration, loader: @escaping Loader, logger: Logger,
                 clock: LiveClock = .system, sysfs: SysfsNet = SysfsNet()) throws(AgentError) {
@@ -98,6 +125,8 @@ public final class Agent: @unchecked Sendable {
         self.logger = logger
         self.clock = clock
         let s = configuration.settings
+        let missing = s.interfaces.filter { !sysfs.exists($0) }
+        guard missing.isEmpty else { throw .noSuchInterface(missing: missing, available: sysfs.allInterfaces()) }
         let selection = InterfaceSelection.choose(explicit: s.interfaces, addresses: configuration.model.allLocalAddresses, sysfs: sysfs)
         for w in selection.warnings { logger.warning("\(w)") }
         guard !selection.interfaces.isEmpty else { throw .noInterfaces }
@@ -135,13 +164,37 @@ public final class Agent: @unchecked Sendable {
         pipelines = ps
         interfaceDrops = InterfaceDropCounter(interfaces: interfaces, sysfs: sysfs)
         startNanos = clock.wallNanos()
+        surges = AgentSurges(settings: s.surge, logger: logger)
+        dashboard = AgentDashboard(database: configuration.database, logger: logger)
     }
 
     /// Runs until SIGTERM or SIGINT (or `requestStop`); returns when the
     /// final counters are written.
     public func run(handleSignals: Bool = true) throws(AgentError) -> StatusDocument {
-        let s = initial.settings
-        // 1. As root: capture handles and the token file.
+        let (opened, token) = try openAsRoot()
+        let server = try listen(token: token)
+        defer { server.close() }
+        do throws(AgentError) {
+            try dropPrivileges()
+            try openStore()
+        } catch {
+            for w in workers { w.stop() }
+            throw error
+        }
+        let ticker = count(opened)
+        let sources = handleSignals ? installSignalHandlers() : []
+        stopRequested.wait()
+        for src in sources { src.cancel() }
+        return stop(ticker)
+    }
+
+    /// 1. As root: capture handles and the token file. Without CAP_NET_RAW
+    /// nothing can be captured, so that stops the start.
+    private func openAsRoot() throws(AgentError) -> ([Result<LiveCaptureHandle, CaptureError>], String?) {
+        let caps = CLinuxShim_effectiveCapabilities()
+        if caps != UInt64.max && caps & (1 << UInt64(CLinuxShim_capNetRaw)) == 0 {
+            throw .missingCapability("CAP_NET_RAW")
+        }
         let opened = workers.map { $0.openInitialHandle() }
         for (w, r) in zip(workers, opened) {
             switch r {
@@ -151,64 +204,121 @@ public final class Agent: @unchecked Sendable {
                 logger.error("\(e); will retry and record the gap")
             }
         }
-        let token = try Self.readToken(s.bearerTokenFile)
-        // 2. The listener (its event-loop thread is switched to the user by the drop below).
+        return (opened, try Self.readToken(initial.settings.bearerTokenFile))
+    }
+
+    /// 2. The listener (its event-loop thread is switched to the user by the drop below).
+    private func listen(token: String?) throws(AgentError) -> MetricsServer {
+        let s = initial.settings
         let endpoint = HTTPEndpoint(
             access: .init(policy: s.accessPolicy, token: token),
             metrics: { [self] in
                 var r = reading()
-                r.quotas = store.withLock { $0 }?.quotaStatuses(now: Date()) ?? []
+                let current = store.withLock { $0 }
+                r.quotas = (current?.quotaStatuses(now: Date()) ?? []).map { $0.usingTorControl(r.torControl) }
+                r.store = current?.health()
+                r.surges = surges.statuses
                 return renderer.withLock { Array($0.render(r)) }
             },
-            status: { [self] in StatusDocument(reading()).json() })
+            status: { [self] in
+                var r = reading()
+                r.quotas = store.withLock { $0 }?.quotaStatuses(now: Date()) ?? []
+                return StatusDocument(r).json()
+            },
+            dashboard: { [self] in
+                dashboard.page(reading(), quotas: store.withLock { $0 }?.quotaStatuses(now: Date()) ?? [], now: Date())
+            })
         state.withLock { $0.endpoint = endpoint }
+        let address = s.listenHost.contains(":") ? "[\(s.listenHost)]:\(s.listenPort)" : "\(s.listenHost):\(s.listenPort)"
         let server: MetricsServer
         do {
             server = try MetricsServer(host: s.listenHost, port: s.listenPort, endpoint: endpoint)
+        } catch let e as IOError {
+            for w in workers { w.stop() }
+            throw .listen(address: address, reason: errnoDescription(e.errnoCode))
         } catch {
-            throw .listen(address: "\(s.listenHost):\(s.listenPort)", reason: "\(error)")
+            for w in workers { w.stop() }
+            throw .listen(address: address, reason: "cannot listen (\(error))")
         }
-        defer { server.close() }
-        logger.info("serving /metrics and /api/v1/status on \(s.listenHost):\(server.boundPort), access: \(s.accessPolicy)")
-        // 3. Least privilege, before any capture thread exists.
-        if let user = s.user {
-            do throws(PrivilegeError) {
-                let account = try PrivilegeDrop.lookUp(user: user)
-                if let dir = s.stateDirectory { _ = chown(dir, account.uid, account.gid) }
-                try PrivilegeDrop.drop(to: account)
-            } catch {
-                for w in workers { w.stop() }
-                throw .privileges(error)
-            }
-            logger.info("running as \(user) with CAP_NET_RAW only")
-        }
-        // 3b. The accounting store, as the agent's user: a directory it cannot
-        // write gives a clear error and the counts wait in memory (retried).
-        if let path = initial.database {
-            do {
-                let opened = try AgentStore(path: path, labels: initial.model.relayLabels, quotas: initial.quotas, logger: logger)
-                store.withLock { $0 = opened }
-            } catch {
-                logger.error("\(path): \(error); not storing, still counting and serving /metrics")
+        logger.info("serving /metrics, /api/v1/status and the dashboard at / on \(s.listenHost):\(server.boundPort), access: \(s.accessPolicy)")
+        return server
+    }
+
+    /// 3. Least privilege, before any capture thread exists. The state
+    /// directory is made (systemd makes it for the unit) and handed over first.
+    private func dropPrivileges() throws(AgentError) {
+        if let dir = initial.stateDirectory, !FileManager.default.fileExists(atPath: dir) {
+            // Parents with the usual mode (they are /var/lib in practice); the directory itself 0750.
+            let parent = (dir as NSString).deletingLastPathComponent
+            try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            guard mkdir(dir, 0o750) == 0 || errno == EEXIST else {
+                throw .stateDirectory(path: dir, reason: "cannot be created (\(errnoDescription(errno)))")
             }
         }
+        guard let user = initial.settings.user else { return }
+        do throws(PrivilegeError) {
+            let account = try PrivilegeDrop.lookUp(user: user)
+            if let dir = initial.stateDirectory { _ = chown(dir, account.uid, account.gid) }
+            try PrivilegeDrop.drop(to: account)
+        } catch {
+            throw .privileges(error)
+        }
+        logger.info("running as \(user) with CAP_NET_RAW only")
+    }
+
+    /// 3b. The accounting store, as the agent's user. One that cannot be
+    /// opened now stops the start; one that fails later keeps the counts in
+    /// memory and is retried (`flowmeter_store_up`).
+    private func openStore() throws(AgentError) {
+        guard let path = initial.database else {
+            logger.notice("keeping no history (--no-db): report, forecast and check have nothing to read")
+            return
+        }
+        do {
+            let opened = try AgentStore(path: path, configuration: initial.storeConfiguration, labels: initial.model.relayLabels,
+                                        quotas: initial.quotas, logger: logger)
+            store.withLock { $0 = opened }
+        } catch let e as StoreError {
+            throw .store(path: path, reason: Self.storeReason(e, path: path))
+        } catch {
+            throw .store(path: path, reason: "\(error)")
+        }
+        logger.info("storing history in \(path)")
+    }
+
+    /// The store's error without the path it already repeats.
+    static func storeReason(_ e: StoreError, path: String) -> String {
+        var text = e.description
+        if text.hasPrefix(path + ": ") { text.removeFirst(path.count + 2) }
+        return text
+    }
+
+    /// 4. Count: the once-a-second store ticker, then the capture threads.
+    private func count(_ opened: [Result<LiveCaptureHandle, CaptureError>]) -> DispatchSourceTimer {
         let ticker = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "flowmeter.store"))
         ticker.schedule(deadline: .now() + 1, repeating: 1)
-        ticker.setEventHandler { [self] in store.withLock { $0 }?.tick(reading(), now: Date()) }
+        ticker.setEventHandler { [self] in
+            let (r, now) = (reading(), Date())
+            surges.tick(r, now: now)
+            dashboard.observe(r, now: now)
+            store.withLock { $0 }?.tick(r, now: now, surges: surges)
+        }
         ticker.resume()
-        // 4. Count.
+        startTorControl()
         for (_, p) in pipelines { p.start() }
         for (w, r) in zip(workers, opened) { w.start(with: r) }
         logger.info("capturing on \(interfaces.joined(separator: ", ")) with \(workers.count / interfaces.count) handle(s) each")
-        let sources = handleSignals ? installSignalHandlers() : []
-        stopRequested.wait()
-        for src in sources { src.cancel() }
-        // 5. Stop and write the final counters (rings drained first).
+        return ticker
+    }
+
+    /// 5. Stop and write the final counters (rings drained first).
+    private func stop(_ ticker: DispatchSourceTimer) -> StatusDocument {
         for w in workers { w.stop() }
         for (_, p) in pipelines { _ = p.finish(endTimestampNanos: nil) }
         ticker.cancel()
+        torControl.withLock { $0?.stop() }
         let finalReading = reading()
-        store.withLock { $0 }?.close(finalReading, now: Date())
+        store.withLock { $0 }?.close(finalReading, now: Date(), surges: surges)
         let final = StatusDocument(finalReading)
         writeFinal(final)
         return final
@@ -259,7 +369,21 @@ public final class Agent: @unchecked Sendable {
         r.reloadsSucceeded = ok
         r.reloadsFailed = failed
         if let e = endpoint { (r.refusedByPolicy, r.refusedByToken) = e.refusals }
+        r.torControl = torControl.withLock { $0 }?.statuses() ?? []
         return r
+    }
+
+    /// Polls tor's control ports, as the agent's user (the cookie must be readable by it).
+    private func startTorControl() {
+        guard !initial.torControl.isEmpty else { return }
+        let poller = TorControlPoller(targets: initial.torControl, logger: logger) { [self] relay in
+            let table = reading().cells
+            var total: UInt64 = 0
+            for c in Category.allCases { for d in Direction.allCases { total &+= table.value(relay: relay, c, d, .bytes) } }
+            return total
+        }
+        torControl.withLock { $0 = poller }
+        poller.start()
     }
 
     /// SIGHUP: reload the host model, access policy and token. Interfaces and
@@ -319,14 +443,14 @@ public final class Agent: @unchecked Sendable {
 
     private func writeFinal(_ doc: StatusDocument) {
         logger.info("stopped: \(doc.totals.packets) packets, \(doc.totals.bytes) bytes counted\(doc.lowerBound ? " (a lower bound: \(doc.lowerBoundReasons.joined(separator: ", ")))" : "")")
-        guard let dir = initial.settings.stateDirectory else { return }
+        guard let dir = initial.stateDirectory else { return }
         let path = "\(dir)/last-run.json"
         let temp = path + ".tmp"
         do {
             try doc.json().write(to: URL(fileURLWithPath: temp))
             guard rename(temp, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         } catch {
-            logger.error("cannot write final counters to \(path): \(error)")
+            logger.error("cannot write final counters to \(path): \(error.localizedDescription)")
         }
     }
 

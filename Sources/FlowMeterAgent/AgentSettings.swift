@@ -2,6 +2,8 @@ import FlowMeterCore
 import FlowMeterCapture
 import FlowMeterConfig
 import FlowMeterExport
+import Foundation
+import Logging
 import Yams
 
 /// How the live agent captures, listens and runs: the `agent:` section of the
@@ -47,8 +49,23 @@ public struct AgentSettings: Sendable, Equatable {
     /// against each other in BENCHMARKS.md ("Live capture").
     public var captureLayout: CaptureLayout = .fanout
     public enum CaptureLayout: String, Sendable, Equatable { case fanout, rings }
-    /// Where the final counters are written on stop (systemd StateDirectory).
+    /// Where the final counters and (by default) the accounting store are
+    /// written; nil: `$STATE_DIRECTORY` (systemd's StateDirectory=), else
+    /// /var/lib/flowmeter (see `effectiveStateDirectory`).
     public var stateDirectory: String? = nil
+    /// The config file's top-level `surge:` section (read by the CLI).
+    public var surge = SurgeSettings()
+    /// Messages below this level are not logged (`--log-level` overrides).
+    public var logLevel: Logger.Level = .info
+
+    /// The state directory in use: the configured one, systemd's (the first
+    /// of `$STATE_DIRECTORY`), else `root`/var/lib/flowmeter.
+    public func effectiveStateDirectory(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                        root: String = "/") -> String {
+        if let stateDirectory { return stateDirectory }
+        if let systemd = environment["STATE_DIRECTORY"]?.split(separator: ":").first, !systemd.isEmpty { return String(systemd) }
+        return (root.hasSuffix("/") ? String(root.dropLast()) : root) + "/var/lib/flowmeter"
+    }
 
     public init() {}
 
@@ -61,71 +78,102 @@ public struct AgentSettings: Sendable, Equatable {
         }
         for (keyNode, value) in mapping {
             let key = keyNode.string ?? ""
-            let line = value.mark?.line ?? keyNode.mark?.line
-            func fail(_ message: String) -> ConfigError { ConfigError(file: file, line: line, "agent.\(key): \(message)") }
-            switch key {
-            case "listen":
-                guard let text = value.string, let (host, port) = parseListen(text) else {
-                    throw fail("expected ADDRESS:PORT, e.g. 127.0.0.1:\(defaultPort) or [::1]:\(defaultPort)")
-                }
-                s.listenHost = host
-                s.listenPort = port
-            case "access_policy":
-                guard let items = value.sequence else { throw fail("expected a list of \"accept|reject CIDR\" rules") }
-                var rules: [AccessPolicy.Rule] = []
-                for item in items {
-                    guard let text = item.string, let rule = AccessPolicy.Rule(parsing: text) else {
-                        throw ConfigError(file: file, line: item.mark?.line ?? line,
-                                          "agent.access_policy: \"\(item.string ?? "?")\" is not \"accept|reject CIDR\" (or *)")
-                    }
-                    rules.append(rule)
-                }
-                s.accessPolicy = AccessPolicy(rules: rules)
-            case "bearer_token_file":
-                guard let text = value.string, !text.isEmpty else { throw fail("expected a file name") }
-                s.bearerTokenFile = text
-            case "interfaces":
-                guard let items = value.sequence else { throw fail("expected a list of interface names") }
-                s.interfaces = try items.map { item throws(ConfigError) in
-                    guard let name = item.string, isInterfaceName(name) else {
-                        throw ConfigError(file: file, line: item.mark?.line ?? line,
-                                          "agent.interfaces: \"\(item.string ?? "?")\" is not an interface name")
-                    }
-                    return name
-                }
-            case "snaplen":
-                guard let n = value.int, (64...262_144).contains(n) else { throw fail("expected 64 to 262144 bytes") }
-                s.snaplen = n
-            case "buffer_size":
-                guard let text = value.string, let n = parseByteSize(text), n >= 1 << 20, n <= 1 << 32 else {
-                    throw fail("expected a size from 1MiB to 4GiB, e.g. 32MiB")
-                }
-                s.bufferBytes = n
-            case "timeout_ms":
-                guard let n = value.int, (1...1000).contains(n) else { throw fail("expected 1 to 1000 milliseconds") }
-                s.timeoutMilliseconds = n
-            case "bpf_filter":
-                guard let text = value.string else { throw fail("expected a filter expression") }
-                s.bpfFilter = text.isEmpty ? nil : text
-            case "user":
-                guard let text = value.string, !text.isEmpty else { throw fail("expected a user name") }
-                s.user = text
-            case "capture_threads":
-                guard let n = value.int, (0...64).contains(n) else { throw fail("expected 0 (one per CPU) to 64") }
-                s.captureThreads = n
-            case "capture_layout":
-                guard let text = value.string, let layout = CaptureLayout(rawValue: text) else {
-                    throw fail("expected fanout or rings")
-                }
-                s.captureLayout = layout
-            case "state_directory":
-                guard let text = value.string, !text.isEmpty else { throw fail("expected a directory") }
-                s.stateDirectory = text
-            default:
+            let setting = Setting(key: key, value: value, file: file, line: value.mark?.line ?? keyNode.mark?.line)
+            guard let apply = appliers[key] else {
                 throw ConfigError(file: file, line: keyNode.mark?.line, "agent: unknown key \"\(key)\"")
             }
+            try apply(&s, setting)
         }
         return s
+    }
+
+    /// One `key: value` of the section, with where it was written.
+    struct Setting {
+        var key: String, value: Node, file: String, line: Int?
+        func fail(_ message: String) -> ConfigError { ConfigError(file: file, line: line, "agent.\(key): \(message)") }
+        func item(_ node: Node, _ message: String) -> ConfigError { ConfigError(file: file, line: node.mark?.line ?? line, "agent.\(key): \(message)") }
+    }
+    typealias Applier = @Sendable (inout AgentSettings, Setting) throws(ConfigError) -> Void
+
+    /// One applier per key: adding a setting is adding a line here.
+    static let appliers: [String: Applier] = [
+        "listen": { s, k throws(ConfigError) in (s.listenHost, s.listenPort) = try listen(k) },
+        "access_policy": { s, k throws(ConfigError) in s.accessPolicy = try accessPolicy(k) },
+        "bearer_token_file": { s, k throws(ConfigError) in s.bearerTokenFile = try nonEmpty(k, "expected a file name") },
+        "interfaces": { s, k throws(ConfigError) in s.interfaces = try interfaceNames(k) },
+        "snaplen": { s, k throws(ConfigError) in s.snaplen = try int(k, 64...262_144, "expected 64 to 262144 bytes") },
+        "buffer_size": { s, k throws(ConfigError) in s.bufferBytes = try bufferSize(k) },
+        "timeout_ms": { s, k throws(ConfigError) in s.timeoutMilliseconds = try int(k, 1...1000, "expected 1 to 1000 milliseconds") },
+        "bpf_filter": { s, k throws(ConfigError) in s.bpfFilter = try bpfFilter(k) },
+        "user": { s, k throws(ConfigError) in s.user = try nonEmpty(k, "expected a user name") },
+        "capture_threads": { s, k throws(ConfigError) in s.captureThreads = try int(k, 0...64, "expected 0 (one per CPU) to 64") },
+        "capture_layout": { s, k throws(ConfigError) in
+            guard let text = k.value.string, let layout = CaptureLayout(rawValue: text) else { throw k.fail("expected fanout or rings") }
+            s.captureLayout = layout
+        },
+        "state_directory": { s, k throws(ConfigError) in s.stateDirectory = try nonEmpty(k, "expected a directory") },
+        "log_level": { s, k throws(ConfigError) in s.logLevel = try logLevel(k) },
+    ]
+
+    static func listen(_ k: Setting) throws(ConfigError) -> (String, Int) {
+        guard let text = k.value.string, let (host, port) = parseListen(text) else {
+            throw k.fail("expected ADDRESS:PORT, e.g. 127.0.0.1:\(defaultPort) or [::1]:\(defaultPort)")
+        }
+        return (host, port)
+    }
+
+    static func accessPolicy(_ k: Setting) throws(ConfigError) -> AccessPolicy {
+        guard let items = k.value.sequence else { throw k.fail("expected a list of \"accept|reject CIDR\" rules") }
+        var rules: [AccessPolicy.Rule] = []
+        for item in items {
+            guard let text = item.string, let rule = AccessPolicy.Rule(parsing: text) else {
+                throw k.item(item, "\"\(item.string ?? "?")\" is not \"accept|reject CIDR\" (or *)")
+            }
+            rules.append(rule)
+        }
+        return AccessPolicy(rules: rules)
+    }
+
+    static func interfaceNames(_ k: Setting) throws(ConfigError) -> [String] {
+        guard let items = k.value.sequence else { throw k.fail("expected a list of interface names") }
+        return try items.map { item throws(ConfigError) in
+            guard let name = item.string, isInterfaceName(name) else {
+                throw k.item(item, "\"\(item.string ?? "?")\" is not an interface name")
+            }
+            return name
+        }
+    }
+
+    static func bufferSize(_ k: Setting) throws(ConfigError) -> Int {
+        guard let text = k.value.string, let n = parseByteSize(text), n >= 1 << 20, n <= 1 << 32 else {
+            throw k.fail("expected a size from 1MiB to 4GiB, e.g. 32MiB")
+        }
+        return n
+    }
+
+    /// Compiled here, so a filter libpcap refuses stops the start (exit 2).
+    static func bpfFilter(_ k: Setting) throws(ConfigError) -> String? {
+        guard let text = k.value.string else { throw k.fail("expected a filter expression") }
+        if text.isEmpty { return nil }
+        if let problem = BPFFilterCheck.problem(text) { throw k.fail("\"\(text)\" does not compile: \(problem)") }
+        return text
+    }
+
+    static func logLevel(_ k: Setting) throws(ConfigError) -> Logger.Level {
+        guard let text = k.value.string, let level = Logger.Level(rawValue: text) else {
+            throw k.fail("expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return level
+    }
+
+    static func int(_ k: Setting, _ range: ClosedRange<Int>, _ message: String) throws(ConfigError) -> Int {
+        guard let n = k.value.int, range.contains(n) else { throw k.fail(message) }
+        return n
+    }
+
+    static func nonEmpty(_ k: Setting, _ message: String) throws(ConfigError) -> String {
+        guard let text = k.value.string, !text.isEmpty else { throw k.fail(message) }
+        return text
     }
 
     /// `127.0.0.1:9477`, `[::1]:9477`, `0.0.0.0:9477`.

@@ -29,13 +29,19 @@ final class AgentStore: @unchecked Sendable {
         var cached: [QuotaStatus] = []
         var reader: AccountingReader? = nil
         var closed = false
+        var lastFlushAt: Date? = nil
+        var flushesSeen = 0
     }
     private let lock = Mutex(Mutable())
     static let quotaRefreshSeconds: TimeInterval = 30
 
-    init(path: String, labels: [String], quotas: [(Quota, QuotaStatus.TorInputs?)], logger: Logger) throws {
-        accumulator = try BucketAccumulator(path: path, relayLabels: labels, logger: logger)
-        if let e = accumulator.openError { logger.error("\(path): \(e); counting in memory and retrying at each flush") }
+    /// Opens the store or throws: at start a store that cannot be opened is
+    /// the operator's to fix (exit 1); later failures are retried.
+    init(path: String, configuration: StoreConfiguration = StoreConfiguration(), labels: [String],
+         quotas: [(Quota, QuotaStatus.TorInputs?)], logger: Logger) throws {
+        accumulator = try BucketAccumulator(path: path, configuration: configuration, relayLabels: labels, logger: logger,
+                                            openFailureIsFatal: true)
+        lock.withLock { $0.lastFlushAt = Date() }   // opening wrote the schema: the store took a write
         self.labels = labels
         self.path = path
         self.quotas = quotas
@@ -65,10 +71,12 @@ final class AgentStore: @unchecked Sendable {
         return s
     }
 
-    /// Once a second (and once more at the end).
-    func tick(_ r: AgentReading, now: Date) {
+    /// Once a second (and once more at the end), with the surge spans to
+    /// write at the next flush.
+    func tick(_ r: AgentReading, now: Date, surges: AgentSurges? = nil) {
         lock.withLock { m in
             guard !m.closed else { return }
+            if let surges { accumulator.recordSurges(surges.drainSpans()) }
             accumulator.observe(Self.snapshot(r, labels: labels), at: now)
             if let last = m.lastTick {
                 if r.totalDrops > m.lastDrops { accumulator.recordGap(from: last, to: now, reason: .captureDrops) }
@@ -77,19 +85,32 @@ final class AgentStore: @unchecked Sendable {
             m.lastDrops = r.totalDrops
             m.lastGaps = r.totalGaps
             m.lastTick = now
+            if accumulator.stats.flushes != m.flushesSeen {
+                m.flushesSeen = accumulator.stats.flushes
+                m.lastFlushAt = now
+            }
             accumulator.setState(String(Int64(now.timeIntervalSince1970 * 1e9)), for: AccountingStore.lastObservationKey)
         }
     }
 
     /// Flushes and closes; the final counters are in the store afterwards.
-    func close(_ r: AgentReading, now: Date) {
-        tick(r, now: now)
+    func close(_ r: AgentReading, now: Date, surges: AgentSurges? = nil) {
+        tick(r, now: now, surges: surges)
         lock.withLock { m in
             guard !m.closed else { return }
             m.closed = true
             do { try accumulator.close() } catch {
                 logger.error("\(path): the final counters could not be saved: \(error)")
             }
+        }
+    }
+
+    /// For /metrics: up while the last write succeeded.
+    func health() -> StoreHealth {
+        lock.withLock { m in
+            StoreHealth(up: accumulator.stats.lastError == nil,
+                        lastFlushSeconds: m.lastFlushAt?.timeIntervalSince1970,
+                        writeFailures: UInt64(accumulator.stats.failedFlushes))
         }
     }
 

@@ -1,3 +1,4 @@
+import FlowMeterFormat
 import ArgumentParser
 import Foundation
 import FlowMeterAgent
@@ -78,9 +79,7 @@ struct BacktestCommand: ParsableCommand {
             results.append((name, try Backtest.run(quota: q, source: source, from: span.start, to: span.end)))
         }
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try enc.encode(results.map { BacktestJSON(history: $0.0, quota: q, result: $0.1) }), as: UTF8.self))
+            print(try JSONStyle.string(results.map { BacktestJSON(history: $0.0, quota: q, result: $0.1) }))
             return
         }
         print("quota period \(q.period) (\(q.timeZone.identifier)), rule \(q.rule.rawValue), scope \(q.scope)")
@@ -136,7 +135,7 @@ struct BacktestJSON: Encodable {
         range_coverage_percent = 100 * r.coverage; range_mean_width_percent = r.meanRangeWidth
         periods = r.periods.map { p in
             let one = BacktestResult(periods: [p], method: r.method)
-            return Period(start: iso(p.interval.start), end: iso(p.interval.end), actual_bytes: p.actual, points: p.points.count,
+            return Period(start: Format.iso8601(p.interval.start), end: Format.iso8601(p.interval.end), actual_bytes: p.actual, points: p.points.count,
                           flowmeter_mape_percent: one.flowMeterMAPE, vnstat_mape_percent: one.vnstatMAPE,
                           range_coverage_percent: 100 * one.coverage, range_mean_width_percent: one.meanRangeWidth)
         }

@@ -52,75 +52,98 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
+    /// One stage of the benchmark and its runs on one file.
+    struct Stage {
+        var name: String
+        var workers: Int
+        var reader: String
+        var runs: [Run] = []
+        var rssBytes = 0
+    }
+
     func run() throws {
         let n = workers ?? max(2, EngineConfiguration.defaultWorkers)
         let model = try configOptions.load().model
         var reports: [[String: Any]] = []
         for file in files {
-            var stages: [(name: String, workers: Int, reader: String, runs: [Run], rssBytes: Int)] = []
-            // What `--reader` amounts to for this file (automatic falls back to libpcap for pcapng and the like).
-            let chosen = try OfflineCapture(path: file, reader: reader).usesBufferedReader ? "buffered" : "libpcap"
-            let kinds: [(name: String, workers: Int, reader: OfflineReader)] = [
-                ("libpcap floor", 0, .libpcap),
-                ("pipeline, 1 worker, libpcap reader", 1, .libpcap),
-                ("pipeline, 1 worker", 1, reader),
-                ("pipeline, \(n) workers", n, reader),
-            ]
-            var runs = Array(repeating: [Run](), count: kinds.count)
-            var rss = Array(repeating: 0, count: kinds.count)
-            // Rounds interleave the stages so drift on a shared machine hits all alike.
-            for _ in 0..<`repeat` {
-                for (i, kind) in kinds.enumerated() {
-                    let sampler = RSSSampler()
-                    let run = try measure(file: file, workers: kind.workers, reader: kind.reader, model: model)
-                    rss[i] = max(rss[i], sampler.stop())
-                    runs[i].append(run)
-                }
-            }
-            for (i, kind) in kinds.enumerated() {
-                stages.append((kind.name, kind.workers, kind.reader == .libpcap ? "libpcap" : chosen, runs[i], rss[i]))
-            }
-            let floor = stages[0].runs
-            let floorMedian = median(floor.map(\.packetsPerSecond))
-            let floorBest = floor.map(\.packetsPerSecond).max()!
+            let stages = try measureStages(file: file, workers: n, model: model)
             if json {
-                var out: [String: Any] = ["file": (file as NSString).lastPathComponent, "packets": floor[0].packets,
-                                          "wire_bytes": floor[0].bytes, "repeat": `repeat`,
-                                          "flow_table_capacity": flowTableCapacity,
-                                          "flow_table_bytes": FlowTableConfiguration(capacity: flowTableCapacity).bytesReserved]
-                out["stages"] = stages.map { s -> [String: Any] in
-                    let pps = s.runs.map(\.packetsPerSecond)
-                    return ["name": s.name, "workers": s.workers, "reader": s.reader,
-                            "median_pps": median(pps), "best_pps": pps.max()!,
-                            "median_gbps": median(s.runs.map(\.gigabitsPerSecond)),
-                            "best_gbps": s.runs.map(\.gigabitsPerSecond).max()!,
-                            "median_ratio": median(pps) / floorMedian, "best_ratio": pps.max()! / floorBest,
-                            "peak_rss_bytes": s.rssBytes,
-                            "median_reader_cpu_ns_per_packet": median(s.runs.map(\.readerNanosPerPacket)),
-                            "median_worker_cpu_ns_per_packet": median(s.runs.map(\.workerNanosPerPacket))]
-                }
-                reports.append(out)
+                reports.append(jsonReport(file: file, stages: stages))
             } else {
-                print("\(file): \(floor[0].packets) packets, \(floor[0].bytes) wire bytes, \(`repeat`) runs per stage")
-                print("  flow table: \(flowTableCapacity) entries, \(FlowTableConfiguration(capacity: flowTableCapacity).bytesReserved) bytes reserved")
-                print("  reader: \(chosen) in the pipeline stages (--reader \(reader.rawValue)); libpcap in the floor and the libpcap-reader stage")
-                print(pad("stage", 36) + pad("median Mpps", 13) + pad("best Mpps", 11) + pad("median Gbit/s", 15)
-                      + pad("×floor med", 12) + pad("×floor best", 12) + pad("peak RSS MiB", 14)
-                      + pad("reader CPU ns/pkt", 19) + "workers CPU ns/pkt")
-                for s in stages {
-                    let pps = s.runs.map(\.packetsPerSecond)
-                    print(pad(s.name, 36) + pad(fmt(median(pps) / 1e6), 13) + pad(fmt(pps.max()! / 1e6), 11)
-                          + pad(fmt(median(s.runs.map(\.gigabitsPerSecond))), 15)
-                          + pad(fmt(median(pps) / floorMedian), 12) + pad(fmt(pps.max()! / floorBest), 12)
-                          + pad(fmt(Double(s.rssBytes) / 1_048_576), 14)
-                          + pad(fmt(median(s.runs.map(\.readerNanosPerPacket))), 19)
-                          + fmt(median(s.runs.map(\.workerNanosPerPacket))))
-                }
+                printTable(file: file, stages: stages)
             }
         }
         if json {
             let data = try JSONSerialization.data(withJSONObject: reports, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    /// The floor, the pipeline with one worker through libpcap, and the
+    /// pipeline with one and with `n` workers through `--reader`, each
+    /// `repeat` times. Rounds interleave the stages so drift on a shared
+    /// machine hits all alike.
+    private func measureStages(file: String, workers n: Int, model: HostModel) throws -> [Stage] {
+        // What `--reader` amounts to for this file (automatic falls back to libpcap for pcapng and the like).
+        let chosen = try OfflineCapture(path: file, reader: reader).usesBufferedReader ? "buffered" : "libpcap"
+        let kinds: [(name: String, workers: Int, reader: OfflineReader)] = [
+            ("libpcap floor", 0, .libpcap),
+            ("pipeline, 1 worker, libpcap reader", 1, .libpcap),
+            ("pipeline, 1 worker", 1, reader),
+            ("pipeline, \(n) workers", n, reader),
+        ]
+        var stages = kinds.map { Stage(name: $0.name, workers: $0.workers, reader: $0.reader == .libpcap ? "libpcap" : chosen) }
+        for _ in 0..<`repeat` {
+            for (i, kind) in kinds.enumerated() {
+                let sampler = RSSSampler()
+                let run = try measure(file: file, workers: kind.workers, reader: kind.reader, model: model)
+                stages[i].rssBytes = max(stages[i].rssBytes, sampler.stop())
+                stages[i].runs.append(run)
+            }
+        }
+        return stages
+    }
+
+    private func jsonReport(file: String, stages: [Stage]) -> [String: Any] {
+        let floor = stages[0].runs
+        let floorMedian = median(floor.map(\.packetsPerSecond))
+        let floorBest = floor.map(\.packetsPerSecond).max()!
+        var out: [String: Any] = ["file": (file as NSString).lastPathComponent, "packets": floor[0].packets,
+                                  "wire_bytes": floor[0].bytes, "repeat": `repeat`,
+                                  "flow_table_capacity": flowTableCapacity,
+                                  "flow_table_bytes": FlowTableConfiguration(capacity: flowTableCapacity).bytesReserved]
+        out["stages"] = stages.map { s -> [String: Any] in
+            let pps = s.runs.map(\.packetsPerSecond)
+            return ["name": s.name, "workers": s.workers, "reader": s.reader,
+                    "median_pps": median(pps), "best_pps": pps.max()!,
+                    "median_gbps": median(s.runs.map(\.gigabitsPerSecond)),
+                    "best_gbps": s.runs.map(\.gigabitsPerSecond).max()!,
+                    "median_ratio": median(pps) / floorMedian, "best_ratio": pps.max()! / floorBest,
+                    "peak_rss_bytes": s.rssBytes,
+                    "median_reader_cpu_ns_per_packet": median(s.runs.map(\.readerNanosPerPacket)),
+                    "median_worker_cpu_ns_per_packet": median(s.runs.map(\.workerNanosPerPacket))]
+        }
+        return out
+    }
+
+    private func printTable(file: String, stages: [Stage]) {
+        let floor = stages[0].runs
+        let floorMedian = median(floor.map(\.packetsPerSecond))
+        let floorBest = floor.map(\.packetsPerSecond).max()!
+        print("\(file): \(floor[0].packets) packets, \(floor[0].bytes) wire bytes, \(`repeat`) runs per stage")
+        print("  flow table: \(flowTableCapacity) entries, \(FlowTableConfiguration(capacity: flowTableCapacity).bytesReserved) bytes reserved")
+        print("  reader: \(stages[2].reader) in the pipeline stages (--reader \(reader.rawValue)); libpcap in the floor and the libpcap-reader stage")
+        print(pad("stage", 36) + pad("median Mpps", 13) + pad("best Mpps", 11) + pad("median Gbit/s", 15)
+              + pad("×floor med", 12) + pad("×floor best", 12) + pad("peak RSS MiB", 14)
+              + pad("reader CPU ns/pkt", 19) + "workers CPU ns/pkt")
+        for s in stages {
+            let pps = s.runs.map(\.packetsPerSecond)
+            print(pad(s.name, 36) + pad(fmt(median(pps) / 1e6), 13) + pad(fmt(pps.max()! / 1e6), 11)
+                  + pad(fmt(median(s.runs.map(\.gigabitsPerSecond))), 15)
+                  + pad(fmt(median(pps) / floorMedian), 12) + pad(fmt(pps.max()! / floorBest), 12)
+                  + pad(fmt(Double(s.rssBytes) / 1_048_576), 14)
+                  + pad(fmt(median(s.runs.map(\.readerNanosPerPacket))), 19)
+                  + fmt(median(s.runs.map(\.workerNanosPerPacket))))
         }
     }
 

@@ -10,7 +10,9 @@ import FlowMeterCore
 
 /// The options every command that classifies traffic shares.
 struct ConfigOptions: ParsableArguments {
-    @Option(name: .customLong("torrc"), help: ArgumentHelp("A relay instance's torrc (repeat per instance).", valueName: "FILE"))
+    @Option(name: .customLong("torrc"), help: ArgumentHelp(
+        "A relay instance's torrc (repeat per instance). Default: /etc/tor/torrc and every /etc/tor/instances/*/torrc that has an ORPort.",
+        valueName: "FILE"))
     var torrcs: [String] = []
 
     @Option(help: ArgumentHelp("Tor's cached-consensus or cached-microdesc-consensus: which remote endpoints are relays.", valueName: "FILE"))
@@ -19,13 +21,36 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: ArgumentHelp("FlowMeter config file (YAML, docs/configuration.md).", valueName: "FILE"))
     var config: String?
 
+    /// Tests point this at a temporary tree: where /etc/tor/torrc,
+    /// /etc/tor/instances and /var/lib/flowmeter are looked for.
+    @Option(name: .customLong("system-root"), help: .hidden)
+    var systemRoot: String = "/"
+
+    /// Debian's tor layout under `systemRoot`, read when no --torrc is given.
+    var torLayout: DebianTorLayout { DebianTorLayout(root: systemRoot) }
+
     /// Loads everything or exits with code 2 naming file, line and problem.
     /// - Parameter warn: print warnings about what classification cannot tell apart.
     func load(warn: Bool = true) throws -> LoadedConfig {
         do {
-            let loaded = try ConfigLoader.load(torrcs: torrcs, consensus: consensus, config: config)
+            let loaded = try ConfigLoader.load(torrcs: torrcs, consensus: consensus, config: config, layout: torLayout)
             if warn { for w in loaded.warnings { Diagnostics.warn(w) } }
             return loaded
+        } catch {
+            Diagnostics.error("configuration: \(error)")
+            throw ExitCode(2)
+        }
+    }
+
+    /// The store `run` writes with this config and no --db: `store.path`,
+    /// else `state_directory/accounting.db` (docs/configuration.md, "store:").
+    func defaultStorePath() throws -> String {
+        do {
+            let file = try config.map { path throws(ConfigError) in try ConfigFile.load(path) }
+            let name = file?.path ?? "-"
+            let agent = try AgentSettings.parse(file?.sections["agent"], file: name)
+            let store = try StoreSettings.parse(file?.sections["store"], file: name)
+            return store.resolvedPath(stateDirectory: agent.effectiveStateDirectory(root: systemRoot))
         } catch {
             Diagnostics.error("configuration: \(error)")
             throw ExitCode(2)

@@ -1,3 +1,4 @@
+import FlowMeterFormat
 import ArgumentParser
 import FlowMeterAgent
 import FlowMeterExport
@@ -51,7 +52,7 @@ struct DbCommand: ParsableCommand {
                 let result = try reader.integrityCheck()
                 print("schema version \(reader.schemaVersion); integrity: \(result.joined(separator: "; "))")
                 for r in try reader.resolutions() {
-                    print("resolution \(r.resolution): \(r.rows) rows, \(r.firstStart.formatted(.iso8601)) … \(r.lastStart.formatted(.iso8601))")
+                    print("resolution \(r.resolution): \(r.rows) rows, \(Format.iso8601(r.firstStart)) … \(Format.iso8601(r.lastStart))")
                 }
                 let info = try reader.info()
                 print("last flush (UTC s): \(info["last_flush_utc"] ?? "never"); closed cleanly: \(info["clean_shutdown"] == "1" ? "yes" : "no (a writer is running, or it crashed)")")

@@ -1,15 +1,13 @@
+import FlowMeterAgent
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Messages for a person on standard error.
+/// Messages for a person on standard error, in the agent's one log format
+/// (`FlowMeterLogHandler`), so commands and the agent read the same.
 enum Diagnostics {
-    static func warn(_ message: String) { write("flowmeter: warning: \(message)\n") }
-    static func error(_ message: String) { write("flowmeter: error: \(message)\n") }
-    static func write(_ text: String) {
-        var bytes = Array(text.utf8)
-        // write(2) on fd 2: unbuffered, and no shared C `stderr` FILE* to race on.
-        _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
-    }
+    static func warn(_ message: String) { write(FlowMeterLogHandler.line(.warning, message, journald: FlowMeterLogHandler.underJournald)) }
+    static func error(_ message: String) { write(FlowMeterLogHandler.line(.error, message, journald: FlowMeterLogHandler.underJournald)) }
+    static func write(_ text: String) { FlowMeterLogHandler.write(text) }
     static var stderrIsTerminal: Bool { isatty(2) == 1 }
 }

@@ -7,6 +7,7 @@ import FlowMeterAccounting
 import FlowMeterConfig
 import FlowMeterCapture
 import FlowMeterCore
+import Logging
 
 @main
 struct FlowMeterCommand: ParsableCommand {
@@ -15,7 +16,19 @@ struct FlowMeterCommand: ParsableCommand {
         abstract: "Traffic accounting for Tor relay hosts: per-category counts, quotas and forecasts, no peer data.",
         version: FlowMeterVersion.string,
         subcommands: [ReplayCommand.self, RunCommand.self, ReportCommand.self, DbCommand.self, BenchCommand.self,
-                      TorScheduleCommand.self, BacktestCommand.self, ForecastCommand.self, CheckCommand.self,
+                      TorScheduleCommand.self, BacktestCommand.self, ForecastCommand.self, CheckCommand.self, TopCommand.self,
                       ImportCommand.self]
     )
+
+    /// Every command logs in the one format (FlowMeterLogHandler), including
+    /// the libraries' default loggers. `check` is a monitoring plugin, which
+    /// must answer with one status line even for a usage error, so its
+    /// arguments are parsed by `CheckCommand.runAsPlugin`; every other command
+    /// runs as swift-argument-parser does.
+    static func main() {
+        LoggingSystem.bootstrap { _ in FlowMeterLogHandler() }
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "check" { CheckCommand.runAsPlugin(Array(arguments.dropFirst())) }
+        main(arguments)
+    }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowMeterAccounting
+import FlowMeterFormat
 import FlowMeterReports
 import FlowMeterStore
 import Foundation
@@ -53,6 +54,6 @@ struct ImportCommand: ParsableCommand {
         try store.storeImported(seed)
         try store.close()
         print("imported from \(seed.source.rawValue) for \(seed.relay): \(seed.read) bytes read, \(seed.written) bytes written, "
-              + "\(iso(seed.start)) – \(iso(seed.end))")
+              + "\(Format.iso8601(seed.start)) – \(Format.iso8601(seed.end))")
     }
 }

@@ -1,3 +1,4 @@
+import FlowMeterFormat
 import ArgumentParser
 import FlowMeterAgent
 import FlowMeterExport
@@ -12,8 +13,8 @@ import Yams
 
 /// What `forecast` and `check` share: the store, the quotas, and "now".
 struct QuotaOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The accounting store written by `run --db` or `replay --db`.", valueName: "FILE"))
-    var db: String
+    @Option(name: .customLong("db"), help: ArgumentHelp("The accounting store written by `run` or `replay --db` (default: the one `run` writes with this --config).", valueName: "FILE"))
+    var dbOption: String?
 
     @Option(name: .customLong("quota"), help: ArgumentHelp(
         "'NAME LIMIT PERIOD RULE [SCOPE] [tz=ZONE]', e.g. 'provider 20TiB month 1 00:00 sum provider' (docs/quotas.md). Repeatable.",
@@ -30,7 +31,7 @@ struct QuotaOptions: ParsableArguments {
 
     func validate() throws {
         if let tz, TimeZone(identifier: tz) == nil { throw ValidationError("unknown time zone '\(tz)'") }
-        if let now, ISO8601DateFormatter().date(from: now) == nil { throw ValidationError("--now '\(now)' is not an ISO-8601 instant") }
+        if let now, Format.parseISO8601(now) == nil { throw ValidationError("--now '\(now)' is not an ISO-8601 instant") }
     }
 
     struct Resolved {
@@ -45,12 +46,13 @@ struct QuotaOptions: ParsableArguments {
     func resolve() throws -> Resolved {
         let zone = tz.flatMap(TimeZone.init(identifier:)) ?? .current
         let list = try QuotaOptions.loadQuotas(specs: quotas, configOptions: configOptions, zone: zone)
+        let db = try dbOption ?? configOptions.defaultStorePath()
         let reader: AccountingReader
         do { reader = try AccountingReader(path: db) } catch {
             Diagnostics.error("\(db): \(error)")
             throw ExitCode(3)
         }
-        let at = try instant(reader)
+        let at = instant(reader)
         var statuses: [QuotaStatus] = []
         do {
             for (q, tor) in list { statuses.append(try QuotaStatus.evaluate(q, source: reader, now: at, tor: tor)) }
@@ -58,7 +60,7 @@ struct QuotaOptions: ParsableArguments {
             Diagnostics.error("\(db): \(error)")
             throw ExitCode(3)
         }
-        return Resolved(reader: reader, statuses: statuses, now: at)
+        return Resolved(reader: reader, statuses: now == nil ? withTorControl(statuses) : statuses, now: at)
     }
 
     /// Every quota the operator declared: `--quota`, the config's `quotas:`
@@ -66,25 +68,34 @@ struct QuotaOptions: ParsableArguments {
     static func loadQuotas(specs: [String], configOptions: ConfigOptions, zone: TimeZone,
                            required: Bool = true) throws -> [(Quota, QuotaStatus.TorInputs?)] {
         let loaded = try configOptions.load(warn: false)
-        var list: [(Quota, QuotaStatus.TorInputs?)] = []
-        do {
-            for spec in specs { list.append((try Quota(spec: spec, defaultZone: zone), nil)) }
-        } catch {
-            Diagnostics.error("--quota: \(error)")
+        let list: [(Quota, QuotaStatus.TorInputs?)]
+        do { list = try quotaList(specs: specs, loaded: loaded, zone: zone) } catch {
+            Diagnostics.error("configuration: \(error)")
             throw ExitCode(2)
+        }
+        if list.isEmpty && required {
+            Diagnostics.error("no quota: give --quota, a config file with quotas:, or a torrc with AccountingMax")
+            throw ExitCode(2)
+        }
+        return list
+    }
+
+    /// The quotas of `specs`, the config's `quotas:` and the torrcs'
+    /// accounting options; the error names where the bad one was written.
+    static func quotaList(specs: [String], loaded: LoadedConfig, zone: TimeZone) throws(ConfigError) -> [(Quota, QuotaStatus.TorInputs?)] {
+        var list: [(Quota, QuotaStatus.TorInputs?)] = []
+        for spec in specs {
+            do { list.append((try Quota(spec: spec, defaultZone: zone), nil)) } catch {
+                throw ConfigError(file: "--quota", "\(error)")
+            }
         }
         if let file = loaded.configFile, let node = file.sections["quotas"] {
             let nodes = YAMLNodes(file: file.path)
-            do {
-                for item in try nodes.sequence(node, "quotas") {
-                    let spec = try nodes.string(item, "a quotas entry")
-                    do { list.append((try Quota(spec: spec, defaultZone: zone), nil)) } catch {
-                        throw nodes.error(item, "\(error)")
-                    }
+            for item in try nodes.sequence(node, "quotas") {
+                let spec = try nodes.string(item, "a quotas entry")
+                do { list.append((try Quota(spec: spec, defaultZone: zone), nil)) } catch {
+                    throw nodes.error(item, "\(error)")
                 }
-            } catch let error as ConfigError {
-                Diagnostics.error("configuration: \(error)")
-                throw ExitCode(2)
             }
         }
         for relay in loaded.torInstances {
@@ -93,24 +104,23 @@ struct QuotaOptions: ParsableArguments {
                 guard let q = try Quota.fromTorrc(relay: relay.name, settings: settings, zone: zone) else { continue }
                 list.append((q, try torInputs(relay: relay, settings: settings, zone: zone)))
             } catch {
-                Diagnostics.error("configuration: \(relay.sourceFile ?? relay.name): \(error)")
-                throw ExitCode(2)
+                throw ConfigError(file: relay.sourceFile ?? relay.name, "\(error)")
             }
-        }
-        if list.isEmpty && required {
-            Diagnostics.error("no quota: give --quota, a config file with quotas:, or a --torrc with AccountingMax")
-            throw ExitCode(2)
         }
         return list
     }
 
-    private func instant(_ reader: AccountingReader) throws -> Date {
-        if let now { return ISO8601DateFormatter().date(from: now)! }
-        let current = Date()
-        if let text = try? reader.state(named: AccountingStore.lastObservationKey), let ns = Int64(text) {
-            return min(current, Date(timeIntervalSince1970: Double(ns) / 1e9))
-        }
-        return current
+    /// The instant quotas are evaluated at: `--now`, else the last instant the
+    /// store has data for, at most `current`.
+    func instant(_ reader: AccountingReader, current: Date = Date()) -> Date {
+        if let now { return Format.parseISO8601(now)! }
+        return min(current, Self.newestData(reader) ?? current)
+    }
+
+    /// The last instant the agent (or replay) observed, as the store says.
+    static func newestData(_ reader: AccountingReader) -> Date? {
+        guard let text = try? reader.state(named: AccountingStore.lastObservationKey), let ns = Int64(text) else { return nil }
+        return Date(timeIntervalSince1970: Double(ns) / 1e9)
     }
 
     /// Tor's own accounting state for the schedule, from the relay's DataDirectory when readable.
@@ -140,63 +150,11 @@ struct ForecastCommand: ParsableCommand {
     func run() throws {
         let r = try options.resolve()
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(r.statuses.map(\.json)), as: UTF8.self))
+            let list = try r.statuses.map { ForecastJSONWithSurges(base: $0.json, figures: try SurgeReport.figures($0, reader: r.reader, now: r.now)) }
+            print(try JSONStyle.string(list))
             return
         }
-        for s in r.statuses { print(ForecastText.render(s)) }
-    }
-}
-
-/// `flowmeter check`: Nagios-style plugin. 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
-struct CheckCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "check",
-        abstract: "Nagios/Icinga check of every quota: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
-        discussion: """
-        A quota is WARNING/CRITICAL when its used share reaches --warning/--critical percent, or when \
-        its projected exhaustion is less than --warning-hours/--critical-hours away. The worst quota decides.
-        """)
-
-    @OptionGroup var options: QuotaOptions
-    @Option(help: "Used percent for WARNING.") var warning: Double = 80
-    @Option(help: "Used percent for CRITICAL.") var critical: Double = 95
-    @Option(help: "Hours to projected exhaustion for WARNING.") var warningHours: Double?
-    @Option(help: "Hours to projected exhaustion for CRITICAL.") var criticalHours: Double?
-
-    func validate() throws {
-        if !(0...100).contains(warning) || !(0...100).contains(critical) || warning > critical {
-            throw ValidationError("need 0 ≤ --warning ≤ --critical ≤ 100")
-        }
-    }
-
-    func run() throws {
-        let r: QuotaOptions.Resolved
-        do { r = try options.resolve() } catch let code as ExitCode where code.rawValue == 3 {
-            print("FLOWMETER UNKNOWN - the accounting store cannot be read")
-            throw code
-        }
-        var worst: Int32 = 0
-        var lines: [String] = []
-        for s in r.statuses {
-            let json = s.json
-            let percent = json.limit_bytes > 0 ? Double(json.used_bytes) / Double(json.limit_bytes) * 100 : 0
-            var level: Int32 = percent >= critical ? 2 : percent >= warning ? 1 : 0
-            var why = String(format: "%.1f%% used", percent)
-            if let exhaustion = s.forecast.projection?.exhaustion {
-                let hours = exhaustion.timeIntervalSince(r.now) / 3600
-                why += String(format: ", exhausted in %.1f h", hours)
-                if let c = criticalHours, hours < c { level = max(level, 2) }
-                if let w = warningHours, hours < w { level = max(level, 1) }
-            }
-            worst = max(worst, level)
-            lines.append("\(json.name): \(why) (\(json.used_bytes)/\(json.limit_bytes) bytes, period ends \(json.period_end))")
-        }
-        let word = ["OK", "WARNING", "CRITICAL"][Int(worst)]
-        let perf = r.statuses.map { "'\($0.json.name)'=\($0.json.used_bytes)B;;;0;\($0.json.limit_bytes)" }.joined(separator: " ")
-        print("FLOWMETER \(word) - \(lines.joined(separator: "; ")) | \(perf)")
-        if worst != 0 { throw ExitCode(worst) }
+        for s in r.statuses { print(ForecastText.render(s) + (try SurgeReport.forecastLines(s, reader: r.reader, now: r.now))) }
     }
 }
 
@@ -204,9 +162,9 @@ struct CheckCommand: ParsableCommand {
 enum ForecastText {
     static func render(_ s: QuotaStatus) -> String {
         let j = s.json
-        func bytes(_ v: Double?) -> String { v.map { ReplayReport.humanBytes(UInt64(max(0, $0))) } ?? "–" }
+        func bytes(_ v: Double?) -> String { v.map { Format.bytes(UInt64(max(0, $0))) } ?? "–" }
         let atLeast = j.used_is_lower_bound ? "at least " : ""
-        var out = "quota \(j.name) (\(j.scope), rule \(j.rule)): \(atLeast)\(ReplayReport.humanBytes(j.used_bytes)) of \(ReplayReport.humanBytes(j.limit_bytes)) used, \(ReplayReport.humanBytes(j.remaining_bytes)) left\n"
+        var out = "quota \(j.name) (\(j.scope), rule \(j.rule)): \(atLeast)\(Format.bytes(j.used_bytes)) of \(Format.bytes(j.limit_bytes)) used, \(Format.bytes(j.remaining_bytes)) left\n"
         out += "  period \(j.period_start) – \(j.period_end), as of \(j.now)\n"
         out += ForecastText.provenance(j)
         if let end = j.projected_end_bytes {
@@ -218,8 +176,9 @@ enum ForecastText {
         } else {
             out += "  no projection yet (\(Int(j.observed_seconds)) s of data; at least 1800 s needed)\n"
         }
+        if let c = j.tor_control { out += ForecastText.torControl(c) }
         if let t = j.tor {
-            out += "  Tor: soft limit \(ReplayReport.humanBytes(t.soft_limit_bytes)), E \(t.expected_usage_bytes_per_minute) B/min (\(t.expected_usage_basis))\n"
+            out += "  Tor: soft limit \(Format.bytes(t.soft_limit_bytes)), E \(t.expected_usage_bytes_per_minute) B/min (\(t.expected_usage_basis))\n"
             out += "       wake-up \(t.wakeup ?? "–"), soft hibernation \(t.predicted_soft_hibernation ?? "–"), hard \(t.predicted_hard_hibernation ?? "–")\n"
         }
         return out

@@ -30,7 +30,7 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Worker threads (default: one per spare core, at least 1). With --db the replay runs on one thread so the store sees packets in capture order.", valueName: "N"))
     var workers: Int = EngineConfiguration.defaultWorkers
 
-    @Option(help: ArgumentHelp("Flow-table entries over all workers (memory: 60 bytes each).", valueName: "N"))
+    @Option(help: ArgumentHelp("Flow-table entries over all workers (memory: 61 bytes each).", valueName: "N"))
     var flowTableCapacity: Int = FlowTableConfiguration.defaultCapacity
 
     @Option(help: ArgumentHelp("Who reads the records: automatic (a buffered reader for plain pcap files, libpcap for the rest) or libpcap (always).", valueName: "READER"))
@@ -47,28 +47,32 @@ struct ReplayCommand: ParsableCommand {
 
     func run() throws {
         let loaded = try configOptions.load()
-        let showProgress = Diagnostics.stderrIsTerminal
+        let progressLine = Diagnostics.stderrIsTerminal && !json ? ReplayProgress(files: files) : nil
         var accumulator: BucketAccumulator? = nil
         if let db {
+            let store: StoreSettings
+            do { store = try StoreSettings.parse(loaded.configFile?.sections["store"], file: loaded.configFile?.path ?? "-") } catch {
+                Diagnostics.error("configuration: \(error)")
+                throw ExitCode(2)
+            }
             do {
-                accumulator = try BucketAccumulator(path: db, relayLabels: loaded.model.relayLabels)
+                accumulator = try BucketAccumulator(path: db, configuration: store.configuration, relayLabels: loaded.model.relayLabels)
             } catch {
                 Diagnostics.error("\(db): \(error)")
                 throw ExitCode(2)
             }
             if let e = accumulator?.openError { Diagnostics.error("\(db): \(e); counting in memory and retrying") }
         }
-        let progress: ((String, OfflineCapture, ReadTotals) -> Void)? = showProgress ? { path, capture, totals in
-            let percent = capture.fileSize > 0 ? Double(capture.bytesConsumed) / Double(capture.fileSize) * 100 : 0
-            Diagnostics.write("\r\(path): \(Int(percent))% \(totals.packets) packets")
-        } : nil
+        let progress: ((String, OfflineCapture, ReadTotals) -> Void)? = progressLine.map { p in
+            { path, capture, totals in p.update(path: path, capture: capture, totals: totals) }
+        }
         let clock = accumulator.map(BucketClock.init(accumulator:))
         let engine = ReplayEngine.replay(files: files, model: loaded.model, workers: workers,
                                          flowTableCapacity: flowTableCapacity, reader: reader, clock: clock,
                                          progress: progress)
         let result = engine.replay
         let report = ReplayReport(engine)
-        if showProgress { Diagnostics.write("\r\u{1B}[K") }
+        progressLine?.clear()
         print(json ? report.json() : report.table(), terminator: json ? "\n" : "")
         for error in result.errors { Diagnostics.error(error.description) }
         var storeFailed = false

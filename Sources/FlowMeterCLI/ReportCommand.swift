@@ -1,3 +1,4 @@
+import FlowMeterFormat
 import ArgumentParser
 import FlowMeterAgent
 import FlowMeterExport
@@ -16,10 +17,10 @@ struct ReportCommand: ParsableCommand {
         abstract: "Show stored usage per day or month, per relay, category and direction.",
         discussion: "Periods marked ≥ overlap a gap (agent stopped, capture drops, clock jump): their counts are a lower bound.")
 
-    @Option(name: .long, help: "The accounting database (written by run or replay --db).")
-    var db: String
+    @Option(name: .customLong("db"), help: "The accounting database (written by run or replay --db; default: the one run writes with this --config).")
+    var dbOption: String?
 
-    @Option(name: .long, help: "Group by day or month, in --tz.")
+    @Option(name: .long, help: "Group by hour, day, week (ISO, from Monday) or month, in --tz.")
     var by: ReportPeriod = .day
 
     @Option(name: .long, help: "First day (YYYY-MM-DD in --tz, or an ISO 8601 instant). Default: the first stored bucket.")
@@ -38,9 +39,13 @@ struct ReportCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Print JSON.") var json = false
     @Flag(name: .long, help: "Print CSV.") var csv = false
+    @Flag(name: .long, help: "One line per quota (as vnstat --oneline): 1;name;period start;end;used;limit;percent;projected;exhaustion.")
+    var oneline = false
+    @Option(name: .long, help: ArgumentHelp("Also write the dashboard's charts for this range to an SVG file.", valueName: "FILE"))
+    var svg: String?
 
     func validate() throws {
-        if json && csv { throw ValidationError("choose one of --json and --csv") }
+        if [json, csv, oneline].filter({ $0 }).count > 1 { throw ValidationError("choose one of --json, --csv and --oneline") }
         if TimeZone(identifier: tz) == nil { throw ValidationError("unknown time zone '\(tz)'") }
         for (name, value) in [("--from", from), ("--to", to)] {
             if let value, Self.parseInstant(value, zone: TimeZone(identifier: tz)!) == nil {
@@ -56,11 +61,12 @@ struct ReportCommand: ParsableCommand {
         day.timeZone = zone
         day.dateFormat = "yyyy-MM-dd"
         if s.count == 10, let d = day.date(from: s) { return d }
-        return ISO8601DateFormatter().date(from: s)
+        return Format.parseISO8601(s)
     }
 
     func run() throws {
         let zone = TimeZone(identifier: tz)!
+        let db = try dbOption ?? configOptions.defaultStorePath()
         do {
             let reader = try AccountingReader(path: db)
             let stored = try reader.resolutions()
@@ -73,8 +79,23 @@ struct ReportCommand: ParsableCommand {
                 by: by, timeZone: zone)
             report.timeZone = tz  // as the operator wrote it (Foundation says GMT for UTC)
             let quotaList = try QuotaOptions.loadQuotas(specs: quotas, configOptions: configOptions, zone: zone, required: false)
+            if let svg {
+                let text = try ReportViews.svg(reader: reader, from: report.from, to: report.to, by: by, quotas: quotaList, now: ReportViews.storeNow(reader))
+                do { try text.write(toFile: svg, atomically: true, encoding: .utf8) } catch {
+                    Diagnostics.error("\(svg): \(error.localizedDescription)")
+                    throw ExitCode(1)
+                }
+            }
+            if oneline {
+                if quotaList.isEmpty { Diagnostics.error("--oneline needs a quota (--quota, the config's quotas: or a torrc's AccountingMax)"); throw ExitCode(2) }
+                print(try ReportViews.oneline(quotaList, reader: reader, now: ReportViews.storeNow(reader)), terminator: "")
+                return
+            }
             if !quotaList.isEmpty {
                 report.sections.append(try quotaSection(quotaList.map(\.0), reader: reader, from: report.from, to: report.to))
+            }
+            if let surges = try SurgeReport.section(reader: reader, from: report.from, to: report.to, by: by, zone: zone) {
+                report.sections.append(surges)
             }
             if json { print(try report.renderJSON(), terminator: "") }
             else if csv { print(report.renderCSV(), terminator: "") }
@@ -97,7 +118,7 @@ extension ReportCommand {
                 let until = min(period.end, to)
                 let usage = try QuotaUsage.measure(q, source: reader, now: until)
                 let lowerBound = !(try reader.gaps(from: period.start, to: until)).isEmpty
-                rows.append([q.name, UsageReport.iso(period.start), UsageReport.iso(period.end),
+                rows.append([q.name, Format.iso8601(period.start), Format.iso8601(period.end),
                              (lowerBound ? "≥" : "") + String(usage.used), String(usage.limit),
                              String(format: "%.2f%%", usage.fractionUsed * 100)])
                 at = period.end

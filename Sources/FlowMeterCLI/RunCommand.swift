@@ -18,8 +18,11 @@ struct RunCommand: ParsableCommand {
         configured addresses), drops to --user once the capture handles are open, and \
         serves /metrics and /api/v1/status (default 127.0.0.1:\(AgentSettings.defaultPort), \
         loopback clients only). SIGHUP reloads relays and the access policy; SIGTERM or \
-        SIGINT stops and writes the final counters. Exit status: 0 after a clean stop; \
-        1 when it cannot start (listen address, token file, user); 2 for a configuration error.
+        SIGINT stops and writes the final counters. With no flags it reads Debian's tor \
+        layout (/etc/tor/torrc, /etc/tor/instances/*/torrc) and keeps hourly history in \
+        STATE_DIRECTORY/accounting.db. Exit status: 0 after a clean stop; 1 when it cannot \
+        start (interface, CAP_NET_RAW, listen address, token file, user, store); 2 for a \
+        configuration error (file, line and problem are named).
         """
     )
 
@@ -39,31 +42,54 @@ struct RunCommand: ParsableCommand {
             help: ArgumentHelp("Capture handles per interface in one PACKET_FANOUT group (0: one per CPU); overrides agent.capture_threads.", valueName: "N"))
     var captureThreads: Int?
 
-    @Option(help: ArgumentHelp("Accounting store (SQLite): counts per hour, flushed every 60 s and on stop (docs/storage.md).", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Accounting store (SQLite); overrides store.path. Default: STATE_DIRECTORY/accounting.db (docs/storage.md).", valueName: "FILE"))
     var db: String?
 
-    @Option(name: .customLong("quota"), help: ArgumentHelp("A quota exported on /metrics (as for forecast; needs --db). Repeatable.", valueName: "SPEC"))
+    @Flag(name: .customLong("no-db"), help: "Keep no history: count and serve /metrics only.")
+    var noDB = false
+
+    @Option(name: .customLong("quota"), help: ArgumentHelp("A quota exported on /metrics (as for forecast), besides the config's and the torrcs'. Repeatable.", valueName: "SPEC"))
     var quotas: [String] = []
 
-    func validate() throws {
-        if !quotas.isEmpty && db == nil { throw ValidationError("--quota needs --db: quotas are measured from the accounting store") }
-        if let listen, AgentSettings.parseListen(listen) == nil {
-            throw ValidationError("--listen \(listen): expected ADDRESS:PORT, e.g. 127.0.0.1:\(AgentSettings.defaultPort) or [::1]:\(AgentSettings.defaultPort)")
+    @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning, error or critical; overrides agent.log_level.", valueName: "LEVEL"))
+    var logLevel: String?
+
+    /// Command-line values the config file would also reject: exit 2, like it.
+    func checkOptions() throws(ConfigError) {
+        if noDB && (db != nil || !quotas.isEmpty) {
+            throw ConfigError(file: "--no-db", "cannot be combined with --db or --quota: quotas are measured from the accounting store")
         }
-        if let n = captureThreads, !(0...64).contains(n) { throw ValidationError("--capture-threads must be 0 to 64") }
+        if let listen, AgentSettings.parseListen(listen) == nil {
+            throw ConfigError(file: "--listen", "\(listen): expected ADDRESS:PORT, e.g. 127.0.0.1:\(AgentSettings.defaultPort) or [::1]:\(AgentSettings.defaultPort)")
+        }
+        if let n = captureThreads, !(0...64).contains(n) { throw ConfigError(file: "--capture-threads", "must be 0 to 64, got \(n)") }
+        if let logLevel, Logger.Level(rawValue: logLevel) == nil {
+            throw ConfigError(file: "--log-level", "'\(logLevel)': expected \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
     }
 
     /// The configuration with the command line's overrides applied; used at
-    /// start and again on every SIGHUP.
-    func loadConfiguration() throws -> AgentConfiguration {
-        let loaded = try configOptions.load()
-        var settings: AgentSettings
-        do {
-            settings = try AgentSettings.parse(loaded.configFile?.sections["agent"], file: configOptions.config ?? "-")
-        } catch {
-            Diagnostics.error("configuration: \(error)")
-            throw ExitCode(2)
-        }
+    /// start and again on every SIGHUP. Errors name file, line and problem.
+    func loadConfiguration() throws(ConfigError) -> (AgentConfiguration, warnings: [String]) {
+        try checkOptions()
+        let loaded = try ConfigLoader.load(torrcs: configOptions.torrcs, consensus: configOptions.consensus,
+                                           config: configOptions.config, layout: configOptions.torLayout)
+        let file = loaded.configFile?.path ?? "-"
+        var settings = try AgentSettings.parse(loaded.configFile?.sections["agent"], file: file)
+        settings.surge = try SurgeSettings.parse(loaded.configFile?.sections["surge"], file: file)
+        let storeSettings = try StoreSettings.parse(loaded.configFile?.sections["store"], file: file)
+        applyOverrides(&settings)
+        let stateDirectory = settings.effectiveStateDirectory(root: configOptions.systemRoot)
+        let database = noDB ? nil : db ?? storeSettings.resolvedPath(stateDirectory: stateDirectory)
+        let quotaList = database == nil ? [] : try QuotaOptions.quotaList(specs: quotas, loaded: loaded, zone: .current)
+        var configuration = AgentConfiguration(model: loaded.model, settings: settings, database: database, quotas: quotaList,
+                                               torControl: loaded.torInstances.compactMap(TorControlTarget.init))
+        configuration.storeConfiguration = storeSettings.configuration
+        configuration.stateDirectory = stateDirectory
+        return (configuration, loaded.warnings)
+    }
+
+    private func applyOverrides(_ settings: inout AgentSettings) {
         if !interfaces.isEmpty { settings.interfaces = interfaces }
         if let listen, let (host, port) = AgentSettings.parseListen(listen) {
             settings.listenHost = host
@@ -71,20 +97,24 @@ struct RunCommand: ParsableCommand {
         }
         if let user { settings.user = user }
         if let captureThreads { settings.captureThreads = captureThreads }
-        let quotaList = db == nil ? [] : try QuotaOptions.loadQuotas(specs: quotas, configOptions: configOptions,
-                                                                    zone: .current, required: false)
-        return AgentConfiguration(model: loaded.model, settings: settings, database: db, quotas: quotaList)
+        if let logLevel, let level = Logger.Level(rawValue: logLevel) { settings.logLevel = level }
     }
 
     func run() throws {
-        let logger = Logger(label: "flowmeter", factory: { label in StreamLogHandler.standardError(label: label) })
-        let configuration = try loadConfiguration()
-        let reload: Agent.Loader = { [self] in try loadConfiguration() }
+        let configuration: AgentConfiguration
+        let warnings: [String]
+        do { (configuration, warnings) = try loadConfiguration() } catch {
+            Diagnostics.error("configuration: \(error)")
+            throw ExitCode(2)
+        }
+        let logger = FlowMeterLogHandler.logger(level: configuration.settings.logLevel)
+        for w in warnings { logger.warning("\(w)") }
+        let reload: Agent.Loader = { [self] in try loadConfiguration().0 }
         do {
             let agent = try Agent(configuration: configuration, loader: reload, logger: logger)
             _ = try agent.run()
         } catch {
-            Diagnostics.error("\(error)")
+            logger.error("\(error)")
             throw ExitCode(1)
         }
     }

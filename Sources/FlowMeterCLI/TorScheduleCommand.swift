@@ -1,3 +1,4 @@
+import FlowMeterFormat
 import ArgumentParser
 import Foundation
 import FlowMeterAgent
@@ -81,9 +82,7 @@ struct TorScheduleCommand: ParsableCommand {
         let at = now.flatMap(TorTime.parse) ?? Date()
         let report = TorSchedule.report(config: config, state: state, fingerprint: fp, now: at, rate: rate)
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try enc.encode(TorScheduleJSON(config: config, report: report, now: at)), as: UTF8.self))
+            print(try JSONStyle.string(TorScheduleJSON(config: config, report: report, now: at)))
         } else {
             print(render(config: config, report: report, now: at, fingerprint: fp))
         }
@@ -97,12 +96,12 @@ struct TorScheduleCommand: ParsableCommand {
         let z = config.timeZone
         func when(_ d: Date?) -> String {
             guard let d else { return "—" }
-            return z.secondsFromGMT(for: d) == 0 ? iso(d) : "\(iso(d)) (\(localTime(d, z)))"
+            return z.secondsFromGMT(for: d) == 0 ? Format.iso8601(d) : "\(Format.iso8601(d)) (\(localTime(d, z)))"
         }
         var lines = [
             "AccountingMax \(ByteQuantity(bytes: config.accountingMax)), AccountingRule \(config.rule.rawValue), AccountingStart \(config.period), zone \(z.identifier)",
             "fingerprint \(fingerprint?.description ?? "unknown: wake-up cannot be predicted (tor would draw random bytes)")",
-            "now \(iso(now)); \(describe(r.continuity))",
+            "now \(Format.iso8601(now)); \(describe(r.continuity))",
             "",
         ]
         let rows: [(String, (TorIntervalSchedule) -> String)] = [

@@ -3,35 +3,6 @@ import CPcapShim
 import Foundation
 import Synchronization
 
-/// Monotonic and wall clocks, injected so tests can drive gaps and backoff.
-public struct LiveClock: Sendable {
-    public var monotonicNanos: @Sendable () -> UInt64
-    public var wallNanos: @Sendable () -> Int64
-    public init(monotonicNanos: @escaping @Sendable () -> UInt64, wallNanos: @escaping @Sendable () -> Int64) {
-        self.monotonicNanos = monotonicNanos
-        self.wallNanos = wallNanos
-    }
-    public static let system = LiveClock(
-        monotonicNanos: {
-            var ts = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &ts)
-            return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-        },
-        wallNanos: {
-            var ts = timespec()
-            clock_gettime(CLOCK_REALTIME, &ts)
-            return Int64(ts.tv_sec) &* 1_000_000_000 &+ Int64(ts.tv_nsec)
-        })
-}
-
-/// A span during which an interface was not captured: its counts for that
-/// span are unknown, not zero. `endNanos` is nil while the gap is open.
-public struct CaptureGap: Sendable, Equatable, Codable {
-    public var startNanos: Int64
-    public var endNanos: Int64?
-    public var reason: String
-}
-
 /// One capture thread: one libpcap handle on one interface (one member of
 /// the interface's fanout group), decoding and counting into its own block.
 /// If the handle fails or the interface is missing, it retries with backoff
@@ -217,21 +188,6 @@ public final class CaptureWorker: @unchecked Sendable {
             gapSeconds: Double(closedGapNanos.load(ordering: .relaxed) &+ openNanos) / 1e9,
             recentGaps: h.gaps, lastError: h.lastError)
     }
-}
-
-/// What one worker reports at a scrape.
-public struct CaptureWorkerStatus: Sendable, Equatable {
-    public var interface: String
-    public var worker: Int
-    public var up: Bool
-    /// Packets the kernel dropped because this handle's ring was full
-    /// (`pcap_stats` ps_drop, widened to 64 bits).
-    public var kernelRingDrops: UInt64
-    public var kernelReceived: UInt64
-    public var gaps: UInt64
-    public var gapSeconds: Double
-    public var recentGaps: [CaptureGap]
-    public var lastError: String?
 }
 
 /// Hands a non-Sendable handle to the capture thread exactly once.

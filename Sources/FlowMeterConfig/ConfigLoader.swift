@@ -11,7 +11,10 @@ public struct LoadedConfig: Sendable {
 
 /// Builds the `HostModel` from `--torrc` files, `--config` and `--consensus`.
 public enum ConfigLoader {
-    public static func load(torrcs: [String], consensus: String?, config: String?) throws(ConfigError) -> LoadedConfig {
+    /// - Parameter layout: where to look for torrc files when `torrcs` is
+    ///   empty (Debian's tor layout); nil reads none.
+    public static func load(torrcs: [String], consensus: String?, config: String?,
+                            layout: DebianTorLayout? = nil) throws(ConfigError) -> LoadedConfig {
         var model = HostModel()
         var warnings: [String] = []
         var file: ConfigFile? = nil
@@ -26,12 +29,10 @@ public enum ConfigLoader {
             model.relays = f.relays
             file = f
         }
-        for path in torrcs {
-            let (relay, w) = try Torrc.relay(from: path)
-            warnings += w
-            model.relays.append(relay.relay)
-            instances.append(relay)
-        }
+        let (read, w) = try torInstances(torrcs, layout: layout)
+        warnings += w
+        model.relays += read.map(\.relay)
+        instances = read
         // Labels must be unique: a second instance with the same name is numbered.
         var used = Set<String>(["host"])
         for i in model.relays.indices {
@@ -53,5 +54,22 @@ public enum ConfigLoader {
                 + "directions and or_inbound vs or_outbound are guessed from ports")
         }
         return LoadedConfig(model: model, torInstances: instances, configFile: file, warnings: warnings)
+    }
+
+    /// The named torrc files, else the layout's relays. A named file that is
+    /// also a layout path gets that layout's defaults (name, DataDirectory).
+    static func torInstances(_ torrcs: [String], layout: DebianTorLayout?) throws(ConfigError) -> ([TorInstance], [String]) {
+        guard !torrcs.isEmpty else { return try layout?.relays() ?? ([], []) }
+        let known = layout?.candidates() ?? []
+        var out: [TorInstance] = []
+        var warnings: [String] = []
+        for path in torrcs {
+            let c = known.first { $0.torrc == path }
+            let (relay, w) = try Torrc.relay(from: path, defaultName: c?.name,
+                                             defaultDataDirectory: c?.dataDirectory)
+            warnings += w
+            out.append(relay)
+        }
+        return (out, warnings)
     }
 }

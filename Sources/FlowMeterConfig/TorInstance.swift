@@ -24,6 +24,10 @@ public struct TorInstance: Sendable, Equatable {
     /// The torrc this instance was read from.
     public var sourceFile: String? = nil
     public var accounting: TorAccountingSettings? = nil
+    /// `TestingTorNetwork 1` (it changes defaults, e.g. CountPrivateBandwidth).
+    public var testingTorNetwork = false
+    /// Its control port, when FlowMeter may ask tor for its own figures.
+    public var control: TorControlSettings? = nil
 
     public init(relay: HostModel.Relay) { self.relay = relay }
 

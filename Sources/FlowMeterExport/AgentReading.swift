@@ -29,6 +29,12 @@ public struct AgentReading: Sendable {
     public var refusedByToken: UInt64 = 0
     /// Quotas as of this reading (`run --db` with quotas), for /metrics.
     public var quotas: [QuotaStatus] = []
+    /// Every cell's surge state (the agent's detector), for /metrics.
+    public var surges: [SurgeCellStatus] = []
+    /// The accounting store's health; nil when the agent keeps no store.
+    public var store: StoreHealth? = nil
+    /// Each relay's own figures from its tor's control port.
+    public var torControl: [TorControlStatus] = []
 
     public init() {}
 
@@ -127,6 +133,13 @@ public struct CategoryTable: Sendable {
     public func value(relay label: String, _ c: Category, _ d: Direction, _ f: CellField) -> UInt64 {
         guard let r = relays.firstIndex(of: label) else { return 0 }
         return value(relay: r, c, d, f)
+    }
+
+    /// The four counts of one cell (zero for a relay the table does not hold).
+    public func counts(relay label: String, _ c: Category, _ d: Direction) -> CellCounts {
+        var out = CellCounts()
+        for f in 0..<CellField.count { out[CellField(rawValue: f)] = value(relay: label, c, d, CellField(rawValue: f)) }
+        return out
     }
 }
 

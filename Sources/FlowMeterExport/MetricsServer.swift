@@ -21,13 +21,16 @@ public final class HTTPEndpoint: Sendable {
     private let access: Mutex<Access>
     let metrics: @Sendable () -> [UInt8]
     let status: @Sendable () -> Data
+    let dashboard: (@Sendable () -> String)?
     let refusedByPolicy = Atomic<UInt64>(0)
     let refusedByToken = Atomic<UInt64>(0)
 
-    public init(access: Access, metrics: @escaping @Sendable () -> [UInt8], status: @escaping @Sendable () -> Data) {
+    public init(access: Access, metrics: @escaping @Sendable () -> [UInt8], status: @escaping @Sendable () -> Data,
+                dashboard: (@Sendable () -> String)? = nil) {
         self.access = Mutex(access)
         self.metrics = metrics
         self.status = status
+        self.dashboard = dashboard
     }
 
     public func replaceAccess(_ a: Access) { access.withLock { $0 = a } }
@@ -39,7 +42,7 @@ public final class HTTPEndpoint: Sendable {
     /// The decision for one request, separate from NIO so it can be tested
     /// as a table.
     public enum Decision: Equatable, Sendable {
-        case metrics, status, notFound, methodNotAllowed
+        case metrics, status, dashboard, notFound, methodNotAllowed
         case refusedByPolicy, refusedByToken
     }
 
@@ -50,8 +53,8 @@ public final class HTTPEndpoint: Sendable {
             return .refusedByPolicy
         }
         if let token = a.token {
-            guard let auth = authorization, auth.hasPrefix("Bearer "),
-                  Self.constantTimeEqual(Array(auth.dropFirst(7).utf8), Array(token.utf8)) else {
+            guard let presented = authorization.flatMap(Self.presentedToken),
+                  Self.constantTimeEqual(Array(presented.utf8), Array(token.utf8)) else {
                 refusedByToken.wrappingAdd(1, ordering: .relaxed)
                 return .refusedByToken
             }
@@ -61,6 +64,7 @@ public final class HTTPEndpoint: Sendable {
         switch path {
         case "/metrics": return .metrics
         case "/api/v1/status": return .status
+        case "/": return dashboard == nil ? .notFound : .dashboard
         default: return .notFound
         }
     }
@@ -148,6 +152,12 @@ private final class RequestHandler: ChannelInboundHandler {
             status = .ok
             headers.add(name: "content-type", value: "application/json")
             body.writeBytes(endpoint.status())
+        case .dashboard:
+            status = .ok
+            headers.add(name: "content-type", value: "text/html; charset=utf-8")
+            headers.add(name: "cache-control", value: "no-store")
+            headers.add(name: "content-security-policy", value: DashboardAccess.contentSecurityPolicy)
+            body.writeString(endpoint.dashboard?() ?? "")
         case .notFound:
             status = .notFound
             body.writeString("not found: try /metrics or /api/v1/status\n")
@@ -159,7 +169,7 @@ private final class RequestHandler: ChannelInboundHandler {
             body.writeString("refused by the access policy\n")
         case .refusedByToken:
             status = .unauthorized
-            headers.add(name: "www-authenticate", value: "Bearer")
+            headers.add(name: "www-authenticate", value: DashboardAccess.challenge(uri: request.uri))
             body.writeString("a valid bearer token is required\n")
         }
         headers.add(name: "content-length", value: String(body.readableBytes))

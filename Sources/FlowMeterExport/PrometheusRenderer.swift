@@ -34,6 +34,8 @@ public final class PrometheusRenderer {
         sampleDouble("flowmeter_start_time_seconds", r.startTimeSeconds)
 
         if !r.quotas.isEmpty { renderQuotas(r.quotas) }
+        if let store = r.store { append(StoreHealthMetrics.text(store)) }
+        if !r.torControl.isEmpty { renderTorControl(r.torControl) }
 
         let table = r.cells
         let prefixes = labelPrefixes(table.relays)
@@ -74,6 +76,8 @@ public final class PrometheusRenderer {
                 }
             }
         }
+
+        append(SurgeMetrics.render(r.surges, escape: escape))
 
         let reasons = r.reasons
         family("flowmeter_undecoded_packets_total", "counter", "Packets that could not be fully decoded, by reason; each is counted under exactly one reason.")
@@ -156,21 +160,21 @@ public final class PrometheusRenderer {
             let samples = quotas.compactMap { q in value(q).map { (q.quota.name, $0) } }
             guard !samples.isEmpty else { continue }
             family(name, "gauge", help)
-            for (quota, v) in samples { sampleDouble("\(name){quota=\"\(escape(quota))\"}", v) }
+            for (quota, v) in samples { sampleDouble("\(name){quota=\"\(escape(quota))\"\(sourceLabel(name, quotas, quota))}", v) }
         }
     }
 
-    private func family(_ name: String, _ type: String, _ help: String) {
+    func family(_ name: String, _ type: String, _ help: String) {
         append("# HELP \(name) \(escapeHelp(help))\n# TYPE \(name) \(type)\n")
     }
 
-    private func sample(_ series: String, _ value: UInt64) {
+    func sample(_ series: String, _ value: UInt64) {
         append(series)
         buffer.append(UInt8(ascii: " "))
         appendValue(value)
     }
 
-    private func sampleDouble(_ series: String, _ value: Double) {
+    func sampleDouble(_ series: String, _ value: Double) {
         append("\(series) \(value)\n")
     }
 

@@ -1,3 +1,4 @@
+import FlowMeterFormat
 import FlowMeterCore
 import FlowMeterCapture
 import FlowMeterAccounting
@@ -9,15 +10,6 @@ import Foundation
 /// any incompatible change). Instants are UTC (ISO 8601). No peer address or
 /// port appears anywhere in it.
 public struct StatusDocument: Codable, Sendable, Equatable {
-    public struct Cell: Codable, Sendable, Equatable {
-        public var relay: String
-        public var category: String
-        public var direction: String
-        public var packets: UInt64
-        public var bytes: UInt64
-        public var payloadBytes: UInt64
-        public var torPayloadBytes: UInt64
-    }
     public struct Interface: Codable, Sendable, Equatable {
         public var name: String
         public var up: Bool
@@ -41,7 +33,8 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         public var undecodedBytes: UInt64
     }
 
-    public var schema = 1
+    /// 2: keys are snake_case, like every other FlowMeter document.
+    public var schema = 2
     public var version: String
     public var startedAt: String
     public var readAt: String
@@ -53,11 +46,16 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     public var categories: [Cell]
     public var undecoded: [String: UInt64]
     public var interfaces: [Interface]
+    /// Live views' extras (StatusLive.swift); absent in documents of older agents.
+    public var connections: [Connections]? = nil
+    public var quotas: [QuotaLine]? = nil
+    /// Each relay's own figures from its tor's control port (absent without one).
+    public var torControl: [TorControlJSON]?
 
     public init(_ r: AgentReading) {
         version = r.version
-        startedAt = Self.iso8601(seconds: r.startTimeSeconds)
-        readAt = Self.iso8601(seconds: r.nowSeconds)
+        startedAt = Format.iso8601Milliseconds(seconds: r.startTimeSeconds)
+        readAt = Format.iso8601Milliseconds(seconds: r.nowSeconds)
         lowerBound = r.isLowerBound
         lowerBoundReasons = r.lowerBoundReasons
         let table = r.cells
@@ -66,11 +64,7 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         for relay in table.relays {
             for c in Category.allCases {
                 for d in Direction.allCases {
-                    let cell = Cell(relay: relay, category: c.label, direction: d.label,
-                                    packets: table.value(relay: relay, c, d, .packets),
-                                    bytes: table.value(relay: relay, c, d, .bytes),
-                                    payloadBytes: table.value(relay: relay, c, d, .payloadBytes),
-                                    torPayloadBytes: table.value(relay: relay, c, d, .torPayloadBytes))
+                    let cell = Cell(relay: relay, category: c, direction: d, table.counts(relay: relay, c, d))
                     packets &+= cell.packets
                     bytes &+= cell.bytes
                     if cell.packets > 0 { cells.append(cell) }
@@ -78,6 +72,7 @@ public struct StatusDocument: Codable, Sendable, Equatable {
             }
         }
         categories = cells
+        torControl = r.torControl.isEmpty ? nil : r.torControl.map(TorControlJSON.init)
         var undecoded: [String: UInt64] = [:]
         var undecodedPackets: UInt64 = 0, undecodedBytes: UInt64 = 0
         for (reason, p, b) in r.reasons where p > 0 {
@@ -96,24 +91,15 @@ public struct StatusDocument: Codable, Sendable, Equatable {
                 name: name, up: s.up, workers: ws.count, kernelRingDrops: s.kernelRingDrops,
                 interfaceDrops: r.interfaceDrops.first { $0.interface == name }?.dropped ?? 0,
                 gaps: s.gaps, gapSeconds: s.gapSeconds,
-                recentGaps: gaps.map { Gap(start: Self.iso8601(nanos: $0.startNanos), end: $0.endNanos.map { Self.iso8601(nanos: $0) }, reason: $0.reason) },
+                recentGaps: gaps.map { Gap(start: Format.iso8601Milliseconds(seconds: Double($0.startNanos) / 1e9), end: $0.endNanos.map { Format.iso8601Milliseconds(seconds: Double($0) / 1e9) }, reason: $0.reason) },
                 lastError: ws.compactMap(\.lastError).first)
         }
+        connections = Self.connections(r)
+        quotas = r.quotas.isEmpty ? nil : Self.quotaLines(r.quotas)
     }
 
     public func json() -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         // Safe to force: every field is a plain string, number, bool or array.
-        return try! encoder.encode(self)
+        try! JSONStyle.encoder().encode(self)
     }
-
-    static func iso8601(seconds: Double) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        f.timeZone = TimeZone(identifier: "UTC")
-        return f.string(from: Date(timeIntervalSince1970: seconds))
-    }
-
-    static func iso8601(nanos: Int64) -> String { iso8601(seconds: Double(nanos) / 1e9) }
 }

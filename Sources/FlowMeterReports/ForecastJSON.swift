@@ -1,10 +1,11 @@
+import FlowMeterFormat
 import FlowMeterCore
 import FlowMeterAccounting
 import FlowMeterStore
 import Foundation
 
-/// The stable JSON shape of one quota in `flowmeter forecast --json` (issue 5
-/// interface contract). Instants are ISO-8601 UTC strings, null when none.
+/// The stable JSON shape of one quota in `flowmeter forecast --json` (an
+/// interface contract: fields are added, never renamed). Instants are ISO-8601 UTC strings, null when none.
 public struct QuotaForecastJSON: Codable, Sendable, Equatable {
     public var name: String
     public var rule: String
@@ -28,6 +29,10 @@ public struct QuotaForecastJSON: Codable, Sendable, Equatable {
     public var daily_budget_bytes: Double?
     public var relay_bandwidth_rate_to_last_bytes_per_second: UInt64?
     public var tor: Tor?
+    /// "packets" or "tor_control" (`QuotaStatus.source`).
+    public var source = "packets"
+    /// Tor's own figures and live prediction, when its control port answered.
+    public var tor_control: TorControlJSON? = nil
     /// The interval the projected range is meant to be (e.g. 80 for 80 %).
     public var projected_range_percent: Double?
     /// When the model detected the traffic's level last changed, and the
@@ -77,16 +82,16 @@ public struct QuotaForecastJSON: Codable, Sendable, Equatable {
         public func encode(to encoder: Encoder) throws { try encodeAllKeys(self, to: encoder) }
 
         public init(_ s: TorIntervalSchedule) {
-            interval_start = iso(s.interval.start)
-            interval_end = iso(s.interval.end)
+            interval_start = Format.iso8601(s.interval.start)
+            interval_end = Format.iso8601(s.interval.end)
             soft_limit_bytes = s.softLimit
             expected_usage_bytes_per_minute = s.expectedUsage.bytesPerMinute
             expected_usage_basis = s.expectedUsage.basis.rawValue
             expected_usage_divide_by_60_quirk = s.expectedUsage.usesDivideBy60Quirk
-            wakeup = s.wakeup.map { iso($0.wake) }
-            expected_exhaustion = s.wakeup.map { iso($0.expectedExhaustion) }
-            predicted_soft_hibernation = s.predictedSoftHibernation.map(iso)
-            predicted_hard_hibernation = s.predictedHardHibernation.map(iso)
+            wakeup = s.wakeup.map { Format.iso8601($0.wake) }
+            expected_exhaustion = s.wakeup.map { Format.iso8601($0.expectedExhaustion) }
+            predicted_soft_hibernation = s.predictedSoftHibernation.map(Format.iso8601)
+            predicted_hard_hibernation = s.predictedHardHibernation.map(Format.iso8601)
         }
     }
 
@@ -98,23 +103,23 @@ public struct QuotaForecastJSON: Codable, Sendable, Equatable {
         name = quota.name; rule = quota.rule.rawValue; scope = quota.scope.description; method = f.method
         limit_bytes = quota.limit; used_bytes = f.usage.used
         read_bytes = f.usage.read; written_bytes = f.usage.written; remaining_bytes = f.usage.remaining
-        period_start = iso(f.usage.interval.start); period_end = iso(f.usage.interval.end); now = iso(f.now)
+        period_start = Format.iso8601(f.usage.interval.start); period_end = Format.iso8601(f.usage.interval.end); now = Format.iso8601(f.now)
         observed_seconds = f.observedSeconds
         period_to_date_bytes_per_second = f.periodToDateRate
         trailing_24h_bytes_per_second = f.trailing24hRate
         projected_end_bytes = f.projection?.endTotal.rounded()
         projected_end_bytes_low = f.projection?.low.rounded()
         projected_end_bytes_high = f.projection?.high.rounded()
-        projected_exhaustion = f.projection?.exhaustion.map(iso)
+        projected_exhaustion = f.projection?.exhaustion.map(Format.iso8601)
         daily_budget_bytes = f.dailyBudget?.rounded()
         relay_bandwidth_rate_to_last_bytes_per_second = f.relayBandwidthRateToLast
         self.tor = tor.map(Tor.init)
         projected_range_percent = f.projection == nil ? nil : 100 * QuotaForecaster.rangeCoverage
-        level_change = f.levelChange.map(iso)
-        learns_from = f.learnsFrom.map(iso)
+        level_change = f.levelChange.map { Format.iso8601($0) }
+        learns_from = f.learnsFrom.map { Format.iso8601($0) }
         used_is_lower_bound = f.usageIsLowerBound
         imported = f.imported.map {
-            Imported(source: $0.source.rawValue, relay: $0.relay, start: iso($0.start), end: iso($0.end),
+            Imported(source: $0.source.rawValue, relay: $0.relay, start: Format.iso8601($0.start), end: Format.iso8601($0.end),
                      read_bytes: $0.read, written_bytes: $0.written)
         }
         let advice = f.rateAdvice ?? f.relayBandwidthRateToLast.map { RateAdvice(bytesPerSecond: $0, hostWide: false, shares: []) }
@@ -127,10 +132,6 @@ public struct QuotaForecastJSON: Codable, Sendable, Equatable {
     }
 }
 
-/// ISO-8601 UTC with a `Z`, second precision.
-public func iso(_ d: Date) -> String {
-    TorTime.format(d).replacingOccurrences(of: " ", with: "T") + "Z"
-}
 
 struct AnyCodingKey: CodingKey {
     var stringValue: String
@@ -188,7 +189,7 @@ public struct TorScheduleJSON: Codable, Sendable, Equatable {
     public init(config: TorHibernationConfig, report r: TorScheduleReport, now: Date) {
         accounting_max_bytes = config.accountingMax; rule = config.rule.rawValue
         accounting_start = config.period.description; time_zone = config.timeZone.identifier
-        self.now = iso(now)
+        self.now = Format.iso8601(now)
         switch r.continuity {
         case .continued: continuity = "continued"
         case .moved(let f): continuity = "moved"; continuity_moved_fraction = f
@@ -203,5 +204,10 @@ public struct TorScheduleJSON: Codable, Sendable, Equatable {
 
 extension QuotaStatus {
     /// The per-quota object of `flowmeter forecast --json`.
-    public var json: QuotaForecastJSON { QuotaForecastJSON(quota: quota, forecast: forecast, tor: tor?.current) }
+    public var json: QuotaForecastJSON {
+        var j = QuotaForecastJSON(quota: quota, forecast: forecast, tor: tor?.current)
+        j.source = source
+        j.tor_control = torControl.map(TorControlJSON.init)
+        return j
+    }
 }

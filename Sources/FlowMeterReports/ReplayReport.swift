@@ -1,3 +1,4 @@
+import FlowMeterFormat
 import FlowMeterCore
 import FlowMeterAccounting
 import FlowMeterStore
@@ -120,8 +121,8 @@ public struct ReplayReport: Codable, Sendable {
     public init(_ r: ReplayResult) {
         schema_version = ReplayReport.schemaVersion
         totals = Totals(packets: r.totals.packets, bytes: r.totals.bytes, captured_bytes: r.totals.capturedBytes)
-        first_packet = r.totals.firstTimestampNanos.map(ReplayReport.iso8601)
-        last_packet = r.totals.lastTimestampNanos.map(ReplayReport.iso8601)
+        first_packet = r.totals.firstTimestampNanos.map(Format.iso8601(nanos:))
+        last_packet = r.totals.lastTimestampNanos.map(Format.iso8601(nanos:))
         relays = r.labels
         let c = r.counters
         categories = c.slots.map { slot in
@@ -139,30 +140,16 @@ public struct ReplayReport: Codable, Sendable {
         files = r.files.map { f in
             FileRow(path: f.path, link_type: f.linkType?.rawValue, link_type_name: f.linkTypeName,
                     packets: f.totals.packets, bytes: f.totals.bytes,
-                    first_packet: f.totals.firstTimestampNanos.map(ReplayReport.iso8601),
-                    last_packet: f.totals.lastTimestampNanos.map(ReplayReport.iso8601),
+                    first_packet: f.totals.firstTimestampNanos.map(Format.iso8601(nanos:)),
+                    last_packet: f.totals.lastTimestampNanos.map(Format.iso8601(nanos:)),
                     error: f.error?.description)
         }
         invariant_holds = r.invariantHolds
     }
 
-    /// ISO-8601 UTC with whole seconds (capture times can be anything, 1970–2107).
-    public static func iso8601(_ nanos: Int64) -> String {
-        let seconds = nanos / 1_000_000_000 - (nanos % 1_000_000_000 < 0 ? 1 : 0)
-        return iso8601(Date(timeIntervalSince1970: TimeInterval(seconds)))
-    }
-
-    public static func iso8601(_ date: Date) -> String {
-        var f = Date.ISO8601FormatStyle()
-        f.timeZone = TimeZone(identifier: "UTC")!
-        return date.formatted(f)
-    }
-
     public func json() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         // Safe to force: every field is a plain value type JSONEncoder accepts.
-        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+        try! JSONStyle.string(self)
     }
 
     /// A table a person reads at a glance: non-zero cells only, largest first
@@ -174,49 +161,19 @@ public struct ReplayReport: Codable, Sendable {
         var lines: [[String]] = []
         for r in rows {
             let share = totals.bytes > 0 ? Double(r.bytes) / Double(totals.bytes) * 100 : 0
-            lines.append([r.relay, r.category, r.direction, Self.group(r.packets), Self.humanBytes(r.bytes),
+            lines.append([r.relay, r.category, r.direction, Format.grouped(r.packets), Format.bytes(r.bytes),
                           String(format: "%5.1f%%", share)])
         }
         for u in undecoded where u.packets > 0 {
             var name = u.reason
             if let lts = u.link_types, !lts.isEmpty { name += " (" + lts.map(\.name).joined(separator: ", ") + ")" }
             let share = totals.bytes > 0 ? Double(u.bytes) / Double(totals.bytes) * 100 : 0
-            lines.append(["undecoded", name, "", Self.group(u.packets), Self.humanBytes(u.bytes), String(format: "%5.1f%%", share)])
+            lines.append(["undecoded", name, "", Format.grouped(u.packets), Format.bytes(u.bytes), String(format: "%5.1f%%", share)])
         }
-        lines.append(["total", "", "", Self.group(totals.packets), Self.humanBytes(totals.bytes), invariant_holds ? "exact" : "MISMATCH"])
-        var widths = header.map(\.count)
-        for l in lines { for (i, v) in l.enumerated() { widths[i] = max(widths[i], v.count) } }
-        func render(_ l: [String]) -> String {
-            l.enumerated().map { i, v in i >= 3 ? String(repeating: " ", count: widths[i] - v.count) + v
-                                                : v + String(repeating: " ", count: widths[i] - v.count) }
-                .joined(separator: "  ")
-        }
-        out += render(header) + "\n"
-        out += widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n"
-        for (i, l) in lines.enumerated() {
-            if i == lines.count - 1 { out += widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n" }
-            out += render(l) + "\n"
-        }
+        lines.append(["total", "", "", Format.grouped(totals.packets), Format.bytes(totals.bytes), invariant_holds ? "exact" : "MISMATCH"])
+        let total = lines.removeLast()
+        out += TextTable(header: header, rows: lines, footer: [total], rightAlignedFrom: 3).render()
         if let f = first_packet, let l = last_packet { out += "capture time: \(f) – \(l) (UTC)\n" }
         return out
-    }
-
-    static func group(_ v: UInt64) -> String {
-        let s = String(v)
-        var out = ""
-        for (i, ch) in s.reversed().enumerated() {
-            if i > 0 && i % 3 == 0 { out.append(",") }
-            out.append(ch)
-        }
-        return String(out.reversed())
-    }
-
-    /// Binary units, as Tor uses for AccountingMax.
-    public static func humanBytes(_ v: UInt64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
-        var value = Double(v)
-        var i = 0
-        while value >= 1024 && i < units.count - 1 { value /= 1024; i += 1 }
-        return i == 0 ? "\(v) B" : String(format: "%.2f %@", value, units[i])
     }
 }

@@ -1,31 +1,57 @@
+import FlowMeterFormat
 import FlowMeterCore
 import FlowMeterAccounting
 import FlowMeterStore
 import Foundation
 
-/// How a report groups time: calendar days or months in the report's zone.
+/// How a report groups time: hours, calendar days, ISO weeks (from Monday)
+/// or months in the report's zone.
 public enum ReportPeriod: String, Sendable, CaseIterable, Codable {
-    case day, month
+    case hour, day, week, month
 }
 
-/// One line of a usage report: a period and one (relay, category, direction).
+/// One line of a usage report: a period and one (relay, category, direction)
+/// cell; the cell's labels and counts read through and its JSON is flat.
+@dynamicMemberLookup
 public struct UsageReportRow: Sendable, Equatable, Codable {
     public var period: String
     public var periodStart: Date
     public var periodEnd: Date
-    public var relay: String
-    public var category: String
-    public var direction: String
-    public var packets: UInt64
-    public var bytes: UInt64
-    public var payloadBytes: UInt64
-    public var torPayloadBytes: UInt64
+    public var cell: Cell
     /// A gap (downtime, drops, clock jump) overlaps the period: true counts are at least these.
     public var lowerBound: Bool
+
+    public init(period: String, periodStart: Date, periodEnd: Date, cell: Cell, lowerBound: Bool) {
+        self.period = period; self.periodStart = periodStart; self.periodEnd = periodEnd
+        self.cell = cell; self.lowerBound = lowerBound
+    }
+
+    public subscript<T>(dynamicMember path: WritableKeyPath<CellLabels, T>) -> T { cell.labels[keyPath: path] }
+    public subscript<T>(dynamicMember path: WritableKeyPath<CellCounts, T>) -> T { cell.counts[keyPath: path] }
+
+    enum CodingKeys: String, CodingKey { case period, periodStart, periodEnd, lowerBound }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        period = try c.decode(String.self, forKey: .period)
+        periodStart = try c.decode(Date.self, forKey: .periodStart)
+        periodEnd = try c.decode(Date.self, forKey: .periodEnd)
+        lowerBound = try c.decode(Bool.self, forKey: .lowerBound)
+        cell = try Cell(from: decoder)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(period, forKey: .period)
+        try c.encode(periodStart, forKey: .periodStart)
+        try c.encode(periodEnd, forKey: .periodEnd)
+        try c.encode(lowerBound, forKey: .lowerBound)
+        try cell.encode(to: encoder)
+    }
 }
 
-/// Extra rows a caller adds under the usage (the quota rows, wired by the
-/// lead from the quota engine): rendered after the usage in every format.
+/// Extra rows a caller adds under the usage (the quota rows, from the quota
+/// engine): rendered after the usage in every format.
 public struct ReportSection: Sendable, Equatable, Codable {
     public var title: String
     public var columns: [String]
@@ -52,36 +78,40 @@ public struct UsageReport: Sendable, Equatable, Codable {
                              by period: ReportPeriod, timeZone: TimeZone) throws -> UsageReport {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
-        let component: Calendar.Component = period == .day ? .day : .month
+        calendar.firstWeekday = 2  // ISO 8601 weeks
+        calendar.minimumDaysInFirstWeek = 4
+        let component: Calendar.Component = [.hour: .hour, .day: .day, .week: .weekOfYear, .month: .month][period]!
         let gaps = try source.gaps(from: from, to: to)
-        struct Key: Hashable { var start: Date; var relay: String; var category: String; var direction: String }
+        struct Key: Hashable { var start: Date; var labels: CellLabels }
         var sums: [Key: UsageReportRow] = [:]
         var periodEnds: [Date: Date] = [:]
         for b in try source.buckets(from: from, to: to) {
             guard let interval = calendar.dateInterval(of: component, for: b.start) else { continue }
             periodEnds[interval.start] = interval.end
-            let key = Key(start: interval.start, relay: b.relay, category: b.category, direction: b.direction)
+            let key = Key(start: interval.start, labels: b.cell.labels)
             var row = sums[key] ?? UsageReportRow(
                 period: label(interval.start, period, calendar), periodStart: interval.start, periodEnd: interval.end,
-                relay: b.relay, category: b.category, direction: b.direction,
-                packets: 0, bytes: 0, payloadBytes: 0, torPayloadBytes: 0,
+                cell: Cell(b.cell.labels, .zero),
                 lowerBound: gaps.contains { $0.start < interval.end && $0.end > interval.start })
-            row.packets &+= b.packets
-            row.bytes &+= b.bytes
-            row.payloadBytes &+= b.payloadBytes
-            row.torPayloadBytes &+= b.torPayloadBytes
+            row.cell.counts += b.cell.counts
             sums[key] = row
         }
         let rows = sums.values.sorted {
-            ($0.periodStart, $0.relay, $0.category, $0.direction) < ($1.periodStart, $1.relay, $1.category, $1.direction)
+            ($0.periodStart, $0.relay, $0.category.label, $0.direction.label)
+                < ($1.periodStart, $1.relay, $1.category.label, $1.direction.label)
         }
         return UsageReport(period: period, timeZone: timeZone.identifier, from: from, to: to, rows: rows)
     }
 
     private static func label(_ d: Date, _ p: ReportPeriod, _ c: Calendar) -> String {
-        let x = c.dateComponents([.year, .month, .day], from: d)
+        let x = c.dateComponents([.year, .month, .day, .hour, .yearForWeekOfYear, .weekOfYear], from: d)
         let ym = String(format: "%04d-%02d", x.year ?? 0, x.month ?? 0)
-        return p == .month ? ym : ym + String(format: "-%02d", x.day ?? 0)
+        switch p {
+        case .hour: return ym + String(format: "-%02dT%02d", x.day ?? 0, x.hour ?? 0)
+        case .day: return ym + String(format: "-%02d", x.day ?? 0)
+        case .week: return String(format: "%04d-W%02d", x.yearForWeekOfYear ?? 0, x.weekOfYear ?? 0)
+        case .month: return ym
+        }
     }
 
     /// Totals per period over every label.
@@ -100,18 +130,12 @@ public struct UsageReport: Sendable, Equatable, Codable {
     static let csvColumns = ["period", "period_start_utc", "period_end_utc", "relay", "category", "direction",
                              "packets", "bytes", "payload_bytes", "tor_payload_bytes", "lower_bound"]
 
-    public static func iso(_ d: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.timeZone = TimeZone(identifier: "UTC")
-        return f.string(from: d)
-    }
-
     /// One header line, then one line per row; sections follow after a blank line each.
     public func renderCSV() -> String {
         var out = Self.csvColumns.joined(separator: ",") + "\n"
         for r in rows {
-            out += [r.period, Self.iso(r.periodStart), Self.iso(r.periodEnd), Self.csvField(r.relay), Self.csvField(r.category),
-                    r.direction, String(r.packets), String(r.bytes), String(r.payloadBytes), String(r.torPayloadBytes),
+            out += [r.period, Format.iso8601(r.periodStart), Format.iso8601(r.periodEnd), Self.csvField(r.relay), Self.csvField(r.category.label),
+                    r.direction.label, String(r.packets), String(r.bytes), String(r.payloadBytes), String(r.torPayloadBytes),
                     r.lowerBound ? "true" : "false"].joined(separator: ",") + "\n"
         }
         for s in sections {
@@ -126,54 +150,27 @@ public struct UsageReport: Sendable, Equatable, Codable {
     }
 
     public func renderJSON() throws -> String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        e.dateEncodingStrategy = .iso8601
-        e.keyEncodingStrategy = .convertToSnakeCase
-        return String(decoding: try e.encode(self), as: UTF8.self) + "\n"
-    }
-
-    /// Human-readable bytes (binary units), exact values are in CSV and JSON.
-    public static func humanBytes(_ b: UInt64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
-        var v = Double(b), i = 0
-        while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
-        return i == 0 ? "\(b) B" : String(format: "%.2f %@", v, units[i])
+        try JSONStyle.string(self) + "\n"
     }
 
     public func renderTable() -> String {
         var lines: [[String]] = [["period", "relay", "category", "dir", "packets", "bytes", "tor payload"]]
         for r in rows {
-            lines.append([r.period + (r.lowerBound ? " ≥" : ""), r.relay, r.category, r.direction,
-                          String(r.packets), Self.humanBytes(r.bytes), Self.humanBytes(r.torPayloadBytes)])
+            lines.append([r.period + (r.lowerBound ? " ≥" : ""), r.relay, r.category.label, r.direction.label,
+                          String(r.packets), Format.bytes(r.bytes), Format.bytes(r.torPayloadBytes)])
         }
         for t in periodTotals {
             lines.append([t.period + (t.lowerBound ? " ≥" : ""), "all", "total", "", String(t.packets),
-                          Self.humanBytes(t.bytes), Self.humanBytes(t.torPayloadBytes)])
+                          Format.bytes(t.bytes), Format.bytes(t.torPayloadBytes)])
         }
-        var out = "Usage by \(period.rawValue) (\(timeZone)), \(Self.iso(from)) to \(Self.iso(to))\n"
-        out += Self.table(lines)
+        var out = "Usage by \(period.rawValue) (\(timeZone)), \(Format.iso8601(from)) to \(Format.iso8601(to))\n"
+        out += TextTable(header: lines[0], rows: Array(lines.dropFirst()), rightAlignedFrom: 4, trimsTrailingSpaces: true).render()
         if rows.contains(where: \.lowerBound) {
             out += "≥ a gap (agent stopped, capture drops or a clock jump) overlaps this period: counts are a lower bound.\n"
         }
         if rows.isEmpty { out += "(no traffic stored in this range)\n" }
         for s in sections {
-            out += "\n\(s.title)\n" + Self.table([s.columns] + s.rows)
-        }
-        return out
-    }
-
-    private static func table(_ lines: [[String]]) -> String {
-        let n = lines.map(\.count).max() ?? 0
-        var widths = [Int](repeating: 0, count: n)
-        for l in lines { for (i, c) in l.enumerated() { widths[i] = max(widths[i], c.count) } }
-        var out = ""
-        for (li, l) in lines.enumerated() {
-            out += l.enumerated().map { i, c in
-                let pad = String(repeating: " ", count: widths[i] - c.count)
-                return i >= 4 ? pad + c : c + pad  // numbers right-aligned
-            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n"
-            if li == 0 { out += widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n" }
+            out += "\n\(s.title)\n" + TextTable(header: s.columns, rows: s.rows, rightAlignedFrom: 4, trimsTrailingSpaces: true).render()
         }
         return out
     }

@@ -87,13 +87,16 @@ public final class AccountingReader: UsageHistorySource {
         return Int64(max(-9e18, min(9e18, s.rounded(.up))))
     }
 
-    private static func bucket(_ row: Row) -> UsageBucket {
+    private static func bucket(_ row: Row) throws -> UsageBucket {
         func u(_ col: String) -> UInt64 { UInt64(clamping: row[col] as Int64) }
+        let category: String = row["category"], direction: String = row["direction"]
+        guard let c = Category(label: category) else { throw Cell.UnknownLabel(label: category) }
+        guard let d = Direction(label: direction) else { throw Cell.UnknownLabel(label: direction) }
+        let labels = CellLabels(relay: row["relay"], category: c, direction: d)
+        let counts = CellCounts(packets: u("packets"), bytes: u("bytes"),
+                                payloadBytes: u("payload_bytes"), torPayloadBytes: u("tor_payload_bytes"))
         return UsageBucket(start: Date(timeIntervalSince1970: Double(row["start_utc"] as Int64)),
-                           durationSeconds: row["resolution_seconds"],
-                           relay: row["relay"], category: row["category"], direction: row["direction"],
-                           packets: u("packets"), bytes: u("bytes"),
-                           payloadBytes: u("payload_bytes"), torPayloadBytes: u("tor_payload_bytes"))
+                           durationSeconds: row["resolution_seconds"], cell: Cell(labels, counts))
     }
 
     /// Resolutions present in the file, finest first.
@@ -117,7 +120,7 @@ public final class AccountingReader: UsageHistorySource {
             try Row.fetchAll(db, sql: """
                 SELECT * FROM bucket WHERE resolution_seconds = ? AND start_utc >= ? AND start_utc < ?
                 ORDER BY start_utc, relay, category, direction
-                """, arguments: [resolution.rawValue, Self.utc(from), Self.utc(to)]).map(Self.bucket)
+                """, arguments: [resolution.rawValue, Self.utc(from), Self.utc(to)]).map { try Self.bucket($0) }
         }
     }
 
@@ -135,12 +138,12 @@ public final class AccountingReader: UsageHistorySource {
                 try Row.fetchAll(db, sql: """
                     SELECT * FROM bucket WHERE resolution_seconds = ? AND start_utc >= ? AND start_utc < ?
                     ORDER BY start_utc, relay, category, direction
-                    """, arguments: [r.resolution.rawValue, Self.utc(from), upper]).map(Self.bucket)
+                    """, arguments: [r.resolution.rawValue, Self.utc(from), upper]).map { try Self.bucket($0) }
             }
             out += rows
             coveredFrom = min(coveredFrom, Int64(r.firstStart.timeIntervalSince1970))
         }
-        out.sort { ($0.start, $0.relay, $0.category, $0.direction) < ($1.start, $1.relay, $1.category, $1.direction) }
+        out.sort { ($0.start, $0.relay, $0.category.label, $0.direction.label) < ($1.start, $1.relay, $1.category.label, $1.direction.label) }
         return out
     }
 

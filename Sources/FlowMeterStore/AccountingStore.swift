@@ -29,20 +29,10 @@ public struct BucketDelta: Sendable, Equatable {
     public var resolution: BucketResolution
     /// UTC seconds, a multiple of `resolution`.
     public var startUTC: Int64
-    public var relay: String
-    public var category: String
-    public var direction: String
-    public var packets: UInt64
-    public var bytes: UInt64
-    public var payloadBytes: UInt64
-    public var torPayloadBytes: UInt64
+    public var cell: Cell
 
-    public init(resolution: BucketResolution, startUTC: Int64, relay: String, category: String, direction: String,
-                packets: UInt64, bytes: UInt64, payloadBytes: UInt64 = 0, torPayloadBytes: UInt64 = 0) {
-        self.resolution = resolution; self.startUTC = startUTC
-        self.relay = relay; self.category = category; self.direction = direction
-        self.packets = packets; self.bytes = bytes
-        self.payloadBytes = payloadBytes; self.torPayloadBytes = torPayloadBytes
+    public init(resolution: BucketResolution, startUTC: Int64, cell: Cell) {
+        self.resolution = resolution; self.startUTC = startUTC; self.cell = cell
     }
 }
 
@@ -62,6 +52,8 @@ public struct FlushBatch: Sendable {
     public var deltas: [BucketDelta] = []
     public var gaps: [GapRecord] = []
     public var state: [String: String] = [:]
+    /// Surge spans, ended or still open (an open one is rewritten at each flush).
+    public var surges: [SurgeSpan] = []
     /// The clock instant the batch was taken at (UTC seconds).
     public var clockUTC: Int64
     /// Delete buckets older than each resolution's retention, measured from `clockUTC`.
@@ -69,7 +61,7 @@ public struct FlushBatch: Sendable {
     /// Move the WAL into the database file (period edges, shutdown).
     public var checkpoint = false
     public init(clockUTC: Int64) { self.clockUTC = clockUTC }
-    public var isEmpty: Bool { deltas.isEmpty && gaps.isEmpty && state.isEmpty && !prune }
+    public var isEmpty: Bool { deltas.isEmpty && gaps.isEmpty && state.isEmpty && surges.isEmpty && !prune }
 }
 
 /// What the previous writer left behind, read when the store opens.
@@ -183,8 +175,9 @@ public final class AccountingStore {
                         tor_payload_bytes = tor_payload_bytes + excluded.tor_payload_bytes
                     """)
                 for d in batch.deltas {
-                    try upsert.execute(arguments: [d.resolution.rawValue, d.startUTC, d.relay, d.category, d.direction,
-                                                   clamp(d.packets), clamp(d.bytes), clamp(d.payloadBytes), clamp(d.torPayloadBytes)])
+                    let (l, c) = (d.cell.labels, d.cell.counts)
+                    try upsert.execute(arguments: [d.resolution.rawValue, d.startUTC, l.relay, l.category.label, l.direction.label,
+                                                   clamp(c.packets), clamp(c.bytes), clamp(c.payloadBytes), clamp(c.torPayloadBytes)])
                 }
                 for g in batch.gaps {
                     try db.execute(sql: """
@@ -192,6 +185,7 @@ public final class AccountingStore {
                         ON CONFLICT(start_utc, reason) DO UPDATE SET end_utc = max(end_utc, excluded.end_utc)
                         """, arguments: [g.startUTC, g.endUTC, g.reason.rawValue])
                 }
+                try SurgeRows.write(batch.surges, clockUTC: batch.clockUTC, db)
                 for (name, value) in batch.state {
                     try db.execute(sql: "INSERT OR REPLACE INTO state(name, value, updated_utc) VALUES (?, ?, ?)",
                                    arguments: [name, value, batch.clockUTC])

@@ -1,3 +1,4 @@
+import FlowMeterFormat
 import FlowMeterCore
 import FlowMeterAccounting
 import Foundation
@@ -62,9 +63,10 @@ public final class BucketAccumulator {
     private var store: AccountingStore?
     private var logger: Logger
     private var baseline: CounterSnapshot?
-    private var pending: [PendingKey: Counts] = [:]
+    private var pending: [PendingKey: CellCounts] = [:]
     private var pendingGaps: [GapRecord] = []
     private var pendingState: [String: String] = [:]
+    private var pendingSurges: [SurgeSpan] = []
     private var clockNanos: Int64?
     private var sessionStartNanos: Int64?
     private var nextFlushNanos: Int64 = .max
@@ -79,17 +81,15 @@ public final class BucketAccumulator {
         var cell: Int
     }
 
-    struct Counts {
-        var packets: UInt64 = 0, bytes: UInt64 = 0, payload: UInt64 = 0, tor: UInt64 = 0
-        var isZero: Bool { packets == 0 && bytes == 0 && payload == 0 && tor == 0 }
-    }
-
     /// Opens the store at `path`. If it cannot be opened (read-only or
     /// missing directory, full disk) the error is logged and kept in
     /// `openError`, counting goes on in memory and every flush tries again.
     /// A newer schema or a second writer is thrown: retrying cannot fix those.
+    /// - Parameter openFailureIsFatal: throw instead when the store cannot
+    ///   be opened now (the live agent's start: the operator is there to fix it).
     public init(path: String, configuration: StoreConfiguration = StoreConfiguration(),
-                relayLabels: [String], logger: Logger = Logger(label: "flowmeter.store")) throws {
+                relayLabels: [String], logger: Logger = Logger(label: "flowmeter.store"),
+                openFailureIsFatal: Bool = false) throws {
         self.path = path
         self.configuration = configuration
         self.relayLabels = relayLabels
@@ -101,6 +101,7 @@ public final class BucketAccumulator {
             switch e {
             case .newerSchema, .notAFlowMeterDatabase, .writerBusy, .olderSchema, .invalidConfiguration: throw e
             default:
+                if openFailureIsFatal { throw e }
                 openError = e
                 stats.lastError = e
                 logger.error("\(e.description); counting continues in memory and opening is retried at each flush")
@@ -152,6 +153,17 @@ public final class BucketAccumulator {
     /// A named continuity value (e.g. a quota period's start) written with the next flush.
     public func setState(_ value: String, for name: String) { pendingState[name] = value }
 
+    /// Surge spans written with the next flush; a later record of the same
+    /// span (same cell and start) replaces an earlier one.
+    public func recordSurges(_ spans: [SurgeSpan]) {
+        for s in spans {
+            pendingSurges.removeAll { $0.start == s.start && $0.relay == s.relay && $0.category == s.category && $0.direction == s.direction }
+            pendingSurges.append(s)
+        }
+        // Bounded while the store cannot be written: the oldest ended spans go first.
+        if pendingSurges.count > 2 * SurgeDetector.maxPendingSpans { pendingSurges.removeFirst(pendingSurges.count - 2 * SurgeDetector.maxPendingSpans) }
+    }
+
     /// The next instant at which the clock must be shown to the accumulator
     /// (a bucket edge or a flush), for `ClockedSink`'s one compare per packet.
     public var nextCheckNanos: Int64 {
@@ -200,13 +212,12 @@ public final class BucketAccumulator {
         guard clockNanos != nil else { return pending.isEmpty }
         var batch = FlushBatch(clockUTC: clockUTC)
         batch.deltas = pending.map { key, c in
-            let (relay, category, direction) = labels(ofCell: key.cell)
-            return BucketDelta(resolution: BucketResolution(rawValue: key.resolution), startUTC: key.startUTC,
-                               relay: relay, category: category, direction: direction,
-                               packets: c.packets, bytes: c.bytes, payloadBytes: c.payload, torPayloadBytes: c.tor)
+            BucketDelta(resolution: BucketResolution(rawValue: key.resolution), startUTC: key.startUTC,
+                        cell: Cell(labels(ofCell: key.cell), c))
         }
         batch.gaps = pendingGaps
         batch.state = pendingState
+        batch.surges = pendingSurges
         batch.prune = pruneDue && !pruneSuspended
         batch.checkpoint = reason != .interval
         do {
@@ -222,6 +233,7 @@ public final class BucketAccumulator {
         pending.removeAll(keepingCapacity: true)
         pendingGaps.removeAll()
         pendingState.removeAll()
+        pendingSurges.removeAll()
         if batch.prune { pruneDue = false }
         stats.flushes += 1
         stats.lastError = nil
@@ -238,10 +250,14 @@ public final class BucketAccumulator {
         store = nil
     }
 
+    /// Logged once per state change (a new kind of failure); repeats of the
+    /// same failure go to debug, so a full disk does not flood the journal.
     private func failed(_ e: StoreError, reason: FlushReason) -> Bool {
         stats.failedFlushes += 1
+        let repeated = stats.lastError?.description == e.description
         stats.lastError = e
-        logger.error("flush (\(reason)) failed: \(e.description) [\(pending.count) buckets, \(pendingPackets) packets pending]")
+        let message: Logger.Message = "flush (\(reason)) failed: \(e.description) [\(pending.count) buckets, \(pendingPackets) packets pending]; counting in memory and retrying"
+        if repeated { logger.debug(message) } else { logger.error(message) }
         return false
     }
 
@@ -321,37 +337,29 @@ public final class BucketAccumulator {
         let previous = reset ? CounterSnapshot(layout: layout) : base
         let seconds = Self.seconds(t)
         for cell in 0..<layout.cellCount {
-            let i = cell * CellField.count
-            let c = Counts(packets: snapshot.values[i] - previous.values[i],
-                           bytes: snapshot.values[i + 1] - previous.values[i + 1],
-                           payload: snapshot.values[i + 2] - previous.values[i + 2],
-                           tor: snapshot.values[i + 3] - previous.values[i + 3])
+            let c = snapshot.counts(cell: cell) - previous.counts(cell: cell)
             if !c.isZero { add(c, cell: cell, seconds: seconds) }
         }
-        let undecoded = Counts(packets: snapshot.undecodedPackets - previous.undecodedPackets,
-                               bytes: snapshot.undecodedBytes - previous.undecodedBytes)
+        let undecoded = CellCounts(packets: snapshot.undecodedPackets - previous.undecodedPackets,
+                                   bytes: snapshot.undecodedBytes - previous.undecodedBytes)
         if !undecoded.isZero { add(undecoded, cell: -1, seconds: seconds) }
         baseline = snapshot
     }
 
-    private func add(_ c: Counts, cell: Int, seconds: Int64) {
+    private func add(_ c: CellCounts, cell: Int, seconds: Int64) {
         for r in configuration.resolutions {
             let key = PendingKey(resolution: r.resolution.rawValue, startUTC: r.resolution.start(of: seconds), cell: cell)
-            pending[key, default: Counts()].packets &+= c.packets
-            pending[key, default: Counts()].bytes &+= c.bytes
-            pending[key, default: Counts()].payload &+= c.payload
-            pending[key, default: Counts()].tor &+= c.tor
+            pending[key, default: .zero] += c
         }
     }
 
-    /// Labels of a counter cell: the inverse of `CounterLayout.cellIndex`.
-    private func labels(ofCell cell: Int) -> (String, String, String) {
-        if cell < 0 { return ("host", "undecoded", "none") }
-        let direction = Direction(rawValue: UInt8(cell % Direction.count))
-        let category = Category(rawValue: UInt8((cell / Direction.count) % Category.count))
-        let relay = cell / (Direction.count * Category.count)
-        let relayLabel = relay < relayLabels.count ? relayLabels[relay] : "relay_\(relay)"
-        return (relayLabel, category.label, direction.label)
+    /// Labels of a counter cell (`CounterLayout.slot(ofCell:)`), or of the
+    /// undecoded row (cell -1).
+    private func labels(ofCell cell: Int) -> CellLabels {
+        if cell < 0 { return CellLabels(relay: "host", category: .undecoded, direction: .none) }
+        let slot = CounterLayout.slot(ofCell: cell)
+        let relay = slot.relay < relayLabels.count ? relayLabels[slot.relay] : "relay_\(slot.relay)"
+        return CellLabels(relay: relay, category: slot.category, direction: slot.direction)
     }
 
     // MARK: Time
@@ -367,9 +375,7 @@ public final class BucketAccumulator {
         nanos >= 0 ? nanos / 1_000_000_000 : (nanos - 999_999_999) / 1_000_000_000
     }
 
-    static func iso(_ nanos: Int64) -> String {
-        Date(timeIntervalSince1970: Double(seconds(nanos))).formatted(.iso8601)
-    }
+    static func iso(_ nanos: Int64) -> String { Format.iso8601(nanos: nanos) }
 
     private func logIgnored(_ d: Date) {
         logger.warning("ignored an instant no clock can mean (\(d.timeIntervalSince1970) s since 1970)")

@@ -59,7 +59,7 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
 /// the file as ours so a stray SQLite file is never migrated.
 public enum StoreSchema {
     /// The version this build writes and reads.
-    public static let currentVersion = 3
+    public static let currentVersion = 4
     /// "FlMt": stamped in the SQLite header.
     static let applicationID: Int32 = 0x466C_4D74
 
@@ -83,6 +83,14 @@ public enum StoreSchema {
         ("state", "name", "continuity value named by a quota or the agent (e.g. a period's start)"),
         ("state", "value", "its value as text"),
         ("state", "updated_utc", "when it was last set, UTC seconds"),
+        ("surge", "start_utc", "start of a surge of one cell (rate far above its baseline), UTC seconds"),
+        ("surge", "end_utc", "its end, or the last flush while it lasts, UTC seconds"),
+        ("surge", "open", "1 while the surge lasted at the last flush, else 0"),
+        ("surge", "relay", "relay label of the cell"),
+        ("surge", "category", "traffic category label of the cell"),
+        ("surge", "direction", "in or out"),
+        ("surge", "kind", "rate, attempts (unanswered connection attempts) or udp (UDP to ports no relay listens on)"),
+        ("surge", "bytes", "wire bytes counted in the cell during the surge"),
         ("imported_usage", "relay", "relay label the imported counts are filed under (\"host\" for an interface)"),
         ("imported_usage", "start_utc", "start of the period the other tool counted from, UTC seconds"),
         ("imported_usage", "end_utc", "the instant its counts run to, UTC seconds"),
@@ -134,10 +142,29 @@ public enum StoreSchema {
                 PRAGMA user_version = 2;
                 """)
         }
-        // v3: a period's counts imported from tor's state file or vnstat, so
+        // v3: surge spans per cell (docs/agent.md, "Surges"), so reports and
+        // forecasts can tell floods from growth. No peer, no port.
+        m.registerMigration("v3") { db in
+            try db.execute(sql: """
+                CREATE TABLE surge(
+                    start_utc INTEGER NOT NULL,
+                    end_utc INTEGER NOT NULL CHECK (end_utc >= start_utc),
+                    open INTEGER NOT NULL DEFAULT 0 CHECK (open IN (0, 1)),
+                    relay TEXT NOT NULL,
+                    category TEXT NOT NULL,
+                    direction TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    bytes INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0),
+                    PRIMARY KEY (start_utc, relay, category, direction)
+                );
+                UPDATE info SET value = '3' WHERE name = 'schema_version';
+                PRAGMA user_version = 3;
+                """)
+        }
+        // v4: a period's counts imported from tor's state file or vnstat, so
         // an agent installed mid-period can report the whole period. Its own
         // step, separate from other additions, so merges stay additive.
-        m.registerMigration("v3-imported-usage") { db in
+        m.registerMigration("v4-imported-usage") { db in
             try db.execute(sql: """
                 CREATE TABLE imported_usage(
                     relay TEXT NOT NULL,
@@ -149,8 +176,8 @@ public enum StoreSchema {
                     imported_utc INTEGER NOT NULL,
                     PRIMARY KEY (relay, start_utc)
                 );
-                UPDATE info SET value = '3' WHERE name = 'schema_version';
-                PRAGMA user_version = 3;
+                UPDATE info SET value = '4' WHERE name = 'schema_version';
+                PRAGMA user_version = 4;
                 """)
         }
         return m

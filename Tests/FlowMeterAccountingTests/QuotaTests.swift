@@ -8,6 +8,7 @@ import Testing
 @testable import FlowMeterReports
 @testable import FlowMeterExport
 @testable import FlowMeterAgent
+@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
 
 @Suite struct ByteQuantityTests {
@@ -82,8 +83,9 @@ import Testing
 
 func bucket(_ start: Date, seconds: Int = 3600, relay: String = "r1", category: String = "or_inbound",
             direction: String = "in", wire: UInt64 = 0, payload: UInt64 = 0, tor: UInt64 = 0) -> UsageBucket {
-    UsageBucket(start: start, durationSeconds: seconds, relay: relay, category: category, direction: direction,
-                packets: 1, bytes: wire, payloadBytes: payload, torPayloadBytes: tor)
+    UsageBucket(start: start, durationSeconds: seconds,
+                cell: Cell(relay: relay, category: Category(label: category)!, direction: Direction(label: direction)!,
+                           CellCounts(packets: 1, bytes: wire, payloadBytes: payload, torPayloadBytes: tor)))
 }
 
 @Suite struct QuotaUsageTests {

@@ -9,6 +9,7 @@ import Yams
 @testable import FlowMeterReports
 @testable import FlowMeterExport
 @testable import FlowMeterAgent
+@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
 
 struct AgentSettingsTests {

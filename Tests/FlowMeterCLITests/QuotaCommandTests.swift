@@ -8,6 +8,7 @@ import Testing
 @testable import FlowMeterReports
 @testable import FlowMeterExport
 @testable import FlowMeterAgent
+@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
 
 /// `forecast` and `check` on a store filled by `replay --db`, through the real binary.
@@ -38,6 +39,9 @@ import Testing
                 #expect(q.keys.contains(key), "missing \(key)")
             }
             #expect((q["used_bytes"] as! NSNumber).uint64Value > 0)
+            // A replayed capture has no surges: none, and the same projection without them.
+            #expect((q["surge_count"] as? NSNumber)?.intValue == 0 && (q["surge_bytes"] as? NSNumber)?.intValue == 0)
+            #expect(q.keys.contains("projected_end_bytes_without_surges"))
         }
         let tor = try #require(list[1]["tor"] as? [String: Any])
         for key in ["soft_limit_bytes", "expected_usage_bytes_per_minute", "wakeup", "predicted_soft_hibernation", "predicted_hard_hibernation"] {
@@ -48,7 +52,8 @@ import Testing
     }
 
     @Test func checkExitsZeroOneTwoAndThreeLikeANagiosPlugin() throws {
-        let base = ["check", "--db", Self.store]
+        // The replayed capture is old: --max-age 0 turns the staleness check off.
+        let base = ["check", "--db", Self.store, "--max-age", "0"]
         let ok = try run(base + ["--quota", "big 20TiB month 1 00:00 sum"])
         #expect(ok.status == 0)
         #expect(ok.stdout.hasPrefix("FLOWMETER OK"))
@@ -57,9 +62,53 @@ import Testing
         #expect(warning.status == 1, "\(warning.stdout)")
         let critical = try run(base + ["--quota", "q 1MiB month 1 00:00 sum"])
         #expect(critical.status == 2)
-        #expect(critical.stdout.hasPrefix("FLOWMETER CRITICAL"))
+        #expect(critical.stdout.hasPrefix("FLOWMETER CRITICAL - q exhausted at 2024-05-01T"), "\(critical.stdout)")
+        #expect(critical.stdout.contains("% over"))
         let unknown = try run(["check", "--db", "/nonexistent/acct.db", "--quota", "q 1MiB month 1 00:00 sum"])
         #expect(unknown.status == 3)
+    }
+
+    @Test func checkAnswersEveryErrorWithOneUnknownLineAndExitThree() throws {
+        let cases: [[String]] = [
+            ["check"],                                                             // --db missing
+            ["check", "--db", Self.store, "--quota", "q 1MiB month 1 00:00 sum", "--warning", "lots"],
+            ["check", "--db", Self.store, "--bogus"],
+            ["check", "--db", Self.store, "--quota", "q 10GB month 1 00:00 sum"],  // ambiguous unit
+            ["check", "--db", Self.store, "--quota", "q 0 month 1 00:00 sum"],     // limit 0
+            ["check", "--db", Self.store, "--quota", "q 1TiB month 1 00:00 sum tor:gaurdA"],
+            ["check", "--db", Self.store, "--config", "/nonexistent.yaml", "--quota", "q 1TiB month 1 00:00 sum"],
+        ]
+        for args in cases {
+            let r = try run(args)
+            #expect(r.status == 3, "\(args): \(r.stdout) \(r.stderr)")
+            let lines = r.stdout.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("FLOWMETER UNKNOWN - "), "\(args): \(r.stdout)")
+        }
+        let relay = try run(["check", "--db", Self.store, "--quota", "q 1TiB month 1 00:00 sum tor:gaurdA"])
+        #expect(relay.stdout.contains("gaurdA") && relay.stdout.contains("known relays:"))
+    }
+
+    @Test func checkWithStaleDataIsCriticalAndVersionAndHelpExitZero() throws {
+        let stale = try run(["check", "--db", Self.store, "--quota", "big 20TiB month 1 00:00 sum"])
+        #expect(stale.status == 2)
+        #expect(stale.stdout.hasPrefix("FLOWMETER CRITICAL - no data since "))
+        #expect(stale.stdout.contains("|") && stale.stdout.contains(";0;"))
+        let version = try run(["check", "-V"])
+        #expect(version.status == 0 && version.stdout.hasPrefix("flowmeter check "))
+        let help = try run(["check", "-h"])
+        #expect(help.status == 0 && help.stdout.contains("--warning"))
+    }
+
+    @Test func checkPastItsTimeoutAnswersUnknown() throws {
+        // Opening a FIFO for reading blocks until a writer comes: a store that hangs.
+        let fifo = makeTemporaryDirectory("check-timeout") + "/hang.db"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
+        let started = Date()
+        let r = try run(["check", "--db", fifo, "--quota", "q 1TiB month 1 00:00 sum", "-t", "1"])
+        #expect(r.status == 3)
+        #expect(r.stdout == "FLOWMETER UNKNOWN - timed out after 1 s (--timeout)\n")
+        #expect(Date().timeIntervalSince(started) < 10)
     }
 
     @Test func aBadQuotaSpecIsAConfigurationErrorWithExitTwo() throws {

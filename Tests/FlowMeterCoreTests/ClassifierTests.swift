@@ -7,6 +7,7 @@ import Testing
 @testable import FlowMeterReports
 @testable import FlowMeterExport
 @testable import FlowMeterAgent
+@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
 
 /// One test per rule of docs/classification.md §3, and per ambiguous case of §4.

@@ -8,6 +8,7 @@ import Testing
 @testable import FlowMeterReports
 @testable import FlowMeterExport
 @testable import FlowMeterAgent
+@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
 
 /// Real captures nobody on the team wrote (tcpdump's and libpcap's regression
@@ -59,7 +60,8 @@ import Testing
         #expect(read > 800)
     }
 
-    @Test func corpusCountsAgreeWithTsharkOnPacketsBytesFamiliesAndTransports() throws {
+    @Test(.enabled(if: LiveHarness.tool("tshark") != nil, "needs tshark (Debian's tshark package)"))
+    func corpusCountsAgreeWithTsharkOnPacketsBytesFamiliesAndTransports() throws {
         let files = Repo.corpusFiles
         let cache = Repo.path(".build/tshark-counts-cache.json")
         let r = try runProcess("python3", [Repo.path("scripts/tshark_counts.py"), "--cache", cache] + files, timeout: 1500)

@@ -9,6 +9,7 @@ import Testing
 @testable import FlowMeterReports
 @testable import FlowMeterExport
 @testable import FlowMeterAgent
+@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
 
 @Suite struct SPSCRingTests {
@@ -19,7 +20,31 @@ import Testing
         return Array(0..<span) + Array((UInt.max - span)...UInt.max)
     }
 
-    @Test func everyCapacityStartAndCountDeliversItemsInOrder() {
+    /// The two consumer APIs, each reduced to "append up to `max` items to `out`".
+    enum ConsumeAPI: CaseIterable, CustomStringConvertible {
+        case consume, consumeBatch
+        var description: String { self == .consume ? "consume" : "consumeBatch" }
+
+        @discardableResult
+        func take(_ ring: SPSCRing<Int>, max: Int = .max, into out: inout [Int]) -> Int {
+            switch self {
+            case .consume:
+                return ring.consume(max: max) { out.append($0) }
+            case .consumeBatch:
+                var taken: [Int] = []
+                let n = ring.consumeBatch(max: max) { batch in taken.append(contentsOf: batch) }
+                out += taken
+                return n
+            }
+        }
+    }
+
+    /// Every capacity, every start index near zero and just below the wrap,
+    /// every fill level: each consumer API delivers the items in order, and a
+    /// second lap from wherever the first left the indices does too.
+    /// (`consumeBatch` stops at the end of the slot array, so it is drained in a loop.)
+    @Test(arguments: ConsumeAPI.allCases)
+    func everyCapacityStartAndCountDeliversItemsInOrder(_ api: ConsumeAPI) {
         for capacity in [1, 2, 4, 8, 16] {
             for start in Self.starts(capacity) {
                 for count in 0...capacity {
@@ -29,17 +54,52 @@ import Testing
                     ring.publish()
                     #expect(ring.approximateCount == count)
                     var out: [Int] = []
-                    ring.consume { out.append($0) }
-                    #expect(out == Array(0..<count), "capacity \(capacity) start \(start) count \(count)")
+                    while api.take(ring, into: &out) > 0 {}
+                    #expect(out == Array(0..<count), "\(api) capacity \(capacity) start \(start) count \(count)")
                     #expect(ring.approximateCount == 0)
                     #expect(ring.dropped == (count == capacity ? 1 : 0))
-                    // A second lap from wherever the first left the indices.
                     for i in 0..<capacity { #expect(ring.tryPush(100 + i)) }
                     ring.publish()
                     out.removeAll()
-                    while ring.consume(max: 3, { out.append($0) }) > 0 {}
-                    #expect(out == Array(100..<(100 + capacity)))
+                    while api.take(ring, max: 3, into: &out) > 0 {}
+                    #expect(out == Array(100..<(100 + capacity)), "\(api) second lap, capacity \(capacity) start \(start)")
                 }
+            }
+        }
+    }
+
+    @Test func aBatchNeverCrossesTheEndOfTheSlotArray() {
+        let ring = SPSCRing<Int>(capacity: 8, publishBatch: 1, startIndex: 5)
+        for i in 0..<6 { ring.push(i) }
+        var sizes: [Int] = []
+        var out: [Int] = []
+        while true {
+            var batch: [Int] = []
+            let n = ring.consumeBatch { batch.append(contentsOf: $0) }
+            if n == 0 { break }
+            sizes.append(n)
+            out += batch
+        }
+        #expect(sizes == [3, 3])  // slots 5, 6, 7, then 0, 1, 2
+        #expect(out == Array(0..<6))
+    }
+
+    @Test func waitUntilDrainedReturnsOnceTheConsumerHasFreedEverySlot() {
+        let ring = SPSCRing<Int>(capacity: 64, publishBatch: 16)
+        final class Count: Sendable { let value = Atomic<Int>(0) }
+        let consumed = Count()
+        let consumer = Thread {
+            var seen = 0
+            while seen < 1000 {
+                seen += ring.consumeBatch { batch in consumed.value.add(batch.count, ordering: .relaxed) }
+            }
+        }
+        consumer.start()
+        for i in 0..<1000 {
+            ring.push(i)
+            if i % 250 == 249 {
+                ring.waitUntilDrained()
+                #expect(consumed.value.load(ordering: .relaxed) == i + 1)
             }
         }
     }

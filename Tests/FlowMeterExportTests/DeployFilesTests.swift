@@ -6,6 +6,7 @@
 @testable import FlowMeterReports
 @testable import FlowMeterExport
 @testable import FlowMeterAgent
+@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
 import Foundation
 import Testing

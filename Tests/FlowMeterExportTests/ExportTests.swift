@@ -2,6 +2,7 @@ import Foundation
 import NIOHTTP1
 import Testing
 @testable import FlowMeterCore
+@testable import FlowMeterFormat
 @testable import FlowMeterCapture
 @testable import FlowMeterConfig
 @testable import FlowMeterAccounting
@@ -37,6 +38,27 @@ struct PrometheusRendererTests {
         r.reloadsSucceeded = 1
         r.refusedByToken = 2
         return r
+    }
+
+    /// The whole exposition text of `smallReading()`, compared with a golden
+    /// file. After an intended change, regenerate it with
+    /// `FLOWMETER_UPDATE_GOLDEN=1 swift test --filter theWholeExpositionText`
+    /// and review the diff.
+    @Test func theWholeExpositionTextOfASmallReadingEqualsTheGoldenFile() throws {
+        let text = String(decoding: PrometheusRenderer().render(Self.smallReading()), as: UTF8.self)
+        let golden = Repo.path("Tests/FlowMeterExportTests/Golden/small-reading.prom")
+        if ProcessInfo.processInfo.environment["FLOWMETER_UPDATE_GOLDEN"] == "1" {
+            try text.write(toFile: golden, atomically: true, encoding: .utf8)
+        }
+        let expected = try String(contentsOfFile: golden, encoding: .utf8)
+        let got = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let want = expected.split(separator: "\n", omittingEmptySubsequences: false)
+        for (i, pair) in zip(got, want).enumerated() where pair.0 != pair.1 {
+            Issue.record("line \(i + 1): got \(pair.0), want \(pair.1)")
+            break
+        }
+        #expect(got.count == want.count)
+        #expect(text == expected)
     }
 
     @Test func theExpositionTextIsExactlyAsSpecifiedForASmallReading() {
@@ -76,8 +98,9 @@ struct PrometheusRendererTests {
         }
     }
 
-    @Test func promtoolAcceptsTheExposition() throws {
-        guard let promtool = LiveHarness.tool("promtool") else { return }
+    @Test(.enabled(if: LiveHarness.tool("promtool") != nil, "needs promtool (Debian's prometheus package)"))
+    func promtoolAcceptsTheExposition() throws {
+        let promtool = try #require(LiveHarness.tool("promtool"))
         let dir = try LiveHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/metrics.txt"
@@ -92,7 +115,7 @@ struct PrometheusRendererTests {
         #expect(doc.lowerBound)
         #expect(doc.lowerBoundReasons == ["kernel_ring_drops", "interface_drops", "capture_gaps"])
         #expect(doc.totals.packets == 2)
-        let decoded = try JSONDecoder().decode(StatusDocument.self, from: doc.json())
+        let decoded = try JSONStyle.decoder().decode(StatusDocument.self, from: doc.json())
         #expect(decoded == doc)
     }
 

@@ -9,6 +9,7 @@ import Testing
 @testable import FlowMeterReports
 @testable import FlowMeterExport
 @testable import FlowMeterAgent
+@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
 
 @Suite struct AccountingStoreTests {
@@ -99,7 +100,7 @@ import Testing
             try BucketAccumulator(path: path, relayLabels: relayLabels)
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
-        #expect(StoreError.newerSchema(path: "x", found: 3, supported: 2).description.contains("newer than this FlowMeter understands"))
+        #expect(StoreError.newerSchema(path: "x", found: 4, supported: 3).description.contains("newer than this FlowMeter understands"))
     }
 
     @Test func aForeignSQLiteFileIsRefused() throws {

@@ -8,6 +8,7 @@ import Testing
 @testable import FlowMeterReports
 @testable import FlowMeterExport
 @testable import FlowMeterAgent
+@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
 
 /// Counts every packet into one slot chosen by its length: enough of a

@@ -7,6 +7,7 @@ import Foundation
 @testable import FlowMeterReports
 @testable import FlowMeterExport
 @testable import FlowMeterAgent
+@testable import FlowMeterFormat
 
 /// Builds small Ethernet/IPv4 captures with a known ground truth for engine
 /// tests, and finds the shared corpus relative to this file.

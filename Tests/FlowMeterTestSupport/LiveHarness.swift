@@ -8,6 +8,7 @@ import Testing
 @testable import FlowMeterReports
 @testable import FlowMeterExport
 @testable import FlowMeterAgent
+@testable import FlowMeterFormat
 
 /// Real parts for the live tests: network namespaces joined by a veth pair,
 /// the built `flowmeter` binary, tcpreplay, curl and Prometheus, each started
@@ -210,7 +211,8 @@ final class RunningAgent {
     let veth: VethPair
     let port: Int
 
-    init(veth: VethPair, agentYAML: String, extraArguments: [String] = [], port: Int = 9477) throws {
+    /// `topLevelYAML`: more top-level sections of the config file (e.g. `surge:`).
+    init(veth: VethPair, agentYAML: String, topLevelYAML: String = "", extraArguments: [String] = [], port: Int = 9477) throws {
         self.veth = veth
         self.port = port
         directory = try LiveHarness.temporaryDirectory()
@@ -223,11 +225,14 @@ final class RunningAgent {
             addresses: [\(TestTraffic.relayAddress)]
         agent:
         \(agentYAML.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        \(topLevelYAML)
         """
         try config.write(toFile: directory + "/flowmeter.yaml", atomically: true, encoding: .utf8)
         process = try NamespacedProcess(
             namespace: veth.meter,
-            argv: [LiveHarness.flowmeter, "run", "-i", veth.meterInterface, "--config", directory + "/flowmeter.yaml"] + extraArguments,
+            // --system-root: the host's /etc/tor is not read, and the default store is made in `directory`.
+            argv: [LiveHarness.flowmeter, "run", "-i", veth.meterInterface, "--config", directory + "/flowmeter.yaml",
+                   "--system-root", directory] + extraArguments,
             logPath: directory + "/agent.log")
     }
 

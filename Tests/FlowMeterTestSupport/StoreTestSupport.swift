@@ -9,6 +9,7 @@ import Testing
 @testable import FlowMeterReports
 @testable import FlowMeterExport
 @testable import FlowMeterAgent
+@testable import FlowMeterFormat
 
 /// A fresh directory under the system's temporary directory, removed by `cleanup()`.
 struct TempDir {

@@ -7,6 +7,7 @@ import Foundation
 @testable import FlowMeterReports
 @testable import FlowMeterExport
 @testable import FlowMeterAgent
+@testable import FlowMeterFormat
 
 /// Paths relative to the repository, found from this file, never absolute.
 enum Repo {

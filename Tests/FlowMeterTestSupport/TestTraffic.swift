@@ -7,6 +7,7 @@ import Foundation
 @testable import FlowMeterReports
 @testable import FlowMeterExport
 @testable import FlowMeterAgent
+@testable import FlowMeterFormat
 
 /// A small relay-host capture written by the test, with its ground truth:
 /// every frame is built for a known (relay, category, direction) or
@@ -55,7 +56,7 @@ struct TestTraffic {
         return t
     }
 
-    private mutating func add(_ frame: [UInt8], _ key: Key) {
+    mutating func add(_ frame: [UInt8], _ key: Key) {
         frames.append(frame)
         let v = expected[key] ?? (0, 0)
         expected[key] = (v.packets + 1, v.bytes + UInt64(frame.count))

@@ -1,5 +1,5 @@
 @preconcurrency import Benchmark
-import FlowMeter
+import FlowMeterCore
 
 // Steady-state hot-path pieces, 10 000 packets per iteration. The gate is the
 // allocation count (0 per iteration, so 0 per packet), never time: time is
@@ -31,7 +31,7 @@ private let model: HostModel = {
 private func summaries() -> [PacketSummary] {
     var decoder = PacketDecoder(linkType: .ethernet)
     return frames.enumerated().map { i, f in
-        f.withUnsafeBytes { decoder.decode($0, wireLength: 1514, timestampNanos: Int64(i) * 1000) }
+        decoder.decode(f.span, wireLength: 1514, timestampNanos: Int64(i) * 1000)
     }
 }
 
@@ -81,7 +81,7 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {
                 for i in 0..<packetsPerIteration {
-                    all[i & 4095].withUnsafeBytes { sum &+= UInt64(decoder.decode($0, wireLength: 1514, timestampNanos: 0).payloadLength) }
+                    sum &+= UInt64(decoder.decode(all[i & 4095].span, wireLength: 1514, timestampNanos: 0).payloadLength)
                 }
             }
         }

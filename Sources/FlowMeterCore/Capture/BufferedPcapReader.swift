@@ -6,16 +6,9 @@ import Glibc
 /// Reads the records of a classic pcap file straight out of one large buffer,
 /// for replay.
 ///
-/// Why not libpcap for every record: on a 200k-packet Tor mix
-/// (scripts/gen_bench_captures.py), callgrind counts 465 instructions per packet
-/// for the libpcap floor (`readFloor`), 452 of them inside `pcap_next_ex` and
-/// most of those in its two `fread`s per record (fread, _IO_sgetn, memcpy).
-/// With one worker the reader thread also decodes and hands off, so it cost 748
-/// instructions per packet through libpcap; through this reader it costs 294,
-/// of which about 25 read the record (bounds checks, four loads, the
-/// timestamp) and 0.002 are `pread` calls (6 of them for the 24 MB file).
-/// (`flowmeter replay --workers 1 --reader libpcap|automatic`, release build,
-/// valgrind 3.19 on a copy stripped of debug info.)
+/// Why not libpcap for every record: `pcap_next_ex` spends nearly all of the
+/// floor's cost in its two `fread`s per record; reading in place costs a few
+/// bounds checks and loads (docs/engine.md, "Measurements behind the design").
 ///
 /// How: `pread(2)` into one buffer allocated once per file (on the first read),
 /// record headers parsed in place, and a record that crosses the buffer's end
@@ -38,11 +31,10 @@ import Glibc
 /// `start..<end` are the file's bytes `endOffset - (end - start) ..< endOffset`;
 /// the record at `start` is the next one to deliver.
 final class BufferedPcapReader {
-    /// Large enough that one `pread` costs nothing per packet (≈ 6,000 SYN
-    /// records or ≈ 350 full frames per call). Small enough that the copy
-    /// (≈ 50–100 µs) ends long before a worker drains its ring: with 4 MiB
-    /// the reader stopped for ≈ 0.5–1 ms on every refill, longer than the
-    /// 4,096-slot rings of the time held, and the worker sat idle.
+    /// Large enough that one `pread` costs nothing per packet (thousands of
+    /// SYN records, hundreds of full frames per call); small enough that the
+    /// copy ends long before a worker drains its ring, so no worker waits on
+    /// a refill.
     static let defaultCapacity = 512 << 10
     /// `struct pcap_file_header`: the records start after it.
     static let fileHeaderSize: Int64 = 24

@@ -76,8 +76,8 @@ public final class GenerationSlot: Sendable {
 struct WorkerHotState: PacketSink {
     var decoder: PacketDecoder
     var counter: PacketCounter
-    /// Unretained: the per-packet call must not pay a retain/release (the
-    /// engine saw it under callgrind). Safe: `current` keeps the generation
+    /// Unretained: the per-packet call must not pay a retain/release.
+    /// Safe: `current` keeps the generation
     /// that owns the table alive for as long as this state points into it.
     var table: Unmanaged<FlowTable>
     var current: CountingGeneration

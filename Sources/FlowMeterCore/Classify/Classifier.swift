@@ -23,6 +23,8 @@ public final class Classifier: Sendable {
 
     // Safe (Sendable): 65,536 flags written only inside `init`, read-only afterwards.
     private nonisolated(unsafe) let portFlags: UnsafeMutablePointer<UInt8>
+    // Safe (Sendable): `relayCount` flags written only inside `init`, read-only afterwards.
+    private nonisolated(unsafe) let countsPrivatePeers: UnsafeMutablePointer<Bool>
     private let localAddresses: EndpointTable   // (addr, 0) → 0 host / relay index
     private let listeners: EndpointTable        // (addr|zero, port) → relay << 1 | isDir
     /// What `listener(a, p, local: true)` answers for every local address `a`:
@@ -103,9 +105,24 @@ public final class Classifier: Sendable {
         ephemeralLow = model.ephemeralPorts.lowerBound
         ephemeralHigh = model.ephemeralPorts.upperBound
         relayCount = model.relays.count + 1
+        countsPrivatePeers = .allocate(capacity: relayCount)
+        countsPrivatePeers.initialize(from: [false] + model.relays.map(\.countsPrivatePeers), count: relayCount)
     }
 
-    deinit { portFlags.deallocate() }
+    deinit {
+        portFlags.deallocate()
+        countsPrivatePeers.deallocate()
+    }
+
+    /// Whether the tor of relay index `relay` leaves `peer` out of its
+    /// accounting: an internal address (`isTorInternal`), unless that relay
+    /// counts private bandwidth. The flag is read only for internal peers, so
+    /// a public peer costs nothing more. `relay` < `relayCount` (a slot's relay).
+    @inline(__always)
+    public func torIgnores(peer: IPAddress, relay: Int) -> Bool {
+        // Safe: every slot's relay index is below `relayCount`.
+        peer.isTorInternal && !countsPrivatePeers[relay]
+    }
 
     /// Safe: every `Port` (UInt16) indexes inside the 65,536 flags.
     @inline(__always)

@@ -5,9 +5,8 @@
 /// port" insert and probe with port 0.
 ///
 /// A final class over one allocation, immutable after `init`: a probe loads
-/// one pointer and a mask. (As a struct of `Array`s inside the `Classifier`
-/// struct, every table's fields were loaded and spilled at the top of each
-/// classification: ≈ 60 of its ≈ 256 instructions per packet under callgrind.)
+/// one pointer and a mask. (A struct of `Array`s would have every table's
+/// fields loaded and spilled at the top of each classification.)
 ///
 /// Invariant: capacity is a power of two and at least twice the entry count,
 /// so every probe sequence reaches an empty slot.

@@ -18,6 +18,10 @@ public struct HostModel: Sendable {
         /// OutboundBindAddress, else its Address) — only if it is an exit.
         public var exitAddresses: [IPAddress] = []
         public var isExit = false
+        /// Whether this instance's tor counts peers at internal addresses in its
+        /// accounting (`CountPrivateBandwidth 1`, or `TestingTorNetwork 1`
+        /// which makes that the default; docs/quotas.md, "Which peers tor counts").
+        public var countsPrivatePeers = false
         public init(name: String) { self.name = name }
     }
 

@@ -41,6 +41,14 @@ public struct CounterLayout: Sendable, Equatable {
         // Wrapping arithmetic: relay < relayCount, so no term can overflow.
         (slot.relay &* Category.count &+ Int(slot.category.rawValue)) &* Direction.count &+ Int(slot.direction.rawValue)
     }
+    /// The inverse of `cellIndex`: the one place a cell number is taken apart.
+    @inline(__always)
+    public static func slot(ofCell cell: Int) -> CounterSlot {
+        CounterSlot(relay: cell / (Category.count * Direction.count),
+                    category: Category(rawValue: UInt8(truncatingIfNeeded: (cell / Direction.count) % Category.count)),
+                    direction: Direction(rawValue: UInt8(truncatingIfNeeded: cell % Direction.count)))
+    }
+    public func slot(ofCell cell: Int) -> CounterSlot { Self.slot(ofCell: cell) }
     @inline(__always)
     package func index(_ slot: CounterSlot, _ field: CellField) -> Int { cellIndex(slot) * CellField.count + field.rawValue }
     var reasonBase: Int { cellCount * CellField.count }
@@ -99,7 +107,9 @@ public final class CounterBlock: @unchecked Sendable {
         }
     }
 
-    /// Counts a decoded packet into its slot.
+    /// Counts a decoded packet into its slot. `peerIsTorInternal`: the slot's
+    /// relay's tor leaves the peer out of its accounting
+    /// (`Classifier.torIgnores`), so the payload is not Tor payload.
     @inline(__always)
     public func count(_ s: PacketSummary, into slot: CounterSlot, peerIsTorInternal: Bool) {
         count(s, cell: layout.cellIndex(slot), peerIsTorInternal: peerIsTorInternal)
@@ -146,6 +156,14 @@ public struct CounterSnapshot: Sendable, Equatable {
         self.layout = layout
         self.values = values
     }
+
+    /// The four counts of one cell (a `CounterLayout.cellIndex`).
+    public func counts(cell: Int) -> CellCounts {
+        let i = cell * CellField.count
+        return CellCounts(packets: values[i], bytes: values[i + 1], payloadBytes: values[i + 2], torPayloadBytes: values[i + 3])
+    }
+
+    public func counts(_ slot: CounterSlot) -> CellCounts { counts(cell: layout.cellIndex(slot)) }
 
     public static func + (a: CounterSnapshot, b: CounterSnapshot) -> CounterSnapshot {
         precondition(a.layout == b.layout, "summing snapshots of different layouts")

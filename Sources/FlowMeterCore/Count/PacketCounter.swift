@@ -21,7 +21,7 @@ public struct PacketCounter: Sendable {
         }
         let slot = classifier.classify(s)
         let peer = slot.direction == .inbound ? s.src : s.dst
-        block.count(s, into: slot, peerIsTorInternal: s.outcome == .ip && peer.isTorInternal)
+        block.count(s, into: slot, peerIsTorInternal: s.outcome == .ip && classifier.torIgnores(peer: peer, relay: slot.relay))
         return slot
     }
 
@@ -32,14 +32,15 @@ public struct PacketCounter: Sendable {
     func classifyForFlow(_ s: PacketSummary) -> (code: CellCode, slot: CounterSlot, cacheable: Bool) {
         var cacheable = true
         let slot = classifier.classify(s, cacheable: &cacheable)
-        let c = block.layout.cellCode(slot, peer: slot.direction == .inbound ? s.src : s.dst)
+        let peer = slot.direction == .inbound ? s.src : s.dst
+        let c = block.layout.cellCode(slot, torIgnoresPeer: classifier.torIgnores(peer: peer, relay: slot.relay))
         return (c.code, slot, cacheable && c.fits)
     }
 
     /// Counts a decoded IP packet whose classification is already known.
     @inline(__always)
     func count(_ s: PacketSummary, code: CellCode) {
-        block.count(s, cell: code.cell, peerIsTorInternal: code.peerIsTorInternal)
+        block.count(s, cell: code.cell, peerIsTorInternal: code.torIgnoresPeer)
     }
 }
 
@@ -48,28 +49,29 @@ extension Classifier {
     /// listener shortcut settles `s` (`listenerSlot`); `.unknown` otherwise.
     /// The replay reader computes it for connection attempts and hands it to
     /// the worker, whose flow table would otherwise classify each new flow
-    /// itself: under a SYN flood that moves ≈ 100 instructions per packet
-    /// from the busier thread to the idler one.
+    /// itself: under a SYN flood that moves work from the busier thread to
+    /// the idler one.
     @inline(__always)
     func listenerCode(_ s: PacketSummary, layout: CounterLayout) -> CellCode {
         guard s.outcome == .ip, let slot = listenerSlot(s) else { return .unknown }
-        let c = layout.cellCode(slot, peer: s.src)  // inbound: the peer is the source
+        let c = layout.cellCode(slot, torIgnoresPeer: torIgnores(peer: s.src, relay: slot.relay))  // inbound: the peer is the source
         return c.fits ? c.code : .unknown
     }
 }
 
 extension CounterLayout {
-    /// `slot`'s cell and whether `peer` is Tor-internal, as a `CellCode`;
-    /// `fits` is false when the cell is too large for the code to be kept.
+    /// `slot`'s cell and whether its relay's tor ignores the peer
+    /// (`Classifier.torIgnores`), as a `CellCode`; `fits` is false when the
+    /// cell is too large for the code to be kept.
     @inline(__always)
-    func cellCode(_ slot: CounterSlot, peer: IPAddress) -> (code: CellCode, fits: Bool) {
+    func cellCode(_ slot: CounterSlot, torIgnoresPeer: Bool) -> (code: CellCode, fits: Bool) {
         let cell = cellIndex(slot)
-        return (CellCode(cell: cell, peerIsTorInternal: peer.isTorInternal), cell < Int(CellCode.maximumCell))
+        return (CellCode(cell: cell, torIgnoresPeer: torIgnoresPeer), cell < Int(CellCode.maximumCell))
     }
 }
 
-/// A counter cell and whether the packet's peer is one Tor's own accounting
-/// ignores, packed in 16 bits: a flow-table entry keeps one per direction so
+/// A counter cell and whether the packet's peer is one the relay's own tor
+/// accounting ignores, packed in 16 bits: a flow-table entry keeps one per direction so
 /// the packets after a flow's first are counted without classifying again
 /// (classification is a pure function of addresses, ports and protocol when
 /// `cacheable`; docs/engine.md).
@@ -78,19 +80,19 @@ struct CellCode: Equatable {
     static let unknown = CellCode(rawValue: 0xFFFF)
     /// Cells at or above this are not cached (a host with over 2,000 relays).
     static let maximumCell: UInt16 = 0x7FFF
-    private static let torInternalBit: UInt16 = 0x8000
+    private static let torIgnoresBit: UInt16 = 0x8000
 
     init(rawValue: UInt16) { self.rawValue = rawValue }
 
     /// `cell` must be below `maximumCell` for the code to be cached.
     @inline(__always)
-    init(cell: Int, peerIsTorInternal: Bool) {
-        rawValue = UInt16(truncatingIfNeeded: cell) & Self.maximumCell | (peerIsTorInternal ? Self.torInternalBit : 0)
+    init(cell: Int, torIgnoresPeer: Bool) {
+        rawValue = UInt16(truncatingIfNeeded: cell) & Self.maximumCell | (torIgnoresPeer ? Self.torIgnoresBit : 0)
     }
 
     var cell: Int { Int(rawValue & Self.maximumCell) }
-    var peerIsTorInternal: Bool { rawValue & Self.torInternalBit != 0 }
-    /// The relay and category of `cell` (inverse of `CounterLayout.cellIndex`).
-    var relay: Int { cell / (Category.count * Direction.count) }
-    var category: Category { Category(rawValue: UInt8((cell / Direction.count) % Category.count)) }
+    var torIgnoresPeer: Bool { rawValue & Self.torIgnoresBit != 0 }
+    /// The relay and category of `cell`.
+    var relay: Int { CounterLayout.slot(ofCell: cell).relay }
+    var category: Category { CounterLayout.slot(ofCell: cell).category }
 }

@@ -10,12 +10,9 @@ public struct EngineConfiguration: Sendable, Equatable {
     /// Worker threads (each with its own ring, counters and flow table).
     public var workers: Int
     public var flowTable: FlowTableConfiguration
-    /// Slots per ring (a power of two). 32,768 summaries ≈ 2.4 MB per worker,
-    /// ≈ 3 ms of a worker's work: longer than the reader's back-off sleep
-    /// (50 µs asked, far more on a busy VM) ever lasts. With 4,096 (≈ 0.4 ms)
-    /// the flood's worker sat idle for up to 30 % of some runs while the
-    /// reader overslept (`bench`: wall time per packet 148 ns against 106 ns of
-    /// worker CPU; with 32,768 the two are within 3–8 %).
+    /// Slots per ring (a power of two). Enough for milliseconds of a
+    /// worker's work, longer than the reader's back-off sleep lasts even on a
+    /// busy machine, so a worker never runs dry while the reader oversleeps.
     public var ringCapacity: Int = 32768
     /// Pushes collected before the reader publishes them to a worker.
     public var publishBatch: Int = 32
@@ -98,9 +95,8 @@ final class Worker: @unchecked Sendable {
         for i in 0..<n {
             if i + b < n { table.prefetch(batch[i + b].summary, hash: batch[i + b].hash) }
             if i + e < n { table.prefetchEntry(batch[i + e].summary, hash: batch[i + e].hash) }
-            // Read in place. Safe: i < n = batch.count. (Through a by-value
-            // `process(_: RoutedSummary)` the 72-byte summary was copied twice
-            // per packet: ≈ 10 instructions under callgrind.)
+            // Read in place rather than copying the 72-byte summary.
+            // Safe: i < n = batch.count.
             let p = batch.baseAddress! + i
             table.countAndTrack(p.pointee.summary, hash: p.pointee.hash, known: p.pointee.code, counter: counter)
         }
@@ -228,9 +224,8 @@ public final class EnginePipeline: @unchecked Sendable {
     /// A connection attempt (SYN without ACK) to our listener is also
     /// settled here (`listenerCode`, one probe): it opens a flow the worker
     /// would otherwise classify, and the worker is the busier thread whenever
-    /// flows are new (a SYN flood: worker ≈ 100 ns per packet, reader ≈ 70).
-    /// Only SYNs: doing it for every packet cost the Tor mix's reader ≈ 17 ns
-    /// per packet for flows whose worker already knows the answer.
+    /// flows are new (a SYN flood). Only SYNs: for the other packets of a
+    /// flow the worker already knows the answer, and the reader would pay.
     @inline(__always)
     public func submit(_ s: PacketSummary) {
         // Safe: as in `offer`.

@@ -252,7 +252,7 @@ public final class SPSCRing<Element>: @unchecked Sendable {
     /// items; they are deinitialized and their slots freed when it returns.
     @inline(__always)
     @discardableResult
-    public func consumeBatch(max: Int = .max, _ body: (UnsafeMutableBufferPointer<Element>) -> Void) -> Int {
+    func consumeBatch(max: Int = .max, _ body: (UnsafeMutableBufferPointer<Element>) -> Void) -> Int {
         let available = published()
         if available == 0 { return 0 }
         let head = consumer.pointee.head

@@ -11,10 +11,7 @@ import Musl
 /// Why: a SYN flood touches a random bucket of a 60 MiB flow table on every
 /// packet — its tags, its ranks and an entry, three different 4 KiB pages,
 /// each a TLB miss and a page walk. With 2 MiB pages the whole table needs
-/// about 30 TLB entries. Measured on the 5M-packet flood (`flowmeter bench`,
-/// one worker, five interleaved rounds): worker CPU per packet fell from
-/// ≈ 142 to ≈ 115 ns and the 1-worker ratio to the floor from 0.46× to 0.74×; see
-/// BENCHMARKS.md.
+/// about 30 TLB entries (the effect is measured in BENCHMARKS.md).
 ///
 /// Anonymous `mmap` memory is zero-filled by the kernel, so a table whose
 /// empty state is all zero bytes needs no initialising pass of its own; the

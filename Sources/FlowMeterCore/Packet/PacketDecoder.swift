@@ -1,5 +1,9 @@
-/// Big-endian reads over bytes borrowed from libpcap. Reads are unchecked: every
-/// caller checks `count` first (house rule 2), which is what makes them safe.
+/// Big-endian reads over bytes borrowed from libpcap. Invariant: every read
+/// lies within `count` bytes of `base`; callers check `count` before reading
+/// (house rule 2) and each read asserts it in debug builds.
+// Safe: the unchecked loads below stay inside the borrowed buffer because of
+// that invariant; the asserts catch a missing check in debug builds (the
+// corpus tests run every decoder path) and cost nothing in release.
 @usableFromInline
 struct WireBytes {
     @usableFromInline let base: UnsafeRawPointer
@@ -9,16 +13,52 @@ struct WireBytes {
     init(base: UnsafeRawPointer, count: Int) { self.base = base; self.count = count }
 
     @inline(__always) @usableFromInline
-    func u8(_ offset: Int) -> UInt8 { base.load(fromByteOffset: offset, as: UInt8.self) }
+    func u8(_ offset: Int) -> UInt8 {
+        assert(offset >= 0 && offset + 1 <= count, "header read past the captured bytes")
+        return base.load(fromByteOffset: offset, as: UInt8.self)
+    }
     @inline(__always) @usableFromInline
-    func u16(_ offset: Int) -> UInt16 { base.loadUnaligned(fromByteOffset: offset, as: UInt16.self).bigEndian }
+    func u16(_ offset: Int) -> UInt16 {
+        assert(offset >= 0 && offset + 2 <= count, "header read past the captured bytes")
+        return base.loadUnaligned(fromByteOffset: offset, as: UInt16.self).bigEndian
+    }
     @inline(__always) @usableFromInline
-    func u32(_ offset: Int) -> UInt32 { base.loadUnaligned(fromByteOffset: offset, as: UInt32.self).bigEndian }
+    func u32(_ offset: Int) -> UInt32 {
+        assert(offset >= 0 && offset + 4 <= count, "header read past the captured bytes")
+        return base.loadUnaligned(fromByteOffset: offset, as: UInt32.self).bigEndian
+    }
     @inline(__always) @usableFromInline
-    func u64(_ offset: Int) -> UInt64 { base.loadUnaligned(fromByteOffset: offset, as: UInt64.self).bigEndian }
+    func u64(_ offset: Int) -> UInt64 {
+        assert(offset >= 0 && offset + 8 <= count, "header read past the captured bytes")
+        return base.loadUnaligned(fromByteOffset: offset, as: UInt64.self).bigEndian
+    }
     /// 32 bits as stored, little-endian interpretation (BSD NULL headers are host order).
     @inline(__always) @usableFromInline
-    func u32LittleEndian(_ offset: Int) -> UInt32 { base.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian }
+    func u32LittleEndian(_ offset: Int) -> UInt32 {
+        assert(offset >= 0 && offset + 4 <= count, "header read past the captured bytes")
+        return base.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian
+    }
+}
+
+/// A link header of fixed length that names its payload with an EtherType at
+/// a fixed offset, as softflowd's `lt[]` table describes them.
+struct FixedLinkHeader {
+    /// Where the header says whether the frame was sent by this host.
+    enum PacketTypeField { case none, u16AtStart, u8AtTen }
+    let length: Int
+    let etherTypeOffset: Int
+    let packetType: PacketTypeField
+
+    @inline(__always)
+    static func of(_ type: LinkType) -> FixedLinkHeader? {
+        switch type {
+        case .ethernet: FixedLinkHeader(length: 14, etherTypeOffset: 12, packetType: .none)
+        case .linuxSLL: FixedLinkHeader(length: 16, etherTypeOffset: 14, packetType: .u16AtStart)
+        case .linuxSLL2: FixedLinkHeader(length: 20, etherTypeOffset: 0, packetType: .u8AtTen)
+        case .ciscoHDLC: FixedLinkHeader(length: 4, etherTypeOffset: 2, packetType: .none)
+        default: nil
+        }
+    }
 }
 
 /// Decodes link, network and transport headers of one captured packet into a
@@ -44,9 +84,16 @@ public struct PacketDecoder {
         self.fragments = FragmentCache(slots: fragmentCacheSlots)
     }
 
+    /// Decodes one captured packet (its `caplen` bytes) whose original length
+    /// was `wireLength`. The safe entry point for callers outside the core.
+    public mutating func decode(_ captured: Span<UInt8>, wireLength: UInt32, timestampNanos: Int64) -> PacketSummary {
+        captured.withUnsafeBytes { decode($0, wireLength: wireLength, timestampNanos: timestampNanos) }
+    }
+
     /// Decodes `captured` (the `caplen` bytes libpcap handed over) of a packet
-    /// whose original length was `wireLength`.
-    public mutating func decode(
+    /// whose original length was `wireLength`. Safe: callers pass a buffer that
+    /// is valid for the whole call (libpcap's, until its next read).
+    mutating func decode(
         _ captured: UnsafeRawBufferPointer, wireLength: UInt32, timestampNanos: Int64
     ) -> PacketSummary {
         var s = PacketSummary()
@@ -69,84 +116,97 @@ public struct PacketDecoder {
         decodeLink(b, linkType, at: 0, encapsulated: false, &s)
     }
 
-    /// Decodes the link header of type `type` starting at `o`. PPI and PKTAP
-    /// wrap another link header; `encapsulated` stops a second level.
+    /// Decodes the link header of type `type` starting at `o`: the fixed-size
+    /// headers from `FixedLinkHeader`'s table, then the special cases. PPI and
+    /// PKTAP wrap another link header; `encapsulated` stops a second level.
     mutating func decodeLink(_ b: WireBytes, _ type: LinkType, at o: Int, encapsulated: Bool, _ s: inout PacketSummary) {
+        if let header = FixedLinkHeader.of(type) { return decodeFixedLink(b, header, at: o, &s) }
         switch type {
-        case .ethernet:
-            guard b.count >= o + 14 else { return fail(&s, .linkHeaderTruncated) }
-            decodeEtherType(b, EtherType(rawValue: b.u16(o + 12)), at: o + 14, &s)
-        case .linuxSLL:
-            guard b.count >= o + 16 else { return fail(&s, .linkHeaderTruncated) }
-            notePacketType(b.u16(o), &s)
-            decodeEtherType(b, EtherType(rawValue: b.u16(o + 14)), at: o + 16, &s)
-        case .linuxSLL2:
-            guard b.count >= o + 20 else { return fail(&s, .linkHeaderTruncated) }
-            notePacketType(UInt16(b.u8(o + 10)), &s)
-            decodeEtherType(b, EtherType(rawValue: b.u16(o)), at: o + 20, &s)
-        case .raw, .rawOpenBSD, .rawLinktype:
-            decodeIPByVersion(b, at: o, &s)
-        case .ipv4:
-            decodeIPv4(b, at: o, &s)
-        case .ipv6:
-            decodeIPv6(b, at: o, &s)
-        case .null, .loop:
-            guard b.count >= o + 4 else { return fail(&s, .linkHeaderTruncated) }
-            // NULL stores the address family in the capturing host's byte order,
-            // LOOP in network order; accept either order for both.
-            var family = type == .loop ? b.u32(o) : b.u32LittleEndian(o)
-            if family > 0xFFFF { family = family.byteSwapped }
-            switch family {
-            case 2: decodeIPv4(b, at: o + 4, &s)
-            case 10, 24, 28, 30: decodeIPv6(b, at: o + 4, &s)
-            default: s.outcome = .nonIP
-            }
-        case .ppp, .pppHDLC:
-            guard b.count >= o + 2 else { return fail(&s, .linkHeaderTruncated) }
-            var offset = o
-            if b.u8(o) == 0xFF && b.u8(o + 1) == 0x03 { offset += 2 }  // HDLC address/control
-            decodePPPProtocol(b, at: offset, &s)
-        case .ciscoHDLC:
-            guard b.count >= o + 4 else { return fail(&s, .linkHeaderTruncated) }
-            decodeEtherType(b, EtherType(rawValue: b.u16(o + 2)), at: o + 4, &s)
-        case .frameRelay:
-            // Q.922 address (2 bytes), UI control 0x03, optional pad, NLPID
-            // (RFC 2427); Cisco's encapsulation puts an EtherType after the address.
-            guard b.count >= o + 4 else { return fail(&s, .linkHeaderTruncated) }
-            if b.u8(o + 2) != 0x03 {
-                return decodeEtherType(b, EtherType(rawValue: b.u16(o + 2)), at: o + 4, &s)
-            }
-            var offset = o + 3
-            if b.u8(offset) == 0x00 { offset += 1 }
-            guard b.count > offset else { return fail(&s, .linkHeaderTruncated) }
-            switch b.u8(offset) {
-            case 0xCC: decodeIPv4(b, at: offset + 1, &s)
-            case 0x8E: decodeIPv6(b, at: offset + 1, &s)
-            case 0x80:  // SNAP: 3-byte OUI, 2-byte EtherType
-                guard b.count >= offset + 6 else { return fail(&s, .linkHeaderTruncated) }
-                decodeEtherType(b, EtherType(rawValue: b.u16(offset + 4)), at: offset + 6, &s)
-            default: s.outcome = .nonIP
-            }
-        case .ipnet:
-            guard b.count >= o + 24 else { return fail(&s, .linkHeaderTruncated) }
-            switch b.u8(o + 1) {
-            case 2: decodeIPv4(b, at: o + 24, &s)
-            case 26: decodeIPv6(b, at: o + 24, &s)
-            default: s.outcome = .nonIP
-            }
-        case .nflog:
-            decodeNFLOG(b, at: o, &s)
-        case .ppi, .pktap:
-            guard !encapsulated else { return fail(&s, .linkTypeUnsupported) }
-            guard b.count >= o + 8 else { return fail(&s, .linkHeaderTruncated) }
-            // Both carry their own header length and the inner DLT, little-endian.
-            let length = type == .ppi ? Int(b.u16(o + 2).byteSwapped) : Int(b.u32LittleEndian(o))
-            let inner = LinkType(rawValue: Int32(bitPattern: b.u32LittleEndian(o + 4)))
-            guard length >= 8, b.count >= o + length else { return fail(&s, .linkHeaderTruncated) }
-            decodeLink(b, inner, at: o + length, encapsulated: true, &s)
-        default:
-            fail(&s, .linkTypeUnsupported)
+        case .raw, .rawOpenBSD, .rawLinktype: decodeIPByVersion(b, at: o, &s)
+        case .ipv4: decodeIPv4(b, at: o, &s)
+        case .ipv6: decodeIPv6(b, at: o, &s)
+        case .null, .loop: decodeNullOrLoop(b, type, at: o, &s)
+        case .ppp, .pppHDLC: decodePPP(b, at: o, &s)
+        case .frameRelay: decodeFrameRelay(b, at: o, &s)
+        case .ipnet: decodeIPNET(b, at: o, &s)
+        case .nflog: decodeNFLOG(b, at: o, &s)
+        case .ppi, .pktap: decodeWrapper(b, type, at: o, encapsulated: encapsulated, &s)
+        default: fail(&s, .linkTypeUnsupported)
         }
+    }
+
+    /// A fixed-size header with an EtherType at a fixed offset (softflowd's `lt[]`).
+    @inline(__always)
+    mutating func decodeFixedLink(_ b: WireBytes, _ h: FixedLinkHeader, at o: Int, _ s: inout PacketSummary) {
+        guard b.count >= o + h.length else { return fail(&s, .linkHeaderTruncated) }
+        switch h.packetType {
+        case .none: break
+        case .u16AtStart: notePacketType(b.u16(o), &s)
+        case .u8AtTen: notePacketType(UInt16(b.u8(o + 10)), &s)
+        }
+        decodeEtherType(b, EtherType(rawValue: b.u16(o + h.etherTypeOffset)), at: o + h.length, &s)
+    }
+
+    /// NULL stores the address family in the capturing host's byte order, LOOP
+    /// in network order; either order is accepted for both.
+    mutating func decodeNullOrLoop(_ b: WireBytes, _ type: LinkType, at o: Int, _ s: inout PacketSummary) {
+        guard b.count >= o + 4 else { return fail(&s, .linkHeaderTruncated) }
+        var family = type == .loop ? b.u32(o) : b.u32LittleEndian(o)
+        if family > 0xFFFF { family = family.byteSwapped }
+        switch family {
+        case 2: decodeIPv4(b, at: o + 4, &s)
+        case 10, 24, 28, 30: decodeIPv6(b, at: o + 4, &s)  // AF_INET6 of Linux, BSDs, macOS
+        default: s.outcome = .nonIP
+        }
+    }
+
+    /// PPP, with or without the HDLC address/control bytes.
+    mutating func decodePPP(_ b: WireBytes, at o: Int, _ s: inout PacketSummary) {
+        guard b.count >= o + 2 else { return fail(&s, .linkHeaderTruncated) }
+        var offset = o
+        if b.u8(o) == 0xFF && b.u8(o + 1) == 0x03 { offset += 2 }
+        decodePPPProtocol(b, at: offset, &s)
+    }
+
+    /// Q.922 address (2 bytes), UI control 0x03, optional pad, NLPID
+    /// (RFC 2427); Cisco's encapsulation puts an EtherType after the address.
+    mutating func decodeFrameRelay(_ b: WireBytes, at o: Int, _ s: inout PacketSummary) {
+        guard b.count >= o + 4 else { return fail(&s, .linkHeaderTruncated) }
+        if b.u8(o + 2) != 0x03 {
+            return decodeEtherType(b, EtherType(rawValue: b.u16(o + 2)), at: o + 4, &s)
+        }
+        var offset = o + 3
+        if b.u8(offset) == 0x00 { offset += 1 }
+        guard b.count > offset else { return fail(&s, .linkHeaderTruncated) }
+        switch b.u8(offset) {
+        case 0xCC: decodeIPv4(b, at: offset + 1, &s)
+        case 0x8E: decodeIPv6(b, at: offset + 1, &s)
+        case 0x80:  // SNAP: 3-byte OUI, 2-byte EtherType
+            guard b.count >= offset + 6 else { return fail(&s, .linkHeaderTruncated) }
+            decodeEtherType(b, EtherType(rawValue: b.u16(offset + 4)), at: offset + 6, &s)
+        default: s.outcome = .nonIP
+        }
+    }
+
+    /// Solaris IPNET: a 24-byte header whose second byte is the family.
+    mutating func decodeIPNET(_ b: WireBytes, at o: Int, _ s: inout PacketSummary) {
+        guard b.count >= o + 24 else { return fail(&s, .linkHeaderTruncated) }
+        switch b.u8(o + 1) {
+        case 2: decodeIPv4(b, at: o + 24, &s)
+        case 26: decodeIPv6(b, at: o + 24, &s)
+        default: s.outcome = .nonIP
+        }
+    }
+
+    /// PPI and PKTAP carry their own header length and the inner link type,
+    /// little-endian; one level of wrapping only.
+    mutating func decodeWrapper(_ b: WireBytes, _ type: LinkType, at o: Int, encapsulated: Bool, _ s: inout PacketSummary) {
+        guard !encapsulated else { return fail(&s, .linkTypeUnsupported) }
+        guard b.count >= o + 8 else { return fail(&s, .linkHeaderTruncated) }
+        let length = type == .ppi ? Int(b.u16(o + 2).byteSwapped) : Int(b.u32LittleEndian(o))
+        let inner = LinkType(rawValue: Int32(bitPattern: b.u32LittleEndian(o + 4)))
+        guard length >= 8, b.count >= o + length else { return fail(&s, .linkHeaderTruncated) }
+        decodeLink(b, inner, at: o + length, encapsulated: true, &s)
     }
 
     /// A PPP protocol field (1 byte when compressed, else 2).

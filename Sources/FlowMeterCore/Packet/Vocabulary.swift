@@ -86,7 +86,7 @@ public struct Port: RawRepresentable, Hashable, Sendable, Comparable, CustomStri
 }
 
 /// Direction relative to the monitored host.
-public struct Direction: RawRepresentable, Hashable, Sendable, CaseIterable {
+public struct Direction: RawRepresentable, Hashable, Sendable, CaseIterable, CustomStringConvertible {
     public var rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
@@ -95,11 +95,25 @@ public struct Direction: RawRepresentable, Hashable, Sendable, CaseIterable {
     public static let allCases: [Direction] = [.inbound, .outbound]
     public static let count = 2
 
-    public var label: String { self == .inbound ? "in" : "out" }
+    /// Not a direction packets are counted in: the label of the store's and
+    /// the reports' row for packets that could not be decoded.
+    public static let none = Direction(rawValue: 255)
+
+    public var label: String { self == .inbound ? "in" : self == .outbound ? "out" : "none" }
+    public var description: String { label }
+
+    public init?(label: String) {
+        switch label {
+        case "in": self = .inbound
+        case "out": self = .outbound
+        case "none": self = .none
+        default: return nil
+        }
+    }
 }
 
 /// The traffic category a packet is counted under (label `category`).
-public struct Category: RawRepresentable, Hashable, Sendable, CaseIterable {
+public struct Category: RawRepresentable, Hashable, Sendable, CaseIterable, CustomStringConvertible {
     public var rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
@@ -113,6 +127,9 @@ public struct Category: RawRepresentable, Hashable, Sendable, CaseIterable {
 
     public static let allCases: [Category] = [.orInbound, .orOutbound, .dir, .exit, .dns, .other, .nonIP]
     public static let count = 7
+    /// Not a category packets are counted in: the label of the store's and the
+    /// reports' row for packets that could not be decoded (reasons summed).
+    public static let undecoded = Category(rawValue: 255)
 
     public var label: String {
         switch self {
@@ -123,12 +140,15 @@ public struct Category: RawRepresentable, Hashable, Sendable, CaseIterable {
         case .dns: return "dns"
         case .other: return "other"
         case .nonIP: return "non_ip"
+        case .undecoded: return "undecoded"
         default: return "category_\(rawValue)"
         }
     }
 
+    public var description: String { label }
+
     public init?(label: String) {
-        guard let c = Category.allCases.first(where: { $0.label == label }) else { return nil }
+        guard let c = (Category.allCases + [.undecoded]).first(where: { $0.label == label }) else { return nil }
         self = c
     }
 
@@ -221,7 +241,7 @@ public struct IPAddress: Hashable, Sendable, Comparable {
         if isIPv4 {
             let v = ipv4Value
             // By first octet: one dispatch instead of seven tests for the
-            // public address most peers have (≈ 30 → ≈ 10 instructions).
+            // public address most peers have.
             switch v >> 24 {
             case 0, 10, 127: return true
             case 100: return v & 0xFFC0_0000 == 0x6440_0000  // 100.64/10

@@ -1,0 +1,141 @@
+import Foundation
+
+/// The one place FlowMeter turns instants and byte counts into text: every
+/// report, document, log line and metric help text goes through these.
+public enum Format {
+    /// ISO-8601 UTC with whole seconds and a `Z`: `2026-11-27T12:00:00Z`.
+    /// Fractions are cut (floor), so an instant and its second agree. Works
+    /// for any instant a pcap can hold (1901–2106) without a formatter.
+    public static func iso8601(_ date: Date) -> String {
+        let t = date.timeIntervalSince1970
+        return iso8601(seconds: t.isFinite ? Int64(max(-9e15, min(9e15, t.rounded(.down)))) : 0)
+    }
+
+    /// `iso8601(_:)` of a count of nanoseconds since 1970 (floored to the second).
+    public static func iso8601(nanos: Int64) -> String {
+        iso8601(seconds: nanos / 1_000_000_000 - (nanos % 1_000_000_000 < 0 ? 1 : 0))
+    }
+
+    /// `iso8601(_:)` of whole seconds since 1970.
+    public static func iso8601(seconds t: Int64) -> String {
+        let days = t >= 0 ? t / 86_400 : (t - 86_399) / 86_400
+        let s = t - days * 86_400
+        let (y, m, d) = civil(fromDayNumber: days)
+        return String(format: "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", y, m, d, s / 3600, s % 3600 / 60, s % 60)
+    }
+
+    /// ISO-8601 UTC with milliseconds: `2026-11-27T12:00:00.250Z`, for the
+    /// agent's own clock readings where sub-second order matters.
+    public static func iso8601Milliseconds(seconds: Double) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: Date(timeIntervalSince1970: seconds))
+    }
+
+    /// Parses what `iso8601(_:)` writes, and the same with fractional seconds
+    /// or an offset (`+01:00`); nil for anything else.
+    public static func parseISO8601(_ text: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        if let d = f.date(from: text) { return d }
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.date(from: text)
+    }
+
+    /// Binary units, as Tor uses for AccountingMax: `1.50 GiB`, `512 B`.
+    public static func bytes(_ v: UInt64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+        var value = Double(v)
+        var i = 0
+        while value >= 1024 && i < units.count - 1 { value /= 1024; i += 1 }
+        return i == 0 ? "\(v) B" : String(format: "%.2f %@", value, units[i])
+    }
+
+    /// Digits in groups of three: `1,234,567`.
+    public static func grouped(_ v: UInt64) -> String {
+        var out = ""
+        for (i, ch) in String(v).reversed().enumerated() {
+            if i > 0 && i % 3 == 0 { out.append(",") }
+            out.append(ch)
+        }
+        return String(out.reversed())
+    }
+
+    /// Year, month, day of a day number (days since 1970-01-01), proleptic
+    /// Gregorian (Howard Hinnant's `civil_from_days`).
+    static func civil(fromDayNumber z0: Int64) -> (Int64, Int64, Int64) {
+        let z = z0 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    }
+}
+
+/// A plain-text table: a header, a rule, rows; columns padded to their widest
+/// cell, those from `rightAlignedFrom` on right-aligned (numbers). Rows given
+/// in `footer` follow a second rule.
+public struct TextTable {
+    public var header: [String]
+    public var rows: [[String]]
+    public var footer: [[String]] = []
+    public var rightAlignedFrom: Int
+    /// Whether trailing spaces are cut from each line (a last column left-aligned).
+    public var trimsTrailingSpaces = false
+
+    public init(header: [String], rows: [[String]], footer: [[String]] = [], rightAlignedFrom: Int,
+                trimsTrailingSpaces: Bool = false) {
+        self.header = header; self.rows = rows; self.footer = footer
+        self.rightAlignedFrom = rightAlignedFrom; self.trimsTrailingSpaces = trimsTrailingSpaces
+    }
+
+    public func render() -> String {
+        let all = [header] + rows + footer
+        let n = all.map(\.count).max() ?? 0
+        var widths = [Int](repeating: 0, count: n)
+        for l in all { for (i, c) in l.enumerated() { widths[i] = max(widths[i], c.count) } }
+        let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n"
+        func line(_ l: [String]) -> String {
+            let text = l.enumerated().map { i, c in
+                let pad = String(repeating: " ", count: widths[i] - c.count)
+                return i >= rightAlignedFrom ? pad + c : c + pad
+            }.joined(separator: "  ")
+            return trimsTrailingSpaces ? String(text.reversed().drop(while: { $0 == " " }).reversed()) : text
+        }
+        var out = line(header) + "\n" + rule
+        for r in rows { out += line(r) + "\n" }
+        if !footer.isEmpty {
+            out += rule
+            for r in footer { out += line(r) + "\n" }
+        }
+        return out
+    }
+}
+
+/// The one JSON style of every FlowMeter document: snake_case keys, sorted,
+/// pretty-printed, slashes unescaped, instants as ISO-8601 strings.
+public enum JSONStyle {
+    public static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        e.keyEncodingStrategy = .convertToSnakeCase
+        e.dateEncodingStrategy = .iso8601
+        return e
+    }
+
+    public static func decoder() -> JSONDecoder {
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }
+
+    /// `value` as a document (a trailing newline is the caller's choice).
+    public static func string<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try encoder().encode(value), as: UTF8.self)
+    }
+}
