@@ -4,11 +4,13 @@
 #   scripts/install-deps.sh --test   also what the tests start for real: tshark,
 #                                    tcpreplay, tcpdump, prometheus (promtool), iproute2, curl,
 #                                    chromium (dashboard test), tmux (flowmeter top test),
-#                                    tor (with tor-gencert: RealTorTests' private network)
+#                                    tor (with tor-gencert: RealTorTests' private network),
+#                                    vnstat (the importer reads its database)
 set -euo pipefail
 packages=(libpcap-dev libsqlite3-dev python3 pkg-config)
 if [ "${1:-}" = "--test" ]; then
   packages+=(tshark tcpreplay tcpdump prometheus iproute2 procps curl chromium tmux tor)
+  packages+=(vnstat)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -92,6 +92,12 @@ public struct BacktestResult: Sendable {
         public var at: Date
         public var flowMeter: Double
         public var vnstat: Double
+        /// FlowMeter's printed range (`QuotaForecaster.rangeCoverage`).
+        public var low: Double
+        public var high: Double
+        public init(at: Date, flowMeter: Double, vnstat: Double, low: Double, high: Double) {
+            self.at = at; self.flowMeter = flowMeter; self.vnstat = vnstat; self.low = low; self.high = high
+        }
     }
     public struct PeriodResult: Sendable {
         public var interval: DateInterval
@@ -108,6 +114,22 @@ public struct BacktestResult: Sendable {
     public var vnstatMAPE: Double { mape(\.vnstat) }
     public var pointCount: Int { periods.reduce(0) { $0 + $1.points.count } }
 
+    /// Share of points (0…1) whose range held the actual end-of-period total.
+    public var coverage: Double {
+        let (held, n) = periods.reduce((0, 0)) { acc, p in
+            (acc.0 + p.points.count(where: { $0.low <= p.actual && p.actual <= $0.high }), acc.1 + p.points.count)
+        }
+        return n == 0 ? 0 : Double(held) / Double(n)
+    }
+    /// Mean width of the range relative to the actual total, in percent.
+    public var meanRangeWidth: Double {
+        var sum = 0.0, n = 0
+        for p in periods where p.actual > 0 {
+            for pt in p.points { sum += (pt.high - pt.low) / p.actual; n += 1 }
+        }
+        return n == 0 ? 0 : 100 * sum / Double(n)
+    }
+
     func mape(_ k: KeyPath<Point, Double>) -> Double {
         var sum = 0.0, n = 0
         for p in periods where p.actual > 0 {
@@ -122,7 +144,8 @@ public enum Backtest {
     /// period's end total at each day boundary after its start (FlowMeter's
     /// method with all history before that instant; vnstat's formula on the
     /// period so far) and compares with the actual total.
-    public static func run(quota: Quota, source: UsageHistorySource, from: Date, to: Date) throws -> BacktestResult {
+    /// `everyDays` > 1 projects only at every n-th day boundary (quicker, for tests).
+    public static func run(quota: Quota, source: UsageHistorySource, from: Date, to: Date, everyDays: Int = 1) throws -> BacktestResult {
         let buckets = try source.buckets(from: from, to: to)
         let gaps = try source.gaps(from: from, to: to)
         let traffic = HourlyTraffic(buckets: buckets, gaps: gaps, scope: quota.scope, from: from, to: to, zone: quota.timeZone)
@@ -138,7 +161,7 @@ public enum Backtest {
             while true {
                 let now = iv.start.addingTimeInterval(k * 86_400)
                 if now >= iv.end { break }
-                k += 1
+                k += Double(max(1, everyDays))
                 let usage = QuotaUsage.measure(quota, buckets: inPeriod, now: now)
                 let f = QuotaForecaster.forecast(quota, traffic: traffic, usage: usage, now: now)
                 guard let p = f.projection else { continue }
@@ -146,79 +169,11 @@ public enum Backtest {
                 let v = quota.rule.bytes(
                     read: Double(QuotaForecaster.vnstatEstimate(bytes: usage.read, elapsedSeconds: elapsed, periodSeconds: length)),
                     written: Double(QuotaForecaster.vnstatEstimate(bytes: usage.written, elapsedSeconds: elapsed, periodSeconds: length)))
-                points.append(.init(at: now, flowMeter: p.endTotal, vnstat: v))
+                points.append(.init(at: now, flowMeter: p.endTotal, vnstat: v, low: p.low, high: p.high))
             }
             periods.append(.init(interval: iv, actual: Double(quota.rule.bytes(read: actual.read, written: actual.written)), points: points))
             iv = quota.period.interval(after: iv, in: quota.timeZone)
         }
         return BacktestResult(periods: periods, method: QuotaForecaster.methodName)
-    }
-}
-
-/// Deterministic synthetic histories for backtests: hourly rows with a
-/// diurnal cycle and log-normal noise, plus one feature per shape.
-public enum SyntheticHistory {
-    public enum Shape: String, CaseIterable, Sendable {
-        /// Constant mean (diurnal cycle and noise only).
-        case flat
-        /// Weekdays busy, weekends at about half.
-        case weekly
-        /// Traffic growing 60 % a month.
-        case trend
-        /// The relay down three days mid-month (zero traffic), and capture
-        /// stopped two days mid-month another month (a gap, no rows).
-        case outage
-        /// Single days at 8× the usual traffic, one mid-month, one early.
-        case spike
-    }
-
-    /// `days` of hourly rows from `start`, ~20 MB/s per direction on average.
-    public static func generate(_ shape: Shape, start: Date, days: Int, seed: UInt64 = 1) -> HistoryFile {
-        var rng = SplitMix64(seed: seed &+ UInt64(Shape.allCases.firstIndex(of: shape)!))
-        var rows: [HistoryFile.Row] = []
-        let base = 20_000_000.0
-        for d in 0..<days {
-            let dayNoise = exp(0.05 * rng.gaussian())
-            let wd = (LocalTime(start.addingTimeInterval(Double(d) * 86_400), in: TimeZone(identifier: "UTC")!).weekday)
-            var dayFactor = 1.0
-            switch shape {
-            case .flat: break
-            case .weekly: dayFactor = wd == 0 ? 0.45 : wd == 6 ? 0.55 : 1.2
-            case .trend: dayFactor = 1 + 0.6 * Double(d) / 30
-            case .outage:
-                if (45...47).contains(d) { dayFactor = 0 }          // relay down mid-February
-                if (73...74).contains(d) { continue }               // capture stopped mid-March
-            case .spike:
-                if d == 44 || d == 61 { dayFactor = 8 }             // 14 Feb, 3 Mar
-            }
-            for h in 0..<24 {
-                let diurnal = 1 + 0.35 * sin(2 * Double.pi * Double(h - 9) / 24)
-                let r = base * dayFactor * dayNoise * diurnal
-                let i = r * exp(0.15 * rng.gaussian()) * 3600
-                let o = r * 1.05 * exp(0.15 * rng.gaussian()) * 3600
-                rows.append(.init(start: start.addingTimeInterval(Double(d * 86_400 + h * 3600)), seconds: 3600,
-                                  bytesIn: UInt64(i), bytesOut: UInt64(o)))
-            }
-        }
-        return HistoryFile(rows: rows)
-    }
-}
-
-/// Small deterministic PRNG (Steele, Lea, Flood 2014) so generated histories
-/// are the same on every machine.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    mutating func gaussian() -> Double {
-        let u1 = max(uniform(), 1e-12), u2 = uniform()
-        return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
     }
 }

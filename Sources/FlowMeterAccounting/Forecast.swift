@@ -22,14 +22,28 @@ public struct QuotaForecast: Sendable {
     public var relayBandwidthRateToLast: UInt64?
     /// Tor refuses a relay RelayBandwidthRate below 75 KBytes/s.
     public var relayBandwidthRateBelowTorMinimum: Bool {
-        (relayBandwidthRateToLast ?? .max) < 75 * 1024
+        (relayBandwidthRateToLast ?? .max) < RateAdvice.torMinimum
     }
     public var method: String
+    /// When the traffic's level last changed for good (a step, a restart, a
+    /// ramp that settled), if the model detected a change in its window.
+    public var levelChange: Date?
+    /// The oldest data the projection's level and trend are fitted on.
+    public var learnsFrom: Date?
+    /// The period began before the first data (and no seed was imported):
+    /// `usage` is a lower bound of what the period really used.
+    public var usageIsLowerBound = false
+    /// The counts imported for this period (`flowmeter import`), included in `usage`.
+    public var imported: ImportedUsage?
+    /// `relayBandwidthRateToLast` as torrc lines, per relay for a host-wide quota.
+    public var rateAdvice: RateAdvice?
 
     public struct Projection: Sendable, Equatable {
         /// Rule bytes expected at period end (used + predicted rest).
         public var endTotal: Double
-        /// ≈95 % range of `endTotal` (±2σ of day-to-day variation and level error).
+        /// The `QuotaForecaster.rangeCoverage` interval of `endTotal`: the
+        /// day-to-day variation and level error scaled by a factor calibrated
+        /// on the backtest's synthetic histories.
         public var low: Double
         public var high: Double
         public var endRead: Double
@@ -44,7 +58,13 @@ public struct QuotaForecast: Sendable {
 
 /// FlowMeter's forecast (docs/quotas.md, "Forecast"). Pure: takes `now`.
 public enum QuotaForecaster {
-    public static let methodName = "seasonal-trend (robust 24-h level with Theil-Sen trend over 56 d, × weekday and hour-of-day profile; capture gaps excluded)"
+    public static let methodName = "seasonal-trend (robust 24-h level with Theil-Sen trend over 56 d or since the last level change, × weekday and hour-of-day profile; capture gaps excluded)"
+    /// The share of end-of-period totals the printed range is meant to hold.
+    public static let rangeCoverage = 0.8
+    /// Standard errors on either side that made the range hold
+    /// `rangeCoverage` of the actual totals over `backtest --synthetic all`
+    /// (calibrated there; docs/quotas.md, "Range").
+    public static let rangeScale = 1.95
     /// Tor's MIN_TIME_FOR_MEASUREMENT: no projection from less than 30 min of data.
     public static let minimumObservedSeconds = 1800.0
     /// How much history before `now` the model reads.
@@ -57,8 +77,26 @@ public enum QuotaForecaster {
         let buckets = try source.buckets(from: from, to: now)
         let gaps = try source.gaps(from: from, to: now)
         let traffic = HourlyTraffic(buckets: buckets, gaps: gaps, scope: quota.scope, from: from, to: now, zone: quota.timeZone)
-        return forecast(quota, traffic: traffic, usage: QuotaUsage.measure(quota, buckets: buckets, now: now),
-                        periodBuckets: buckets, now: now)
+        var usage = QuotaUsage.measure(quota, buckets: buckets, now: now)
+        var seed: ImportedUsage? = nil
+        if let seeds = source as? ImportedUsageSource,
+           let found = ImportedUsage.seed(for: quota, interval: interval, among: try seeds.importedUsage(overlapping: interval)) {
+            // The seed already holds what FlowMeter counted before its end.
+            seed = found
+            usage = QuotaUsage.measure(quota, buckets: buckets.filter { $0.start >= found.end }, now: now)
+            usage.read &+= found.read; usage.written &+= found.written
+            usage.used = quota.rule.bytes(read: usage.read, written: usage.written)
+        }
+        var f = forecast(quota, traffic: traffic, usage: usage, periodBuckets: buckets, now: now)
+        f.imported = seed
+        if let rate = f.relayBandwidthRateToLast {
+            let dayAgo = now.addingTimeInterval(-86_400)
+            f.rateAdvice = RateAdvice.advise(rate: rate, quota: quota, recent: buckets.filter { $0.start >= dayAgo })
+        }
+        // Nothing was recorded (or imported) from the period's start until the first data.
+        let first = seed?.start ?? buckets.filter { quota.scope.includes($0) }.map(\.start).min()
+        f.usageIsLowerBound = first.map { $0 > interval.start.addingTimeInterval(3600) } ?? (now > interval.start)
+        return f
     }
 
     /// Forecast from pre-binned traffic (which may extend past `now`; nothing
@@ -107,8 +145,12 @@ public enum QuotaForecaster {
         }
         let days = secondsLeft / 86_400
         func spread(_ m: SeasonalTrendModel) -> Double {
-            86_400 * (days * m.sigma * m.sigma + pow(days * m.levelStandardError, 2)).squareRoot() * 2
+            86_400 * (days * m.sigma * m.sigma + pow(days * m.levelStandardError, 2)
+                      + pow(days * days / 2 * m.slopeStandardError, 2)).squareRoot() * rangeScale
         }
+        let regimes = [mIn, mOut].compactMap(\.regimeStartDaysAgo)
+        f.levelChange = regimes.min().map { now.addingTimeInterval(-$0 * 86_400) }
+        f.learnsFrom = now.addingTimeInterval(-min(mIn.learnsFromDaysAgo, mOut.learnsFromDaysAgo) * 86_400)
         let remIn = cumIn - Double(usage.read), remOut = cumOut - Double(usage.written)
         let lowIn = Double(usage.read) + max(0, remIn - spread(mIn)), highIn = cumIn + spread(mIn)
         let lowOut = Double(usage.written) + max(0, remOut - spread(mOut)), highOut = cumOut + spread(mOut)
@@ -158,184 +200,4 @@ struct SlotCache {
         memo[h] = (l.weekday, l.hour)
         return (l.weekday, l.hour)
     }
-}
-
-/// The model behind `QuotaForecaster` for one direction.
-///
-/// rate(t) = weekday[t] × hourOfDay[t] × max(0, level + slope × days ahead).
-/// - Profiles are medians of ratios (a day to its centred 7-day median; an
-///   hour to its day's mean), so one spike or outage day cannot bend them.
-/// - The level is an interquartile mean of deseasonalised 24-h blocks; the
-///   slope a Theil-Sen estimate shrunk by its standard error (none below
-///   t = 2), so flat traffic is not extrapolated from noise.
-/// - Only observed seconds count: a capture gap lowers no rate.
-struct SeasonalTrendModel {
-    var weekday = [Double](repeating: 1, count: 7)
-    /// Whether two weeks of days gave a weekday profile (even a flat one).
-    var hasWeekProfile = false
-    var hourOfDay = [Double](repeating: 1, count: 24)
-    var level = 0.0
-    var slopePerDay = 0.0
-    /// Day-to-day standard deviation of the deseasonalised level (bytes/s).
-    var sigma = 0.0
-    var levelStandardError = 0.0
-
-    init?(traffic: HourlyTraffic, values: [Double], now: Date) {
-        let nowHour = Int((now.timeIntervalSince1970 / 3600).rounded(.down)) // complete hours end here
-        // The hour containing `now` counts only when the traffic was binned up
-        // to `now` (live use); a backtest's traffic runs on past `now`.
-        let partialNowHour = traffic.firstHour + traffic.hourCount - 1 == nowHour
-        let lastIndex = nowHour - (partialNowHour ? 0 : 1) - traffic.firstHour
-        let firstIndex = max(0, nowHour - Int(QuotaForecaster.windowSeconds / 3600) - traffic.firstHour)
-        guard lastIndex >= firstIndex, lastIndex < traffic.hourCount || traffic.hourCount > 0 else { return nil }
-        let last = min(lastIndex, traffic.hourCount - 1)
-        guard last >= firstIndex else { return nil }
-        var slots = SlotCache(traffic: traffic)
-        var idx: [Int] = []
-        var observedTotal = 0.0
-        for i in firstIndex...last where traffic.observed[i] > 0 {
-            idx.append(i); observedTotal += traffic.observed[i]
-        }
-        guard observedTotal >= QuotaForecaster.minimumObservedSeconds else { return nil }
-
-        // Local calendar days (indexed from the window's first) and their
-        // mean rates; nil for days observed under 12 h.
-        let firstDay = traffic.local[idx[0]].day
-        let dayCount = traffic.local[idx[idx.count - 1]].day - firstDay + 1
-        var dayV = [Double](repeating: 0, count: dayCount), dayO = dayV
-        var dayWeekday = [Int](repeating: 0, count: dayCount)
-        for i in idx {
-            let l = traffic.local[i]
-            dayWeekday[l.day - firstDay] = l.weekday
-            dayV[l.day - firstDay] += values[i]; dayO[l.day - firstDay] += traffic.observed[i]
-        }
-        let dayRate: [Double?] = (0..<dayCount).map { dayO[$0] >= 12 * 3600 ? dayV[$0] / dayO[$0] : nil }
-
-        // Weekday profile: median ratio of a day to its centred 7-day median.
-        if dayRate.count(where: { $0 != nil }) >= 14 {
-            var ratios = [[Double]](repeating: [], count: 7)
-            for d in 3..<max(3, dayCount - 3) {
-                guard let r = dayRate[d] else { continue }
-                let around = dayRate[(d - 3)...(d + 3)].compactMap { $0 }
-                guard around.count == 7 else { continue }
-                // A centred 7-day median holds every weekday once, so it is a
-                // fixed multiple of the week's mean (the factors are normalised
-                // below) but a spike or an outage day cannot move it.
-                let reference = median(around)
-                if reference > 0 { ratios[dayWeekday[d]].append(r / reference) }
-            }
-            if ratios.allSatisfy({ !$0.isEmpty }) {
-                let med = ratios.map { median($0) }
-                let mean = med.reduce(0, +) / 7
-                if mean > 0 {
-                    // Shrink toward a flat week by how much of the spread
-                    // between weekdays their own noise explains, so noise on
-                    // flat traffic is not projected as a weekly pattern.
-                    let f = med.map { $0 / mean }
-                    let between = f.map { ($0 - 1) * ($0 - 1) }.reduce(0, +) / 6
-                    var within = 0.0, count = 0.0
-                    for (w, rs) in ratios.enumerated() {
-                        let sd = 1.4826 * median(rs.map { abs($0 / mean - f[w]) })
-                        within += sd * sd / Double(rs.count); count += 1
-                    }
-                    let keep = between > 0 ? max(0, 1 - (within / count) / between) : 0
-                    weekday = f.map { 1 + ($0 - 1) * keep }
-                    hasWeekProfile = true
-                }
-            }
-        }
-        // Hour-of-day profile: median ratio of an hour to its day.
-        if dayRate.count(where: { $0 != nil }) >= 3 {
-            var ratios = [[Double]](repeating: [], count: 24)
-            for i in idx where traffic.observed[i] >= 1800 {
-                guard let r = dayRate[traffic.local[i].day - firstDay], r > 0 else { continue }
-                ratios[slots.slot(hour: traffic.firstHour + i).1].append(values[i] / traffic.observed[i] / r)
-            }
-            if ratios.allSatisfy({ $0.count >= 2 }) {
-                let med = ratios.map { median($0) }
-                let mean = med.reduce(0, +) / 24
-                if mean > 0 { hourOfDay = med.map { $0 / mean } }
-            }
-        }
-
-        // Deseasonalised 24-h blocks counted back from now.
-        var blocks: [(t: Double, level: Double)] = []
-        var sumV = 0.0, sumE = 0.0
-        var blockV = [Double](repeating: 0, count: 57), blockE = blockV, blockO = blockV
-        for i in idx {
-            let (wd, hr) = slots.slot(hour: traffic.firstHour + i)
-            let expect = traffic.observed[i] * weekday[wd] * hourOfDay[hr]
-            sumV += values[i]; sumE += expect
-            let k = (nowHour - 1 - (traffic.firstHour + i)) / 24
-            if k < blockV.count { blockV[k] += values[i]; blockE[k] += expect; blockO[k] += traffic.observed[i] }
-        }
-        for k in 0..<blockV.count where blockO[k] >= 6 * 3600 && blockE[k] > 0 {
-            blocks.append((t: -(Double(k) + 0.5), level: blockV[k] / blockE[k]))
-        }
-        let n = blocks.count
-        // The robust (median) level needs the weekday profile (≥ 14 days):
-        // without it a median of days lands on the commoner kind of weekday,
-        // so the level is then the plain observed mean. A weekly swing left in
-        // the blocks inflates their residuals, which keeps it from passing the
-        // trend's significance test.
-        if n >= 3 {
-            let levels = blocks.map(\.level)
-            var a = hasWeekProfile ? trimmedMean(levels) : sumV / sumE, b = 0.0
-            if n >= 10 {
-                var slopes: [Double] = []
-                for i in 0..<n { for j in (i + 1)..<n where blocks[j].t != blocks[i].t {
-                    slopes.append((blocks[j].level - blocks[i].level) / (blocks[j].t - blocks[i].t))
-                } }
-                let s = median(slopes)
-                let a1 = median(blocks.map { $0.level - s * $0.t })
-                // The test uses the classical residual deviation: a MAD of
-                // ten residuals is too often near zero and passes noise.
-                let resid = blocks.map { $0.level - (a1 + s * $0.t) }
-                let sd = (resid.map { $0 * $0 }.reduce(0, +) / Double(n - 2)).squareRoot()
-                let tm = blocks.map(\.t).reduce(0, +) / Double(n)
-                let sxx = blocks.map { ($0.t - tm) * ($0.t - tm) }.reduce(0, +)
-                let se = sxx > 0 ? sd / sxx.squareRoot() : .infinity
-                // Shrink the slope by its own uncertainty (t = slope / se):
-                // nothing below t = 2, nearly all of it from t ≈ 6 on. A hard
-                // threshold would drop a slow real trend and leave the level
-                // lagging half a window behind.
-                if se.isFinite && se > 0 && s != 0 {
-                    let t = abs(s) / se
-                    b = s * max(0, 1 - (2 / t) * (2 / t))
-                    a = hasWeekProfile ? trimmedMean(blocks.map { $0.level - b * $0.t }) : a1 + (s - b) * tm
-                } else if se == 0 { a = a1; b = s }
-            }
-            let resid = blocks.map { $0.level - (a + b * $0.t) }
-            level = a; slopePerDay = b
-            sigma = 1.4826 * median(resid.map(abs))
-            levelStandardError = 1.25 * sigma / Double(n).squareRoot()
-        } else {
-            // Under three days: the observed (gap-free) average, wide range.
-            guard sumE > 0 else { level = 0; return }
-            level = sumV / sumE
-            sigma = level
-            levelStandardError = level
-        }
-    }
-
-    func rate(weekday wd: Int, hour: Int, daysAhead: Double) -> Double {
-        weekday[wd] * hourOfDay[hour] * max(0, level + slopePerDay * daysAhead)
-    }
-}
-
-/// Mean of the middle half (the interquartile mean): nearly as efficient as
-/// the mean on noise, yet a quarter of the values on either side may be
-/// outages or spikes without moving it.
-func trimmedMean(_ xs: [Double]) -> Double {
-    guard xs.count >= 4 else { return median(xs) }
-    let s = xs.sorted()
-    let cut = s.count / 4
-    let mid = s[cut..<(s.count - cut)]
-    return mid.reduce(0, +) / Double(mid.count)
-}
-
-func median(_ xs: [Double]) -> Double {
-    guard !xs.isEmpty else { return 0 }
-    let s = xs.sorted()
-    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }

@@ -18,14 +18,17 @@ struct BacktestCommand: ParsableCommand {
         abstract: "Score FlowMeter's end-of-period projection against vnstat's on a history (MAPE).",
         discussion: """
             The history is a file of per-interval counts (start_utc,seconds,bytes_in,bytes_out; rows missing are \
-            capture gaps), the store (--db), or generated (--synthetic flat|weekly|trend|outage|spike|all). \
+            capture gaps), the store (--db), or generated (--synthetic SHAPE or all; shapes below). \
             For every complete period of the quota, both methods project the period's total at each day \
-            boundary; vnstat's is floor(bytes / elapsed seconds) × period length per direction.
+            boundary; vnstat's is floor(bytes / elapsed seconds) × period length per direction. \
+            Coverage is how often the actual total fell inside FlowMeter's printed range; width is the \
+            range's mean width relative to the actual total. \
+            Shapes: \(SyntheticHistory.Shape.allCases.map(\.rawValue).joined(separator: ", ")).
             """)
 
     @Option(help: "History file: start_utc,seconds,bytes_in,bytes_out.") var history: String?
     @Option(help: "FlowMeter's SQLite store.") var db: String?
-    @Option(help: "Generate a history: flat, weekly, trend, outage, spike or all.") var synthetic: String?
+    @Option(help: "Generate a history: a shape (see above) or all.") var synthetic: String?
     @Option(help: "Days of synthetic history from 2026-01-01.") var days = 181
     @Option(help: "Seed of the synthetic noise.") var seed: UInt64 = 1
     @Option(help: "Write the synthetic history here (one shape only).") var writeHistory: String?
@@ -83,11 +86,23 @@ struct BacktestCommand: ParsableCommand {
         print("FlowMeter: \(QuotaForecaster.methodName)")
         print("vnstat:    floor(bytes / elapsed s) × period length, per direction")
         print("")
-        print(pad("history", 14) + pad("periods", 9) + pad("points", 8) + pad("FlowMeter MAPE", 16) + pad("vnstat MAPE", 13) + "ratio")
+        let n = Int((QuotaForecaster.rangeCoverage * 100).rounded())
+        print("range:     the \(n) % interval of the end-of-period total")
+        print("")
+        print(pad("history", 14) + pad("periods", 9) + pad("points", 8) + pad("FlowMeter MAPE", 16) + pad("vnstat MAPE", 13)
+              + pad("ratio", 7) + pad("coverage (\(n) %)", 17) + "width")
         for (name, r) in results {
             let ratio = r.vnstatMAPE > 0 ? String(format: "%.2f", r.flowMeterMAPE / r.vnstatMAPE) : "—"
             print(pad(name, 14) + pad("\(r.periods.count)", 9) + pad("\(r.pointCount)", 8)
-                  + pad(String(format: "%.2f %%", r.flowMeterMAPE), 16) + pad(String(format: "%.2f %%", r.vnstatMAPE), 13) + ratio)
+                  + pad(String(format: "%.2f %%", r.flowMeterMAPE), 16) + pad(String(format: "%.2f %%", r.vnstatMAPE), 13)
+                  + pad(ratio, 7) + pad(String(format: "%.1f %%", 100 * r.coverage), 17) + String(format: "%.1f %%", r.meanRangeWidth))
+        }
+        if results.count > 1 {
+            let all = BacktestResult(periods: results.flatMap(\.1.periods), method: QuotaForecaster.methodName)
+            print(pad("all", 14) + pad("\(all.periods.count)", 9) + pad("\(all.pointCount)", 8)
+                  + pad(String(format: "%.2f %%", all.flowMeterMAPE), 16) + pad(String(format: "%.2f %%", all.vnstatMAPE), 13)
+                  + pad(all.vnstatMAPE > 0 ? String(format: "%.2f", all.flowMeterMAPE / all.vnstatMAPE) : "—", 7)
+                  + pad(String(format: "%.1f %%", 100 * all.coverage), 17) + String(format: "%.1f %%", all.meanRangeWidth))
         }
     }
 
@@ -98,6 +113,7 @@ struct BacktestJSON: Encodable {
     struct Period: Encodable {
         var start: String, end: String, actual_bytes: Double, points: Int
         var flowmeter_mape_percent: Double, vnstat_mape_percent: Double
+        var range_coverage_percent: Double, range_mean_width_percent: Double
     }
     var history: String
     var period: String
@@ -106,15 +122,22 @@ struct BacktestJSON: Encodable {
     var points: Int
     var flowmeter_mape_percent: Double
     var vnstat_mape_percent: Double
+    /// The interval the range is meant to be (e.g. 80), and what it held.
+    var range_interval_percent: Double
+    var range_coverage_percent: Double
+    var range_mean_width_percent: Double
     var periods: [Period]
 
     init(history: String, quota: Quota, result r: BacktestResult) {
         self.history = history; period = quota.period.description; rule = quota.rule.rawValue; method = r.method
         points = r.pointCount; flowmeter_mape_percent = r.flowMeterMAPE; vnstat_mape_percent = r.vnstatMAPE
+        range_interval_percent = 100 * QuotaForecaster.rangeCoverage
+        range_coverage_percent = 100 * r.coverage; range_mean_width_percent = r.meanRangeWidth
         periods = r.periods.map { p in
             let one = BacktestResult(periods: [p], method: r.method)
             return Period(start: Format.iso8601(p.interval.start), end: Format.iso8601(p.interval.end), actual_bytes: p.actual, points: p.points.count,
-                          flowmeter_mape_percent: one.flowMeterMAPE, vnstat_mape_percent: one.vnstatMAPE)
+                          flowmeter_mape_percent: one.flowMeterMAPE, vnstat_mape_percent: one.vnstatMAPE,
+                          range_coverage_percent: 100 * one.coverage, range_mean_width_percent: one.meanRangeWidth)
         }
     }
 }

@@ -16,7 +16,8 @@ struct FlowMeterCommand: ParsableCommand {
         abstract: "Traffic accounting for Tor relay hosts: per-category counts, quotas and forecasts, no peer data.",
         version: FlowMeterVersion.string,
         subcommands: [ReplayCommand.self, RunCommand.self, ReportCommand.self, DbCommand.self, BenchCommand.self,
-                      TorScheduleCommand.self, BacktestCommand.self, ForecastCommand.self, CheckCommand.self, TopCommand.self]
+                      TorScheduleCommand.self, BacktestCommand.self, ForecastCommand.self, CheckCommand.self, TopCommand.self,
+                      ImportCommand.self]
     )
 
     /// Every command logs in the one format (FlowMeterLogHandler), including

@@ -163,13 +163,16 @@ enum ForecastText {
     static func render(_ s: QuotaStatus) -> String {
         let j = s.json
         func bytes(_ v: Double?) -> String { v.map { Format.bytes(UInt64(max(0, $0))) } ?? "–" }
-        var out = "quota \(j.name) (\(j.scope), rule \(j.rule)): \(Format.bytes(j.used_bytes)) of \(Format.bytes(j.limit_bytes)) used, \(Format.bytes(j.remaining_bytes)) left\n"
+        let atLeast = j.used_is_lower_bound ? "at least " : ""
+        var out = "quota \(j.name) (\(j.scope), rule \(j.rule)): \(atLeast)\(Format.bytes(j.used_bytes)) of \(Format.bytes(j.limit_bytes)) used, \(Format.bytes(j.remaining_bytes)) left\n"
         out += "  period \(j.period_start) – \(j.period_end), as of \(j.now)\n"
+        out += ForecastText.provenance(j)
         if let end = j.projected_end_bytes {
-            out += "  projected end of period: \(bytes(end)) (range \(bytes(j.projected_end_bytes_low)) – \(bytes(j.projected_end_bytes_high))), method \(j.method)\n"
+            out += "  projected end of period: \(atLeast)\(bytes(end)) (\(Int(j.projected_range_percent ?? 0)) % range \(bytes(j.projected_end_bytes_low)) – \(bytes(j.projected_end_bytes_high))), method \(j.method)\n"
+            out += "  learns from \(j.learns_from ?? "–")" + (j.level_change.map { " (level changed \($0); earlier data not used for the level)" } ?? "") + "\n"
             out += "  projected exhaustion: \(j.projected_exhaustion ?? "not within this period")\n"
             if let b = j.daily_budget_bytes { out += "  daily budget for the rest of the period: \(bytes(b))\n" }
-            if let rate = j.relay_bandwidth_rate_to_last_bytes_per_second { out += "  RelayBandwidthRate that would make it last: \(rate) bytes/s\n" }
+            out += ForecastText.rateAdvice(j)
         } else {
             out += "  no projection yet (\(Int(j.observed_seconds)) s of data; at least 1800 s needed)\n"
         }

@@ -33,6 +33,38 @@ public struct QuotaForecastJSON: Codable, Sendable, Equatable {
     public var source = "packets"
     /// Tor's own figures and live prediction, when its control port answered.
     public var tor_control: TorControlJSON? = nil
+    /// The interval the projected range is meant to be (e.g. 80 for 80 %).
+    public var projected_range_percent: Double?
+    /// When the model detected the traffic's level last changed, and the
+    /// oldest data its level is fitted on.
+    public var level_change: String?
+    public var learns_from: String?
+    /// The period began before the first data and nothing was imported:
+    /// used_bytes is a lower bound.
+    public var used_is_lower_bound: Bool = false
+    /// Counts imported by `flowmeter import` that used_bytes includes.
+    public var imported: Imported?
+    /// The RelayBandwidthRate to paste into a torrc, and whether Tor would refuse it.
+    public var relay_bandwidth_rate_torrc: String?
+    public var relay_bandwidth_rate_below_tor_minimum: Bool?
+    /// For a host-wide quota: the rate is the total for every relay; each one's share.
+    public var relay_bandwidth_rate_shares: [Share]?
+
+    public struct Imported: Codable, Sendable, Equatable {
+        public var source: String
+        public var relay: String
+        public var start: String
+        public var end: String
+        public var read_bytes: UInt64
+        public var written_bytes: UInt64
+    }
+    public struct Share: Codable, Sendable, Equatable {
+        public var relay: String
+        public var fraction: Double
+        public var bytes_per_second: UInt64
+        public var torrc: String
+        public var below_tor_minimum: Bool
+    }
 
     public struct Tor: Codable, Sendable, Equatable {
         public var interval_start: String
@@ -82,6 +114,21 @@ public struct QuotaForecastJSON: Codable, Sendable, Equatable {
         daily_budget_bytes = f.dailyBudget?.rounded()
         relay_bandwidth_rate_to_last_bytes_per_second = f.relayBandwidthRateToLast
         self.tor = tor.map(Tor.init)
+        projected_range_percent = f.projection == nil ? nil : 100 * QuotaForecaster.rangeCoverage
+        level_change = f.levelChange.map { Format.iso8601($0) }
+        learns_from = f.learnsFrom.map { Format.iso8601($0) }
+        used_is_lower_bound = f.usageIsLowerBound
+        imported = f.imported.map {
+            Imported(source: $0.source.rawValue, relay: $0.relay, start: Format.iso8601($0.start), end: Format.iso8601($0.end),
+                     read_bytes: $0.read, written_bytes: $0.written)
+        }
+        let advice = f.rateAdvice ?? f.relayBandwidthRateToLast.map { RateAdvice(bytesPerSecond: $0, hostWide: false, shares: []) }
+        relay_bandwidth_rate_torrc = advice?.torrc
+        relay_bandwidth_rate_below_tor_minimum = advice?.belowTorMinimum
+        relay_bandwidth_rate_shares = advice.flatMap { $0.hostWide ? $0.shares.map {
+            Share(relay: $0.relay, fraction: $0.fraction, bytes_per_second: $0.bytesPerSecond, torrc: $0.torrc,
+                  below_tor_minimum: $0.belowTorMinimum)
+        } : nil }
     }
 }
 

@@ -93,7 +93,7 @@ public final class AccountingStore {
     public let path: String
     public let configuration: StoreConfiguration
     public let previousSession: PreviousSession
-    private var queue: DatabaseQueue?
+    var queue: DatabaseQueue?
     private var lockFD: Int32
 
     /// Opens (creating if needed) and migrates the database at `path`.

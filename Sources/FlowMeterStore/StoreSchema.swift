@@ -98,6 +98,13 @@ public enum StoreSchema {
         ("capture_import", "bytes", "its wire bytes"),
         ("capture_import", "records_hash", "FNV-1a hash of its first 1,024 records (a fingerprint; no record is kept)"),
         ("capture_import", "imported_utc", "when it was imported (the replay clock's last instant), UTC seconds"),
+        ("imported_usage", "relay", "relay label the imported counts are filed under (\"host\" for an interface)"),
+        ("imported_usage", "start_utc", "start of the period the other tool counted from, UTC seconds"),
+        ("imported_usage", "end_utc", "the instant its counts run to, UTC seconds"),
+        ("imported_usage", "read_bytes", "bytes received in [start_utc, end_utc) by the other tool's count"),
+        ("imported_usage", "written_bytes", "bytes sent in [start_utc, end_utc) by the other tool's count"),
+        ("imported_usage", "source", "tor-state, vnstat-json or vnstat-db"),
+        ("imported_usage", "imported_utc", "when `flowmeter import` stored it, UTC seconds"),
     ]
 
     static var migrator: DatabaseMigrator {
@@ -159,6 +166,25 @@ public enum StoreSchema {
                 );
                 UPDATE info SET value = '3' WHERE name = 'schema_version';
                 PRAGMA user_version = 3;
+                """)
+        }
+        // v4: a period's counts imported from tor's state file or vnstat, so
+        // an agent installed mid-period can report the whole period. Its own
+        // step, separate from other additions, so merges stay additive.
+        m.registerMigration("v4-imported-usage") { db in
+            try db.execute(sql: """
+                CREATE TABLE imported_usage(
+                    relay TEXT NOT NULL,
+                    start_utc INTEGER NOT NULL,
+                    end_utc INTEGER NOT NULL CHECK (end_utc >= start_utc),
+                    read_bytes INTEGER NOT NULL CHECK (read_bytes >= 0),
+                    written_bytes INTEGER NOT NULL CHECK (written_bytes >= 0),
+                    source TEXT NOT NULL,
+                    imported_utc INTEGER NOT NULL,
+                    PRIMARY KEY (relay, start_utc)
+                );
+                UPDATE info SET value = '4' WHERE name = 'schema_version';
+                PRAGMA user_version = 4;
                 """)
         }
         // v5: captures `replay --db` imported, by content fingerprint, written

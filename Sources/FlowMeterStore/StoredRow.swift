@@ -1,3 +1,4 @@
+import FlowMeterCore
 import FlowMeterAccounting
 import Foundation
 import GRDB

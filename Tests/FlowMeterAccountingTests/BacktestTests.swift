@@ -17,9 +17,11 @@ import Testing
     static let quota = Quota(name: "p", limit: 200 << 40, period: .torDefault, rule: .sum,
                              timeZone: TimeZone(identifier: "UTC")!, scope: .provider)
     static let start = utc("2026-01-01 00:00:00")
+    /// Forecasts at every third day boundary keep the suite short; `flowmeter
+    /// backtest --synthetic all` scores every day (docs/quotas.md has its table).
     static func run(_ shape: SyntheticHistory.Shape, seed: UInt64) throws -> BacktestResult {
         let h = SyntheticHistory.generate(shape, start: start, days: 181, seed: seed)
-        return try Backtest.run(quota: quota, source: h, from: start, to: start.addingTimeInterval(181 * 86_400))
+        return try Backtest.run(quota: quota, source: h, from: start, to: start.addingTimeInterval(181 * 86_400), everyDays: 3)
     }
     /// Computed once (each run replays ~175 forecasts) and shared by the tests.
     static let results: [SyntheticHistory.Shape: BacktestResult] = {
@@ -29,11 +31,17 @@ import Testing
     }()
 
     @Test(arguments: SyntheticHistory.Shape.allCases)
-    func flowMetersProjectionIsNeverWorseThanVnstats(shape: SyntheticHistory.Shape) throws {
+    func flowMetersProjectionBeatsVnstatsOnEveryShape(shape: SyntheticHistory.Shape) throws {
         let r = try #require(Self.results[shape])
-        print("backtest \(shape.rawValue): periods \(r.periods.count) points \(r.pointCount) MAPE flowmeter \(String(format: "%.2f", r.flowMeterMAPE)) % vnstat \(String(format: "%.2f", r.vnstatMAPE)) %")
+        print("backtest \(shape.rawValue): periods \(r.periods.count) points \(r.pointCount) MAPE flowmeter \(String(format: "%.2f", r.flowMeterMAPE)) % vnstat \(String(format: "%.2f", r.vnstatMAPE)) % coverage \(String(format: "%.1f", 100 * r.coverage)) % width \(String(format: "%.1f", r.meanRangeWidth)) %")
         #expect(r.periods.count == 6)
-        #expect(r.flowMeterMAPE <= r.vnstatMAPE)
+        #expect(r.flowMeterMAPE < r.vnstatMAPE)
+    }
+
+    @Test func theRangeHoldsItsStatedShareOfActualTotalsWithinFivePoints() throws {
+        let all = BacktestResult(periods: SyntheticHistory.Shape.allCases.flatMap { Self.results[$0]?.periods ?? [] }, method: "")
+        #expect(abs(all.coverage - QuotaForecaster.rangeCoverage) <= 0.05, "coverage \(all.coverage)")
+        #expect(all.meanRangeWidth > 0)
     }
 
     @Test(arguments: [SyntheticHistory.Shape.weekly, .trend])
@@ -42,10 +50,11 @@ import Testing
         #expect(r.flowMeterMAPE <= 0.5 * r.vnstatMAPE)
     }
 
-    @Test(arguments: SyntheticHistory.Shape.allCases)
+    /// The shapes where relays change, on a second noise draw.
+    @Test(arguments: [SyntheticHistory.Shape.trend, .step, .ramp, .flood])
     func theInequalitiesHoldForAnotherNoiseDrawToo(shape: SyntheticHistory.Shape) throws {
         let r = try Self.run(shape, seed: 3000)
-        #expect(r.flowMeterMAPE <= r.vnstatMAPE)
+        #expect(r.flowMeterMAPE < r.vnstatMAPE)
         if shape == .weekly || shape == .trend { #expect(r.flowMeterMAPE <= 0.5 * r.vnstatMAPE) }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import FlowMeterCore
 @testable import FlowMeterTestSupport
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import FlowMeterCore
 @testable import FlowMeterFormat
 @testable import FlowMeterAccounting
 @testable import FlowMeterReports

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Testing
+@testable import FlowMeterCore
 @testable import FlowMeterStore
 @testable import FlowMeterTestSupport
 
@@ -17,8 +18,9 @@ import Testing
         var batch = FlushBatch(clockUTC: 1_772_330_400)
         for (resolution, start) in [(BucketResolution.hour, Int64(1_772_326_800)), (.day, 1_772_323_200)] {
             for relay in ["host", "relay1"] {
-                batch.deltas.append(BucketDelta(resolution: resolution, startUTC: start, relay: relay, category: "or_inbound",
-                                                direction: "in", packets: 10, bytes: 15_000, payloadBytes: 14_000))
+                batch.deltas.append(BucketDelta(resolution: resolution, startUTC: start,
+                                                cell: Cell(relay: relay, category: .orInbound, direction: .inbound,
+                                                           CellCounts(packets: 10, bytes: 15_000, payloadBytes: 14_000))))
             }
         }
         batch.gaps.append(GapRecord(startUTC: 1_772_326_800, endUTC: 1_772_327_000, reason: .agentCrashed))

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Testing
+@testable import FlowMeterCore
 @testable import FlowMeterStore
 @testable import FlowMeterTestSupport
 #if canImport(Glibc)

@@ -84,18 +84,19 @@ import Testing
 
     @Test func aDatabaseFromANewerFlowMeterIsRefusedAndLeftUnchanged() throws {
         let dir = try TempDir(); defer { dir.cleanup() }
+        let newer = StoreSchema.currentVersion + 1
         let path = dir.path("new.db")
         try AccountingStore(path: path).close()
         let q = try DatabaseQueue(path: path)
         try q.writeWithoutTransaction { db in
-            try db.execute(sql: "INSERT INTO grdb_migrations VALUES ('v99'); CREATE TABLE future(x); PRAGMA user_version = 99")
+            try db.execute(sql: "INSERT INTO grdb_migrations VALUES ('future'); CREATE TABLE future(x); PRAGMA user_version = \(newer)")
         }
         try q.close()
         let before = try Data(contentsOf: URL(fileURLWithPath: path))
 
-        #expect(throws: StoreError.newerSchema(path: path, found: 99, supported: StoreSchema.currentVersion)) { try AccountingStore(path: path) }
-        #expect(throws: StoreError.newerSchema(path: path, found: 99, supported: StoreSchema.currentVersion)) { try AccountingReader(path: path) }
-        #expect(throws: StoreError.newerSchema(path: path, found: 99, supported: StoreSchema.currentVersion)) {
+        #expect(throws: StoreError.newerSchema(path: path, found: newer, supported: StoreSchema.currentVersion)) { try AccountingStore(path: path) }
+        #expect(throws: StoreError.newerSchema(path: path, found: newer, supported: StoreSchema.currentVersion)) { try AccountingReader(path: path) }
+        #expect(throws: StoreError.newerSchema(path: path, found: newer, supported: StoreSchema.currentVersion)) {
             try BucketAccumulator(path: path, relayLabels: relayLabels)
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)

@@ -21,7 +21,7 @@ extension HTTPEndpoint {
     /// The token in an `Authorization` header: `Bearer TOKEN`, or `Basic`
     /// with TOKEN as the password; nil for anything else.
     static func presentedToken(_ header: String) -> String? {
-        if let bearer = MetricsServer.bearerToken(header) { return String(bearer) }
+        if let bearer = HTTPEndpoint.bearerToken(header) { return String(bearer) }
         // Schemes are case-insensitive (RFC 7235), Basic as Bearer.
         guard let space = header.firstIndex(of: " "), header[..<space].lowercased() == "basic",
               let data = Data(base64Encoded: header[space...].trimmingCharacters(in: .whitespaces)),

@@ -1,0 +1,59 @@
+import ArgumentParser
+import FlowMeterAccounting
+import FlowMeterFormat
+import FlowMeterReports
+import FlowMeterStore
+import Foundation
+
+/// `flowmeter import`: seeds the current period from tor's state file or
+/// vnstat, so an agent installed mid-period reports the whole period.
+struct ImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Seed the current period's counts from tor's state file or vnstat (for an agent installed mid-period).",
+        discussion: """
+            --tor-state reads AccountingIntervalStart and AccountingBytesRead/WrittenInInterval from a relay's \
+            DataDirectory/state (Tor-layer bytes, filed under --relay). --vnstat-json reads `vnstat --json` \
+            output (vnstat 2.x), --vnstat-db vnstat's SQLite file; both give the interface's current month \
+            (wire bytes, filed under --relay, default host). Forecasts and reports of a quota whose period \
+            starts with the seed count it in place of FlowMeter's own buckets before the seed's end, and \
+            say so. Importing again replaces the earlier seed for the same relay and period.
+            """)
+
+    @Option(help: ArgumentHelp("FlowMeter's SQLite store (written; stop the agent first).", valueName: "FILE")) var db: String
+    @Option(help: ArgumentHelp("A tor state file (needs --relay).", valueName: "FILE")) var torState: String?
+    @Option(help: ArgumentHelp("`vnstat --json` output.", valueName: "FILE")) var vnstatJson: String?
+    @Option(help: ArgumentHelp("vnstat's database, e.g. /var/lib/vnstat/vnstat.db (needs --interface).", valueName: "FILE")) var vnstatDb: String?
+    @Option(help: ArgumentHelp("The vnstat interface.", valueName: "IF")) var interface: String?
+    @Option(help: ArgumentHelp("Relay label to file the counts under (as in the host model).", valueName: "NAME")) var relay: String?
+
+    func validate() throws {
+        guard [torState, vnstatJson, vnstatDb].compactMap({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --tor-state FILE, --vnstat-json FILE, --vnstat-db FILE")
+        }
+        if torState != nil && relay == nil { throw ValidationError("--tor-state needs --relay NAME: the relay whose state file it is") }
+        if vnstatDb != nil && interface == nil { throw ValidationError("--vnstat-db needs --interface IF") }
+    }
+
+    func run() throws {
+        let seed: ImportedUsage
+        do {
+            if let path = torState {
+                let written = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date()
+                seed = try UsageImporter.torState(readText(path, what: "tor state file"), relay: relay!, writtenAt: written)
+            } else if let path = vnstatJson {
+                guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read vnstat JSON '\(path)'") }
+                seed = try UsageImporter.vnstatJSON(data, interface: interface, relay: relay ?? "host")
+            } else {
+                seed = try UsageImporter.vnstatDatabase(path: vnstatDb!, interface: interface!, relay: relay ?? "host")
+            }
+        } catch let e as ImportError {
+            throw CLIError(e.description)
+        }
+        let store = try AccountingStore(path: db)
+        try store.storeImported(seed)
+        try store.close()
+        print("imported from \(seed.source.rawValue) for \(seed.relay): \(seed.read) bytes read, \(seed.written) bytes written, "
+              + "\(Format.iso8601(seed.start)) – \(Format.iso8601(seed.end))")
+    }
+}
