@@ -1,3 +1,4 @@
+import FlowMeterFormat
 import FlowMeterCore
 import FlowMeterConfig
 import Foundation
@@ -197,16 +198,9 @@ struct LocalTime {
         return era * 146_097 + doe - 719_468
     }
 
-    static func civil(fromDayNumber z0: Int) -> (Int, Int, Int) {
-        let z = z0 + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    static func civil(fromDayNumber z: Int) -> (Int, Int, Int) {
+        let (y, m, d) = Format.civil(fromDayNumber: Int64(z))
+        return (Int(y), Int(m), Int(d))
     }
 
     /// The instant of a local wall-clock time, as glibc's `mktime` with

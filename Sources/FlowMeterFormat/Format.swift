@@ -63,7 +63,7 @@ public enum Format {
 
     /// Year, month, day of a day number (days since 1970-01-01), proleptic
     /// Gregorian (Howard Hinnant's `civil_from_days`).
-    static func civil(fromDayNumber z0: Int64) -> (Int64, Int64, Int64) {
+    public static func civil(fromDayNumber z0: Int64) -> (Int64, Int64, Int64) {
         let z = z0 + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097

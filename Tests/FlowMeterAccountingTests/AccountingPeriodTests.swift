@@ -1,15 +1,7 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterCapture
-@testable import FlowMeterConfig
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
-@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
+@testable import FlowMeterAccounting
 
 func utc(_ s: String) -> Date { TorTime.parse(s)! }
 func zone(_ id: String) -> TimeZone { TimeZone(identifier: id)! }

@@ -1,9 +1,7 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterAccounting
-@testable import FlowMeterReports
 @testable import FlowMeterTestSupport
+@testable import FlowMeterAccounting
 
 /// Level changes, the lower-bound mark and the torrc advice.
 @Suite struct LevelShiftAndAdviceTests {

@@ -1,10 +1,9 @@
 import Foundation
 import Testing
-@testable import FlowMeterFormat
-@testable import FlowMeterCore
-@testable import FlowMeterConfig
-@testable import FlowMeterAccounting
 import Yams
+@testable import FlowMeterAccounting
+@testable import FlowMeterConfig
+@testable import FlowMeterCore
 
 /// The surge detector driven tick by tick with synthetic counters.
 @Suite struct SurgeDetectorTests {

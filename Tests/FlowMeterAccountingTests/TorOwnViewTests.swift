@@ -1,7 +1,5 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterConfig
 @testable import FlowMeterAccounting
 
 /// Tor's own figures (GETINFO) and the live soft/hard limit prediction.

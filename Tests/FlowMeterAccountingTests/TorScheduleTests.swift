@@ -1,15 +1,7 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterCapture
-@testable import FlowMeterConfig
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
-@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
+@testable import FlowMeterAccounting
 
 /// The three vectors verified against tor 0.4.9.11 (tor-accounting.md §2.4):
 /// TZ=UTC, `AccountingStart day 00:00`, AccountingMax 1 GiB, rule max, the

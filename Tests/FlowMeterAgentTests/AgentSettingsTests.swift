@@ -1,16 +1,8 @@
 import Foundation
 import Testing
 import Yams
-@testable import FlowMeterCore
-@testable import FlowMeterCapture
-@testable import FlowMeterConfig
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
-@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
+@testable import FlowMeterAgent
 
 struct AgentSettingsTests {
     private func parse(_ yaml: String) throws(ConfigError) -> AgentSettings {

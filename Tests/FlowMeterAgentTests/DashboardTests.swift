@@ -1,14 +1,7 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterCapture
-@testable import FlowMeterConfig
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
 @testable import FlowMeterTestSupport
+@testable import FlowMeterAgent
 
 /// The dashboard at `/` as a browser sees it: an agent on a veth pair counts
 /// known traffic on top of a store holding a known history, Debian's

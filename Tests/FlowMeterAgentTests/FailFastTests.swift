@@ -1,9 +1,7 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterConfig
-@testable import FlowMeterAgent
 @testable import FlowMeterTestSupport
+@testable import FlowMeterAgent
 
 /// What the operator typed is checked before the agent runs: the built
 /// binary is started with a bad value and must stop at once, with the exit

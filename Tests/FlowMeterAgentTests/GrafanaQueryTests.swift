@@ -1,11 +1,7 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
 @testable import FlowMeterTestSupport
+@testable import FlowMeterAgent
 
 /// Every query of deploy/grafana/flowmeter.json (with its variables set to
 /// "all", as `scripts/check_grafana.py --exprs --resolve` prints them) runs

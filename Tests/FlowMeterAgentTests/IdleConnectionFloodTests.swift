@@ -1,7 +1,7 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
 @testable import FlowMeterTestSupport
+@testable import FlowMeterAgent
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,15 +1,7 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterFormat
-@testable import FlowMeterCapture
-@testable import FlowMeterConfig
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
 @testable import FlowMeterTestSupport
+@testable import FlowMeterAgent
 
 /// The agent as a relay operator runs it: the built binary in a network
 /// namespace, capturing a veth pair while tcpreplay sends a capture with a

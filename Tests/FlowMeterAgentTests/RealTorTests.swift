@@ -1,11 +1,7 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterConfig
-@testable import FlowMeterAccounting
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
 @testable import FlowMeterTestSupport
+@testable import FlowMeterAgent
 
 /// Against Debian's `tor` (scripts/install-deps.sh --test): FlowMeter's control
 /// client on a lone loopback relay, and the whole agent on a private Tor

@@ -3,12 +3,8 @@ import Logging
 import Synchronization
 import Testing
 import Yams
-@testable import FlowMeterCore
-@testable import FlowMeterConfig
-@testable import FlowMeterStore
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
 @testable import FlowMeterTestSupport
+@testable import FlowMeterAgent
 
 /// The `store:` section, the default store path, and the store's health as
 /// the agent exports it when the disk fills after start.
@@ -59,7 +55,7 @@ import Yams
     /// is logged once (not once per retry), and recovery is seen.
     @Test(.enabled(if: canMount, "needs to mount a tmpfs (root on Linux)"))
     func aStoreThatFillsUpAfterStartIsReportedDownAndLoggedOnce() throws {
-        guard let mount = try TinyMount(sizeKiB: 256) else { Issue.record("mount failed"); return }
+        guard let mount = try TinyMount(sizeKiB: 512) else { Issue.record("mount failed"); return }
         defer { mount.unmount() }
         let errors = ErrorCount()
         var logger = Logger(label: "test") { _ in CountingHandler(errors: errors) }

@@ -1,10 +1,7 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterAgent
-@testable import FlowMeterFormat
-@testable import FlowMeterStore
 @testable import FlowMeterTestSupport
+@testable import FlowMeterAgent
 
 /// Surge detection in the live agent over a veth pair: a steady baseline,
 /// a SYN flood, quiet, a UDP flood, quiet. The detector's time constants

@@ -1,9 +1,7 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterFormat
-@testable import FlowMeterAccounting
 @testable import FlowMeterReports
+@testable import FlowMeterFormat
 
 /// `CheckPlugin`, the monitoring-plugin logic of `flowmeter check`, branch by branch.
 @Suite struct CheckPluginTests {

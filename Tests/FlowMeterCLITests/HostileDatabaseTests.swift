@@ -1,8 +1,6 @@
 import Foundation
 import GRDB
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterStore
 @testable import FlowMeterTestSupport
 
 /// Accounting databases damaged the ways an adversarial run damaged them,

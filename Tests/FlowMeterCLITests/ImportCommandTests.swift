@@ -1,10 +1,6 @@
 import Foundation
 import GRDB
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
 @testable import FlowMeterTestSupport
 
 /// `flowmeter import` from tor's state file and from databases written by

@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
 @testable import FlowMeterTestSupport
 
 /// On a Debian host the commands need no flag: relays from tor's layout,

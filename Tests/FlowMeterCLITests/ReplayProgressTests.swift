@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
 @testable import FlowMeterTestSupport
 
 /// `replay`'s progress line, seen through a real terminal (`script` gives the

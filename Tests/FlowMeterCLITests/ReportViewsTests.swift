@@ -1,8 +1,5 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterStore
-@testable import FlowMeterReports
 @testable import FlowMeterTestSupport
 
 /// `report --by hour|week`, `--oneline` and `--svg` through the real binary,

@@ -1,10 +1,5 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
-@testable import FlowMeterExport
 @testable import FlowMeterTestSupport
 
 /// `flowmeter top` against a real agent on a veth pair that counted known

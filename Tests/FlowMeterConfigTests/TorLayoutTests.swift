@@ -1,8 +1,7 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterConfig
 @testable import FlowMeterTestSupport
+@testable import FlowMeterConfig
 
 /// Debian's tor layout and torrc reading as tor does it, in temporary trees
 /// (never the real /etc).

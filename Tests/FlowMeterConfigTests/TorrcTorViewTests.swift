@@ -1,8 +1,7 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterConfig
 @testable import FlowMeterTestSupport
+@testable import FlowMeterConfig
 
 /// The torrc keys that decide tor's own view: CountPrivateBandwidth,
 /// TestingTorNetwork, ControlPort/ControlSocket and cookie authentication.

@@ -1,14 +1,7 @@
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterCapture
-@testable import FlowMeterConfig
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
-@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
+@testable import FlowMeterCore
+@testable import FlowMeterAccounting
 
 /// One test per rule of docs/classification.md §3, and per ambiguous case of §4.
 @Suite struct ClassifierTests {

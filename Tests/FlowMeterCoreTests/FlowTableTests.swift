@@ -1,14 +1,7 @@
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterCapture
-@testable import FlowMeterConfig
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
-@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
+@testable import FlowMeterCore
+@testable import FlowMeterAccounting
 
 /// Drives one flow table directly with summaries, one packet at a time.
 final class FlowHarness {

@@ -1,15 +1,7 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterCapture
-@testable import FlowMeterConfig
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
-@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
+@testable import FlowMeterCore
 
 /// The ground truth: replaying generated captures must reproduce, exactly,
 /// the counters the generator assigned to each packet when it built it.

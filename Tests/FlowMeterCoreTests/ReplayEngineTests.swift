@@ -1,15 +1,8 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterCapture
-@testable import FlowMeterConfig
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
-@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
+@testable import FlowMeterCore
+@testable import FlowMeterAccounting
 
 @Suite struct ReplayEngineTests {
     static let smallTable = 1 << 16

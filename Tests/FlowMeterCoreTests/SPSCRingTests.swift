@@ -1,16 +1,8 @@
 import Foundation
 import Synchronization
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterCapture
-@testable import FlowMeterConfig
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
-@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
+@testable import FlowMeterCore
 
 @Suite struct SPSCRingTests {
     /// Start indices to try for a ring of `capacity`: every slot near zero and

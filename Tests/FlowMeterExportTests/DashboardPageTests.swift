@@ -1,10 +1,7 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterAccounting
-@testable import FlowMeterReports
-@testable import FlowMeterExport
 @testable import FlowMeterTestSupport
+@testable import FlowMeterExport
 
 /// The dashboard's pieces without a network: the route and its access, the
 /// live ring's bound, and the page's promise to load nothing from elsewhere.

@@ -1,15 +1,7 @@
-@testable import FlowMeterCore
-@testable import FlowMeterCapture
-@testable import FlowMeterConfig
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
-@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
 import Foundation
 import Testing
+@testable import FlowMeterExport
 
 /// The shipped Prometheus files pass Prometheus's own checker, and the
 /// recording and alert rules do what their comments say (promtool's rule

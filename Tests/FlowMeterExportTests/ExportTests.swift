@@ -1,16 +1,10 @@
 import Foundation
 import NIOHTTP1
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterFormat
-@testable import FlowMeterCapture
-@testable import FlowMeterConfig
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
 @testable import FlowMeterTestSupport
+@testable import FlowMeterExport
+@testable import FlowMeterCapture
+@testable import FlowMeterCore
 
 struct PrometheusRendererTests {
     /// One relay, a few counted packets, one worker, one reason: small enough

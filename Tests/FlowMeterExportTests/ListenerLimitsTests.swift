@@ -1,9 +1,8 @@
 import Foundation
 import NIOCore
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterExport
 @testable import FlowMeterTestSupport
+@testable import FlowMeterExport
 #if canImport(Glibc)
 import Glibc
 #endif

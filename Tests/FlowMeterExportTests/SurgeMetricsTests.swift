@@ -1,10 +1,8 @@
 import Foundation
 import Testing
-@testable import FlowMeterFormat
-@testable import FlowMeterCore
-@testable import FlowMeterAccounting
-@testable import FlowMeterExport
 @testable import FlowMeterTestSupport
+@testable import FlowMeterExport
+@testable import FlowMeterAccounting
 
 /// The `flowmeter_surge_*` families: the names docs/alerting.md's rules use.
 @Suite struct SurgeMetricsTests {

@@ -1,9 +1,7 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterAccounting
-@testable import FlowMeterReports
 @testable import FlowMeterExport
+@testable import FlowMeterAccounting
 
 /// Tor's own figures in /metrics and /api/v1/status, as exact text.
 @Suite struct TorControlExportTests {

@@ -1,16 +1,8 @@
 import Foundation
 import GRDB
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterCapture
-@testable import FlowMeterConfig
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
-@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
+@testable import FlowMeterStore
 
 @Suite struct AccountingStoreTests {
     @Test func aNewDatabaseIsCreatedAtTheCurrentSchemaInWALMode() throws {

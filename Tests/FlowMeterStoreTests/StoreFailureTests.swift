@@ -1,15 +1,7 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterCapture
-@testable import FlowMeterConfig
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
-@testable import FlowMeterFormat
 @testable import FlowMeterTestSupport
+@testable import FlowMeterStore
 
 /// Failures of the environment, made real: a read-only or full tmpfs (root
 /// ignores chmod), and a writer process killed with SIGKILL.
@@ -74,7 +66,7 @@ import Testing
 
     @Test(.enabled(if: canMount, "needs to mount a tmpfs (root on Linux)"))
     func aFullDiskGivesAClearErrorAndPendingCountsAreWrittenWhenSpaceReturns() throws {
-        guard let mount = try TinyMount(sizeKiB: 256) else { Issue.record("mount failed"); return }
+        guard let mount = try TinyMount(sizeKiB: 512) else { Issue.record("mount failed"); return }
         defer { mount.unmount() }
         let path = mount.path + "/a.db"
         let acc = try BucketAccumulator(path: path, configuration: hourly(), relayLabels: relayLabels)

@@ -1,10 +1,7 @@
 import Foundation
 import Testing
-@testable import FlowMeterFormat
-@testable import FlowMeterCore
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
 @testable import FlowMeterTestSupport
+@testable import FlowMeterStore
 
 /// Surge spans in the store (schema v3) and what report and forecast read from them.
 @Suite struct SurgeStoreTests {
