@@ -46,7 +46,13 @@ final class AgentDashboard: @unchecked Sendable {
             }
             do {
                 if c.reader == nil { c.reader = try AccountingReader(path: database) }
-                c.history = try TrafficSeries.fromHistory(c.reader!, from: now.addingTimeInterval(-Self.historySeconds), to: now)
+                let from = now.addingTimeInterval(-Self.historySeconds)
+                c.history = try TrafficSeries.fromHistory(c.reader!, from: from, to: now)
+                // Surges recorded in the store, shaded like gaps: their bytes count, but they are not the trend.
+                let surges = try c.reader!.surgeSpans(from: from, to: now).map { s in
+                    ChartSpan(DateInterval(start: s.start, end: max(s.start, s.end ?? now)), reason: "surge")
+                }
+                c.history?.spans += surges
                 c.quotas = try quotas.enumerated().map { try QuotaChart.build($1, source: c.reader!, id: "quota-\($0)") }
                 c.at = now
             } catch {

@@ -171,84 +171,117 @@ public final class Classifier: Sendable {
             cacheable = false
             return CounterSlot(relay: 0, category: .nonIP, direction: s.linkSaysOutgoing ? .outbound : .inbound)
         }
-        let tcp = s.proto == .tcp
         // Rules 2 and 3 at once for a packet to our listener on a local
         // address: whatever the source, rule 2 then says inbound (dst is
         // local, and if src is local too dst's listener decides) and rule 3
         // says this listener. One probe instead of three for a new flow to
         // an ORPort, which is what a SYN flood is made of.
         if listenerShortcut, let slot = listenerSlot(s) { return slot }
-        let srcLocal = isLocal(s.src)
-        let dstLocal = isLocal(s.dst)
-        let dstListener = tcp ? listener(s.dst, s.dstPort, local: dstLocal) : -1
-        let srcListener = tcp ? listener(s.src, s.srcPort, local: srcLocal) : -1
-
-        // Rule 2: which end is ours decides the direction.
-        let inbound: Bool
-        if dstLocal != srcLocal {
-            inbound = dstLocal
-        } else if dstListener >= 0 {
-            inbound = true
-        } else if srcListener >= 0 {
-            inbound = false
-        } else if dstLocal {
-            inbound = true   // both ends local: counted once, as received
-        } else {
+        let ends = Ends(s, classifier: self)
+        guard let inbound = ends.inbound else {
             // Neither end is known to be ours (foreign capture, mirror port).
-            inbound = !s.linkSaysOutgoing
             cacheable = false
+            let inbound = !s.linkSaysOutgoing
             if knowsLocalAddresses {
                 return CounterSlot(relay: 0, category: .other, direction: inbound ? .inbound : .outbound)
             }
+            return classifyRemote(s, ends.oriented(inbound: inbound))
         }
-        let direction: Direction = inbound ? .inbound : .outbound
-        let ourAddress = inbound ? s.dst : s.src
-        let ourPort = inbound ? s.dstPort : s.srcPort
-        let remoteAddress = inbound ? s.src : s.dst
-        let remotePort = inbound ? s.srcPort : s.dstPort
+        return classifyRemote(s, ends.oriented(inbound: inbound))
+    }
 
-        if tcp {
-            // Rule 3: our ORPort or DirPort.
-            let ours = inbound ? dstListener : srcListener
-            if ours >= 0 {
-                return CounterSlot(relay: Int(ours >> 1), category: ours & 1 == 0 ? .orInbound : .dir,
-                                   direction: direction)
-            }
-            // Rule 4: a remote relay's ORPort or DirPort (consensus, else ports).
-            let remoteIsOR: Bool
-            let remoteIsDir: Bool
-            if hasConsensus {
-                remoteIsOR = consensusOR.lookup(remoteAddress, remotePort) >= 0
-                remoteIsDir = !remoteIsOR && consensusDir.lookup(remoteAddress, remotePort) >= 0
-            } else {
-                let f = flags(remotePort)
-                remoteIsOR = f & PortFlags.relayPort != 0
-                remoteIsDir = !remoteIsOR && f & PortFlags.directoryPort != 0
-            }
-            if remoteIsOR || remoteIsDir {
-                let owner = orOutboundOwner.lookup(ourAddress, Port(0))
-                return CounterSlot(relay: owner >= 0 ? Int(owner) : defaultRelay,
-                                   category: remoteIsOR ? .orOutbound : .dir, direction: direction)
-            }
+    /// Rule 2's inputs: which ends are ours, and which are our listeners.
+    struct Ends {
+        let srcLocal: Bool, dstLocal: Bool
+        /// Listener codes (relay << 1 | isDir), -1 for none; TCP only.
+        let srcListener: Int32, dstListener: Int32
+
+        @inline(__always)
+        init(_ s: PacketSummary, classifier c: Classifier) {
+            let tcp = s.proto == .tcp
+            srcLocal = c.isLocal(s.src)
+            dstLocal = c.isLocal(s.dst)
+            dstListener = tcp ? c.listener(s.dst, s.dstPort, local: dstLocal) : -1
+            srcListener = tcp ? c.listener(s.src, s.srcPort, local: srcLocal) : -1
         }
-        if tcp || s.proto == .udp {
-            // Rule 5: DNS, by port 53 on either end or a configured resolver.
-            if flags(remotePort) & PortFlags.dns != 0
-                || flags(ourPort) & PortFlags.dns != 0
-                || resolvers.lookup(remoteAddress, Port(0)) >= 0 {
-                return CounterSlot(relay: 0, category: .dns, direction: direction)
-            }
-            // Rule 6: exit, from an exit relay's address and an ephemeral port.
-            if ourPort.rawValue >= ephemeralLow && ourPort.rawValue <= ephemeralHigh {
-                let owner = exitOwner.lookup(ourAddress, Port(0))
-                if owner >= 0 {
-                    return CounterSlot(relay: Int(owner), category: .exit, direction: direction)
-                }
-            }
-        } else if resolvers.lookup(remoteAddress, Port(0)) >= 0 {
-            return CounterSlot(relay: 0, category: .dns, direction: direction)
+
+        /// Rule 2: which end is ours decides the direction; nil when neither is.
+        var inbound: Bool? {
+            if dstLocal != srcLocal { return dstLocal }
+            if dstListener >= 0 { return true }
+            if srcListener >= 0 { return false }
+            if dstLocal { return true }  // both ends local: counted once, as received
+            return nil
+        }
+
+        @inline(__always)
+        func oriented(inbound: Bool) -> Oriented {
+            Oriented(inbound: inbound, ourListener: inbound ? dstListener : srcListener)
+        }
+    }
+
+    /// A packet seen from our end: the direction, and our listener if any.
+    struct Oriented {
+        let inbound: Bool
+        let ourListener: Int32
+        var direction: Direction { inbound ? .inbound : .outbound }
+        func ourAddress(_ s: PacketSummary) -> IPAddress { inbound ? s.dst : s.src }
+        func ourPort(_ s: PacketSummary) -> Port { inbound ? s.dstPort : s.srcPort }
+        func remoteAddress(_ s: PacketSummary) -> IPAddress { inbound ? s.src : s.dst }
+        func remotePort(_ s: PacketSummary) -> Port { inbound ? s.srcPort : s.dstPort }
+    }
+
+    /// Rules 3–7 once the direction is known.
+    @inline(__always)
+    private func classifyRemote(_ s: PacketSummary, _ o: Oriented) -> CounterSlot {
+        if s.proto == .tcp, let slot = relayTraffic(s, o) { return slot }
+        if s.proto == .tcp || s.proto == .udp {
+            if let slot = dnsOrExit(s, o) { return slot }
+        } else if resolvers.lookup(o.remoteAddress(s), Port(0)) >= 0 {
+            return CounterSlot(relay: 0, category: .dns, direction: o.direction)
         }
         // Rule 7: everything else the host does.
-        return CounterSlot(relay: 0, category: .other, direction: direction)
+        return CounterSlot(relay: 0, category: .other, direction: o.direction)
+    }
+
+    /// Rule 3: our ORPort or DirPort. Rule 4: a remote relay's ORPort or
+    /// DirPort (from the consensus, else from the port lists).
+    @inline(__always)
+    private func relayTraffic(_ s: PacketSummary, _ o: Oriented) -> CounterSlot? {
+        if o.ourListener >= 0 {
+            return CounterSlot(relay: Int(o.ourListener >> 1), category: o.ourListener & 1 == 0 ? .orInbound : .dir,
+                               direction: o.direction)
+        }
+        let remoteAddress = o.remoteAddress(s), remotePort = o.remotePort(s)
+        let remoteIsOR: Bool
+        let remoteIsDir: Bool
+        if hasConsensus {
+            remoteIsOR = consensusOR.lookup(remoteAddress, remotePort) >= 0
+            remoteIsDir = !remoteIsOR && consensusDir.lookup(remoteAddress, remotePort) >= 0
+        } else {
+            let f = flags(remotePort)
+            remoteIsOR = f & PortFlags.relayPort != 0
+            remoteIsDir = !remoteIsOR && f & PortFlags.directoryPort != 0
+        }
+        guard remoteIsOR || remoteIsDir else { return nil }
+        let owner = orOutboundOwner.lookup(o.ourAddress(s), Port(0))
+        return CounterSlot(relay: owner >= 0 ? Int(owner) : defaultRelay,
+                           category: remoteIsOR ? .orOutbound : .dir, direction: o.direction)
+    }
+
+    /// Rule 5: DNS, by port 53 on either end or a configured resolver.
+    /// Rule 6: exit, from an exit relay's address and an ephemeral port.
+    @inline(__always)
+    private func dnsOrExit(_ s: PacketSummary, _ o: Oriented) -> CounterSlot? {
+        let ourPort = o.ourPort(s)
+        if flags(o.remotePort(s)) & PortFlags.dns != 0 || flags(ourPort) & PortFlags.dns != 0
+            || resolvers.lookup(o.remoteAddress(s), Port(0)) >= 0 {
+            return CounterSlot(relay: 0, category: .dns, direction: o.direction)
+        }
+        if ourPort.rawValue >= ephemeralLow && ourPort.rawValue <= ephemeralHigh {
+            let owner = exitOwner.lookup(o.ourAddress(s), Port(0))
+            if owner >= 0 { return CounterSlot(relay: Int(owner), category: .exit, direction: o.direction) }
+        }
+        return nil
     }
 }

@@ -15,6 +15,8 @@ public final class LiveHistory: Sendable {
         var minute: Int64
         var bytes: [Key: UInt64]
         var lossEvents: UInt64
+        /// Whether any cell was surging at this sample (the detector's state).
+        var surging = false
     }
     /// One (relay, category, direction) cell, by label.
     public struct Key: Hashable, Sendable {
@@ -53,7 +55,8 @@ public final class LiveHistory: Sendable {
                 }
             }
         }
-        return Sample(minute: minute, bytes: bytes, lossEvents: r.totalDrops &+ r.totalGaps)
+        return Sample(minute: minute, bytes: bytes, lossEvents: r.totalDrops &+ r.totalGaps,
+                      surging: r.surges.contains(where: \.active))
     }
 
     /// Once a tick: keeps the reading as the minute's sample if it is the
@@ -105,9 +108,12 @@ public final class LiveHistory: Sendable {
                 out[key.relay]!.add(category: key.category, direction: key.direction, step: step,
                                     bytes: Double(value >= before ? value - before : 0))
             }
+            let s = Date(timeIntervalSince1970: Double(a.minute * 60))
             if b.lossEvents != a.lossEvents {
-                let s = Date(timeIntervalSince1970: Double(a.minute * 60))
                 spans.append(ChartSpan(DateInterval(start: s, duration: 60), reason: "drops or capture gap"))
+            }
+            if a.surging || b.surging {
+                spans.append(ChartSpan(DateInterval(start: s, duration: 60), reason: "surge"))
             }
         }
         return (order.sorted().map { out[$0]! }, spans)
