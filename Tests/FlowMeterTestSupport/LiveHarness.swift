@@ -38,32 +38,14 @@ enum LiveHarness {
         return root.appendingPathComponent(".build/debug/flowmeter").path
     }
 
-    struct Output { var status: Int32; var stdout: String; var stderr: String }
+    typealias Output = ProcessResult
 
-    /// Runs a command to completion (bounded by `timeout` seconds).
+    /// Runs a command to completion (bounded by `timeout` seconds), looking
+    /// the tool up in the system directories first.
     @discardableResult
     static func run(_ argv: [String], timeout: Double = 30) throws -> Output {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: argv[0].hasPrefix("/") ? argv[0] : (tool(argv[0]) ?? argv[0]))
-        p.arguments = Array(argv.dropFirst())
-        // Files, not pipes: a child that fills a pipe nobody reads would hang.
-        let base = NSTemporaryDirectory() + "flowmeter-run-\(getpid())-\(UUID().uuidString.prefix(8))"
-        FileManager.default.createFile(atPath: base + ".out", contents: nil)
-        FileManager.default.createFile(atPath: base + ".err", contents: nil)
-        defer {
-            try? FileManager.default.removeItem(atPath: base + ".out")
-            try? FileManager.default.removeItem(atPath: base + ".err")
-        }
-        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".out"))
-        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".err"))
-        try p.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
-        return Output(status: p.terminationStatus,
-                      stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
-                      stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
+        let exe = argv[0].hasPrefix("/") ? argv[0] : (tool(argv[0]) ?? argv[0])
+        return try runProcess(exe, Array(argv.dropFirst()), timeout: timeout)
     }
 
     /// Polls `condition` every 100 ms until it holds or `timeout` passes.
@@ -76,11 +58,7 @@ enum LiveHarness {
         return try condition()
     }
 
-    static func temporaryDirectory() throws -> String {
-        let path = NSTemporaryDirectory() + "flowmeter-live-\(getpid())-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
+    static func temporaryDirectory() throws -> String { makeTemporaryDirectory("live") }
 }
 
 /// Two namespaces, `sender` and `meter`, joined by a veth pair. IPv6 is off

@@ -15,8 +15,7 @@ import Testing
 struct TempDir {
     let url: URL
     init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("flowmeter-store-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        url = URL(fileURLWithPath: makeTemporaryDirectory("store"))
     }
     func path(_ name: String) -> String { url.appendingPathComponent(name).path }
     func cleanup() { try? FileManager.default.removeItem(at: url) }
@@ -52,18 +51,7 @@ func storedPackets(_ path: String, resolution: BucketResolution = .hour) throws 
 /// Runs a program found on PATH (mount, umount, dd); returns its exit status.
 @discardableResult
 func run(_ tool: String, _ args: [String]) throws -> Int32 {
-    let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
-    guard let exe = dirs.map({ $0 + "/" + tool }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-        return 127
-    }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: exe)
-    p.arguments = args
-    p.standardOutput = FileHandle.nullDevice
-    p.standardError = FileHandle.nullDevice
-    try p.run()
-    p.waitUntilExit()
-    return p.terminationStatus
+    try runProcess(tool, args, timeout: 60).status
 }
 
 /// A tiny tmpfs this test can make read-only or fill: the only honest way to

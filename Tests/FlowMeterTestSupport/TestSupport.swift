@@ -47,31 +47,35 @@ struct ProcessResult {
     var stderr: String
 }
 
-/// Runs a program to completion (bounded by `timeout` seconds; killed by PID after).
+/// Runs a program to completion, bounded by `timeout` seconds (killed by
+/// PID after): the one process runner of the tests. A name without a slash
+/// is found on the PATH. Output goes to files, not pipes: a child that fills
+/// a pipe nobody reads would hang, and a daemon it leaves behind (tmux)
+/// would keep a pipe open forever.
 @discardableResult
 func runProcess(_ executable: String, _ arguments: [String], cwd: String? = nil, timeout: TimeInterval = 600) throws -> ProcessResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
     p.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
     if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
+    let base = makeTemporaryDirectory("run")
+    defer { try? FileManager.default.removeItem(atPath: base) }
+    FileManager.default.createFile(atPath: base + "/out", contents: nil)
+    FileManager.default.createFile(atPath: base + "/err", contents: nil)
+    p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: base + "/out"))
+    p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: base + "/err"))
     try p.run()
     let deadline = Date().addingTimeInterval(timeout)
-    // Read both pipes concurrently so a chatty child cannot block on a full pipe.
-    nonisolated(unsafe) var outData = Data(), errData = Data()
-    let group = DispatchGroup()
-    DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
-    DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
-    while p.isRunning && Date() < deadline { usleep(20_000) }
+    while p.isRunning && Date() < deadline { usleep(10_000) }
     if p.isRunning { kill(p.processIdentifier, SIGKILL) }
     p.waitUntilExit()
-    group.wait()
-    return ProcessResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+    return ProcessResult(status: p.terminationStatus,
+                         stdout: (try? String(contentsOfFile: base + "/out", encoding: .utf8)) ?? "",
+                         stderr: (try? String(contentsOfFile: base + "/err", encoding: .utf8)) ?? "")
 }
 
+/// A new, empty directory under the system's temporary directory: the one
+/// temporary-directory maker of the tests (the caller removes it).
 func makeTemporaryDirectory(_ name: String) -> String {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flowmeter-\(name)-\(UUID().uuidString)")
     try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
