@@ -73,6 +73,7 @@ public struct FlowMeterLogHandler: LogHandler {
     /// write(2) on fd 2: unbuffered, and no shared C `stderr` FILE* to race on.
     public static func write(_ text: String) {
         var bytes = Array(text.utf8)
+        // Safe: the buffer is valid for the call and write(2) reads at most its count.
         _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
     }
 }

@@ -71,6 +71,7 @@ public struct SysfsNet: Sendable {
     /// the kernel lists them.
     public func interfacesCarrying(_ addresses: [IPAddress]) -> [String] {
         guard !addresses.isEmpty else { return [] }
+        // Safe: getifaddrs' list is read only until freeifaddrs (deferred below).
         var head: UnsafeMutablePointer<ifaddrs>? = nil
         guard getifaddrs(&head) == 0 else { return [] }
         defer { freeifaddrs(head) }
@@ -87,6 +88,7 @@ public struct SysfsNet: Sendable {
                 var a6 = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
                 var buf = [CChar](repeating: 0, count: 64)
                 if inet_ntop(AF_INET6, &a6, &buf, 64) != nil {
+                    // Safe: inet_ntop NUL-terminates within the INET6_ADDRSTRLEN-sized buffer.
                     address = buf.withUnsafeBufferPointer { IPAddress(parsing: String(cString: $0.baseAddress!)) }
                 }
             }

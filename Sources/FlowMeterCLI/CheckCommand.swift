@@ -138,6 +138,7 @@ struct CheckCommand: ParsableCommand {
             while true { pause() }
         }
         var bytes = Array((result.line + "\n").utf8)
+        // Safe: the buffer is valid for the call and write(2) reads at most its count.
         _ = bytes.withUnsafeMutableBytes { Glibc.write(1, $0.baseAddress, $0.count) }
         _exit(result.status.rawValue)
     }

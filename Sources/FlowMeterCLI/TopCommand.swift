@@ -82,6 +82,7 @@ extension TopCommand {
         var bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
+            // Safe: offset < count (the loop's condition), so the pointer and length stay inside the buffer.
             let n = bytes.withUnsafeMutableBytes { Glibc.write(1, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { return }

@@ -151,6 +151,7 @@ struct StatusClient {
     private func get(_ path: String) throws -> (Int, Data) {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        // Safe: getaddrinfo's list is read only until freeaddrinfo (deferred below).
         var list: UnsafeMutablePointer<addrinfo>? = nil
         guard getaddrinfo(host, String(port), &hints, &list) == 0, let first = list else {
             throw Failure(description: "cannot resolve \(host)")
@@ -169,6 +170,7 @@ struct StatusClient {
         if let token { request += "Authorization: Bearer \(token)\r\n" }
         request += "\r\n"
         let bytes = Array(request.utf8)
+        // Safe: send/recv get the buffers' own pointers and counts, valid for the call.
         guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else {
             throw Failure(description: "send: \(String(cString: strerror(errno)))")
         }

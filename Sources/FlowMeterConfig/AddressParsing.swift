@@ -17,6 +17,7 @@ extension IPAddress {
         }
         var v6 = in6_addr()
         guard inet_pton(AF_INET6, literal, &v6) == 1 else { return nil }
+        // Safe: inet_pton/inet_ntop write and read the local in_addr/in6_addr and the buffer within their own sizes; the buffer is NUL-terminated.
         let bytes = withUnsafeBytes(of: &v6) { Array($0) }
         var hi: UInt64 = 0
         var lo: UInt64 = 0

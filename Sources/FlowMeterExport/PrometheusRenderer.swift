@@ -218,6 +218,7 @@ public final class PrometheusRenderer {
                 (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
             var n = 0
             var x = v
+            // Safe: a UInt64 has at most 20 decimal digits, the tuple holds 20 bytes.
             withUnsafeMutableBytes(of: &digits) { d in
                 while x > 0 { d[n] = UInt8(ascii: "0") + UInt8(x % 10); x /= 10; n += 1 }
                 for i in stride(from: n - 1, through: 0, by: -1) { buffer.append(d[i]) }

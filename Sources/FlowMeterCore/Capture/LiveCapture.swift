@@ -43,6 +43,7 @@ public final class LiveCaptureHandle {
         self.interface = interface
         var errbuf = [CChar](repeating: 0, count: Int(CPcapShim_errbufSize))
         guard let h = pcap_create(interface, &errbuf) else {
+            // Safe: libpcap NUL-terminates its error buffer, which is never empty (PCAP_ERRBUF_SIZE bytes).
             throw .interface(name: interface, reason: errbuf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
         }
         func failure(_ what: String) -> CaptureError {
