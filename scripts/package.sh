@@ -151,5 +151,11 @@ echo "== $deb ($(du -h "$deb" | cut -f1)); Depends: $depends, adduser"
 # systemd-analyze verify needs the unit's binaries and targets installed:
 # scripts/test_package.sh runs it after installing the package.
 echo "== lintian"
-lintian --info --display-info --pedantic "$deb" || true
+# Errors and warnings fail the build (overrides in packaging/debian say why
+# each accepted tag is fine); pedantic and info tags are shown, not fatal.
+lintian --info --display-info --pedantic "$deb" | tee "$work/lintian.txt" || true
+if grep -qE '^[EW]: ' "$work/lintian.txt"; then
+  echo "package.sh: lintian reports errors or warnings (above)" >&2
+  exit 1
+fi
 echo "== build ${build_seconds}s, manual pages and package ${package_seconds}s, total $((SECONDS - started))s"
