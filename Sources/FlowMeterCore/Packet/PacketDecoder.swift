@@ -93,6 +93,11 @@ public struct PacketDecoder {
     /// Decodes `captured` (the `caplen` bytes libpcap handed over) of a packet
     /// whose original length was `wireLength`. Safe: callers pass a buffer that
     /// is valid for the whole call (libpcap's, until its next read).
+    ///
+    /// Inlined into the reader's loop with the common-case pass, so that the
+    /// summary is built in registers and stored once, into the ring slot;
+    /// every other packet takes one call to the general path.
+    @inline(__always)
     mutating func decode(
         _ captured: UnsafeRawBufferPointer, wireLength: UInt32, timestampNanos: Int64
     ) -> PacketSummary {
@@ -108,8 +113,15 @@ public struct PacketDecoder {
         let usable = min(captured.count, Int(wireLength) > 0 ? Int(wireLength) : captured.count)
         let b = WireBytes(base: base, count: usable)
         if linkType == .ethernet && decodeEthernetIPv4Common(b, &s) { return s }
-        decodeLink(b, &s)
+        decodeGeneral(b, &s)
         return s
+    }
+
+    /// Every packet the common-case pass does not take, out of line so that
+    /// the reader's loop stays small.
+    @inline(never)
+    mutating func decodeGeneral(_ b: WireBytes, _ s: inout PacketSummary) {
+        decodeLink(b, &s)
     }
 
     /// Nearly every packet a relay sees: Ethernet, IPv4 without options or
