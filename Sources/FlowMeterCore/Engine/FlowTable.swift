@@ -151,7 +151,10 @@ public final class FlowTable: @unchecked Sendable {
     public var occupancy: Int { occupancyCounter.load(ordering: .relaxed) }
     public var bytesReserved: Int { capacity * Self.bytesPerEntry }
 
-    init(capacity requested: Int, timeouts: FlowTimeouts, connections: ConnectionCounters) {
+    /// - Parameter prefault: fault every page in now (live capture: no page
+    ///   fault on the packet path later) or when first touched (replay: a
+    ///   small capture pays only for what it uses). `TableMemory`.
+    init(capacity requested: Int, timeouts: FlowTimeouts, connections: ConnectionCounters, prefault: Bool = true) {
         var buckets = 1
         while buckets * 2 * Self.bucketSize <= max(requested, Self.bucketSize) { buckets *= 2 }
         capacity = buckets * Self.bucketSize
@@ -162,9 +165,9 @@ public final class FlowTable: @unchecked Sendable {
         // line), huge pages where the kernel allows: TableMemory. All-zero
         // bytes are the empty state: tag 0 is "empty", rank 0, and an entry is
         // read only after its tag was set, by which time it has been written.
-        tagMemory = TableMemory(byteCount: capacity * MemoryLayout<UInt32>.stride)
-        rankMemory = TableMemory(byteCount: capacity)
-        entryMemory = TableMemory(byteCount: capacity * MemoryLayout<FlowEntry>.stride)
+        tagMemory = TableMemory(byteCount: capacity * MemoryLayout<UInt32>.stride, prefault: prefault)
+        rankMemory = TableMemory(byteCount: capacity, prefault: prefault)
+        entryMemory = TableMemory(byteCount: capacity * MemoryLayout<FlowEntry>.stride, prefault: prefault)
         // Safe: each region holds `capacity` values of a trivial type, is
         // zero-filled (a valid value of each) and is bound once, here.
         tags = tagMemory.base.bindMemory(to: UInt32.self, capacity: capacity)

@@ -21,6 +21,10 @@ public struct EngineConfiguration: Sendable, Equatable {
     public var pinWorkers: Bool = true
     /// Who reads the capture files' records (replay only).
     public var reader: OfflineReader = .automatic
+    /// Fault the flow tables' pages in when they are made (live capture: no
+    /// page fault mid-stream), rather than when first touched (replay sets
+    /// false: start-up then grows with the capture, not the table).
+    public var prefaultFlowTables: Bool = true
 
     public init(workers: Int = EngineConfiguration.defaultWorkers,
                 flowTable: FlowTableConfiguration = FlowTableConfiguration()) {
@@ -74,7 +78,8 @@ final class Worker: @unchecked Sendable {
         ring = SPSCRing(capacity: configuration.ringCapacity, publishBatch: configuration.publishBatch)
         counter = PacketCounter(classifier: classifier, block: CounterBlock(layout: layout))
         connections = ConnectionCounters(relayCount: layout.relayCount)
-        table = FlowTable(capacity: tableCapacity, timeouts: configuration.flowTable.timeouts, connections: connections)
+        table = FlowTable(capacity: tableCapacity, timeouts: configuration.flowTable.timeouts, connections: connections,
+                          prefault: configuration.prefaultFlowTables)
         self.cpu = cpu
     }
 
