@@ -5,8 +5,8 @@ import PackageDescription
 // of FlowMeter never compile package-benchmark (~80 CPU-s). ordo-one/benchmark
 // resolves here only with the MallocInterposer trait (../shared/docs/swift-notes.md).
 //
-//   cd Benchmarks && swift package benchmark                  # run
-//   cd Benchmarks && swift package benchmark thresholds check # gate: 0 allocations
+//   cd Benchmarks && swift package benchmark   # run and print
+//   scripts/check_allocations.sh                # gate: 0 allocations per packet
 let package = Package(
     name: "FlowMeterBenchmarks",
     platforms: [.macOS(.v15)],

@@ -151,7 +151,10 @@ public final class FlowTable: @unchecked Sendable {
     public var occupancy: Int { occupancyCounter.load(ordering: .relaxed) }
     public var bytesReserved: Int { capacity * Self.bytesPerEntry }
 
-    init(capacity requested: Int, timeouts: FlowTimeouts, connections: ConnectionCounters) {
+    /// - Parameter prefault: fault every page in now (live capture: no page
+    ///   fault on the packet path later) or when first touched (replay: a
+    ///   small capture pays only for what it uses). `TableMemory`.
+    init(capacity requested: Int, timeouts: FlowTimeouts, connections: ConnectionCounters, prefault: Bool = true) {
         var buckets = 1
         while buckets * 2 * Self.bucketSize <= max(requested, Self.bucketSize) { buckets *= 2 }
         capacity = buckets * Self.bucketSize
@@ -162,9 +165,9 @@ public final class FlowTable: @unchecked Sendable {
         // line), huge pages where the kernel allows: TableMemory. All-zero
         // bytes are the empty state: tag 0 is "empty", rank 0, and an entry is
         // read only after its tag was set, by which time it has been written.
-        tagMemory = TableMemory(byteCount: capacity * MemoryLayout<UInt32>.stride)
-        rankMemory = TableMemory(byteCount: capacity)
-        entryMemory = TableMemory(byteCount: capacity * MemoryLayout<FlowEntry>.stride)
+        tagMemory = TableMemory(byteCount: capacity * MemoryLayout<UInt32>.stride, prefault: prefault)
+        rankMemory = TableMemory(byteCount: capacity, prefault: prefault)
+        entryMemory = TableMemory(byteCount: capacity * MemoryLayout<FlowEntry>.stride, prefault: prefault)
         // Safe: each region holds `capacity` values of a trivial type, is
         // zero-filled (a valid value of each) and is bound once, here.
         tags = tagMemory.base.bindMemory(to: UInt32.self, capacity: capacity)
@@ -216,15 +219,20 @@ public final class FlowTable: @unchecked Sendable {
     /// Starts loading the entry `countAndTrack(s)` will use: its flow's, or
     /// the free or victim slot a new flow would take. Reads the bucket's tags
     /// and ranks, so call it after `prefetch(s)` has had time to bring them in.
+    /// Returns the hint `countAndTrack` takes: the slot in the bucket + 1
+    /// where the flow's tag matched, else 0.
     @inline(__always)
-    func prefetchEntry(_ s: PacketSummary, hash: UInt64) {
-        guard Self.tracks(s) else { return }
+    func prefetchEntry(_ s: PacketSummary, hash: UInt64) -> UInt8 {
+        guard Self.tracks(s) else { return 0 }
         let (first, tag) = bucket(hash)
         // Safe: a bucket's 16 tags start 64-byte aligned at `first` (tags' alignment, 16 × 4 bytes).
         let m = CLinuxShim_matchBucketTags(tags + first, tag)
         let slot: Int
+        var hint: UInt8 = 0
         if m & 0xFFFF != 0 {
-            slot = first + (m & 0xFFFF).trailingZeroBitCount
+            let k = (m & 0xFFFF).trailingZeroBitCount
+            slot = first + k
+            hint = UInt8(truncatingIfNeeded: k + 1)
         } else if m >> 16 != 0 {
             slot = first + (m >> 16).trailingZeroBitCount
         } else {
@@ -232,6 +240,7 @@ public final class FlowTable: @unchecked Sendable {
         }
         CLinuxShim_prefetchForWrite(entries + slot)
         CLinuxShim_prefetchForWrite(UnsafeRawPointer(entries + slot) + (MemoryLayout<FlowEntry>.size - 1))
+        return hint
     }
 
     /// Counts `s` into `counter` and, for TCP and UDP, tracks its flow; the
@@ -244,10 +253,12 @@ public final class FlowTable: @unchecked Sendable {
     /// As `countAndTrack(_:counter:)`, with `s.symmetricFlowHash` already
     /// computed and, when not `.unknown`, the code classification would give
     /// (`Classifier.listenerCode`).
+    /// `hint` is `prefetchEntry`'s answer for `s` (0: none).
     @inline(__always)
-    func countAndTrack(_ s: PacketSummary, hash: UInt64, known: CellCode = .unknown, counter: PacketCounter) {
+    func countAndTrack(_ s: PacketSummary, hash: UInt64, known: CellCode = .unknown, hint: UInt8 = 0,
+                       counter: PacketCounter) {
         if Self.tracks(s) {
-            countAndObserve(s, hash: hash, known: known, counter: counter)
+            countAndObserve(s, hash: hash, known: known, hint: hint, counter: counter)
         } else {
             counter.count(s)
         }
@@ -315,9 +326,10 @@ public final class FlowTable: @unchecked Sendable {
     /// classifying them again would give (`Classifier.classify(_:cacheable:)`).
     /// Counts never depend on the table: an evicted flow is classified afresh.
     @inline(__always)
-    func countAndObserve(_ s: PacketSummary, hash: UInt64, known: CellCode = .unknown, counter: PacketCounter) {
+    func countAndObserve(_ s: PacketSummary, hash: UInt64, known: CellCode = .unknown, hint: UInt8 = 0,
+                         counter: PacketCounter) {
         let key = FlowKey(s)
-        let (i, found) = locate(key, s, hash: hash)
+        let (i, found) = locate(key, s, hash: hash, hint: hint)
         let e = entries + i
         if found {
             let code = key.srcIsA ? e.pointee.codeFromA : e.pointee.codeFromB
@@ -374,26 +386,31 @@ public final class FlowTable: @unchecked Sendable {
     /// The slot of `key`'s flow, and whether it was there. When it was not,
     /// the slot (free, or a victim whose flow has been finished) now holds the
     /// key and its tag; the caller starts the flow.
+    ///
+    /// `hint` (slot in the bucket + 1, from `prefetchEntry` a few packets
+    /// earlier) is checked, not trusted: when that slot still holds this tag
+    /// and key, it is the flow's (a flow is in one slot only) and the
+    /// bucket's second tag scan is skipped; otherwise the scan runs as usual.
     @inline(__always)
-    private func locate(_ key: FlowKey, _ s: PacketSummary, hash: UInt64) -> (Int, Bool) {
+    private func locate(_ key: FlowKey, _ s: PacketSummary, hash: UInt64, hint: UInt8 = 0) -> (Int, Bool) {
         let now = s.timestampNanos
         if now > clock { clock = now }
         sweepCountdown &-= 1
         if sweepCountdown < 0 { sweepStep() }
 
         let (first, tag) = bucket(hash)
+        if hint != 0 {
+            // Safe: hint - 1 < bucketSize, so the slot lies in this bucket.
+            let i = first + Int(hint &- 1) & (Self.bucketSize - 1)
+            if tags[i] == tag && holds(entries + i, key, s.proto.rawValue) { return (i, true) }
+        }
         // Safe: first + bucketSize ≤ capacity by construction of bucketMask, and
         // a bucket's 16 tags start 64-byte aligned.
         let m = CLinuxShim_matchBucketTags(tags + first, tag)
         var hits = m & 0xFFFF
         while hits != 0 {
             let i = first + hits.trailingZeroBitCount
-            let e = entries + i
-            if e.pointee.aLo == key.a.lo && e.pointee.bLo == key.b.lo && e.pointee.aPort == key.aPort
-                && e.pointee.bPort == key.bPort && e.pointee.aHi == key.a.hi && e.pointee.bHi == key.b.hi
-                && e.pointee.proto == s.proto.rawValue {
-                return (i, true)
-            }
+            if holds(entries + i, key, s.proto.rawValue) { return (i, true) }
             hits &= hits &- 1
         }
         let free: Int
@@ -409,6 +426,14 @@ public final class FlowTable: @unchecked Sendable {
         e.pointee.aHi = key.a.hi; e.pointee.aLo = key.a.lo; e.pointee.bHi = key.b.hi; e.pointee.bLo = key.b.lo
         e.pointee.aPort = key.aPort; e.pointee.bPort = key.bPort; e.pointee.proto = s.proto.rawValue
         return (free, false)
+    }
+
+    /// Whether entry `e` is the flow of `key` and `proto`.
+    @inline(__always)
+    private func holds(_ e: UnsafeMutablePointer<FlowEntry>, _ key: FlowKey, _ proto: UInt8) -> Bool {
+        e.pointee.aLo == key.a.lo && e.pointee.bLo == key.b.lo && e.pointee.aPort == key.aPort
+            && e.pointee.bPort == key.bPort && e.pointee.aHi == key.a.hi && e.pointee.bHi == key.b.hi
+            && e.pointee.proto == proto
     }
 
     /// How much a flow is worth keeping when its bucket is full (lower goes first).
@@ -626,8 +651,11 @@ public final class FlowTable: @unchecked Sendable {
         let clockNow = max(now, clock)
         for first in stride(from: 0, to: capacity, by: Self.bucketSize) {
             // Safe: a bucket's 16 tags start 64-byte aligned at `first`.
-            if CLinuxShim_matchBucketTags(tags + first, 0) >> 16 == 0xFFFF { continue }  // all empty
-            for i in first..<(first + Self.bucketSize) where tags[i] != 0 {
+            // Visit only the slots in use, in ascending order, by the bucket's empty mask.
+            var used = ~(CLinuxShim_matchBucketTags(tags + first, 0) >> 16) & 0xFFFF
+            while used != 0 {
+                let i = first + used.trailingZeroBitCount
+                used &= used &- 1
                 let e = entries + i
                 let state = e.pointee.state
                 if clockNow &- e.pointee.lastSeen > timeout(state) || state == .synSent || state == .udpOneWay {

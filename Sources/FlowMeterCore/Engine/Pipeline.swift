@@ -21,6 +21,10 @@ public struct EngineConfiguration: Sendable, Equatable {
     public var pinWorkers: Bool = true
     /// Who reads the capture files' records (replay only).
     public var reader: OfflineReader = .automatic
+    /// Fault the flow tables' pages in when they are made (live capture: no
+    /// page fault mid-stream), rather than when first touched (replay sets
+    /// false: start-up then grows with the capture, not the table).
+    public var prefaultFlowTables: Bool = true
 
     public init(workers: Int = EngineConfiguration.defaultWorkers,
                 flowTable: FlowTableConfiguration = FlowTableConfiguration()) {
@@ -53,6 +57,9 @@ struct RoutedSummary {
     /// (`Classifier.listenerCode`), else `.unknown`. Sits in the summary's
     /// tail padding: the element stays 72 bytes.
     var code: CellCode = .unknown
+    /// Where the worker's entry prefetch found this flow's tag: slot in its
+    /// bucket + 1, or 0 (not found, or not looked up yet). Also padding.
+    var hint: UInt8 = 0
     var hash: UInt64
 }
 
@@ -74,7 +81,8 @@ final class Worker: @unchecked Sendable {
         ring = SPSCRing(capacity: configuration.ringCapacity, publishBatch: configuration.publishBatch)
         counter = PacketCounter(classifier: classifier, block: CounterBlock(layout: layout))
         connections = ConnectionCounters(relayCount: layout.relayCount)
-        table = FlowTable(capacity: tableCapacity, timeouts: configuration.flowTable.timeouts, connections: connections)
+        table = FlowTable(capacity: tableCapacity, timeouts: configuration.flowTable.timeouts, connections: connections,
+                          prefault: configuration.prefaultFlowTables)
         self.cpu = cpu
     }
 
@@ -91,14 +99,15 @@ final class Worker: @unchecked Sendable {
         let n = batch.count
         let b = Self.bucketPrefetchDistance, e = Self.entryPrefetchDistance
         for j in 0..<min(b, n) { table.prefetch(batch[j].summary, hash: batch[j].hash) }
-        for j in 0..<min(e, n) { table.prefetchEntry(batch[j].summary, hash: batch[j].hash) }
+        for j in 0..<min(e, n) { batch[j].hint = table.prefetchEntry(batch[j].summary, hash: batch[j].hash) }
         for i in 0..<n {
             if i + b < n { table.prefetch(batch[i + b].summary, hash: batch[i + b].hash) }
-            if i + e < n { table.prefetchEntry(batch[i + e].summary, hash: batch[i + e].hash) }
+            if i + e < n { batch[i + e].hint = table.prefetchEntry(batch[i + e].summary, hash: batch[i + e].hash) }
             // Read in place rather than copying the 72-byte summary.
             // Safe: i < n = batch.count.
             let p = batch.baseAddress! + i
-            table.countAndTrack(p.pointee.summary, hash: p.pointee.hash, known: p.pointee.code, counter: counter)
+            table.countAndTrack(p.pointee.summary, hash: p.pointee.hash, known: p.pointee.code,
+                                hint: p.pointee.hint, counter: counter)
         }
     }
 

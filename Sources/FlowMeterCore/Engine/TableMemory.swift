@@ -14,10 +14,13 @@ import Musl
 /// about 30 TLB entries (the effect is measured in BENCHMARKS.md).
 ///
 /// Anonymous `mmap` memory is zero-filled by the kernel, so a table whose
-/// empty state is all zero bytes needs no initialising pass of its own; the
-/// pages are faulted in once, up front (one write per 4 KiB), so that no
-/// capture thread takes a page fault mid-stream. Where `mmap` is refused,
-/// falls back to an ordinary zeroed allocation.
+/// empty state is all zero bytes needs no initialising pass of its own. With
+/// `prefault` (live capture) the pages are faulted in once, up front (one
+/// write per 4 KiB), so that no capture thread takes a page fault
+/// mid-stream. Without it (replay, which can wait) a page is faulted in when
+/// first touched, so a small capture pays only for the pages its flows use,
+/// not for the whole table. Where `mmap` is refused, falls back to an
+/// ordinary zeroed allocation.
 struct TableMemory {
     let base: UnsafeMutableRawPointer
     let byteCount: Int
@@ -25,11 +28,12 @@ struct TableMemory {
 
     private static let hugePage = 2 << 20
 
-    init(byteCount: Int) {
+    init(byteCount: Int, prefault: Bool = true) {
         let size = max(byteCount, 1)
         #if os(Linux)
-        // Small tables (tests, tiny configurations) are not worth a huge page each.
-        if size >= Self.hugePage, let mapping = Self.mapHuge(size) {
+        // Small tables (tests, tiny configurations) are not worth a huge page
+        // each, unless the pages are left to fault lazily (no zeroing pass).
+        if size >= Self.hugePage || !prefault, let mapping = Self.mapHuge(size, prefault: prefault) {
             (base, self.byteCount, mapped) = (mapping.base, mapping.byteCount, true)
             return
         }
@@ -41,7 +45,7 @@ struct TableMemory {
     }
 
     #if os(Linux)
-    private static func mapHuge(_ size: Int) -> (base: UnsafeMutableRawPointer, byteCount: Int)? {
+    private static func mapHuge(_ size: Int, prefault: Bool) -> (base: UnsafeMutableRawPointer, byteCount: Int)? {
         // Over-map by one huge page and trim, so the table starts 2 MiB aligned
         // (the kernel backs only aligned 2 MiB ranges with huge pages).
         let rounded = (size + hugePage - 1) / hugePage * hugePage
@@ -60,8 +64,10 @@ struct TableMemory {
             // first touch later (a zeroed 2 MiB page, perhaps after compaction)
             // would stall a live capture thread mid-stream. Writing zeros keeps
             // the memory zero-filled. Safe: every offset is inside the mapping.
-            for offset in stride(from: 0, to: rounded, by: 4096) {
-                (p + head + offset).storeBytes(of: 0, as: UInt8.self)
+            if prefault {
+                for offset in stride(from: 0, to: rounded, by: 4096) {
+                    (p + head + offset).storeBytes(of: 0, as: UInt8.self)
+                }
             }
             return (p + head, rounded)
         }

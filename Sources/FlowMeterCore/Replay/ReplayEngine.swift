@@ -48,7 +48,11 @@ public struct ReplayEngine: Sendable {
     ///   becomes a month of history; it sees exact counters at each edge.
     public func replay(files: [String], clock: (any ReplayClock)? = nil,
                        progress: ((String, OfflineCapture, ReadTotals) -> Void)? = nil) -> EngineResult {
-        let pipeline = EnginePipeline(model: model, configuration: configuration)
+        // A replay can wait for a page fault: its tables fault pages in as
+        // flows use them, so a three-packet file does not touch 60 MiB.
+        var lazy = configuration
+        lazy.prefaultFlowTables = false
+        let pipeline = EnginePipeline(model: model, configuration: lazy)
         pipeline.start()
         // The workers are pinned to CPUs 1…N when there are enough CPUs; the
         // reader then keeps CPU 0 for the replay, so the scheduler never puts
