@@ -256,9 +256,18 @@ public final class Agent: @unchecked Sendable {
             }
         }
         guard let user = initial.settings.user else { return }
+        let account: PrivilegeDrop.Account
         do throws(PrivilegeError) {
-            let account = try PrivilegeDrop.lookUp(user: user)
-            if let dir = initial.stateDirectory { _ = chown(dir, account.uid, account.gid) }
+            account = try PrivilegeDrop.lookUp(user: user)
+        } catch {
+            throw .privileges(error)
+        }
+        // Checked before it is chowned: a link, a stranger's or a world-writable directory is refused.
+        if let dir = initial.stateDirectory,
+           let refusal = StateDirectoryHandover.handOver(dir, uid: account.uid, gid: account.gid, user: user) {
+            throw .stateDirectory(path: dir, reason: refusal)
+        }
+        do throws(PrivilegeError) {
             try PrivilegeDrop.drop(to: account)
         } catch {
             throw .privileges(error)
