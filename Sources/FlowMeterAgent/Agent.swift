@@ -157,7 +157,7 @@ public final class Agent: @unchecked Sendable {
             if let pipeline { ps.append((name, pipeline)) }
             for _ in 0..<perInterface {
                 ws.append(CaptureWorker(interface: name, index: ws.count, options: options, fanoutGroup: group, slot: slot,
-                                        pipeline: pipeline, clock: clock))
+                                        pipeline: pipeline, clock: clock, onStateChange: Self.logCaptureChange(logger)))
             }
         }
         workers = ws
@@ -200,8 +200,8 @@ public final class Agent: @unchecked Sendable {
             switch r {
             case .success(let h):
                 if let warning = h.activationWarning { logger.warning("\(w.interface): \(warning)") }
-            case .failure(let e):
-                logger.error("\(e); will retry and record the gap")
+            case .failure:
+                break  // the worker logs it when it starts (CaptureStateChange.down)
             }
         }
         return (opened, try Self.readToken(initial.settings.bearerTokenFile))
