@@ -13,6 +13,10 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "FlowMeterCore", targets: ["FlowMeterCore"]),
+        // For the Fuzz/ package's parser targets only.
+        .library(name: "FlowMeterConfig", targets: ["FlowMeterConfig"]),
+        .library(name: "FlowMeterAccounting", targets: ["FlowMeterAccounting"]),
+        .library(name: "FlowMeterExport", targets: ["FlowMeterExport"]),
         .executable(name: "flowmeter", targets: ["FlowMeterCLI"]),
     ],
     dependencies: [

@@ -7,13 +7,34 @@ import PackageDescription
 //   scripts/fuzz.sh --list          # target names
 //   scripts/fuzz.sh decoder 60      # one target for 60 s from its seed corpus
 //
-// Each target is a library-style file defining LLVMFuzzerTestOneInput;
-// `-sanitize=fuzzer,address -parse-as-library` links libFuzzer's main.
+// Each target is a library-style file defining LLVMFuzzerTestOneInput and an
+// entry that starts libFuzzer's driver through FuzzSupport (the code they
+// share); `-sanitize=fuzzer,address -parse-as-library` links libFuzzer.
+let flowMeter = { (name: String) in Target.Dependency.product(name: name, package: "FlowMeter") }
+let targets: [(String, [Target.Dependency])] = [
+    ("FuzzDecoder", [flowMeter("FlowMeterCore")]),
+    ("FuzzPcapBuffered", [flowMeter("FlowMeterCore")]),
+    ("FuzzPcapLibpcap", [flowMeter("FlowMeterCore")]),
+    ("FuzzTorrc", [flowMeter("FlowMeterConfig")]),
+    ("FuzzConsensus", [flowMeter("FlowMeterConfig")]),
+    ("FuzzConfigYAML", [flowMeter("FlowMeterConfig")]),
+    ("FuzzQuotaSpec", [flowMeter("FlowMeterAccounting")]),
+    ("FuzzHTTPRequest", [flowMeter("FlowMeterExport"), flowMeter("FlowMeterCore"),
+                         .product(name: "NIOCore", package: "swift-nio"),
+                         .product(name: "NIOEmbedded", package: "swift-nio"),
+                         .product(name: "NIOHTTP1", package: "swift-nio")]),
+]
 let package = Package(
     name: "FlowMeterFuzz",
-    dependencies: [.package(name: "FlowMeter", path: "../")],
-    targets: ["FuzzDecoder", "FuzzPcapBuffered", "FuzzPcapLibpcap"].map { name in
-        .executableTarget(name: name, dependencies: [.product(name: "FlowMeterCore", package: "FlowMeter")],
+    dependencies: [
+        .package(name: "FlowMeter", path: "../"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: [
+        .target(name: "FuzzSupport", dependencies: [flowMeter("FlowMeterCore")], path: "Sources/FuzzSupport",
+                swiftSettings: [.swiftLanguageMode(.v6)]),
+    ] + targets.map { name, dependencies in
+        .executableTarget(name: name, dependencies: dependencies + ["FuzzSupport"],
                           path: "Sources/\(name)", swiftSettings: [.swiftLanguageMode(.v6)])
     }
 )

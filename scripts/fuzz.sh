@@ -8,17 +8,23 @@
 #                                    seed corpus; exit 0 when nothing was found
 #
 # New inputs go to out/fuzz/NAME/corpus (kept between runs), a crashing input
-# to out/fuzz/NAME/ (libFuzzer prints its path). The seed corpus is read only.
+# to out/fuzz/NAME/ (libFuzzer prints its path). The seed corpus is read only:
+# ../shared/corpus/pcap for the decoder and readers, Fuzz/Corpus/NAME otherwise.
 set -eu
 cd "$(dirname "$0")/.."
 
-targets="decoder pcap-buffered pcap-libpcap"
+targets="decoder pcap-buffered pcap-libpcap torrc consensus config-yaml quota-spec http-request"
 
 product() {
     case "$1" in
         decoder) echo FuzzDecoder ;;
         pcap-buffered) echo FuzzPcapBuffered ;;
         pcap-libpcap) echo FuzzPcapLibpcap ;;
+        torrc) echo FuzzTorrc ;;
+        consensus) echo FuzzConsensus ;;
+        config-yaml) echo FuzzConfigYAML ;;
+        quota-spec) echo FuzzQuotaSpec ;;
+        http-request) echo FuzzHTTPRequest ;;
         *) return 1 ;;
     esac
 }
@@ -35,7 +41,12 @@ name=$1
 seconds=$2
 case "$seconds" in ''|*[!0-9]*) echo "fuzz.sh: SECONDS must be a whole number" >&2; exit 2 ;; esac
 exe=$(product "$name")
-seeds=../shared/corpus/pcap
+# Captures seed the decoder and the readers; each text parser has its own
+# small seeds in Fuzz/Corpus/NAME.
+case "$name" in
+    decoder|pcap-*) seeds=../shared/corpus/pcap ;;
+    *) seeds=Fuzz/Corpus/$name ;;
+esac
 [ -d "$seeds" ] || { echo "fuzz.sh: no seed corpus at $seeds" >&2; exit 2; }
 
 (cd Fuzz && nice -n 19 swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --product "$exe")

@@ -107,13 +107,39 @@ public struct AccountingPeriod: Sendable, Hashable, CustomStringConvertible {
     /// long. Reproduced quirk: when HH:MM falls in the skipped or repeated
     /// hour, the result can start after `now` or end before it, for at most
     /// that hour once a year; Tor behaves the same (docs/quotas.md).
-    public func interval(containing now: Date, in zone: TimeZone) -> DateInterval {
+    /// `interval(containing:in:)` is the period that does contain `now`.
+    public func torInterval(containing now: Date, in zone: TimeZone) -> DateInterval {
         let start = edge(containing: now, getEnd: false, in: zone)
         // Tor computes the end right after the start, so glibc's cached offset
         // is the start's: that decides a repeated hour at the end edge.
         let end = edge(containing: start, getEnd: true, in: zone,
                        previousOffset: zone.secondsFromGMT(for: start))
         return DateInterval(start: start, end: max(start, end))
+    }
+
+    /// The period containing `now`, between two of Tor's edges: Tor's own
+    /// interval (`torInterval`) when it contains `now`. When it does not (HH:MM
+    /// in the skipped or repeated hour, for at most that hour once a year),
+    /// the period before Tor's start reaches up to it, or the period that
+    /// Tor's end cut short reaches on to the next start Tor computes. So in
+    /// Berlin's October fall-back hour `day 02:30` runs from 02:30 CEST on
+    /// the Saturday to the second 02:30 (CET) on the Sunday, 25 h, and every
+    /// instant of that repeated hour lies in it.
+    public func interval(containing now: Date, in zone: TimeZone) -> DateInterval {
+        let tor = torInterval(containing: now, in: zone)
+        if tor.start <= now && now < tor.end { return tor }
+        // An edge moves by at most the DST shift (≤ 1 h, 2 h in Antarctica/Troll):
+        // 3 h away lies inside the neighbouring period.
+        if now < tor.start {
+            let before = torInterval(containing: now.addingTimeInterval(-3 * 3600), in: zone)
+            if before.start <= now { return DateInterval(start: before.start, end: tor.start) }
+        } else {
+            let after = torInterval(containing: now.addingTimeInterval(3 * 3600), in: zone)
+            if now < after.start { return DateInterval(start: tor.start, end: after.start) }
+            if after.start <= now && now < after.end { return after }
+        }
+        // Not reached for any zone in tzdata; still never a period without `now`.
+        return DateInterval(start: min(tor.start, now), end: max(tor.end, now.addingTimeInterval(1)))
     }
 
     /// The interval after `interval` (Tor: the next `reset_accounting()`).
@@ -123,7 +149,7 @@ public struct AccountingPeriod: Sendable, Hashable, CustomStringConvertible {
 
     /// Tor's `length_of_accounting_period_containing(t)` in seconds.
     public func lengthOfPeriod(containing t: Date, in zone: TimeZone) -> TimeInterval {
-        interval(containing: t, in: zone).duration
+        torInterval(containing: t, in: zone).duration
     }
 
     /// `edge_of_accounting_period_containing(now, get_end)` from hibernate.c.

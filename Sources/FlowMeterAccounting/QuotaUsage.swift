@@ -61,7 +61,7 @@ public enum IntervalContinuity: Sendable, Equatable {
     /// Decides as Tor does and returns the interval Tor then uses.
     public static func decide(storedStart: Date?, now: Date, period: AccountingPeriod,
                               zone: TimeZone) -> (IntervalContinuity, DateInterval) {
-        let current = period.interval(containing: now, in: zone)
+        let current = period.torInterval(containing: now, in: zone)
         guard let stored = storedStart else { return (.noStoredInterval, current) }
         if stored == current.start {
             return (.continued, current)

@@ -327,7 +327,7 @@ public enum TorSchedule {
         }
         var counters = current
         counters.intervalStart = interval.start
-        let nextInterval = config.period.interval(containing: interval.end, in: config.timeZone)
+        let nextInterval = config.period.torInterval(containing: interval.end, in: config.timeZone)
         let eNext = expectedUsage(after: counters, config: config)
 
         func make(_ iv: DateInterval, _ e: TorExpectedUsage, used: UInt64) -> TorIntervalSchedule {

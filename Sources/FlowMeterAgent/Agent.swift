@@ -157,7 +157,7 @@ public final class Agent: @unchecked Sendable {
             if let pipeline { ps.append((name, pipeline)) }
             for _ in 0..<perInterface {
                 ws.append(CaptureWorker(interface: name, index: ws.count, options: options, fanoutGroup: group, slot: slot,
-                                        pipeline: pipeline, clock: clock))
+                                        pipeline: pipeline, clock: clock, onStateChange: Self.logCaptureChange(logger)))
             }
         }
         workers = ws
@@ -200,8 +200,8 @@ public final class Agent: @unchecked Sendable {
             switch r {
             case .success(let h):
                 if let warning = h.activationWarning { logger.warning("\(w.interface): \(warning)") }
-            case .failure(let e):
-                logger.error("\(e); will retry and record the gap")
+            case .failure:
+                break  // the worker logs it when it starts (CaptureStateChange.down)
             }
         }
         return (opened, try Self.readToken(initial.settings.bearerTokenFile))
@@ -256,9 +256,18 @@ public final class Agent: @unchecked Sendable {
             }
         }
         guard let user = initial.settings.user else { return }
+        let account: PrivilegeDrop.Account
         do throws(PrivilegeError) {
-            let account = try PrivilegeDrop.lookUp(user: user)
-            if let dir = initial.stateDirectory { _ = chown(dir, account.uid, account.gid) }
+            account = try PrivilegeDrop.lookUp(user: user)
+        } catch {
+            throw .privileges(error)
+        }
+        // Checked before it is chowned: a link, a stranger's or a world-writable directory is refused.
+        if let dir = initial.stateDirectory,
+           let refusal = StateDirectoryHandover.handOver(dir, uid: account.uid, gid: account.gid, user: user) {
+            throw .stateDirectory(path: dir, reason: refusal)
+        }
+        do throws(PrivilegeError) {
             try PrivilegeDrop.drop(to: account)
         } catch {
             throw .privileges(error)

@@ -24,6 +24,9 @@ public final class CaptureWorker: @unchecked Sendable {
     public let pipeline: EnginePipeline?
     private let slot: GenerationSlot
     private let clock: LiveClock
+    /// Told once per change between capturing and not (and when the reason
+    /// for not capturing changes), never once per retry.
+    private let onStateChange: (@Sendable (CaptureStateChange) -> Void)?
 
     private let stopping = Atomic<Bool>(false)
     private let isUp = Atomic<Bool>(false)
@@ -43,7 +46,9 @@ public final class CaptureWorker: @unchecked Sendable {
     /// when opening failed (then `initialError` says why and a gap is open
     /// from the start).
     public init(interface: String, index: Int, options: LiveCaptureOptions, fanoutGroup: UInt16?,
-                slot: GenerationSlot, pipeline: EnginePipeline? = nil, clock: LiveClock = .system) {
+                slot: GenerationSlot, pipeline: EnginePipeline? = nil, clock: LiveClock = .system,
+                onStateChange: (@Sendable (CaptureStateChange) -> Void)? = nil) {
+        self.onStateChange = onStateChange
         self.pipeline = pipeline
         self.interface = interface
         self.index = index
@@ -167,24 +172,32 @@ public final class CaptureWorker: @unchecked Sendable {
     }
 
     private func beginGap(reason: String) {
-        history.withLock { h in
+        let change: CaptureStateChange? = history.withLock { h in
+            let previous = h.lastError
             h.lastError = reason
-            if openGapSince.load(ordering: .relaxed) != 0 { return }
+            if openGapSince.load(ordering: .relaxed) != 0 {
+                return previous == reason ? nil : .stillDown(interface: interface, worker: index, reason: reason)
+            }
             openGapSince.store(max(1, clock.monotonicNanos()), ordering: .relaxed)
             gapCount.wrappingAdd(1, ordering: .relaxed)
             h.gaps.append(CaptureGap(startNanos: clock.wallNanos(), endNanos: nil, reason: reason))
             if h.gaps.count > Self.keptGaps { h.gaps.removeFirst(h.gaps.count - Self.keptGaps) }
+            return .down(interface: interface, worker: index, reason: reason)
         }
+        if let change { onStateChange?(change) }
     }
 
     private func endGap() {
-        history.withLock { h in
+        let change: CaptureStateChange? = history.withLock { h in
             let since = openGapSince.load(ordering: .relaxed)
-            guard since != 0 else { return }
-            closedGapNanos.wrappingAdd(clock.monotonicNanos() &- since, ordering: .relaxed)
+            guard since != 0 else { return nil }
+            let nanos = clock.monotonicNanos() &- since
+            closedGapNanos.wrappingAdd(nanos, ordering: .relaxed)
             openGapSince.store(0, ordering: .relaxed)
             if let last = h.gaps.indices.last { h.gaps[last].endNanos = clock.wallNanos() }
+            return .up(interface: interface, worker: index, seconds: Double(nanos) / 1e9)
         }
+        if let change { onStateChange?(change) }
     }
 
     // MARK: What the exporter reads

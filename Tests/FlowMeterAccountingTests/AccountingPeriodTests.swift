@@ -55,7 +55,7 @@ let glibcEdgeVectors: [(zone: String, period: String, now: String, start: String
     @Test func everyEdgeMatchesGlibcMktimeRunningTorsCode() throws {
         for v in glibcEdgeVectors {
             let p = try AccountingPeriod(parsing: v.period)
-            let iv = p.interval(containing: utc(v.now), in: zone(v.zone))
+            let iv = p.torInterval(containing: utc(v.now), in: zone(v.zone))
             #expect(iv.start == utc(v.start), "\(v.zone) \(v.period) at \(v.now): start")
             #expect(iv.end == utc(v.end), "\(v.zone) \(v.period) at \(v.now): end")
         }
@@ -73,7 +73,7 @@ let glibcEdgeVectors: [(zone: String, period: String, now: String, start: String
         // pre-jump offset, i.e. 03:30 CEST = 01:30 UTC, even though at 03:10
         // local that start lies 20 minutes in the future (Tor does the same).
         let p = try AccountingPeriod(parsing: "day 02:30")
-        let iv = p.interval(containing: utc("2026-03-29T01:10:00Z"), in: zone("Europe/Berlin"))
+        let iv = p.torInterval(containing: utc("2026-03-29T01:10:00Z"), in: zone("Europe/Berlin"))
         #expect(iv.start == utc("2026-03-29T01:30:00Z"))
     }
 

@@ -225,7 +225,8 @@ public final class OfflineCapture {
     /// Keeps what a read counted before the damage, and names it.
     func damaged(_ totals: ReadTotals, _ message: String) -> CaptureError {
         lastTotals = totals
-        return .cutShort(path: path, reason: message, packetsCounted: totals.packets)
+        return .cutShort(path: path, reason: Self.explainDamage(message, firstLinkType: linkType),
+                         packetsCounted: totals.packets)
     }
 
     /// The libpcap floor: every record read with `pcap_next_ex` and nothing

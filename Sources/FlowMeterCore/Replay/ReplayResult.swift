@@ -7,6 +7,10 @@ public struct ReplayFileResult: Sendable {
     public var linkTypeName: String?
     public var totals: ReadTotals
     public var error: CaptureError?
+    /// Records of this file the decoder refused as `link_type_unsupported`
+    /// (not the empty ones, which count as `empty_record`).
+    public var unsupportedPackets: UInt64 = 0
+    public var unsupportedBytes: UInt64 = 0
 }
 
 /// Packets of a link type FlowMeter does not decode, per link type.
@@ -41,14 +45,14 @@ public struct ReplayResult: Sendable {
     mutating func record(_ file: ReplayFileResult) {
         totals += file.totals
         files.append(file)
-        if let lt = file.linkType, !lt.isDecoded, file.totals.packets > 0 {
+        if let lt = file.linkType, !lt.isDecoded, file.unsupportedPackets > 0 {
             if let i = unsupportedLinkTypes.firstIndex(where: { $0.linkType == lt.rawValue }) {
-                unsupportedLinkTypes[i].packets += file.totals.packets
-                unsupportedLinkTypes[i].bytes += file.totals.bytes
+                unsupportedLinkTypes[i].packets += file.unsupportedPackets
+                unsupportedLinkTypes[i].bytes += file.unsupportedBytes
             } else {
                 unsupportedLinkTypes.append(UnsupportedLinkType(
                     linkType: lt.rawValue, name: file.linkTypeName ?? "DLT_\(lt.rawValue)",
-                    packets: file.totals.packets, bytes: file.totals.bytes))
+                    packets: file.unsupportedPackets, bytes: file.unsupportedBytes))
             }
         }
     }
@@ -80,12 +84,43 @@ public enum Replay {
         var file = ReplayFileResult(path: path, linkType: capture.linkType, linkTypeName: capture.linkType.pcapName,
                                     totals: ReadTotals(), error: nil)
         let report = progress.map { p in { (c: OfflineCapture, t: ReadTotals) in p(path, c, t) } }
+        // A link type the decoder does not know: count what it refuses, so the
+        // report's link_types list holds only records of that type it read.
+        guard !capture.linkType.isDecoded else {
+            read(capture, into: &sink, decoder: &decoder, progress: report, file: &file)
+            return file
+        }
+        var counting = UnsupportedCounting(inner: sink)
+        read(capture, into: &counting, decoder: &decoder, progress: report, file: &file)
+        sink = counting.inner
+        file.unsupportedPackets = counting.packets
+        file.unsupportedBytes = counting.bytes
+        return file
+    }
+
+    private static func read<S: PacketSink>(
+        _ capture: OfflineCapture, into sink: inout S, decoder: inout PacketDecoder,
+        progress: ((OfflineCapture, ReadTotals) -> Void)?, file: inout ReplayFileResult
+    ) {
         do {
-            file.totals = try capture.read(into: &sink, decoder: &decoder, progress: report)
+            file.totals = try capture.read(into: &sink, decoder: &decoder, progress: progress)
         } catch {
             file.error = error
             file.totals = capture.lastTotals
         }
-        return file
+    }
+}
+
+/// Passes every summary on, counting those refused as `link_type_unsupported`.
+struct UnsupportedCounting<S: PacketSink>: PacketSink {
+    var inner: S
+    var packets: UInt64 = 0
+    var bytes: UInt64 = 0
+    mutating func consume(_ summary: PacketSummary) {
+        if summary.outcome == .failed && summary.failure == .linkTypeUnsupported {
+            packets &+= 1
+            bytes &+= UInt64(summary.wireLength)
+        }
+        inner.consume(summary)
     }
 }

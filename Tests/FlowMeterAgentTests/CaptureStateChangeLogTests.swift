@@ -1,0 +1,34 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import FlowMeterTestSupport
+@testable import FlowMeterAgent
+
+/// A capture thread whose interface is missing retries with backoff; its
+/// log says so once, with the reason, and not again at every retry.
+@Suite struct CaptureStateChangeLogTests {
+    @Test func aFailedReopenIsReportedOnceWithTheReasonNotAtEveryRetry() throws {
+        let changes = Mutex<[CaptureStateChange]>([])
+        let slot = GenerationSlot(CountingGeneration(number: 1, model: HostModel(), workers: 1,
+                                                     flowTable: FlowTableConfiguration(capacity: FlowTable.bucketSize)))
+        let worker = CaptureWorker(interface: "fmgone0", index: 0, options: LiveCaptureOptions(), fanoutGroup: nil,
+                                   slot: slot, onStateChange: { c in changes.withLock { $0.append(c) } })
+        worker.start(with: worker.openInitialHandle())
+        // Retries at 0.5 s and 1.5 s after the start: three failed opens in all.
+        Thread.sleep(forTimeInterval: 2.0)
+        worker.stop()
+        let seen = changes.withLock { $0 }
+        let status = worker.status()
+        #expect(status.gaps == 1)
+        let reason = try #require(status.lastError)
+        #expect(seen == [.down(interface: "fmgone0", worker: 0, reason: reason)], "\(seen)")
+        #expect(seen.first?.description.hasPrefix("capture on fmgone0 (thread 0) is down: \(reason); retrying") == true)
+    }
+
+    @Test func aChangedReasonAndTheReturnAreEachOneLine() {
+        #expect(CaptureStateChange.stillDown(interface: "eth0", worker: 1, reason: "r2").description
+                == "capture on eth0 (thread 1) is still down, now: r2")
+        #expect(CaptureStateChange.up(interface: "eth0", worker: 1, seconds: 4.4).description
+                == "capture on eth0 (thread 1) is up again after 4 s down")
+    }
+}
