@@ -73,7 +73,10 @@ import Glibc
         let expected = try Self.storedHourTotals(dir + "/ref.db")
         #expect(expected.packets == 300_000)
 
-        // Kill at several points of the import; each re-run must end at the reference.
+        // Kill at several points of the import; each re-run must end at the
+        // reference. A fast machine may finish before the later kills: then
+        // the re-runs must find it imported; at least one kill must land midway.
+        var killedMidwayCount = 0
         for delay in [0.3, 1.0, 2.0] {
             let db = dir + "/killed-\(delay).db"
             let p = Process()
@@ -86,7 +89,7 @@ import Glibc
             let killedMidway = p.isRunning
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
-            if !killedMidway { Issue.record("the import finished within \(delay) s, before the kill") }
+            if killedMidway { killedMidwayCount += 1 }
             let rerun = try runProcess(Repo.flowmeterBinary, ["replay", "--db", db, dir + "/big.pcap"], timeout: 120)
             #expect(rerun.status == 0, "\(rerun.stderr)")
             #expect(try Self.storedHourTotals(db) == expected, "killed after \(delay) s")
@@ -94,6 +97,7 @@ import Glibc
             #expect(third.stderr.contains("already imported"))
             #expect(try Self.storedHourTotals(db) == expected, "killed after \(delay) s, then imported twice")
         }
+        #expect(killedMidwayCount > 0, "every import finished before its kill: make the capture larger")
     }
 
     @Test(.enabled(if: canMount && LiveHarness.tool("python3") != nil, "needs root to mount a tmpfs, and python3"))
