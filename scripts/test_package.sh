@@ -42,6 +42,16 @@ cleanup() {
 trap cleanup EXIT
 
 # --- Install --------------------------------------------------------------------
+# An agent run by hand as root before the package came leaves a root-owned
+# store in the default state directory; the install must hand it over. Made
+# only when the directory is absent, so a machine's real state is never touched.
+left_by_root=""
+if [ ! -e /var/lib/flowmeter ]; then
+  install -d -m 0755 /var/lib/flowmeter
+  : > /var/lib/flowmeter/accounting.db
+  : > /var/lib/flowmeter/accounting.db-wal
+  left_by_root=1
+fi
 started=$SECONDS
 DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -qq "./$deb" >/dev/null
 install_seconds=$((SECONDS - started))
@@ -59,6 +69,13 @@ dpkg-query -W -f='${Conffiles}\n' flowmeter | grep -q '/etc/flowmeter/flowmeter.
 getent passwd flowmeter >/dev/null && ok "user flowmeter exists" || fail "no user flowmeter"
 [ "$(stat -c %U:%a /var/lib/flowmeter 2>/dev/null)" = "flowmeter:750" ] && ok "/var/lib/flowmeter flowmeter 0750" ||
   fail "/var/lib/flowmeter: $(stat -c %U:%a /var/lib/flowmeter 2>&1)"
+if [ -n "$left_by_root" ]; then
+  for f in accounting.db accounting.db-wal; do
+    [ "$(stat -c %U /var/lib/flowmeter/$f 2>/dev/null)" = flowmeter ] && ok "$f left by root handed to flowmeter" ||
+      fail "/var/lib/flowmeter/$f: owner $(stat -c %U /var/lib/flowmeter/$f 2>&1), expected flowmeter"
+  done
+  rm -f /var/lib/flowmeter/accounting.db /var/lib/flowmeter/accounting.db-wal
+fi
 /usr/bin/flowmeter --version
 if command -v systemd-analyze >/dev/null; then
   systemd-analyze verify /usr/lib/systemd/system/flowmeter.service && ok "systemd-analyze verify" ||
