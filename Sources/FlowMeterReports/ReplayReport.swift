@@ -14,22 +14,61 @@ public struct ReplayReport: Codable, Sendable {
         public var bytes: UInt64
         public var captured_bytes: UInt64
     }
+    /// One cell (relay, category, direction and its four counts, flat in the
+    /// JSON) and, from an engine replay, its connection counts.
     public struct CategoryRow: Codable, Sendable, Equatable {
-        public var relay: String
-        public var category: String
-        public var direction: String
-        public var packets: UInt64
-        public var bytes: UInt64
-        public var payload_bytes: UInt64
-        public var tor_payload_bytes: UInt64
-        // Engine replay only. Connections are per (relay, category): the same
-        // values stand on the `in` and `out` rows — do not add them up across
-        // directions (the top-level `connections` list has each pair once).
-        public var connections_opened: UInt64?
-        public var connection_attempts_unanswered: UInt64?
-        public var connections_closed: UInt64?
-        public var connections_active: UInt64?
-        public var connections_peak: UInt64?
+        public var cell: Cell
+        public var connections: CellConnections?
+
+        public init(_ cell: Cell, connections: CellConnections? = nil) {
+            self.cell = cell; self.connections = connections
+        }
+
+        public init(from decoder: any Decoder) throws {
+            cell = try Cell(from: decoder)
+            connections = try CellConnections.present(in: decoder) ? try CellConnections(from: decoder) : nil
+        }
+
+        /// The cell's fields and the connection fields side by side in one object.
+        public func encode(to encoder: any Encoder) throws {
+            try cell.encode(to: encoder)
+            try connections?.encode(to: encoder)
+        }
+    }
+    /// Engine replay only: each `ConnectionMetric` under its label
+    /// (`connections_opened`, ...). Connections are per (relay, category): the
+    /// same values stand on the `in` and `out` rows — do not add them up across
+    /// directions (the top-level `connections` list has each pair once).
+    public struct CellConnections: Codable, Sendable, Equatable {
+        var values: [UInt64]
+
+        public init(_ value: (ConnectionMetric) -> UInt64) {
+            values = ConnectionMetric.allCases.map(value)
+        }
+
+        public subscript(metric: ConnectionMetric) -> UInt64 { values[metric.rawValue] }
+
+        struct Key: CodingKey {
+            var stringValue: String
+            init(_ metric: ConnectionMetric) { stringValue = metric.label }
+            init?(stringValue: String) { self.stringValue = stringValue }
+            var intValue: Int? { nil }
+            init?(intValue: Int) { nil }
+        }
+
+        static func present(in decoder: any Decoder) throws -> Bool {
+            try decoder.container(keyedBy: Key.self).contains(Key(.opened))
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: Key.self)
+            values = try ConnectionMetric.allCases.map { try c.decode(UInt64.self, forKey: Key($0)) }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: Key.self)
+            for m in ConnectionMetric.allCases { try c.encode(self[m], forKey: Key(m)) }
+        }
     }
     public struct ConnectionRow: Codable, Sendable, Equatable {
         public var relay: String
@@ -91,16 +130,9 @@ public struct ReplayReport: Codable, Sendable {
     public init(_ e: EngineResult) {
         self.init(e.replay)
         let c = e.connections
-        func value(_ relay: String, _ category: String, _ m: ConnectionMetric) -> UInt64 {
-            c.value(relay: relays.firstIndex(of: relay)!, category: Category(label: category)!, m)
-        }
         for i in categories.indices {
-            let r = categories[i]
-            categories[i].connections_opened = value(r.relay, r.category, .opened)
-            categories[i].connection_attempts_unanswered = value(r.relay, r.category, .unanswered)
-            categories[i].connections_closed = value(r.relay, r.category, .closed)
-            categories[i].connections_active = value(r.relay, r.category, .active)
-            categories[i].connections_peak = value(r.relay, r.category, .peak)
+            let relay = relays.firstIndex(of: categories[i].cell.relay)!, category = categories[i].cell.category
+            categories[i].connections = CellConnections { c.value(relay: relay, category: category, $0) }
         }
         connections = relays.indices.flatMap { relay in
             Category.allCases.map { category in
@@ -126,9 +158,8 @@ public struct ReplayReport: Codable, Sendable {
         relays = r.labels
         let c = r.counters
         categories = c.slots.map { slot in
-            CategoryRow(relay: r.labels[slot.relay], category: slot.category.label, direction: slot.direction.label,
-                        packets: c.value(slot, .packets), bytes: c.value(slot, .bytes),
-                        payload_bytes: c.value(slot, .payloadBytes), tor_payload_bytes: c.value(slot, .torPayloadBytes))
+            CategoryRow(Cell(relay: r.labels[slot.relay], category: slot.category, direction: slot.direction,
+                             c.counts(slot)))
         }
         undecoded = DecodeFailure.allCases.map { reason in
             UndecodedRow(reason: reason.label, packets: c.reasonPackets(reason), bytes: c.reasonBytes(reason),
@@ -156,12 +187,12 @@ public struct ReplayReport: Codable, Sendable {
     /// within each relay, then the undecoded reasons and the totals check.
     public func table() -> String {
         var out = ""
-        let rows = categories.filter { $0.packets > 0 }
+        let rows = categories.map(\.cell).filter { $0.packets > 0 }
         let header = ["relay", "category", "dir", "packets", "bytes", "share"]
         var lines: [[String]] = []
         for r in rows {
             let share = totals.bytes > 0 ? Double(r.bytes) / Double(totals.bytes) * 100 : 0
-            lines.append([r.relay, r.category, r.direction, Format.grouped(r.packets), Format.bytes(r.bytes),
+            lines.append([r.relay, r.category.label, r.direction.label, Format.grouped(r.packets), Format.bytes(r.bytes),
                           String(format: "%5.1f%%", share)])
         }
         for u in undecoded where u.packets > 0 {

@@ -27,8 +27,8 @@ import Testing
             want[key] = ["packets", "bytes", "payload_bytes", "tor_payload_bytes"].map { (row[$0] as! NSNumber).uint64Value }
         }
         var got: [String: [UInt64]] = [:]
-        for row in report.categories where row.packets > 0 {
-            got["\(row.relay)/\(row.category)/\(row.direction)"] = [row.packets, row.bytes, row.payload_bytes, row.tor_payload_bytes]
+        for row in report.categories.map(\.cell) where row.packets > 0 {
+            got["\(row.relay)/\(row.category.label)/\(row.direction.label)"] = [row.packets, row.bytes, row.payloadBytes, row.torPayloadBytes]
         }
         #expect(got == want)
 
