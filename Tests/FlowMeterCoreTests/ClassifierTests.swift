@@ -40,13 +40,7 @@ import Testing
     }
 
     static func tcp(_ src: IPAddress, _ sport: UInt16, _ dst: IPAddress, _ dport: UInt16, proto: IPProtocol = .tcp) -> PacketSummary {
-        var s = PacketSummary()
-        s.outcome = .ip
-        s.family = 4
-        s.proto = proto
-        s.src = src; s.srcPort = Port(sport)
-        s.dst = dst; s.dstPort = Port(dport)
-        return s
+        .ipv4(from: src, sport, to: dst, dport, proto: proto)
     }
 
     func slot(_ s: PacketSummary, _ m: HostModel = ClassifierTests.model()) -> (String, String, String) {

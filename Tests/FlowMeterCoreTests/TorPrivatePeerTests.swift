@@ -22,16 +22,7 @@ import Testing
     }
 
     static func packet(from src: IPAddress, to dst: IPAddress, payload: UInt32) -> PacketSummary {
-        var s = PacketSummary()
-        s.outcome = .ip
-        s.family = 4
-        s.proto = .tcp
-        s.src = src; s.srcPort = Port(40000)
-        s.dst = dst; s.dstPort = Port(9001)
-        s.transportHeaderPresent = true
-        s.payloadLength = payload
-        s.wireLength = payload + 54
-        return s
+        .ipv4(from: src, 40000, to: dst, 9001, payload: payload)
     }
 
     /// Tor payload counted for one packet from `peer` to `relay`, by the
