@@ -1,13 +1,5 @@
 import Foundation
-@testable import FlowMeterCore
-@testable import FlowMeterCapture
-@testable import FlowMeterConfig
 @testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
-@testable import FlowMeterFormat
 
 /// Builds small Ethernet/IPv4 captures with a known ground truth for engine
 /// tests, and finds the shared corpus relative to this file.

@@ -1,6 +1,4 @@
 import Foundation
-@testable import FlowMeterCore
-@testable import FlowMeterStore
 
 /// A store with a known history for the live views' tests: ten days before
 /// `end`, every ten minutes, 100 MiB in and 50 MiB out of guard1's

@@ -1,14 +1,5 @@
 import Foundation
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterCapture
-@testable import FlowMeterConfig
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
-@testable import FlowMeterFormat
 
 /// Real parts for the live tests: network namespaces joined by a veth pair,
 /// the built `flowmeter` binary, tcpreplay, curl and Prometheus, each started

@@ -1,15 +1,6 @@
 import Foundation
 import GRDB
 import Testing
-@testable import FlowMeterCore
-@testable import FlowMeterCapture
-@testable import FlowMeterConfig
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
-@testable import FlowMeterFormat
 
 /// A fresh directory under the system's temporary directory, removed by `cleanup()`.
 struct TempDir {

@@ -1,13 +1,4 @@
 import Foundation
-@testable import FlowMeterCore
-@testable import FlowMeterCapture
-@testable import FlowMeterConfig
-@testable import FlowMeterAccounting
-@testable import FlowMeterStore
-@testable import FlowMeterReports
-@testable import FlowMeterExport
-@testable import FlowMeterAgent
-@testable import FlowMeterFormat
 
 /// A small relay-host capture written by the test, with its ground truth:
 /// every frame is built for a known (relay, category, direction) or
