@@ -59,7 +59,8 @@ struct IdleConnectionFloodTests {
         let agent = Process()
         agent.executableURL = URL(fileURLWithPath: LiveHarness.tool("prlimit")!)
         // prlimit execs the agent, so this PID is the agent's own.
-        agent.arguments = ["--nofile=1024:1024", Repo.flowmeterBinary, "run", "-i", "lo", "--config", dir + "/flowmeter.yaml"]
+        agent.arguments = ["--nofile=1024:1024", Repo.flowmeterBinary, "run", "-i", "lo", "--config", dir + "/flowmeter.yaml",
+                           "--system-root", dir]
         let log = dir + "/agent.log"
         FileManager.default.createFile(atPath: log, contents: nil)
         agent.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))

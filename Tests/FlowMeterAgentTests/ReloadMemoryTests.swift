@@ -30,7 +30,7 @@ struct ReloadMemoryTests {
             """.write(toFile: dir + "/flowmeter.yaml", atomically: true, encoding: .utf8)
         let agent = Process()
         agent.executableURL = URL(fileURLWithPath: Repo.flowmeterBinary)
-        agent.arguments = ["run", "-i", "lo", "--config", dir + "/flowmeter.yaml"]
+        agent.arguments = ["run", "-i", "lo", "--config", dir + "/flowmeter.yaml", "--system-root", dir]
         let log = dir + "/agent.log"
         FileManager.default.createFile(atPath: log, contents: nil)
         agent.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
