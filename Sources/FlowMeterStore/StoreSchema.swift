@@ -107,30 +107,31 @@ public enum StoreSchema {
         ("imported_usage", "imported_utc", "when `flowmeter import` stored it, UTC seconds"),
     ]
 
+    /// v1, the first layout (buckets and settings). Kept byte-for-byte so a
+    /// v1 file migrates the same way on every machine; the tests build their
+    /// v1 file from it too.
+    static let versionOne = """
+        CREATE TABLE info(name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+        CREATE TABLE bucket(
+            resolution_seconds INTEGER NOT NULL CHECK (resolution_seconds > 0),
+            start_utc INTEGER NOT NULL,
+            relay TEXT NOT NULL,
+            category TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            packets INTEGER NOT NULL DEFAULT 0 CHECK (packets >= 0),
+            bytes INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0),
+            payload_bytes INTEGER NOT NULL DEFAULT 0 CHECK (payload_bytes >= 0),
+            tor_payload_bytes INTEGER NOT NULL DEFAULT 0 CHECK (tor_payload_bytes >= 0),
+            PRIMARY KEY (resolution_seconds, start_utc, relay, category, direction)
+        ) WITHOUT ROWID;
+        INSERT INTO info(name, value) VALUES ('schema_version', '1');
+        PRAGMA application_id = 1181502836;
+        PRAGMA user_version = 1;
+        """
+
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
-        // v1: the first layout (buckets and settings). Kept byte-for-byte so a
-        // v1 file migrates the same way on every machine.
-        m.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE info(name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
-                CREATE TABLE bucket(
-                    resolution_seconds INTEGER NOT NULL CHECK (resolution_seconds > 0),
-                    start_utc INTEGER NOT NULL,
-                    relay TEXT NOT NULL,
-                    category TEXT NOT NULL,
-                    direction TEXT NOT NULL,
-                    packets INTEGER NOT NULL DEFAULT 0 CHECK (packets >= 0),
-                    bytes INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0),
-                    payload_bytes INTEGER NOT NULL DEFAULT 0 CHECK (payload_bytes >= 0),
-                    tor_payload_bytes INTEGER NOT NULL DEFAULT 0 CHECK (tor_payload_bytes >= 0),
-                    PRIMARY KEY (resolution_seconds, start_utc, relay, category, direction)
-                ) WITHOUT ROWID;
-                INSERT INTO info(name, value) VALUES ('schema_version', '1');
-                PRAGMA application_id = 1181502836;
-                PRAGMA user_version = 1;
-                """)
-        }
+        m.registerMigration("v1") { db in try db.execute(sql: versionOne) }
         // v2: spans whose counts are a lower bound (downtime, drops, clock
         // jumps: what-users-ask #7) and named continuity state for quotas.
         // `gap` is a rowid table on purpose: SQLite 3.40.1 (Debian 12) reports

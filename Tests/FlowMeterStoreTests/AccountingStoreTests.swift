@@ -20,31 +20,17 @@ import Testing
         #expect(try AccountingReader(path: dir.path("a.db")).info()["clean_shutdown"] == "1")
     }
 
-    /// A v1 file as FlowMeter's first schema wrote it, made with raw SQL so the
-    /// fixture does not depend on today's migrator.
+    /// A v1 file as FlowMeter's first schema wrote it: the frozen v1 SQL and
+    /// GRDB's record of it, written directly, so today's migrator is not involved.
     static func makeVersionOne(_ path: String) throws {
         let q = try DatabaseQueue(path: path)
         try q.writeWithoutTransaction { db in
             try db.execute(sql: """
                 CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
                 INSERT INTO grdb_migrations VALUES ('v1');
-                CREATE TABLE info(name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
-                CREATE TABLE bucket(
-                    resolution_seconds INTEGER NOT NULL CHECK (resolution_seconds > 0),
-                    start_utc INTEGER NOT NULL,
-                    relay TEXT NOT NULL,
-                    category TEXT NOT NULL,
-                    direction TEXT NOT NULL,
-                    packets INTEGER NOT NULL DEFAULT 0 CHECK (packets >= 0),
-                    bytes INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0),
-                    payload_bytes INTEGER NOT NULL DEFAULT 0 CHECK (payload_bytes >= 0),
-                    tor_payload_bytes INTEGER NOT NULL DEFAULT 0 CHECK (tor_payload_bytes >= 0),
-                    PRIMARY KEY (resolution_seconds, start_utc, relay, category, direction)
-                ) WITHOUT ROWID;
-                INSERT INTO info(name, value) VALUES ('schema_version', '1'), ('last_flush_utc', '1772323500'), ('clean_shutdown', '1');
+                """ + StoreSchema.versionOne + """
+                INSERT INTO info(name, value) VALUES ('last_flush_utc', '1772323500'), ('clean_shutdown', '1');
                 INSERT INTO bucket VALUES (3600, 1772323200, 'relay1', 'or_inbound', 'in', 10, 1000, 500, 500);
-                PRAGMA application_id = 1181502836;
-                PRAGMA user_version = 1;
                 """)
         }
         try q.close()
