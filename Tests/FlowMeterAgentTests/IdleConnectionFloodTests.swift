@@ -56,24 +56,15 @@ struct IdleConnectionFloodTests {
             """.write(toFile: dir + "/flowmeter.yaml", atomically: true, encoding: .utf8)
         try Self.client.write(toFile: dir + "/client.py", atomically: true, encoding: .utf8)
 
-        let agent = Process()
-        agent.executableURL = URL(fileURLWithPath: LiveHarness.tool("prlimit")!)
         // prlimit execs the agent, so this PID is the agent's own.
-        agent.arguments = ["--nofile=1024:1024", Repo.flowmeterBinary, "run", "-i", "lo", "--config", dir + "/flowmeter.yaml",
-                           "--system-root", dir]
-        let log = dir + "/agent.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        agent.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        agent.standardError = agent.standardOutput
-        try agent.run()
-        defer {
-            kill(agent.processIdentifier, SIGKILL)
-            agent.waitUntilExit()
-        }
+        let agent = try BackgroundProcess("prlimit", ["--nofile=1024:1024", Repo.flowmeterBinary, "run", "-i", "lo",
+                                                      "--config", dir + "/flowmeter.yaml", "--system-root", dir],
+                                          logPath: dir + "/agent.log")
+        defer { agent.stop(signal: SIGKILL) }
         let serving = try LiveHarness.waitUntil(timeout: 20) {
             (try? runProcess("python3", ["-c", "import socket; socket.create_connection(('127.0.0.1', \(port)), timeout=1)"], timeout: 5).status) == 0
         }
-        try #require(serving, "the agent did not listen: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        try #require(serving, "the agent did not listen: \(agent.log)")
 
         let r = try runProcess("python3", [dir + "/client.py", String(port), "1100"], timeout: 100)
         let result = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout) \(r.stderr)")
@@ -82,6 +73,6 @@ struct IdleConnectionFloodTests {
         for s in scrapes {
             #expect(s["ok"] as? Bool == true && (s["seconds"] as? Double ?? 99) < 3, "\(scrapes)")
         }
-        #expect(agent.isRunning, "the agent died: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        #expect(agent.process.isRunning, "the agent died: \(agent.log)")
     }
 }

@@ -134,7 +134,7 @@ struct LiveAgentTests {
         })
 
         // A second, slow sender still running when SIGTERM arrives.
-        let slow = try NamespacedProcess(namespace: veth.sender, argv: [
+        let slow = try BackgroundProcess(namespace: veth.sender, argv: [
             "timeout", "20", "tcpreplay", "-q", "--pps=200", "-i", veth.senderInterface, pcap], logPath: agent.directory + "/slow.log")
         defer { slow.stop(signal: SIGTERM, timeout: 5) }
         // Mid-capture: the second sender's packets are arriving.

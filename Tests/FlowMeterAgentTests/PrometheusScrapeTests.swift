@@ -37,7 +37,7 @@ struct PrometheusScrapeTests {
         """.write(toFile: dir + "/prometheus.yml", atomically: true, encoding: .utf8)
         let check = try LiveHarness.run(["promtool", "check", "config", dir + "/prometheus.yml"])
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
-        let prometheus = try NamespacedProcess(namespace: veth.meter, argv: [
+        let prometheus = try BackgroundProcess(namespace: veth.meter, argv: [
             LiveHarness.tool("prometheus")!, "--config.file=\(dir)/prometheus.yml", "--storage.tsdb.path=\(dir)/data",
             "--web.listen-address=127.0.0.1:9090", "--storage.tsdb.retention.time=1h",
         ], logPath: dir + "/prometheus.log")

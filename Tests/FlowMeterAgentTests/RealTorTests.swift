@@ -185,18 +185,12 @@ extension RealTorTests {
 
         // FlowMeter on the exit's interface, with the exit's torrc (its ControlPort and cookie).
         let port = UInt16.random(in: 30000...39999)
-        let agent = Process()
-        agent.executableURL = URL(fileURLWithPath: LiveHarness.tool("ip")!)
-        agent.arguments = ["netns", "exec", ns, LiveHarness.flowmeter, "run", "--torrc", net + "/exit.torrc", "-i", "eth0",
-                           "--listen", "127.0.0.1:\(port)", "--db", dir + "/fm.sqlite"]
-        FileManager.default.createFile(atPath: dir + "/agent.log", contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/agent.log"))
-        agent.standardOutput = log
-        agent.standardError = log
-        try agent.run()
-        defer { Self.stop(agent) }
+        let agent = try BackgroundProcess(namespace: ns, argv: [
+            LiveHarness.flowmeter, "run", "--torrc", net + "/exit.torrc", "-i", "eth0",
+            "--listen", "127.0.0.1:\(port)", "--db", dir + "/fm.sqlite"], logPath: dir + "/agent.log")
+        defer { agent.stop() }
         let ready = LiveHarness.waitUntil(timeout: 40) { Self.scrape(ns, port: port)["flowmeter_tor_control_up{relay=\"\(relay)\"}"] == 1 }
-        try #require(ready, "agent never read tor's control port: \((try? String(contentsOfFile: dir + "/agent.log", encoding: .utf8)) ?? "")")
+        try #require(ready, "agent never read tor's control port: \(agent.log)")
 
         // Baselines: tor counted before FlowMeter started.
         let before = try Self.testnet(["status", net], timeout: 30)
@@ -204,13 +198,9 @@ extension RealTorTests {
         let tor0 = (before["accounting_sum"] as? Double) ?? Double(before["accounting_sum"] as? Int ?? 0)
 
         // Bounded traffic: more than the exit may carry, so it reaches its soft and hard limits.
-        let push = Process()
-        push.executableURL = URL(fileURLWithPath: LiveHarness.tool("python3")!)
-        push.arguments = [Repo.root.appendingPathComponent("scripts/tor_testnet.py").path, "push", net, "16000000", "--timeout", "120"]
-        push.standardOutput = FileHandle.nullDevice
-        push.standardError = FileHandle.nullDevice
-        try push.run()
-        defer { Self.stop(push) }
+        let push = try BackgroundProcess("python3", [Repo.root.appendingPathComponent("scripts/tor_testnet.py").path,
+                                                     "push", net, "16000000", "--timeout", "120"])
+        defer { push.stop() }
         var predictions: [(at: Double, soft: Double)] = []
         var softLine: Double? = nil
         let deadline = Date().addingTimeInterval(150)
@@ -224,11 +214,11 @@ extension RealTorTests {
             if round % 3 == 0, let st = try? Self.testnet(["status", net], timeout: 30),
                let soft = st["soft_limit"] as? [String: Any], let t = soft["unix"] as? Double {
                 softLine = t
-                if !push.isRunning || (st["hibernating"] as? String) == "hard" { break }
+                if !push.process.isRunning || (st["hibernating"] as? String) == "hard" { break }
             }
             usleep(2_000_000)
         }
-        Self.stop(push)
+        push.stop()
         let soft = try #require(softLine, "tor never logged its soft limit")
 
         // The prediction: the last one made at least 20 s before tor's log line, within 30 s of it.
@@ -282,8 +272,8 @@ extension RealTorTests {
         #expect(view?["hibernating"] as? String == "hard" && view?["predicted_wakeup"] is String)
 
         // Stopped, the agent has logged the control port once, and `forecast` asks tor itself.
-        Self.stop(agent)
-        let agentLog = (try? String(contentsOfFile: dir + "/agent.log", encoding: .utf8)) ?? ""
+        agent.stop()
+        let agentLog = agent.log
         #expect(agentLog.components(separatedBy: "reading tor's own accounting figures").count == 2, "\(agentLog)")
         let forecast = try LiveHarness.run(["ip", "netns", "exec", ns, LiveHarness.flowmeter, "forecast", "--db", dir + "/fm.sqlite",
                                             "--torrc", net + "/exit.torrc", "--json"], timeout: 30)

@@ -28,23 +28,15 @@ struct ReloadMemoryTests {
             agent:
               listen: 127.0.0.1:\(port)
             """.write(toFile: dir + "/flowmeter.yaml", atomically: true, encoding: .utf8)
-        let agent = Process()
-        agent.executableURL = URL(fileURLWithPath: Repo.flowmeterBinary)
-        agent.arguments = ["run", "-i", "lo", "--config", dir + "/flowmeter.yaml", "--system-root", dir]
-        let log = dir + "/agent.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        agent.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        agent.standardError = agent.standardOutput
-        try agent.run()
-        defer {
-            kill(agent.processIdentifier, SIGKILL)
-            agent.waitUntilExit()
-        }
-        let pid = agent.processIdentifier
+        let agent = try BackgroundProcess(Repo.flowmeterBinary, ["run", "-i", "lo", "--config", dir + "/flowmeter.yaml",
+                                                                 "--system-root", dir],
+                                          logPath: dir + "/agent.log")
+        defer { agent.stop(signal: SIGKILL) }
+        let pid = agent.pid
         func scrape() -> Bool {
             (try? runProcess("curl", ["-sf", "-m", "3", "-o", "/dev/null", "http://127.0.0.1:\(port)/metrics"], timeout: 5).status) == 0
         }
-        try #require(LiveHarness.waitUntil(timeout: 20, scrape), "agent log: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        try #require(LiveHarness.waitUntil(timeout: 20, scrape), "agent log: \(agent.log)")
 
         func reload(times: Int) {
             for _ in 0..<times {
@@ -59,7 +51,7 @@ struct ReloadMemoryTests {
         let baseline = Self.residentKiB(pid)
         reload(times: 10)
         let after = Self.residentKiB(pid)
-        #expect(agent.isRunning, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        #expect(agent.process.isRunning, "\(agent.log)")
         #expect(after - baseline < 40_000, "VmRSS \(baseline) KiB after one reload, \(after) KiB after ten more")
     }
 }

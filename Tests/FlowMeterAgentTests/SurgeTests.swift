@@ -28,7 +28,7 @@ struct SurgeTests {
     /// Sends `pcap` at `pps` in the background and waits (at most 15 s from
     /// the start) for `series` to read 1; then for the sender to finish.
     private func flood(_ agent: RunningAgent, _ veth: VethPair, pcap: String, pps: Int, until series: String) throws -> Double? {
-        let sender = try NamespacedProcess(
+        let sender = try BackgroundProcess(
             namespace: veth.sender,
             argv: ["timeout", "30", "tcpreplay", "-q", "--pps=\(pps)", "-i", veth.senderInterface, pcap],
             logPath: agent.directory + "/tcpreplay.log")

@@ -136,21 +136,26 @@ final class VethPair {
 
 enum HarnessError: Error { case command(String), timeout(String) }
 
-/// A process started in a namespace and stopped by its PID (`ip netns exec`
-/// execs the command, so the PID is the program's own).
-final class NamespacedProcess {
+/// A long-running process of a test, its output in a log file, stopped by
+/// its PID. In a namespace, `ip netns exec` execs the command, so the PID is
+/// the program's own (prlimit does the same).
+final class BackgroundProcess {
     let process = Process()
     let logPath: String
 
-    init(namespace: String, argv: [String], logPath: String) throws {
+    init(_ executable: String, _ arguments: [String], logPath: String = "/dev/null") throws {
         self.logPath = logPath
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        if logPath != "/dev/null" { FileManager.default.createFile(atPath: logPath, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.executableURL = URL(fileURLWithPath: LiveHarness.tool("ip")!)
-        process.arguments = ["netns", "exec", namespace] + argv
+        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : LiveHarness.tool(executable)!)
+        process.arguments = arguments
         process.standardOutput = log
         process.standardError = log
         try process.run()
+    }
+
+    convenience init(namespace: String, argv: [String], logPath: String) throws {
+        try self.init("ip", ["netns", "exec", namespace] + argv, logPath: logPath)
     }
 
     var pid: Int32 { process.processIdentifier }
@@ -175,7 +180,7 @@ final class NamespacedProcess {
 
 /// A running agent in the meter namespace, with its temporary config.
 final class RunningAgent {
-    let process: NamespacedProcess
+    let process: BackgroundProcess
     let directory: String
     let veth: VethPair
     let port: Int
@@ -197,7 +202,7 @@ final class RunningAgent {
         \(topLevelYAML)
         """
         try config.write(toFile: directory + "/flowmeter.yaml", atomically: true, encoding: .utf8)
-        process = try NamespacedProcess(
+        process = try BackgroundProcess(
             namespace: veth.meter,
             // --system-root: the host's /etc/tor is not read, and the default store is made in `directory`.
             argv: [LiveHarness.flowmeter, "run", "-i", veth.meterInterface, "--config", directory + "/flowmeter.yaml",
