@@ -126,7 +126,7 @@ import Testing
         let f = try TorFingerprint(fingerprintFile: "MyRelay E3614183D5214D52D9DD48CEB23C2CB6B653D287\n")
         #expect(f == fp.withNickname("MyRelay"))
         let path = makeTemporaryDirectory("torrc-acct") + "/torrc"
-        FileManager.default.createFile(atPath: path, contents: Data("""
+        writeFile(path, Data("""
             Nickname MyRelay
             ORPort 9001
             AccountingMax 1 GBytes # per day

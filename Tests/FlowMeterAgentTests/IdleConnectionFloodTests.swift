@@ -61,7 +61,7 @@ struct IdleConnectionFloodTests {
                                                       "--config", dir + "/flowmeter.yaml", "--system-root", dir],
                                           logPath: dir + "/agent.log")
         defer { agent.stop(signal: SIGKILL) }
-        let serving = try LiveHarness.waitUntil(timeout: 20) {
+        let serving = LiveHarness.waitUntil(timeout: 20) {
             (try? runProcess("python3", ["-c", "import socket; socket.create_connection(('127.0.0.1', \(port)), timeout=1)"], timeout: 5).status) == 0
         }
         try #require(serving, "the agent did not listen: \(agent.log)")

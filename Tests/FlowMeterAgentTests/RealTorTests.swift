@@ -19,7 +19,7 @@ import Testing
 
     /// Starts tor with `torrc` in `dir`; returns its PID once `logLine` shows in its notice log.
     static func startTor(torrc: String, dir: String, until logLine: String, timeout: Double) throws -> Process {
-        FileManager.default.createFile(atPath: dir + "/torrc", contents: Data(torrc.utf8))
+        writeFile(dir + "/torrc", Data(torrc.utf8))
         let p = Process()
         p.executableURL = URL(fileURLWithPath: tor!)
         p.arguments = ["-f", dir + "/torrc"]

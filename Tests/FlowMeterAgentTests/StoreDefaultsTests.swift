@@ -73,7 +73,7 @@ import Yams
         #expect(store.health().up && store.health().lastFlushSeconds != nil)
 
         let filler = mount.path + "/filler"
-        FileManager.default.createFile(atPath: filler, contents: nil)
+        writeFile(filler)
         let h = try FileHandle(forWritingTo: URL(fileURLWithPath: filler))
         while (try? h.write(contentsOf: Data(count: 4096))) != nil {}
         try? h.close()

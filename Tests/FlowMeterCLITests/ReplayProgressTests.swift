@@ -24,7 +24,7 @@ struct ReplayProgressTests {
             }
             out += frame
         }
-        FileManager.default.createFile(atPath: path, contents: Data(out))
+        writeFile(path, Data(out))
         return path
     }()
 

@@ -6,7 +6,7 @@ import Testing
 @Suite struct ConfigTests {
     func write(_ dir: String, _ name: String, _ text: String) -> String {
         let path = dir + "/" + name
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        writeFile(path, Data(text.utf8))
         return path
     }
 

@@ -9,7 +9,7 @@ import Testing
     @discardableResult
     func write(_ path: String, _ text: String) -> String {
         try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        writeFile(path, Data(text.utf8))
         return path
     }
 
@@ -59,7 +59,7 @@ import Testing
         let dir = makeTemporaryDirectory("bom")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/torrc"
-        FileManager.default.createFile(atPath: path, contents: Data([0xEF, 0xBB, 0xBF] + Array("ORPort 9001\n".utf8)))
+        writeFile(path, Data([0xEF, 0xBB, 0xBF] + Array("ORPort 9001\n".utf8)))
         #expect(throws: ConfigError.self) { try Torrc.relay(from: path) }
         do { _ = try Torrc.relay(from: path) } catch {
             #expect(error.file == path && error.line == 1 && error.message.contains("byte order mark"))

@@ -9,7 +9,7 @@ import Testing
     func relay(_ text: String) throws(ConfigError) -> (TorInstance, [String]) {
         let dir = makeTemporaryDirectory("torview")
         let path = dir + "/exit.torrc"
-        FileManager.default.createFile(atPath: path, contents: Data(("ORPort 9001\n" + text).utf8))
+        writeFile(path, Data(("ORPort 9001\n" + text).utf8))
         return try Torrc.relay(from: path)
     }
 

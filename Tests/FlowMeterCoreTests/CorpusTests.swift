@@ -89,7 +89,7 @@ import Testing
         let source = Repo.corpus.appendingPathComponent("tcpdump/dns_tcp.pcap").path
         let data = try #require(FileManager.default.contents(atPath: source))
         let cut = makeTemporaryDirectory("cut") + "/cut.pcap"
-        FileManager.default.createFile(atPath: cut, contents: data.prefix(data.count - 7))
+        writeFile(cut, data.prefix(data.count - 7))
         let result = replayOnce(files: [cut], model: HostModel())
         guard case .cutShort(let path, _, let counted)? = result.errors.first else {
             Issue.record("expected cutShort, got \(result.errors)")
@@ -103,7 +103,7 @@ import Testing
 
     @Test func aMissingFileAndAFileThatIsNotACaptureAreReportedByNameAndTheOthersStillCount() throws {
         let notCapture = makeTemporaryDirectory("notcap") + "/notes.txt"
-        FileManager.default.createFile(atPath: notCapture, contents: Data("hello, not a pcap\n".utf8))
+        writeFile(notCapture, Data("hello, not a pcap\n".utf8))
         let good = Repo.corpus.appendingPathComponent("tcpdump/dns_tcp.pcap").path
         let result = replayOnce(files: ["/nonexistent/flowmeter.pcap", notCapture, good], model: HostModel())
         #expect(result.errors.count == 2)

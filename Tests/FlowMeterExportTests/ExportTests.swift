@@ -20,7 +20,7 @@ struct PrometheusRendererTests {
         var decoder = PacketDecoder(linkType: .ethernet)
         for frame in [TestTraffic.tcp(TestTraffic.ip(203, 0, 113, 5), 40000, TestTraffic.ip(198, 51, 100, 10), 9001, payload: 10),
                       TestTraffic.tcp(TestTraffic.ip(203, 0, 113, 5), 40000, TestTraffic.ip(198, 51, 100, 10), 9001, payload: 0)] {
-            frame.withUnsafeBytes { counter.count(decoder.decode($0, wireLength: UInt32(frame.count), timestampNanos: 0)) }
+            frame.withUnsafeBytes { _ = counter.count(decoder.decode($0, wireLength: UInt32(frame.count), timestampNanos: 0)) }
         }
         var r = AgentReading()
         r.generations = [(g.relayLabels, g.snapshot())]

@@ -77,7 +77,7 @@ import Testing
 
         // Fill what is left, then ask for many new buckets (new pages).
         let filler = mount.path + "/filler"
-        FileManager.default.createFile(atPath: filler, contents: nil)
+        writeFile(filler)
         let h = try FileHandle(forWritingTo: URL(fileURLWithPath: filler))
         let chunk = Data(count: 4096)
         while (try? h.write(contentsOf: chunk)) != nil {}

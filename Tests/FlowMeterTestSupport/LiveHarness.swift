@@ -145,7 +145,7 @@ final class BackgroundProcess {
 
     init(_ executable: String, _ arguments: [String], logPath: String = "/dev/null") throws {
         self.logPath = logPath
-        if logPath != "/dev/null" { FileManager.default.createFile(atPath: logPath, contents: nil) }
+        if logPath != "/dev/null" { writeFile(logPath) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : LiveHarness.tool(executable)!)
         process.arguments = arguments
@@ -212,7 +212,7 @@ final class RunningAgent {
 
     /// Waits until /metrics answers from the meter's loopback.
     func waitUntilServing(headers: [String] = []) throws -> Bool {
-        try LiveHarness.waitUntil(timeout: 20) {
+        LiveHarness.waitUntil(timeout: 20) {
             (try? veth.get("http://127.0.0.1:\(port)/metrics", in: veth.meter, headers: headers).0) == 200
         }
     }

@@ -51,8 +51,8 @@ func runProcess(_ executable: String, _ arguments: [String], cwd: String? = nil,
     if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
     let base = makeTemporaryDirectory("run")
     defer { try? FileManager.default.removeItem(atPath: base) }
-    FileManager.default.createFile(atPath: base + "/out", contents: nil)
-    FileManager.default.createFile(atPath: base + "/err", contents: nil)
+    writeFile(base + "/out")
+    writeFile(base + "/err")
     p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: base + "/out"))
     p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: base + "/err"))
     try p.run()
@@ -71,6 +71,15 @@ func makeTemporaryDirectory(_ name: String) -> String {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flowmeter-\(name)-\(UUID().uuidString)")
     try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     return dir.path
+}
+
+/// Writes `contents` to `path`, replacing it: the one file writer of the
+/// tests. A test that cannot write in its own temporary directory stops here,
+/// naming the file, rather than failing later for a reason that hides it.
+func writeFile(_ path: String, _ contents: Data = Data()) {
+    guard FileManager.default.createFile(atPath: path, contents: contents) else {
+        preconditionFailure("cannot write \(path)")
+    }
 }
 
 /// The oracle: captures of a busy relay host written by scripts/gen_relay_capture.py
