@@ -99,13 +99,7 @@ struct WorkerHotState: PacketSink {
             return
         }
         if batchStarts { adoptNewGeneration() }
-        // A connection attempt to our listener is settled with one probe
-        // (`listenerCode`), as the replay reader does; the flow table would
-        // otherwise classify each new flow in full (a SYN flood's every packet).
-        let hash = summary.symmetricFlowHash
-        let opens = summary.tcpFlags & (TCPFlags.syn.rawValue | TCPFlags.ack.rawValue) == TCPFlags.syn.rawValue
-        let code = opens ? counter.classifier.listenerCode(summary, layout: counter.block.layout) : .unknown
-        table._withUnsafeGuaranteedRef { $0.countAndTrack(summary, hash: hash, known: code, counter: counter) }
+        table._withUnsafeGuaranteedRef { $0.countAndTrack(summary, counter: counter) }
     }
 
     /// Once per batch: one atomic load; the lock only after a reload.

@@ -132,7 +132,7 @@ public final class FlowTable: @unchecked Sendable {
     public let timeouts: FlowTimeouts
     private let bucketMask: Int
     private let tags: UnsafeMutablePointer<UInt32>
-    /// Eviction rank of each slot (see `rank(_:)`), kept current by `observe`.
+    /// Eviction rank of each slot (see `rank(_:)`), kept current by `countAndObserve`.
     private let ranks: UnsafeMutablePointer<UInt8>
     private let entries: UnsafeMutablePointer<FlowEntry>
     private let tagMemory: TableMemory
@@ -179,14 +179,6 @@ public final class FlowTable: @unchecked Sendable {
     /// that drive one table directly (the pipeline builds its own per worker).
     public convenience init(capacity: Int, timeouts: FlowTimeouts = FlowTimeouts(), relayCount: Int) {
         self.init(capacity: capacity, timeouts: timeouts, connections: ConnectionCounters(relayCount: relayCount))
-    }
-
-    /// Tracks one decoded packet that was counted under (relay, category).
-    /// Owner thread only.
-    @inline(__always)
-    public func track(_ s: PacketSummary, relay: Int, category: Category) {
-        guard Self.tracks(s) else { return }
-        observe(s, relay: relay, category: category, hash: s.symmetricFlowHash)
     }
 
     /// Packets the table tracks: decoded IP with TCP or UDP ports.
@@ -243,11 +235,15 @@ public final class FlowTable: @unchecked Sendable {
         return hint
     }
 
-    /// Counts `s` into `counter` and, for TCP and UDP, tracks its flow; the
-    /// per-packet step of every worker. Owner thread only.
+    /// Counts `s` into `counter` and, for TCP and UDP, tracks its flow: the
+    /// per-packet step of a capture thread that counts for itself (live
+    /// fanout), and what the tests and benchmarks drive. A connection attempt
+    /// to our listener is settled with one probe (`connectionAttemptCode`),
+    /// as the replay reader settles it for its workers. Owner thread only.
     @inline(__always)
     public func countAndTrack(_ s: PacketSummary, counter: PacketCounter) {
-        countAndTrack(s, hash: s.symmetricFlowHash, counter: counter)
+        let code = counter.classifier.connectionAttemptCode(s, layout: counter.block.layout)
+        countAndTrack(s, hash: s.symmetricFlowHash, known: code, counter: counter)
     }
 
     /// As `countAndTrack(_:counter:)`, with `s.symmetricFlowHash` already
@@ -304,20 +300,6 @@ public final class FlowTable: @unchecked Sendable {
         default:
             break
         }
-    }
-
-    /// Tracks one decoded TCP or UDP packet that was counted under (relay, category).
-    @inline(__always)
-    func observe(_ s: PacketSummary, relay: Int, category: Category, hash: UInt64) {
-        let key = FlowKey(s)
-        let (i, found) = locate(key, s, hash: hash)
-        let e = entries + i
-        if found {
-            continueFlow(e, s, srcIsA: key.srcIsA, relay: relay, category: category)
-        } else {
-            start(e, s, srcIsA: key.srcIsA, relay: relay, category: category)
-        }
-        ranks[i] = Self.rank(e.pointee.state)
     }
 
     /// Counts one decoded TCP or UDP packet into `counter` and tracks it. The
@@ -663,5 +645,17 @@ public final class FlowTable: @unchecked Sendable {
                 }
             }
         }
+    }
+}
+
+extension Classifier {
+    /// `listenerCode` for a connection attempt (SYN without ACK), else
+    /// `.unknown`: the code the replay reader hands its worker and the live
+    /// path hands its own table. Only SYNs: for the other packets of a flow
+    /// the table already knows the answer, and the probe would be paid twice.
+    @inline(__always)
+    func connectionAttemptCode(_ s: PacketSummary, layout: CounterLayout) -> CellCode {
+        let opens = s.tcpFlags & (TCPFlags.syn.rawValue | TCPFlags.ack.rawValue) == TCPFlags.syn.rawValue
+        return opens ? listenerCode(s, layout: layout) : .unknown
     }
 }

@@ -239,8 +239,7 @@ public final class EnginePipeline: @unchecked Sendable {
     public func submit(_ s: PacketSummary) {
         // Safe: as in `offer`.
         let hash = s.symmetricFlowHash
-        let opens = s.tcpFlags & (TCPFlags.syn.rawValue | TCPFlags.ack.rawValue) == TCPFlags.syn.rawValue
-        let code = opens ? classifier.listenerCode(s, layout: layout) : .unknown
+        let code = classifier.connectionAttemptCode(s, layout: layout)
         ringRefs[workerIndex(hash: hash)]._withUnsafeGuaranteedRef {
             $0.push(RoutedSummary(summary: s, code: code, hash: hash))
         }
