@@ -342,6 +342,15 @@ public final class FlowTable: @unchecked Sendable {
     private func classification(_ s: PacketSummary, known: CellCode, counter: PacketCounter)
         -> (code: CellCode, relay: Int, category: Category, cacheable: Bool) {
         if known != .unknown { return (known, known.relay, known.category, true) }
+        return classifyNewFlow(s, counter: counter)
+    }
+
+    /// The classifier's answer for the first packet of a flow direction: out
+    /// of line, so the common case (the reader's code, or the entry's) keeps
+    /// its registers.
+    @inline(never)
+    private func classifyNewFlow(_ s: PacketSummary, counter: PacketCounter)
+        -> (code: CellCode, relay: Int, category: Category, cacheable: Bool) {
         let c = counter.classifyForFlow(s)
         return (c.code, c.slot.relay, c.slot.category, c.cacheable)
     }
