@@ -259,6 +259,30 @@ final class FlowHarness {
         #expect(h.table.bytesReserved == 1024 * FlowTable.bytesPerEntry)
     }
 
+    @Test func theReadersListenerMemoAnswersWhatTheClassifierAnswers() {
+        let h = FlowHarness()
+        let classifier = h.counter.classifier, layout = h.counter.block.layout
+        var memo = ListenerMemo()
+        var rng = SplitMix64(seed: 11)
+        let destinations: [(UInt32, UInt16)] = [(FlowHarness.server, 9001), (FlowHarness.server, 9002),
+                                                (FlowHarness.client, 9001), (FlowHarness.server, 443)]
+        let sources: [UInt32] = [FlowHarness.client, 0x0A00_0001, 0xC0A8_0101, 0x7F00_0001]  // public, 10/8, 192.168/16, loopback
+        var listenerCodes = 0
+        for _ in 0..<2_000 {
+            let r = rng.next()
+            let (dst, dport) = destinations[Int(r % 4)]
+            var s = PacketSummary()
+            s.src = IPAddress(ipv4: sources[Int(r >> 8 % 4)]); s.dst = IPAddress(ipv4: dst)
+            s.srcPort = Port(UInt16(truncatingIfNeeded: r >> 16)); s.dstPort = Port(dport)
+            s.proto = r >> 40 % 8 == 0 ? .udp : .tcp; s.family = 4; s.outcome = .ip
+            s.tcpFlags = r >> 44 % 4 == 0 ? (TCPFlags.syn.rawValue | TCPFlags.ack.rawValue) : TCPFlags.syn.rawValue
+            let expected = classifier.connectionAttemptCode(s, layout: layout)
+            #expect(memo.connectionAttemptCode(s, classifier: classifier, layout: layout) == expected)
+            if expected != .unknown { listenerCodes += 1 }
+        }
+        #expect(listenerCodes > 100)
+    }
+
     @Test func tableMemoryIsZeroFilledAndLargeTablesStartOnAHugePageBoundary() {
         for size in [64, 3 << 20] {
             let memory = TableMemory(byteCount: size)
