@@ -135,6 +135,14 @@ public final class FlowTable: @unchecked Sendable {
     /// Eviction rank of each slot (see `rank(_:)`), kept current by `countAndObserve`.
     private let ranks: UnsafeMutablePointer<UInt8>
     private let entries: UnsafeMutablePointer<FlowEntry>
+    /// One byte per group of `groupBuckets` buckets, set when a flow first
+    /// takes a free slot there (a full bucket's slots were all taken that
+    /// way), never cleared: `finishReplay` visits only these groups, so the
+    /// end of a small replay costs what its flows used, not the table.
+    private let touchedGroups: UnsafeMutablePointer<UInt8>
+    private let groupCount: Int
+    /// 64 buckets of 16 tags: one 4 KiB page of tags per group.
+    static let groupBuckets = 64
     private let tagMemory: TableMemory
     private let rankMemory: TableMemory
     private let entryMemory: TableMemory
@@ -173,6 +181,9 @@ public final class FlowTable: @unchecked Sendable {
         tags = tagMemory.base.bindMemory(to: UInt32.self, capacity: capacity)
         ranks = rankMemory.base.bindMemory(to: UInt8.self, capacity: capacity)
         entries = entryMemory.base.bindMemory(to: FlowEntry.self, capacity: capacity)
+        groupCount = (buckets + Self.groupBuckets - 1) / Self.groupBuckets
+        touchedGroups = .allocate(capacity: groupCount)
+        touchedGroups.initialize(repeating: 0, count: groupCount)
     }
 
     /// A table with its own connection counters, for benchmarks and tools
@@ -267,6 +278,7 @@ public final class FlowTable: @unchecked Sendable {
         tagMemory.release()
         rankMemory.release()
         entryMemory.release()
+        touchedGroups.deallocate()
     }
 
     @inline(__always)
@@ -408,6 +420,8 @@ public final class FlowTable: @unchecked Sendable {
         if m >> 16 != 0 {
             free = first + (m >> 16).trailingZeroBitCount  // the first empty slot
             setOccupancy(1)
+            // Safe: free < capacity, so its group < groupCount.
+            touchedGroups[free / (Self.bucketSize * Self.groupBuckets)] = 1
         } else {
             free = victim(first, rotation: Self.rotation(hash))
             finish(entries + free)
@@ -635,22 +649,27 @@ public final class FlowTable: @unchecked Sendable {
     /// then every attempt still waiting for an answer counts as unanswered.
     /// Opened connections stay active. Only after the worker has stopped.
     ///
-    /// One pass, skipping empty buckets by their tag line: the two rules
-    /// touch different entries' counters only, so their order does not
-    /// matter; one pass keeps the end of a small replay cheap.
+    /// One pass over the groups flows ever used (`touchedGroups`), skipping
+    /// empty buckets by their tag line: the two rules touch different
+    /// entries' counters only, so their order does not matter; a small
+    /// replay pays for the groups its flows touched, not for the table.
     func finishReplay(now: Int64) {
         let clockNow = max(now, clock)
-        for first in stride(from: 0, to: capacity, by: Self.bucketSize) {
-            // Safe: a bucket's 16 tags start 64-byte aligned at `first`.
-            // Visit only the slots in use, in ascending order, by the bucket's empty mask.
-            var used = ~(CLinuxShim_matchBucketTags(tags + first, 0) >> 16) & 0xFFFF
-            while used != 0 {
-                let i = first + used.trailingZeroBitCount
-                used &= used &- 1
-                let e = entries + i
-                let state = e.pointee.state
-                if clockNow &- e.pointee.lastSeen > timeout(state) || state == .synSent || state == .udpOneWay {
-                    remove(i)
+        let groupSlots = Self.groupBuckets * Self.bucketSize
+        for g in 0..<groupCount where touchedGroups[g] != 0 {
+            let end = min(capacity, (g + 1) * groupSlots)
+            for first in stride(from: g * groupSlots, to: end, by: Self.bucketSize) {
+                // Safe: a bucket's 16 tags start 64-byte aligned at `first`.
+                // Visit only the slots in use, in ascending order, by the bucket's empty mask.
+                var used = ~(CLinuxShim_matchBucketTags(tags + first, 0) >> 16) & 0xFFFF
+                while used != 0 {
+                    let i = first + used.trailingZeroBitCount
+                    used &= used &- 1
+                    let e = entries + i
+                    let state = e.pointee.state
+                    if state == .synSent || state == .udpOneWay || clockNow &- e.pointee.lastSeen > timeout(state) {
+                        remove(i)
+                    }
                 }
             }
         }
