@@ -333,8 +333,14 @@ public final class FlowTable: @unchecked Sendable {
                 if c.cacheable { remember(c.code, in: e, srcIsA: key.srcIsA) }
                 continueFlow(e, s, srcIsA: key.srcIsA, relay: c.relay, category: c.category)
             } else {
+                // The common case: the flow's code is known. Its relay and
+                // category are taken apart only if the flow restarts.
                 counter.count(s, code: code)
-                continueFlow(e, s, srcIsA: key.srcIsA, relay: code.relay, category: code.category)
+                if idled(e, s) {
+                    restart(e, s, srcIsA: key.srcIsA, relay: code.relay, category: code.category)
+                } else {
+                    advance(e, s, srcIsA: key.srcIsA)
+                }
             }
         } else {
             let c = classification(s, known: known, counter: counter)
@@ -377,13 +383,26 @@ public final class FlowTable: @unchecked Sendable {
     @inline(__always)
     private func continueFlow(_ e: UnsafeMutablePointer<FlowEntry>, _ s: PacketSummary, srcIsA: Bool,
                               relay: Int, category: Category) {
-        if s.timestampNanos &- e.pointee.lastSeen > timeout(e.pointee.state) {
-            // Idle too long: that conversation ended; this packet starts a new one.
-            finish(e)
-            start(e, s, srcIsA: srcIsA, relay: relay, category: category)
+        if idled(e, s) {
+            restart(e, s, srcIsA: srcIsA, relay: relay, category: category)
         } else {
             advance(e, s, srcIsA: srcIsA)
         }
+    }
+
+    /// Whether flow `e` was idle past its timeout when `s` came.
+    @inline(__always)
+    private func idled(_ e: UnsafeMutablePointer<FlowEntry>, _ s: PacketSummary) -> Bool {
+        s.timestampNanos &- e.pointee.lastSeen > timeout(e.pointee.state)
+    }
+
+    /// Idle too long: that conversation ended; `s` starts a new one. Rare,
+    /// so out of line.
+    @inline(never)
+    private func restart(_ e: UnsafeMutablePointer<FlowEntry>, _ s: PacketSummary, srcIsA: Bool,
+                         relay: Int, category: Category) {
+        finish(e)
+        start(e, s, srcIsA: srcIsA, relay: relay, category: category)
     }
 
     /// The slot of `key`'s flow, and whether it was there. When it was not,
