@@ -247,10 +247,12 @@ public final class FlowTable: @unchecked Sendable {
     }
 
     /// Counts `s` into `counter` and, for TCP and UDP, tracks its flow: the
-    /// per-packet step of a capture thread that counts for itself (live
-    /// fanout), and what the tests and benchmarks drive. A connection attempt
-    /// to our listener is settled with one probe (`connectionAttemptCode`),
-    /// as the replay reader settles it for its workers. Owner thread only.
+    /// per-packet step the tests and benchmarks drive. The engine's worker
+    /// and the live fanout path make the same step through
+    /// `countAndTrack(_:hash:known:hint:counter:)`, with the hash, the
+    /// listener code and the prefetch hint they computed ahead. A connection
+    /// attempt to our listener is settled with one probe
+    /// (`connectionAttemptCode`), as they settle it. Owner thread only.
     @inline(__always)
     public func countAndTrack(_ s: PacketSummary, counter: PacketCounter) {
         let code = counter.classifier.connectionAttemptCode(s, layout: counter.block.layout)
