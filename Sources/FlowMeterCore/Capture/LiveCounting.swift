@@ -143,8 +143,7 @@ struct WorkerHotState: PacketSink {
 
     @inline(__always)
     static func count(_ p: UnsafeMutablePointer<RoutedSummary>, table: FlowTable, counter: PacketCounter) {
-        table.countAndTrack(p.pointee.summary, hash: p.pointee.hash, known: p.pointee.code, hint: p.pointee.hint,
-                            counter: counter)
+        table.countAndTrack(p, counter: counter)
     }
 
     /// Once per batch: one atomic load; the lock only after a reload.

@@ -273,6 +273,14 @@ public final class FlowTable: @unchecked Sendable {
         }
     }
 
+    /// The worker's step for a ring element, read in place: passing the
+    /// summary by value made the caller copy its 72 bytes to the stack first.
+    @inline(never)
+    func countAndTrack(_ p: UnsafeMutablePointer<RoutedSummary>, counter: PacketCounter) {
+        countAndTrack(p.pointee.summary, hash: p.pointee.hash, known: p.pointee.code, hint: p.pointee.hint,
+                      counter: counter)
+    }
+
     /// The connection metrics this table has counted.
     public var connectionSnapshot: ConnectionSnapshot { connections.snapshot() }
 

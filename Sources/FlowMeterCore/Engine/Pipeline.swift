@@ -105,9 +105,7 @@ final class Worker: @unchecked Sendable {
             if i + e < n { batch[i + e].hint = table.prefetchEntry(batch[i + e].summary, hash: batch[i + e].hash) }
             // Read in place rather than copying the 72-byte summary.
             // Safe: i < n = batch.count.
-            let p = batch.baseAddress! + i
-            table.countAndTrack(p.pointee.summary, hash: p.pointee.hash, known: p.pointee.code,
-                                hint: p.pointee.hint, counter: counter)
+            table.countAndTrack(batch.baseAddress! + i, counter: counter)
         }
     }
 
