@@ -3,16 +3,29 @@ import Testing
 @testable import FlowMeterCore
 @testable import FlowMeterAccounting
 
-/// Drives one flow table directly with summaries, one packet at a time.
+/// Drives one flow table with summaries, one packet at a time, through the
+/// per-packet step production runs (`countAndTrack`: classify, count, track).
+/// The host is one relay (index 1) with its ORPort on `server`:9001, so the
+/// TCP flows below count under (relay 1, or_inbound) and UDP to port 53
+/// under (host, dns).
 final class FlowHarness {
     let connections = ConnectionCounters(relayCount: 2)
     let table: FlowTable
+    let counter: PacketCounter
     var t: Int64 = 1_000_000_000_000
     static let server: UInt32 = 0xC633_640A
     static let client: UInt32 = 0x5DB8_D822
 
     init(capacity: Int = 1024, timeouts: FlowTimeouts = FlowTimeouts()) {
         table = FlowTable(capacity: capacity, timeouts: timeouts, connections: connections)
+        var model = HostModel()
+        var relay = HostModel.Relay(name: "guard")
+        let address = IPAddress(ipv4: Self.server)
+        relay.orListeners = [.init(address: address, port: Port(9001))]
+        relay.addresses = [address]
+        model.relays = [relay]
+        let classifier = Classifier(model)
+        counter = PacketCounter(classifier: classifier, block: CounterBlock(layout: CounterLayout(relayCount: classifier.relayCount)))
     }
 
     func packet(_ src: UInt32, _ sport: UInt16, _ dst: UInt32, _ dport: UInt16, _ flags: TCPFlags,
@@ -26,7 +39,7 @@ final class FlowHarness {
         s.tcpFlags = flags.rawValue
         s.payloadLength = payload
         s.wireLength = 54 + payload
-        table.observe(s, relay: 1, category: .orInbound, hash: s.symmetricFlowHash)
+        table.countAndTrack(s, counter: counter)
     }
 
     /// Client → server and server → client on one connection.
@@ -40,8 +53,8 @@ final class FlowHarness {
         up(.syn, port: port); down([.syn, .ack], port: port); up(.ack, port: port)
     }
 
-    func value(_ m: ConnectionMetric) -> UInt64 {
-        connections.snapshot().value(relay: 1, category: .orInbound, m)
+    func value(_ m: ConnectionMetric, relay: Int = 1, category: Category = .orInbound) -> UInt64 {
+        connections.snapshot().value(relay: relay, category: category, m)
     }
     var opened: UInt64 { value(.opened) }
     var unanswered: UInt64 { value(.unanswered) }
@@ -183,12 +196,13 @@ final class FlowHarness {
 
     @Test func udpOpensWhenAnsweredAndClosesWhenIdle() {
         let h = FlowHarness()
+        func dns(_ m: ConnectionMetric) -> UInt64 { h.value(m, relay: 0, category: .dns) }
         h.packet(FlowHarness.client, 5353, FlowHarness.server, 53, [], payload: 40, proto: .udp)
-        #expect(h.opened == 0)
+        #expect(dns(.opened) == 0)
         h.packet(FlowHarness.server, 53, FlowHarness.client, 5353, [], payload: 120, proto: .udp)
-        #expect(h.opened == 1 && h.active == 1)
+        #expect(dns(.opened) == 1 && dns(.active) == 1)
         h.table.finishReplay(now: h.t + h.table.timeouts.udpIdle + 1)
-        #expect(h.closed == 1 && h.active == 0)
+        #expect(dns(.closed) == 1 && dns(.active) == 0)
     }
 
     @Test func udpThatIsNeverAnsweredIsAnUnansweredAttempt() {
@@ -196,7 +210,7 @@ final class FlowHarness {
         h.packet(FlowHarness.client, 5353, FlowHarness.server, 53, [], payload: 40, proto: .udp)
         h.packet(FlowHarness.client, 5353, FlowHarness.server, 53, [], payload: 40, proto: .udp)
         h.table.finishReplay(now: h.t)
-        #expect(h.unanswered == 1 && h.opened == 0)
+        #expect(h.value(.unanswered, relay: 0, category: .dns) == 1 && h.value(.opened, relay: 0, category: .dns) == 0)
     }
 
     @Test func aFullBucketEvictsUnansweredAttemptsBeforeEstablishedConnections() {
@@ -243,6 +257,30 @@ final class FlowHarness {
         #expect(h.unanswered == UInt64(n))
         #expect(h.opened == 0 && h.table.occupancy == 0)
         #expect(h.table.bytesReserved == 1024 * FlowTable.bytesPerEntry)
+    }
+
+    @Test func theReadersListenerMemoAnswersWhatTheClassifierAnswers() {
+        let h = FlowHarness()
+        let classifier = h.counter.classifier, layout = h.counter.block.layout
+        var memo = ListenerMemo()
+        var rng = SplitMix64(seed: 11)
+        let destinations: [(UInt32, UInt16)] = [(FlowHarness.server, 9001), (FlowHarness.server, 9002),
+                                                (FlowHarness.client, 9001), (FlowHarness.server, 443)]
+        let sources: [UInt32] = [FlowHarness.client, 0x0A00_0001, 0xC0A8_0101, 0x7F00_0001]  // public, 10/8, 192.168/16, loopback
+        var listenerCodes = 0
+        for _ in 0..<2_000 {
+            let r = rng.next()
+            let (dst, dport) = destinations[Int(r % 4)]
+            var s = PacketSummary()
+            s.src = IPAddress(ipv4: sources[Int(r >> 8 % 4)]); s.dst = IPAddress(ipv4: dst)
+            s.srcPort = Port(UInt16(truncatingIfNeeded: r >> 16)); s.dstPort = Port(dport)
+            s.proto = r >> 40 % 8 == 0 ? .udp : .tcp; s.family = 4; s.outcome = .ip
+            s.tcpFlags = r >> 44 % 4 == 0 ? (TCPFlags.syn.rawValue | TCPFlags.ack.rawValue) : TCPFlags.syn.rawValue
+            let expected = classifier.connectionAttemptCode(s, layout: layout)
+            #expect(memo.connectionAttemptCode(s, classifier: classifier, layout: layout) == expected)
+            if expected != .unknown { listenerCodes += 1 }
+        }
+        #expect(listenerCodes > 100)
     }
 
     @Test func tableMemoryIsZeroFilledAndLargeTablesStartOnAHugePageBoundary() {

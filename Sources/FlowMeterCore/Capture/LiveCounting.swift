@@ -91,6 +91,18 @@ struct WorkerHotState: PacketSink {
     /// matters: a dispatch that was waiting in poll when the reload came
     /// must count its whole batch under the new configuration.
     var batchStarts = true
+    /// The look-ahead: the last `lookAhead` packets of this batch, held back
+    /// so that their flow-table lines load while the next ones are decoded,
+    /// as the engine's worker does (`Worker.process`). Without it every
+    /// packet waited for its bucket's tags and its entry from memory (perf on
+    /// the veth benchmark: most of the capture thread's time on those two
+    /// loads). `queued` packets were held this batch; the slot of packet n
+    /// is n % lookAhead. Emptied at the end of every dispatch (`flush`).
+    let pending: UnsafeMutablePointer<RoutedSummary>
+    var queued = 0
+    /// The reader's listener memo, for this thread's connection attempts.
+    var listenerMemo = ListenerMemo()
+    static let lookAhead = Worker.bucketPrefetchDistance
 
     @inline(__always)
     mutating func consume(_ summary: PacketSummary) {
@@ -99,13 +111,39 @@ struct WorkerHotState: PacketSink {
             return
         }
         if batchStarts { adoptNewGeneration() }
-        // A connection attempt to our listener is settled with one probe
-        // (`listenerCode`), as the replay reader does; the flow table would
-        // otherwise classify each new flow in full (a SYN flood's every packet).
         let hash = summary.symmetricFlowHash
-        let opens = summary.tcpFlags & (TCPFlags.syn.rawValue | TCPFlags.ack.rawValue) == TCPFlags.syn.rawValue
-        let code = opens ? counter.classifier.listenerCode(summary, layout: counter.block.layout) : .unknown
-        table._withUnsafeGuaranteedRef { $0.countAndTrack(summary, hash: hash, known: code, counter: counter) }
+        let code = listenerMemo.connectionAttemptCode(summary, classifier: counter.classifier, layout: counter.block.layout)
+        let n = queued
+        let d = Self.lookAhead, e = Worker.entryPrefetchDistance
+        // Safe: every index is taken modulo lookAhead, the buffer's size.
+        let slot = pending + n % d
+        let counter = counter
+        table._withUnsafeGuaranteedRef { t in
+            if n >= d { Self.count(slot, table: t, counter: counter) }  // the packet lookAhead back frees its slot
+            slot.pointee = RoutedSummary(summary: summary, code: code, hash: hash)
+            t.prefetch(summary, hash: hash)
+            if n >= e {
+                let p = pending + (n - e) % d
+                p.pointee.hint = t.prefetchEntry(p.pointee.summary, hash: p.pointee.hash)
+            }
+        }
+        queued = n + 1
+    }
+
+    /// Counts what the look-ahead still holds, oldest first; at the end of
+    /// each dispatch, so every batch is counted before the call returns.
+    mutating func flush() {
+        let d = Self.lookAhead
+        let counter = counter
+        table._withUnsafeGuaranteedRef { t in
+            for n in max(0, queued - d)..<queued { Self.count(pending + n % d, table: t, counter: counter) }
+        }
+        queued = 0
+    }
+
+    @inline(__always)
+    static func count(_ p: UnsafeMutablePointer<RoutedSummary>, table: FlowTable, counter: PacketCounter) {
+        table.countAndTrack(p, counter: counter)
     }
 
     /// Once per batch: one atomic load; the lock only after a reload.
@@ -117,6 +155,7 @@ struct WorkerHotState: PacketSink {
         counter = PacketCounter(classifier: g.classifier, block: g.blocks[blockIndex])
         table = Unmanaged.passUnretained(g.tables[blockIndex])
         current = g
+        listenerMemo = ListenerMemo()
     }
 }
 
@@ -147,17 +186,22 @@ public final class LiveBatchCounter {
     /// flow table), or hands summaries to `pipeline` when one is given.
     public init(linkType: LinkType, slot: GenerationSlot, index: Int, pipeline: EnginePipeline?) {
         let generation = slot.load()
+        let pending = UnsafeMutablePointer<RoutedSummary>.allocate(capacity: WorkerHotState.lookAhead)
+        pending.initialize(repeating: RoutedSummary(summary: PacketSummary(), hash: 0), count: WorkerHotState.lookAhead)
         state = .allocate(capacity: 1)
         state.initialize(to: WorkerHotState(
             decoder: PacketDecoder(linkType: linkType),
             counter: PacketCounter(classifier: generation.classifier, block: generation.blocks[index]),
             table: Unmanaged.passUnretained(generation.tables[index]), current: generation, pipeline: pipeline,
-            slot: slot, blockIndex: index, generation: generation.number))
+            slot: slot, blockIndex: index, generation: generation.number, pending: pending))
     }
 
     deinit {
+        let pending = state.pointee.pending
         state.deinitialize(count: 1)
         state.deallocate()
+        pending.deinitialize(count: WorkerHotState.lookAhead)
+        pending.deallocate()
     }
 
     /// One `pcap_dispatch` over what the kernel has ready (-1: the whole
@@ -168,6 +212,7 @@ public final class LiveBatchCounter {
         // Safe: `state` is ours, initialized, and outlives the call.
         let rc = pcap_dispatch(handle.pointer, -1, countPacket,
                                UnsafeMutableRawPointer(state).assumingMemoryBound(to: UInt8.self))
+        if state.pointee.queued > 0 { state.pointee.flush() }
         // A batch without packets adopted nothing: adopt now, so an idle
         // worker does not keep a retired generation (and its flow table) alive.
         if state.pointee.batchStarts && state.pointee.pipeline == nil { state.pointee.adoptNewGeneration() }

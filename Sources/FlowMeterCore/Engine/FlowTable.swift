@@ -132,9 +132,17 @@ public final class FlowTable: @unchecked Sendable {
     public let timeouts: FlowTimeouts
     private let bucketMask: Int
     private let tags: UnsafeMutablePointer<UInt32>
-    /// Eviction rank of each slot (see `rank(_:)`), kept current by `observe`.
+    /// Eviction rank of each slot (see `rank(_:)`), kept current by `countAndObserve`.
     private let ranks: UnsafeMutablePointer<UInt8>
     private let entries: UnsafeMutablePointer<FlowEntry>
+    /// One byte per group of `groupBuckets` buckets, set when a flow first
+    /// takes a free slot there (a full bucket's slots were all taken that
+    /// way), never cleared: `finishReplay` visits only these groups, so the
+    /// end of a small replay costs what its flows used, not the table.
+    private let touchedGroups: UnsafeMutablePointer<UInt8>
+    private let groupCount: Int
+    /// 64 buckets of 16 tags: one 4 KiB page of tags per group.
+    static let groupBuckets = 64
     private let tagMemory: TableMemory
     private let rankMemory: TableMemory
     private let entryMemory: TableMemory
@@ -173,20 +181,15 @@ public final class FlowTable: @unchecked Sendable {
         tags = tagMemory.base.bindMemory(to: UInt32.self, capacity: capacity)
         ranks = rankMemory.base.bindMemory(to: UInt8.self, capacity: capacity)
         entries = entryMemory.base.bindMemory(to: FlowEntry.self, capacity: capacity)
+        groupCount = (buckets + Self.groupBuckets - 1) / Self.groupBuckets
+        touchedGroups = .allocate(capacity: groupCount)
+        touchedGroups.initialize(repeating: 0, count: groupCount)
     }
 
     /// A table with its own connection counters, for benchmarks and tools
     /// that drive one table directly (the pipeline builds its own per worker).
     public convenience init(capacity: Int, timeouts: FlowTimeouts = FlowTimeouts(), relayCount: Int) {
         self.init(capacity: capacity, timeouts: timeouts, connections: ConnectionCounters(relayCount: relayCount))
-    }
-
-    /// Tracks one decoded packet that was counted under (relay, category).
-    /// Owner thread only.
-    @inline(__always)
-    public func track(_ s: PacketSummary, relay: Int, category: Category) {
-        guard Self.tracks(s) else { return }
-        observe(s, relay: relay, category: category, hash: s.symmetricFlowHash)
     }
 
     /// Packets the table tracks: decoded IP with TCP or UDP ports.
@@ -243,11 +246,17 @@ public final class FlowTable: @unchecked Sendable {
         return hint
     }
 
-    /// Counts `s` into `counter` and, for TCP and UDP, tracks its flow; the
-    /// per-packet step of every worker. Owner thread only.
+    /// Counts `s` into `counter` and, for TCP and UDP, tracks its flow: the
+    /// per-packet step the tests and benchmarks drive. The engine's worker
+    /// and the live fanout path make the same step through
+    /// `countAndTrack(_:hash:known:hint:counter:)`, with the hash, the
+    /// listener code and the prefetch hint they computed ahead. A connection
+    /// attempt to our listener is settled with one probe
+    /// (`connectionAttemptCode`), as they settle it. Owner thread only.
     @inline(__always)
     public func countAndTrack(_ s: PacketSummary, counter: PacketCounter) {
-        countAndTrack(s, hash: s.symmetricFlowHash, counter: counter)
+        let code = counter.classifier.connectionAttemptCode(s, layout: counter.block.layout)
+        countAndTrack(s, hash: s.symmetricFlowHash, known: code, counter: counter)
     }
 
     /// As `countAndTrack(_:counter:)`, with `s.symmetricFlowHash` already
@@ -264,6 +273,14 @@ public final class FlowTable: @unchecked Sendable {
         }
     }
 
+    /// The worker's step for a ring element, read in place: passing the
+    /// summary by value made the caller copy its 72 bytes to the stack first.
+    @inline(never)
+    func countAndTrack(_ p: UnsafeMutablePointer<RoutedSummary>, counter: PacketCounter) {
+        countAndTrack(p.pointee.summary, hash: p.pointee.hash, known: p.pointee.code, hint: p.pointee.hint,
+                      counter: counter)
+    }
+
     /// The connection metrics this table has counted.
     public var connectionSnapshot: ConnectionSnapshot { connections.snapshot() }
 
@@ -271,6 +288,7 @@ public final class FlowTable: @unchecked Sendable {
         tagMemory.release()
         rankMemory.release()
         entryMemory.release()
+        touchedGroups.deallocate()
     }
 
     @inline(__always)
@@ -306,20 +324,6 @@ public final class FlowTable: @unchecked Sendable {
         }
     }
 
-    /// Tracks one decoded TCP or UDP packet that was counted under (relay, category).
-    @inline(__always)
-    func observe(_ s: PacketSummary, relay: Int, category: Category, hash: UInt64) {
-        let key = FlowKey(s)
-        let (i, found) = locate(key, s, hash: hash)
-        let e = entries + i
-        if found {
-            continueFlow(e, s, srcIsA: key.srcIsA, relay: relay, category: category)
-        } else {
-            start(e, s, srcIsA: key.srcIsA, relay: relay, category: category)
-        }
-        ranks[i] = Self.rank(e.pointee.state)
-    }
-
     /// Counts one decoded TCP or UDP packet into `counter` and tracks it. The
     /// packet is classified only when its flow has no answer for its direction
     /// yet: a flow's later packets reuse the entry's `CellCode`, which is what
@@ -339,8 +343,14 @@ public final class FlowTable: @unchecked Sendable {
                 if c.cacheable { remember(c.code, in: e, srcIsA: key.srcIsA) }
                 continueFlow(e, s, srcIsA: key.srcIsA, relay: c.relay, category: c.category)
             } else {
+                // The common case: the flow's code is known. Its relay and
+                // category are taken apart only if the flow restarts.
                 counter.count(s, code: code)
-                continueFlow(e, s, srcIsA: key.srcIsA, relay: code.relay, category: code.category)
+                if idled(e, s) {
+                    restart(e, s, srcIsA: key.srcIsA, relay: code.relay, category: code.category)
+                } else {
+                    advance(e, s, srcIsA: key.srcIsA)
+                }
             }
         } else {
             let c = classification(s, known: known, counter: counter)
@@ -360,6 +370,15 @@ public final class FlowTable: @unchecked Sendable {
     private func classification(_ s: PacketSummary, known: CellCode, counter: PacketCounter)
         -> (code: CellCode, relay: Int, category: Category, cacheable: Bool) {
         if known != .unknown { return (known, known.relay, known.category, true) }
+        return classifyNewFlow(s, counter: counter)
+    }
+
+    /// The classifier's answer for the first packet of a flow direction: out
+    /// of line, so the common case (the reader's code, or the entry's) keeps
+    /// its registers.
+    @inline(never)
+    private func classifyNewFlow(_ s: PacketSummary, counter: PacketCounter)
+        -> (code: CellCode, relay: Int, category: Category, cacheable: Bool) {
         let c = counter.classifyForFlow(s)
         return (c.code, c.slot.relay, c.slot.category, c.cacheable)
     }
@@ -374,13 +393,26 @@ public final class FlowTable: @unchecked Sendable {
     @inline(__always)
     private func continueFlow(_ e: UnsafeMutablePointer<FlowEntry>, _ s: PacketSummary, srcIsA: Bool,
                               relay: Int, category: Category) {
-        if s.timestampNanos &- e.pointee.lastSeen > timeout(e.pointee.state) {
-            // Idle too long: that conversation ended; this packet starts a new one.
-            finish(e)
-            start(e, s, srcIsA: srcIsA, relay: relay, category: category)
+        if idled(e, s) {
+            restart(e, s, srcIsA: srcIsA, relay: relay, category: category)
         } else {
             advance(e, s, srcIsA: srcIsA)
         }
+    }
+
+    /// Whether flow `e` was idle past its timeout when `s` came.
+    @inline(__always)
+    private func idled(_ e: UnsafeMutablePointer<FlowEntry>, _ s: PacketSummary) -> Bool {
+        s.timestampNanos &- e.pointee.lastSeen > timeout(e.pointee.state)
+    }
+
+    /// Idle too long: that conversation ended; `s` starts a new one. Rare,
+    /// so out of line.
+    @inline(never)
+    private func restart(_ e: UnsafeMutablePointer<FlowEntry>, _ s: PacketSummary, srcIsA: Bool,
+                         relay: Int, category: Category) {
+        finish(e)
+        start(e, s, srcIsA: srcIsA, relay: relay, category: category)
     }
 
     /// The slot of `key`'s flow, and whether it was there. When it was not,
@@ -417,6 +449,8 @@ public final class FlowTable: @unchecked Sendable {
         if m >> 16 != 0 {
             free = first + (m >> 16).trailingZeroBitCount  // the first empty slot
             setOccupancy(1)
+            // Safe: free < capacity, so its group < groupCount.
+            touchedGroups[free / (Self.bucketSize * Self.groupBuckets)] = 1
         } else {
             free = victim(first, rotation: Self.rotation(hash))
             finish(entries + free)
@@ -644,24 +678,41 @@ public final class FlowTable: @unchecked Sendable {
     /// then every attempt still waiting for an answer counts as unanswered.
     /// Opened connections stay active. Only after the worker has stopped.
     ///
-    /// One pass, skipping empty buckets by their tag line: the two rules
-    /// touch different entries' counters only, so their order does not
-    /// matter; one pass keeps the end of a small replay cheap.
+    /// One pass over the groups flows ever used (`touchedGroups`), skipping
+    /// empty buckets by their tag line: the two rules touch different
+    /// entries' counters only, so their order does not matter; a small
+    /// replay pays for the groups its flows touched, not for the table.
     func finishReplay(now: Int64) {
         let clockNow = max(now, clock)
-        for first in stride(from: 0, to: capacity, by: Self.bucketSize) {
-            // Safe: a bucket's 16 tags start 64-byte aligned at `first`.
-            // Visit only the slots in use, in ascending order, by the bucket's empty mask.
-            var used = ~(CLinuxShim_matchBucketTags(tags + first, 0) >> 16) & 0xFFFF
-            while used != 0 {
-                let i = first + used.trailingZeroBitCount
-                used &= used &- 1
-                let e = entries + i
-                let state = e.pointee.state
-                if clockNow &- e.pointee.lastSeen > timeout(state) || state == .synSent || state == .udpOneWay {
-                    remove(i)
+        let groupSlots = Self.groupBuckets * Self.bucketSize
+        for g in 0..<groupCount where touchedGroups[g] != 0 {
+            let end = min(capacity, (g + 1) * groupSlots)
+            for first in stride(from: g * groupSlots, to: end, by: Self.bucketSize) {
+                // Safe: a bucket's 16 tags start 64-byte aligned at `first`.
+                // Visit only the slots in use, in ascending order, by the bucket's empty mask.
+                var used = ~(CLinuxShim_matchBucketTags(tags + first, 0) >> 16) & 0xFFFF
+                while used != 0 {
+                    let i = first + used.trailingZeroBitCount
+                    used &= used &- 1
+                    let e = entries + i
+                    let state = e.pointee.state
+                    if state == .synSent || state == .udpOneWay || clockNow &- e.pointee.lastSeen > timeout(state) {
+                        remove(i)
+                    }
                 }
             }
         }
+    }
+}
+
+extension Classifier {
+    /// `listenerCode` for a connection attempt (SYN without ACK), else
+    /// `.unknown`: the code the replay reader hands its worker and the live
+    /// path hands its own table. Only SYNs: for the other packets of a flow
+    /// the table already knows the answer, and the probe would be paid twice.
+    @inline(__always)
+    func connectionAttemptCode(_ s: PacketSummary, layout: CounterLayout) -> CellCode {
+        let opens = s.tcpFlags & (TCPFlags.syn.rawValue | TCPFlags.ack.rawValue) == TCPFlags.syn.rawValue
+        return opens ? listenerCode(s, layout: layout) : .unknown
     }
 }

@@ -105,9 +105,7 @@ final class Worker: @unchecked Sendable {
             if i + e < n { batch[i + e].hint = table.prefetchEntry(batch[i + e].summary, hash: batch[i + e].hash) }
             // Read in place rather than copying the 72-byte summary.
             // Safe: i < n = batch.count.
-            let p = batch.baseAddress! + i
-            table.countAndTrack(p.pointee.summary, hash: p.pointee.hash, known: p.pointee.code,
-                                hint: p.pointee.hint, counter: counter)
+            table.countAndTrack(batch.baseAddress! + i, counter: counter)
         }
     }
 
@@ -174,6 +172,10 @@ public final class EnginePipeline: @unchecked Sendable {
     private let workerCount: UInt64
     /// The classifier the workers share, for the reader's `listenerCode` in `submit`.
     private let classifier: Classifier
+    /// The reader's memo of the last listener a connection attempt went to
+    /// (`ListenerMemo`). Producer thread only; behind a pointer so the
+    /// per-packet update pays no exclusivity check.
+    private let listenerMemo: UnsafeMutablePointer<ListenerMemo>
     /// Whether worker i runs pinned to CPU i+1 (`EngineConfiguration.pinWorkers`).
     public let workersPinned: Bool
     private var started = false
@@ -200,6 +202,8 @@ public final class EnginePipeline: @unchecked Sendable {
         for i in 0..<n { (ringRefs + i).initialize(to: Unmanaged.passUnretained(ws[i].ring)) }
         workerCount = UInt64(n)
         self.classifier = classifier
+        listenerMemo = .allocate(capacity: 1)
+        listenerMemo.initialize(to: ListenerMemo())
     }
 
     public func start() {
@@ -239,8 +243,7 @@ public final class EnginePipeline: @unchecked Sendable {
     public func submit(_ s: PacketSummary) {
         // Safe: as in `offer`.
         let hash = s.symmetricFlowHash
-        let opens = s.tcpFlags & (TCPFlags.syn.rawValue | TCPFlags.ack.rawValue) == TCPFlags.syn.rawValue
-        let code = opens ? classifier.listenerCode(s, layout: layout) : .unknown
+        let code = listenerMemo.pointee.connectionAttemptCode(s, classifier: classifier, layout: layout)
         ringRefs[workerIndex(hash: hash)]._withUnsafeGuaranteedRef {
             $0.push(RoutedSummary(summary: s, code: code, hash: hash))
         }
@@ -293,6 +296,43 @@ public final class EnginePipeline: @unchecked Sendable {
     deinit {
         if started && !finished { _ = finish(endTimestampNanos: nil) }
         ringRefs.deallocate()
+        listenerMemo.deinitialize(count: 1)
+        listenerMemo.deallocate()
+    }
+}
+
+/// `Classifier.connectionAttemptCode` with a one-entry memo of the listener
+/// the last attempt went to. Whether a TCP packet goes to our listener, and
+/// which, depends on its destination address and port only
+/// (`Classifier.listenerSlot`), and a SYN flood aims every packet at the same
+/// one: comparing the destination with the memo spares the hash-table probe.
+/// The part that depends on the source (whether the relay's tor ignores that
+/// peer) is computed for every packet, as `listenerCode` does.
+struct ListenerMemo {
+    private var hi: UInt64 = 0, lo: UInt64 = 0
+    private var port: UInt16 = 0
+    /// The listener's cell and relay; -1: nothing remembered yet.
+    private var cell = -1
+    private var relay = 0
+
+    @inline(__always)
+    mutating func connectionAttemptCode(_ s: PacketSummary, classifier: Classifier, layout: CounterLayout) -> CellCode {
+        guard s.tcpFlags & (TCPFlags.syn.rawValue | TCPFlags.ack.rawValue) == TCPFlags.syn.rawValue else { return .unknown }
+        if cell >= 0 && s.dst.lo == lo && s.dst.hi == hi && s.dstPort.rawValue == port && s.proto == .tcp
+            && s.outcome == .ip {
+            return CellCode(cell: cell, torIgnoresPeer: classifier.torIgnores(peer: s.src, relay: relay))
+        }
+        return remember(s, classifier: classifier, layout: layout)
+    }
+
+    /// The classifier's answer, remembered when it is a listener whose code fits.
+    @inline(__always)
+    private mutating func remember(_ s: PacketSummary, classifier: Classifier, layout: CounterLayout) -> CellCode {
+        guard s.outcome == .ip, let slot = classifier.listenerSlot(s) else { return .unknown }
+        let c = layout.cellCode(slot, torIgnoresPeer: classifier.torIgnores(peer: s.src, relay: slot.relay))
+        guard c.fits else { return .unknown }
+        (hi, lo, port, cell, relay) = (s.dst.hi, s.dst.lo, s.dstPort.rawValue, c.code.cell, slot.relay)
+        return c.code
     }
 }
 
