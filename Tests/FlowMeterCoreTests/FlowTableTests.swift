@@ -31,15 +31,8 @@ final class FlowHarness {
     func packet(_ src: UInt32, _ sport: UInt16, _ dst: UInt32, _ dport: UInt16, _ flags: TCPFlags,
                 payload: UInt32 = 0, proto: IPProtocol = .tcp, after nanos: Int64 = 1_000) {
         t += nanos
-        var s = PacketSummary()
-        s.timestampNanos = t
-        s.src = IPAddress(ipv4: src); s.dst = IPAddress(ipv4: dst)
-        s.srcPort = Port(sport); s.dstPort = Port(dport)
-        s.proto = proto; s.family = 4; s.outcome = .ip
-        s.tcpFlags = flags.rawValue
-        s.payloadLength = payload
-        s.wireLength = 54 + payload
-        table.countAndTrack(s, counter: counter)
+        table.countAndTrack(.ipv4(from: src, sport, to: dst, dport, proto: proto, flags: flags, payload: payload, at: t),
+                            counter: counter)
     }
 
     /// Client → server and server → client on one connection.
@@ -271,11 +264,8 @@ final class FlowHarness {
         for _ in 0..<2_000 {
             let r = rng.next()
             let (dst, dport) = destinations[Int(r % 4)]
-            var s = PacketSummary()
-            s.src = IPAddress(ipv4: sources[Int(r >> 8 % 4)]); s.dst = IPAddress(ipv4: dst)
-            s.srcPort = Port(UInt16(truncatingIfNeeded: r >> 16)); s.dstPort = Port(dport)
-            s.proto = r >> 40 % 8 == 0 ? .udp : .tcp; s.family = 4; s.outcome = .ip
-            s.tcpFlags = r >> 44 % 4 == 0 ? (TCPFlags.syn.rawValue | TCPFlags.ack.rawValue) : TCPFlags.syn.rawValue
+            let s = PacketSummary.ipv4(from: sources[Int(r >> 8 % 4)], UInt16(truncatingIfNeeded: r >> 16), to: dst, dport,
+                                       proto: r >> 40 % 8 == 0 ? .udp : .tcp, flags: r >> 44 % 4 == 0 ? [.syn, .ack] : .syn)
             let expected = classifier.connectionAttemptCode(s, layout: layout)
             #expect(memo.connectionAttemptCode(s, classifier: classifier, layout: layout) == expected)
             if expected != .unknown { listenerCodes += 1 }
