@@ -40,6 +40,11 @@ trap cleanup EXIT
 
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces, capture)" >&2; exit 2; }
 [ -x "$FLOWMETER" ] || { echo "no flowmeter binary at $FLOWMETER (swift build -c release)" >&2; exit 2; }
+sender_tool=$SENDER; sender_package=tcpreplay
+[ "$SENDER" = trafgen ] && sender_package=netsniff-ng
+for need in "$sender_tool:$sender_package" tcpdump:tcpdump curl:curl; do
+    command -v "${need%%:*}" >/dev/null || { echo "needs ${need%%:*}: apt-get install ${need##*:}" >&2; exit 2; }
+done
 
 ip netns add "$S"; ip netns add "$M"
 for ns in "$S" "$M"; do
@@ -137,7 +142,9 @@ trial_flowmeter() {  # threads|rings rate
         config="$WORK/flowmeter-rings.yaml"; threads=0
         sed 's/^agent:$/agent:\n  capture_layout: rings/' "$WORK/flowmeter.yaml" > "$config"
     fi
-    ip netns exec "$M" "$FLOWMETER" run -i "$VM" --config "$config" --capture-threads "$threads" \
+    # State (the store, last-run.json) in the work directory: history on, as
+    # the service runs, and nothing left in the machine's /var/lib/flowmeter.
+    ip netns exec "$M" env STATE_DIRECTORY="$WORK" "$FLOWMETER" run -i "$VM" --config "$config" --capture-threads "$threads" \
         >"$WORK/fm.log" 2>&1 &
     local pid=$!; PIDS+=("$pid")
     for _ in $(seq 50); do ip netns exec "$M" curl -s -o /dev/null -m 1 http://127.0.0.1:9477/metrics && break; sleep 0.1; done
