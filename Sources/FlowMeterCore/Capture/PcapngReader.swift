@@ -360,7 +360,6 @@ final class PcapngReader {
         decoder: inout PacketDecoder, limit: UInt64, progress: ((OfflineCapture, ReadTotals) -> Void)?
     ) -> Stop {
         let progressMask: UInt64 = (1 << 20) - 1
-        var base = UnsafeRawPointer(buffer())
         while totals.packets < limit {
             let blockStart = consumedOffset
             // The block header: type and total length.
@@ -377,8 +376,9 @@ final class PcapngReader {
                 case .failed(let e):
                     return damaged("error reading dump file: " + String(cString: strerror(e)), continuingAt: blockStart)
                 }
-                base = UnsafeRawPointer(buffer())
             }
+            // Fetched again for each block: `ensure` may have moved the buffer (a large block).
+            var base = UnsafeRawPointer(buffer())
             // Safe: at least 8 bytes (the block header) lie at base + start (ensured just above).
             var block = base + start
             let type = O.field(block, 0)
