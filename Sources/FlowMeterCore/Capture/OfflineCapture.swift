@@ -83,6 +83,11 @@ public final class OfflineCapture {
     public var usesBufferedReader: Bool { buffered != nil }
     /// Whether `read` uses FlowMeter's own pcapng reader.
     public var usesPcapngReader: Bool { pcapng != nil }
+    /// Whether the pcapng reader has read past what libpcap 1.10 stops at (an
+    /// interface of another link type or snapshot, a section in the other byte
+    /// order); until then it counts exactly as libpcap does (the fuzz target
+    /// `pcapng` holds it to that).
+    public var readPastLibpcapsLimits: Bool { pcapng?.beyondLibpcap ?? false }
     /// Which code reads the records: "buffered", "pcapng" or "libpcap".
     public var readerName: String { buffered != nil ? "buffered" : pcapng != nil ? "pcapng" : "libpcap" }
 

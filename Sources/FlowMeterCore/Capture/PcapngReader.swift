@@ -137,6 +137,11 @@ final class PcapngReader {
     private(set) var swapped = false
     private var atFileStart = true
     private var sawFirstInterface = false
+    /// Whether this reader met what libpcap 1.10 stops at: an interface whose
+    /// link type or snapshot differs from the first's (by libpcap's own test,
+    /// which compares the first's DLT_ with the later one's LINKTYPE_), or a
+    /// section in the other byte order. Until then both read alike.
+    private(set) var beyondLibpcap = false
     /// The current section's interfaces (a new section starts a new list).
     private(set) var interfaces: [Interface] = []
     /// What earlier sections' interfaces of an undecoded link type counted.
@@ -279,6 +284,11 @@ final class PcapngReader {
         let raw = u16(block, 8)
         let rawSnapshot = swapped ? block.loadUnaligned(fromByteOffset: 12, as: UInt32.self).byteSwapped
             : block.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
+        // pcap-common.c `linktype_to_dlt`, then `pcapint_adjust_snapshot`.
+        let dlt = OfflineCapture.linkTypeToDLT[Int32(raw)] ?? Int32(raw)
+        let maximum = Self.maxSnapshot(dlt)
+        let snapshot = rawSnapshot == 0 || rawSnapshot > maximum ? maximum : rawSnapshot
+        if sawFirstInterface && (Int32(raw) != firstLinkType.rawValue || snapshot != firstSnapshot) { beyondLibpcap = true }
         var resolution: UInt64 = 1_000_000, binary = false, offset: Int64 = 0
         var sawResolution = false, sawOffset = false
         var o = 16
@@ -334,10 +344,6 @@ final class PcapngReader {
                 break
             }
         }
-        // pcap-common.c `linktype_to_dlt`, then `pcapint_adjust_snapshot`.
-        let dlt = OfflineCapture.linkTypeToDLT[Int32(raw)] ?? Int32(raw)
-        let maximum = Self.maxSnapshot(dlt)
-        let snapshot = rawSnapshot == 0 || rawSnapshot > maximum ? maximum : rawSnapshot
         let linkType = LinkType(rawValue: dlt)
         interfaces.append(Interface(linkType: linkType, snapshot: snapshot,
                                     clock: Clock(resolution: resolution, binary: binary, offset: offset),
@@ -388,6 +394,7 @@ final class PcapngReader {
                 let order: Bool? = magic == Self.byteOrderMagic ? false
                     : magic == Self.byteOrderMagic.byteSwapped ? true : nil
                 if let order, order != swapped {
+                    if !atFileStart { beyondLibpcap = true }
                     swapped = order
                     return .orderChanged
                 }
