@@ -65,7 +65,8 @@ public enum OfflineReader: String, Sendable, CaseIterable {
 ///
 /// libpcap always opens the file and validates its header. Records of a plain
 /// classic pcap file are then read by `BufferedPcapReader` (see there why),
-/// unless `.libpcap` was asked for; an odd record is still handed to libpcap.
+/// and the blocks of a pcapng file by `PcapngReader`, unless `.libpcap` was
+/// asked for; an odd classic record is still handed to libpcap.
 public final class OfflineCapture {
     public let path: String
     public let linkType: LinkType
