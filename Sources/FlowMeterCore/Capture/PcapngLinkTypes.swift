@@ -23,7 +23,8 @@ extension OfflineCapture {
         return "a second interface has link type \(second.pcapName) (LINKTYPE \(raw)), the first "
             + "\(firstLinkType.pcapName) (DLT \(firstLinkType.rawValue)); libpcap reads a pcapng file of one link "
             + "type only, so records after that interface's description are not counted: replay it with the "
-            + "automatic reader (FlowMeter's own, which counts every link type), or split the file per interface (e.g. tshark -r FILE -Y 'frame.interface_id == 1' -w PART) and replay the parts"
+            + "automatic reader (FlowMeter's own, which counts every link type), or split the file per "
+            + "interface (e.g. tshark -r FILE -Y 'frame.interface_id == 1' -w PART) and replay the parts"
     }
 
     /// libpcap's `linktype_to_dlt` where LINKTYPE_ and DLT_ values differ.
