@@ -206,6 +206,25 @@ struct CraftedPcapng {
         #expect(disagreements.isEmpty, "\(disagreements.joined(separator: "\n"))")
     }
 
+    @Test func aSectionHeaderBeforeTheFirstInterfaceIsSkippedAsLibpcapSkipsIt() throws {
+        // Found by the pcapng fuzz target: libpcap's open skips every block but an interface's description,
+        // section headers (and their version) included.
+        var c = CraftedPcapng()
+        c.section(bigEndian: false)
+        var odd = CraftedPcapng()
+        odd.block(0x0A0D_0D0A, [0x4D, 0x3C, 0x2B, 0x1A, 0x81, 0, 0, 0] + [UInt8](repeating: 0xFF, count: 8))
+        c.append(raw: odd.bytes)
+        c.interface(1)
+        c.enhanced(interface: 0, timestamp: 1, frame: CraftedPcapng.ethernet(1))
+        let path = c.write("shb-before-idb.pcapng")
+        let (reference, _) = Readers.read(path, .libpcap)
+        #expect(reference?.totals.packets == 1)
+        #expect(reference?.error == nil)
+        for capacity in [64, BufferedPcapReader.defaultCapacity] {
+            #expect(Readers.read(path, .automatic, capacity: capacity).0 == reference)
+        }
+    }
+
     /// Ethernet and raw IP interfaces with records interleaved (the second
     /// described after the first's records), then a big-endian section of
     /// Linux SLL and 802.11 radiotap (not decoded) interfaces.

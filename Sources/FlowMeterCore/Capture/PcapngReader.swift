@@ -479,6 +479,10 @@ final class PcapngReader {
                 }
                 start += length
                 continue
+            case Self.shbType where !sawFirstInterface:
+                // Before the file's first interface libpcap's open skips a section header like any other block.
+                start += length
+                continue
             case Self.shbType:
                 guard body >= 16 else { return tooShort(type, blockEnd: blockEnd) }
                 let magic = O.field(block, 8)
