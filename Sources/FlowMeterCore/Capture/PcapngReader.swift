@@ -254,9 +254,12 @@ final class PcapngReader {
         damaged("block of type \(type) in pcapng dump file is too short", continuingAt: blockEnd)
     }
 
-    /// A 16-bit field of the current section.
+    /// A 16-bit field of the current section. `offset + 2` must lie within the
+    /// block at `p`, whose length the caller checked (`size`, asserted).
     @inline(__always)
-    private func u16(_ p: UnsafeRawPointer, _ offset: Int) -> UInt16 {
+    private func u16(_ p: UnsafeRawPointer, _ offset: Int, within size: Int) -> UInt16 {
+        assert(offset >= 0 && offset + 2 <= size, "field read past the block")
+        // Safe: within the block's `size` bytes, which lie at `p` (the caller's check, asserted above).
         let v = p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)
         return swapped ? v.byteSwapped : v
     }
@@ -281,7 +284,8 @@ final class PcapngReader {
     private func addInterface(_ block: UnsafeRawPointer, length: Int) -> String? {
         // Block header 8, link type 2, reserved 2, snapshot 4; trailer 4.
         guard length - 12 >= 8 else { return "block of type 1 in pcapng dump file is too short" }
-        let raw = u16(block, 8)
+        let raw = u16(block, 8, within: length)
+        // Safe: bytes 12..<16 lie in the block (its body holds at least the 8 fixed bytes, checked above).
         let rawSnapshot = swapped ? block.loadUnaligned(fromByteOffset: 12, as: UInt32.self).byteSwapped
             : block.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
         // pcap-common.c `linktype_to_dlt`, then `pcapint_adjust_snapshot`.
@@ -295,13 +299,13 @@ final class PcapngReader {
         var remaining = length - 12 - 8
         options: while remaining != 0 {
             guard remaining >= 4 else { return "block of type 1 in pcapng dump file is too short" }
-            let code = u16(block, o), optionLength = u16(block, o + 2)
+            let code = u16(block, o, within: length - 4), optionLength = u16(block, o + 2, within: length - 4)
             let padded = (Int(optionLength) + 3) & ~3
             remaining -= 4
             guard remaining >= padded else { return "block of type 1 in pcapng dump file is too short" }
             let value = o + 4
-            // Safe (all loads below): the option's `optionLength` bytes lie in the block before its trailer (checked just above).
-            assert(value + padded <= length - 4)
+            // Safe (the loads below): the option's `optionLength` bytes lie in the block before its trailer (checked just above).
+            assert(value + padded <= length - 4, "option read past the block")
             remaining -= padded
             o = value + padded
             switch code {
@@ -386,10 +390,12 @@ final class PcapngReader {
             // Fetched again for each block: `ensure` may have moved the buffer (a large block).
             var base = UnsafeRawPointer(buffer())
             // Safe: at least 8 bytes (the block header) lie at base + start (ensured just above).
+            assert(end - start >= 8, "block header read past the buffer")
             var block = base + start
             let type = O.field(block, 0)
             if type == Self.shbType && end - start >= 12 {
                 // A section says its byte order itself, in the magic after its header.
+                // Safe: 12 bytes lie at `block` (the condition just above).
                 let magic = block.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
                 let order: Bool? = magic == Self.byteOrderMagic ? false
                     : magic == Self.byteOrderMagic.byteSwapped ? true : nil
@@ -462,7 +468,7 @@ final class PcapngReader {
                 data = 12
             case Self.pbType:
                 guard body >= 20 else { return tooShort(type, blockEnd: blockEnd) }
-                interface = Int(u16(block, 8))
+                interface = Int(u16(block, 8, within: length))
                 timestamp = UInt64(O.field(block, 12)) << 32 | UInt64(O.field(block, 16))
                 caplen = O.field(block, 20)
                 wire = O.field(block, 24)
@@ -489,7 +495,7 @@ final class PcapngReader {
                 guard magic == Self.byteOrderMagic else {
                     return damaged("the file has a section with a bad byte order magic field", continuingAt: blockEnd)
                 }
-                let major = u16(block, 12)
+                let major = u16(block, 12, within: length)
                 guard major == 1 else {
                     return damaged("unknown pcapng savefile major version number \(major)", continuingAt: blockEnd)
                 }
