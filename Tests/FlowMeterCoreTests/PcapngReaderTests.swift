@@ -225,6 +225,31 @@ struct CraftedPcapng {
         }
     }
 
+    @Test func aSnapshotAboveTheLinkTypesMaximumStandsAsInLibpcap() throws {
+        // Found by the pcapng fuzz target: libpcap 1.10 replaces only 0 and values above 2^31-1 by the maximum.
+        var c = CraftedPcapng()
+        c.section(bigEndian: false)
+        c.interface(1, snaplen: 524_288)
+        c.enhanced(interface: 0, timestamp: 1, frame: CraftedPcapng.ethernet(1))
+        c.interface(1, snaplen: 524_288)
+        c.enhanced(interface: 1, timestamp: 2, frame: CraftedPcapng.ethernet(2) + [UInt8](repeating: 0, count: 300_000 - 60))
+        let path = c.write("big-snapshot.pcapng")
+        let (reference, _) = Readers.read(path, .libpcap)
+        #expect(reference?.totals.packets == 2)
+        #expect(reference?.error == nil)
+        #expect(try OfflineCapture(path: path).usesPcapngReader)
+        #expect(Readers.read(path, .automatic, capacity: 64).0 == reference)
+        // A second section whose interface has another snapshot: libpcap stops there, the own reader reads on.
+        c.section(bigEndian: false)
+        c.interface(1, snaplen: 0)
+        c.enhanced(interface: 0, timestamp: 3, frame: CraftedPcapng.ethernet(3))
+        let other = c.write("other-snapshot.pcapng")
+        #expect(Readers.read(other, .libpcap).0?.totals.packets == 2)
+        let (own, _) = Readers.read(other, .automatic)
+        #expect(own?.totals.packets == 3)
+        #expect(own?.error == nil)
+    }
+
     /// Ethernet and raw IP interfaces with records interleaved (the second
     /// described after the first's records), then a big-endian section of
     /// Linux SLL and 802.11 radiotap (not decoded) interfaces.

@@ -27,7 +27,7 @@ import Glibc
 /// - Section Header Block: its own byte order (a later one may differ: the
 ///   difference from libpcap), major version 1, and a new, empty interface list;
 /// - Interface Description Block: link type (LINKTYPE_ value, as DLT_),
-///   snapshot (0 or above the link type's maximum meaning the maximum),
+///   snapshot (0 or above 2^31-1 meaning the link type's maximum),
 ///   `if_tsresol` (powers of 10 up to 10^-19 and of 2 up to 2^-63; default
 ///   µs) and `if_tsoffset` (seconds added), each at most once;
 /// - Enhanced Packet Block and the obsolete Packet Block: interface, 64-bit
@@ -288,10 +288,10 @@ final class PcapngReader {
         // Safe: bytes 12..<16 lie in the block (its body holds at least the 8 fixed bytes, checked above).
         let rawSnapshot = swapped ? block.loadUnaligned(fromByteOffset: 12, as: UInt32.self).byteSwapped
             : block.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
-        // pcap-common.c `linktype_to_dlt`, then `pcapint_adjust_snapshot`.
+        // pcap-common.c `linktype_to_dlt`, then savefile.c `pcap_adjust_snapshot` (1.10): only 0 or above
+        // INT_MAX becomes the link type's maximum; a snapshot between the two stands (found by the fuzz target).
         let dlt = OfflineCapture.linkTypeToDLT[Int32(raw)] ?? Int32(raw)
-        let maximum = Self.maxSnapshot(dlt)
-        let snapshot = rawSnapshot == 0 || rawSnapshot > maximum ? maximum : rawSnapshot
+        let snapshot = rawSnapshot == 0 || rawSnapshot > UInt32(Int32.max) ? Self.maxSnapshot(dlt) : rawSnapshot
         if sawFirstInterface && (Int32(raw) != firstLinkType.rawValue || snapshot != firstSnapshot) { beyondLibpcap = true }
         var resolution: UInt64 = 1_000_000, binary = false, offset: Int64 = 0
         var sawResolution = false, sawOffset = false
