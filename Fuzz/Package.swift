@@ -15,6 +15,7 @@ let targets: [(String, [Target.Dependency])] = [
     ("FuzzDecoder", [flowMeter("FlowMeterCore")]),
     ("FuzzPcapBuffered", [flowMeter("FlowMeterCore")]),
     ("FuzzPcapLibpcap", [flowMeter("FlowMeterCore")]),
+    ("FuzzPcapng", [flowMeter("FlowMeterCore")]),
     ("FuzzTorrc", [flowMeter("FlowMeterConfig")]),
     ("FuzzConsensus", [flowMeter("FlowMeterConfig")]),
     ("FuzzConfigYAML", [flowMeter("FlowMeterConfig")]),

@@ -13,13 +13,14 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-targets="decoder pcap-buffered pcap-libpcap torrc consensus config-yaml quota-spec http-request"
+targets="decoder pcap-buffered pcap-libpcap pcapng torrc consensus config-yaml quota-spec http-request"
 
 product() {
     case "$1" in
         decoder) echo FuzzDecoder ;;
         pcap-buffered) echo FuzzPcapBuffered ;;
         pcap-libpcap) echo FuzzPcapLibpcap ;;
+        pcapng) echo FuzzPcapng ;;
         torrc) echo FuzzTorrc ;;
         consensus) echo FuzzConsensus ;;
         config-yaml) echo FuzzConfigYAML ;;
@@ -44,7 +45,7 @@ exe=$(product "$name")
 # Captures seed the decoder and the readers; each text parser has its own
 # small seeds in Fuzz/Corpus/NAME.
 case "$name" in
-    decoder|pcap-*) seeds=../shared/corpus/pcap ;;
+    decoder|pcap-*|pcapng) seeds=../shared/corpus/pcap ;;
     *) seeds=Fuzz/Corpus/$name ;;
 esac
 [ -d "$seeds" ] || { echo "fuzz.sh: no seed corpus at $seeds" >&2; exit 2; }

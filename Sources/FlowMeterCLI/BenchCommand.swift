@@ -84,8 +84,8 @@ struct BenchCommand: ParsableCommand {
     /// `repeat` times. Rounds interleave the stages so drift on a shared
     /// machine hits all alike.
     private func measureStages(file: String, workers n: Int, model: HostModel) throws -> [Stage] {
-        // What `--reader` amounts to for this file (automatic falls back to libpcap for pcapng and the like).
-        let chosen = try OfflineCapture(path: file, reader: reader).usesBufferedReader ? "buffered" : "libpcap"
+        // What `--reader` amounts to for this file (automatic: buffered for pcap, pcapng for pcapng, else libpcap).
+        let chosen = try OfflineCapture(path: file, reader: reader).readerName
         let kinds: [(name: String, workers: Int, reader: OfflineReader)] = [
             ("libpcap floor", 0, .libpcap),
             ("pipeline, 1 worker, libpcap reader", 1, .libpcap),

@@ -33,7 +33,7 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Flow-table entries over all workers (memory: 61 bytes each).", valueName: "N"))
     var flowTableCapacity: Int = FlowTableConfiguration.defaultCapacity
 
-    @Option(help: ArgumentHelp("Who reads the records: automatic (a buffered reader for plain pcap files, libpcap for the rest) or libpcap (always).", valueName: "READER"))
+    @Option(help: ArgumentHelp("Who reads the records: automatic (FlowMeter's own readers for plain pcap and pcapng files, libpcap for the rest) or libpcap (always; a pcapng is then read up to its second link type).", valueName: "READER"))
     var reader: OfflineReader = .automatic
 
     @Argument(help: ArgumentHelp("Capture files.", valueName: "FILE"))

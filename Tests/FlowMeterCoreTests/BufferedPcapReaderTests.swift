@@ -360,6 +360,7 @@ struct CraftedPcap {
         }
         let pcapng = try #require(Repo.corpusFiles.first { $0.hasSuffix(".pcapng") && (try? OfflineCapture(path: $0)) != nil })
         #expect(try OfflineCapture(path: pcapng).usesBufferedReader == false)
+        #expect(try OfflineCapture(path: pcapng).usesPcapngReader)
         #expect(try OfflineCapture(path: c.write("asked.pcap"), reader: .libpcap).usesBufferedReader == false)
     }
 
@@ -433,8 +434,8 @@ struct CraftedPcap {
         let stages = reports.map { ($0["stages"] as! [[String: Any]]).map { "\($0["name"]!) by \($0["reader"]!)" } }
         #expect(stages[0] == ["libpcap floor by libpcap", "pipeline, 1 worker, libpcap reader by libpcap",
                               "pipeline, 1 worker by buffered", "pipeline, 2 workers by buffered"])
-        // pcapng has no buffered reader: automatic means libpcap there, and the report says so.
+        // pcapng has its own reader: automatic means that one there, and the report says so.
         #expect(stages[1] == ["libpcap floor by libpcap", "pipeline, 1 worker, libpcap reader by libpcap",
-                              "pipeline, 1 worker by libpcap", "pipeline, 2 workers by libpcap"])
+                              "pipeline, 1 worker by pcapng", "pipeline, 2 workers by pcapng"])
     }
 }

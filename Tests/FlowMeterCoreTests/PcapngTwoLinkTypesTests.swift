@@ -3,10 +3,11 @@ import Testing
 @testable import FlowMeterTestSupport
 @testable import FlowMeterCore
 
-/// A pcapng file with interfaces of two link types. libpcap 1.10 reads one
-/// link type per file and stops at the description of an interface of
-/// another (see PcapngLinkTypes.swift): what came before is counted, and the
-/// error names both link types and what to do.
+/// A pcapng file with interfaces of two link types read through libpcap
+/// (`--reader libpcap`; the automatic reader counts both, PcapngReaderTests).
+/// libpcap 1.10 reads one link type per file and stops at the description of
+/// an interface of another (see PcapngLinkTypes.swift): what came before is
+/// counted, and the error names both link types and what to do.
 @Suite struct PcapngTwoLinkTypesTests {
     /// SHB, IDB(first), EPB on interface 0, IDB(second), EPB on interface 1.
     static func twoInterfaces(first: UInt16, second: UInt16, frame0: [UInt8], frame1: [UInt8]) -> Data {
@@ -36,7 +37,7 @@ import Testing
         let path = makeTemporaryDirectory("pcapng-two-idb") + "/two.pcapng"
         try Self.twoInterfaces(first: 1, second: 101, frame0: Self.ethernet, frame1: Self.ipv4UDP)
             .write(to: URL(fileURLWithPath: path))
-        let result = replayOnce(files: [path], model: HostModel())
+        let result = replayOnce(files: [path], model: HostModel(), reader: .libpcap)
         #expect(result.totals.packets == 1)
         #expect(result.totals.bytes == UInt64(Self.ethernet.count))
         #expect(result.invariantHolds)

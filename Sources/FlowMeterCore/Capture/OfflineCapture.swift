@@ -53,7 +53,8 @@ public protocol PacketSink {
 public enum OfflineReader: String, Sendable, CaseIterable {
     /// `BufferedPcapReader` when the file allows it (a regular file in classic
     /// pcap 2.4, micro- or nanosecond, either byte order, of a link type whose
-    /// records libpcap hands over unchanged); libpcap for everything else.
+    /// records libpcap hands over unchanged), `PcapngReader` for a regular
+    /// pcapng file on the same terms; libpcap for everything else.
     case automatic
     /// libpcap's `pcap_next_ex` for every record.
     case libpcap
@@ -64,7 +65,8 @@ public enum OfflineReader: String, Sendable, CaseIterable {
 ///
 /// libpcap always opens the file and validates its header. Records of a plain
 /// classic pcap file are then read by `BufferedPcapReader` (see there why),
-/// unless `.libpcap` was asked for; an odd record is still handed to libpcap.
+/// and the blocks of a pcapng file by `PcapngReader`, unless `.libpcap` was
+/// asked for; an odd classic record is still handed to libpcap.
 public final class OfflineCapture {
     public let path: String
     public let linkType: LinkType
@@ -72,11 +74,23 @@ public final class OfflineCapture {
     let handle: OpaquePointer
     /// Set when the records are read by the buffered reader rather than by libpcap.
     let buffered: BufferedPcapReader?
+    /// Set when a pcapng file's records are read by FlowMeter's own reader
+    /// (cleared if it hands the file back to libpcap).
+    var pcapng: PcapngReader?
     /// What the last `read` counted, kept when it ended in an error.
     public private(set) var lastTotals = ReadTotals()
 
     /// Whether `read` uses the buffered classic-pcap reader (false: libpcap).
     public var usesBufferedReader: Bool { buffered != nil }
+    /// Whether `read` uses FlowMeter's own pcapng reader.
+    public var usesPcapngReader: Bool { pcapng != nil }
+    /// Whether the pcapng reader has read past what libpcap 1.10 stops at (an
+    /// interface of another link type or snapshot, a section in the other byte
+    /// order); until then it counts exactly as libpcap does (the fuzz target
+    /// `pcapng` holds it to that).
+    public var readPastLibpcapsLimits: Bool { pcapng?.beyondLibpcap ?? false }
+    /// Which code reads the records: "buffered", "pcapng" or "libpcap".
+    public var readerName: String { buffered != nil ? "buffered" : pcapng != nil ? "pcapng" : "libpcap" }
 
     public convenience init(path: String, reader: OfflineReader = .automatic) throws(CaptureError) {
         try self.init(path: path, reader: reader, bufferCapacity: BufferedPcapReader.defaultCapacity)
@@ -103,6 +117,9 @@ public final class OfflineCapture {
         handle = h
         linkType = LinkType(rawValue: pcap_datalink(h))
         buffered = reader == .automatic ? BufferedPcapReader(eligible: h, capacity: bufferCapacity) : nil
+        if reader == .automatic && buffered == nil {
+            pcapng = PcapngReader(eligible: h, linkType: linkType, capacity: bufferCapacity)
+        }
     }
 
     deinit { pcap_close(handle) }
@@ -110,6 +127,7 @@ public final class OfflineCapture {
     /// Bytes of the file consumed so far (for progress).
     public var bytesConsumed: Int64 {
         if let buffered { return buffered.consumedOffset }
+        if let pcapng { return pcapng.consumedOffset }
         guard let f = pcap_file(handle) else { return 0 }
         return Int64(ftello(f))
     }
@@ -130,6 +148,12 @@ public final class OfflineCapture {
             }
             return try readBuffered(buffered, HostRecordOrder.self, into: &sink, decoder: &decoder,
                                     limit: limit, progress: progress)
+        }
+        if let own = pcapng {
+            if let totals = try readPcapng(own, into: &sink, decoder: &decoder, limit: limit, progress: progress) {
+                return totals
+            }
+            pcapng = nil  // handed back before any record: libpcap reads on from where it opened the file
         }
         var totals = ReadTotals()
         var header: UnsafeMutablePointer<pcap_pkthdr>? = nil
@@ -199,11 +223,11 @@ public final class OfflineCapture {
 
     /// The one place a record is counted, decoded and handed on, whichever
     /// reader read it. `data` holds `caplen` bytes for the duration of the call.
-    @inline(__always)
+    @inline(__always) @discardableResult
     static func deliver<S: PacketSink>(
         _ data: UnsafeRawPointer, caplen: UInt32, wire: UInt32, timestampNanos ts: Int64,
         totals: inout ReadTotals, decoder: inout PacketDecoder, sink: inout S
-    ) {
+    ) -> PacketSummary {
         totals.packets &+= 1
         totals.bytes &+= UInt64(wire)
         // A record claiming fewer bytes on the wire than it holds (orig_len <
@@ -214,6 +238,7 @@ public final class OfflineCapture {
         let summary = decoder.decode(UnsafeRawBufferPointer(start: data, count: Int(caplen)),
                                      wireLength: wire, timestampNanos: ts)
         sink.consume(summary)
+        return summary
     }
 
     /// Keeps what a read counted, for `lastTotals`.

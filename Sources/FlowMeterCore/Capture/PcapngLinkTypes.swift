@@ -1,4 +1,6 @@
-/// A pcapng file whose interfaces have different link types.
+/// A pcapng file whose interfaces have different link types, read through
+/// libpcap (`--reader libpcap`; the automatic reader, `PcapngReader`, counts
+/// every record under its own interface's link type).
 ///
 /// libpcap (1.10) gives one link type per file, that of the first Interface
 /// Description Block, and hands over records without their interface. When
@@ -20,7 +22,8 @@ extension OfflineCapture {
         let second = LinkType(rawValue: linkTypeToDLT[raw] ?? raw)
         return "a second interface has link type \(second.pcapName) (LINKTYPE \(raw)), the first "
             + "\(firstLinkType.pcapName) (DLT \(firstLinkType.rawValue)); libpcap reads a pcapng file of one link "
-            + "type only, so records after that interface's description are not counted: split the file per "
+            + "type only, so records after that interface's description are not counted: replay it with the "
+            + "automatic reader (FlowMeter's own, which counts every link type), or split the file per "
             + "interface (e.g. tshark -r FILE -Y 'frame.interface_id == 1' -w PART) and replay the parts"
     }
 

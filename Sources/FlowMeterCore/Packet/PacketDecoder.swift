@@ -70,7 +70,9 @@ struct FixedLinkHeader {
 /// reader); the summary it produces already carries the ports of non-first
 /// fragments, which lets a symmetric flow hash route them like their flow.
 public struct PacketDecoder {
-    public let linkType: LinkType
+    /// The link type of the records decoded; the pcapng reader switches it
+    /// when a record comes from an interface of another link type.
+    public internal(set) var linkType: LinkType
     /// Stacked VLAN tags beyond this depth are counted as `vlan_too_deep`.
     public static let maxVLANDepth = 8
     /// IPv6 extension headers beyond this many are `ipv6_extension_chain_too_long`.

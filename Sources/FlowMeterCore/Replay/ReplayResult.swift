@@ -11,6 +11,18 @@ public struct ReplayFileResult: Sendable {
     /// (not the empty ones, which count as `empty_record`).
     public var unsupportedPackets: UInt64 = 0
     public var unsupportedBytes: UInt64 = 0
+    /// The same per link type, for a pcapng file whose interfaces have
+    /// different link types (read by `PcapngReader`); empty otherwise.
+    public var unsupportedByLinkType: [UnsupportedLinkType] = []
+}
+
+extension ReplayFileResult {
+    /// What the pcapng reader counted per link type, in place of the file-wide count.
+    mutating func note(_ counted: [UnsupportedLinkType]) {
+        unsupportedByLinkType = counted
+        unsupportedPackets = counted.reduce(0) { $0 + $1.packets }
+        unsupportedBytes = counted.reduce(0) { $0 + $1.bytes }
+    }
 }
 
 /// Packets of a link type FlowMeter does not decode, per link type.
@@ -45,7 +57,15 @@ public struct ReplayResult: Sendable {
     mutating func record(_ file: ReplayFileResult) {
         totals += file.totals
         files.append(file)
-        if let lt = file.linkType, !lt.isDecoded, file.unsupportedPackets > 0 {
+        for u in file.unsupportedByLinkType {
+            if let i = unsupportedLinkTypes.firstIndex(where: { $0.linkType == u.linkType }) {
+                unsupportedLinkTypes[i].packets += u.packets
+                unsupportedLinkTypes[i].bytes += u.bytes
+            } else {
+                unsupportedLinkTypes.append(u)
+            }
+        }
+        if file.unsupportedByLinkType.isEmpty, let lt = file.linkType, !lt.isDecoded, file.unsupportedPackets > 0 {
             if let i = unsupportedLinkTypes.firstIndex(where: { $0.linkType == lt.rawValue }) {
                 unsupportedLinkTypes[i].packets += file.unsupportedPackets
                 unsupportedLinkTypes[i].bytes += file.unsupportedBytes
@@ -84,6 +104,12 @@ public enum Replay {
         var file = ReplayFileResult(path: path, linkType: capture.linkType, linkTypeName: capture.linkType.pcapName,
                                     totals: ReadTotals(), error: nil)
         let report = progress.map { p in { (c: OfflineCapture, t: ReadTotals) in p(path, c, t) } }
+        // The pcapng reader counts what the decoder refused per interface, whatever their link types.
+        if capture.usesPcapngReader && capture.linkType.isDecoded {
+            read(capture, into: &sink, decoder: &decoder, progress: report, file: &file)
+            if let counted = capture.pcapng?.unsupportedLinkTypes { file.note(counted) }
+            return file
+        }
         // A link type the decoder does not know: count what it refuses, so the
         // report's link_types list holds only records of that type it read.
         guard !capture.linkType.isDecoded else {
@@ -95,6 +121,7 @@ public enum Replay {
         sink = counting.inner
         file.unsupportedPackets = counting.packets
         file.unsupportedBytes = counting.bytes
+        if let counted = capture.pcapng?.unsupportedLinkTypes { file.note(counted) }
         return file
     }
 
