@@ -114,19 +114,54 @@ struct WorkerHotState: PacketSink {
             pipeline.offer(summary)  // never blocks; a full ring drops and counts
             return
         }
+        let slot = makeRoom()
+        slot.pointee.summary = summary
+        enqueue(slot)
+    }
+
+    /// libpcap's packet, decoded straight into its look-ahead slot: the
+    /// packet `lookAhead` back is counted first, to free that slot.
+    @inline(__always)
+    mutating func receive(_ captured: UnsafeRawBufferPointer, wireLength: UInt32, timestampNanos: Int64) {
+        if pipeline != nil {
+            consume(decoder.decode(captured, wireLength: wireLength, timestampNanos: timestampNanos))
+            return
+        }
+        let slot = makeRoom()
+        decoder.decode(captured, wireLength: wireLength, timestampNanos: timestampNanos, into: &slot.pointee.summary)
+        enqueue(slot)
+    }
+
+    /// The slot of the next packet, counting the packet `lookAhead` back
+    /// that held it; the first packet of a batch checks for a reload.
+    @inline(__always)
+    mutating func makeRoom() -> UnsafeMutablePointer<RoutedSummary> {
         if batchStarts { adoptNewGeneration() }
-        let hash = summary.symmetricFlowHash
-        let code = listenerMemo.connectionAttemptCode(summary, classifier: counter.classifier, layout: counter.block.layout)
+        let n = queued
+        // Safe: every index is taken modulo lookAhead, the buffer's size.
+        let slot = pending + n % Self.lookAhead
+        if n >= Self.lookAhead {
+            let counter = counter
+            table._withUnsafeGuaranteedRef { t in Self.count(slot, table: t, counter: counter) }
+        }
+        return slot
+    }
+
+    /// Completes the slot `makeRoom` gave (its summary written): hash, the
+    /// listener shortcut, and the flow table's prefetches.
+    @inline(__always)
+    mutating func enqueue(_ slot: UnsafeMutablePointer<RoutedSummary>) {
+        let hash = slot.pointee.summary.symmetricFlowHash
+        slot.pointee.code = listenerMemo.connectionAttemptCode(
+            slot.pointee.summary, classifier: counter.classifier, layout: counter.block.layout)
+        slot.pointee.hint = 0
+        slot.pointee.hash = hash
         let n = queued
         let d = Self.lookAhead, e = Worker.entryPrefetchDistance
-        // Safe: every index is taken modulo lookAhead, the buffer's size.
-        let slot = pending + n % d
-        let counter = counter
         table._withUnsafeGuaranteedRef { t in
-            if n >= d { Self.count(slot, table: t, counter: counter) }  // the packet lookAhead back frees its slot
-            slot.pointee = RoutedSummary(summary: summary, code: code, hash: hash)
-            t.prefetch(summary, hash: hash)
+            t.prefetch(slot.pointee.summary, hash: hash)
             if n >= e {
+                // Safe: modulo lookAhead, as above.
                 let p = pending + (n - e) % d
                 p.pointee.hint = t.prefetchEntry(p.pointee.summary, hash: p.pointee.hash)
             }
@@ -175,9 +210,7 @@ private let countPacket: pcap_handler = { user, header, bytes in
     prefetchRing(UnsafeRawPointer(bytes), last: &state.pointee.lastPacket)
     let h = header.pointee
     let ts = Int64(h.ts.tv_sec) &* 1_000_000_000 &+ Int64(h.ts.tv_usec)
-    let summary = state.pointee.decoder.decode(
-        UnsafeRawBufferPointer(start: bytes, count: Int(h.caplen)), wireLength: h.len, timestampNanos: ts)
-    state.pointee.consume(summary)
+    state.pointee.receive(UnsafeRawBufferPointer(start: bytes, count: Int(h.caplen)), wireLength: h.len, timestampNanos: ts)
 }
 
 
