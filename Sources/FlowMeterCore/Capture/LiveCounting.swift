@@ -106,7 +106,12 @@ struct WorkerHotState: PacketSink {
     /// Where the previous packet's bytes were in the kernel's ring (see
     /// `prefetchRing`); nil before the first.
     var lastPacket: UnsafeRawPointer?
-    static let lookAhead = Worker.bucketPrefetchDistance
+    /// Twice the replay worker's distances (8 and 4): here the tag line
+    /// must come from memory the packet ring keeps streaming through, and
+    /// perf put the entry prefetch's wait for it first (4 packets was too
+    /// close); a power of two, so `% lookAhead` stays a mask.
+    static let lookAhead = 16
+    static let entryDistance = 8
 
     @inline(__always)
     mutating func consume(_ summary: PacketSummary) {
@@ -157,7 +162,7 @@ struct WorkerHotState: PacketSink {
         slot.pointee.hint = 0
         slot.pointee.hash = hash
         let n = queued
-        let d = Self.lookAhead, e = Worker.entryPrefetchDistance
+        let d = Self.lookAhead, e = Self.entryDistance
         table._withUnsafeGuaranteedRef { t in
             t.prefetch(slot.pointee.summary, hash: hash)
             if n >= e {
