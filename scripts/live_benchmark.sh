@@ -10,10 +10,16 @@
 # $TRIAL_SECONDS seconds; traffic only crosses the veth pair made here
 # (documentation addresses, no route in the meter namespace, nothing answers).
 #
-# usage: sudo scripts/live_benchmark.sh [path/to/flowmeter]   (root: netns, capture)
+# usage: sudo scripts/live_benchmark.sh [flowmeter ...]   (root: netns, capture)
+# With several binaries (an A/B), each round runs every capturer once per
+# binary, interleaved, so a change in the machine's load hits both alike.
+# CAPTURERS picks the trials (tcpdump, 1 and 2 fanout handles, rings);
+# ROUNDS repeats the whole set.
 set -euo pipefail
 
-FLOWMETER=${1:-.build/release/flowmeter}
+FLOWMETERS=("${@:-.build/release/flowmeter}")
+CAPTURERS=${CAPTURERS:-"tcpdump 1 2 rings"}
+ROUNDS=${ROUNDS:-1}
 PACKETS=${PACKETS:-300000}
 TRIAL_SECONDS=${TRIAL_SECONDS:-20}
 RATES=${RATES:-"50000 100000 150000 200000 300000 400000 600000 topspeed"}
@@ -39,7 +45,9 @@ cleanup() {
 trap cleanup EXIT
 
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces, capture)" >&2; exit 2; }
-[ -x "$FLOWMETER" ] || { echo "no flowmeter binary at $FLOWMETER (swift build -c release)" >&2; exit 2; }
+for bin in "${FLOWMETERS[@]}"; do
+    [ -x "$bin" ] || { echo "no flowmeter binary at $bin (swift build -c release)" >&2; exit 2; }
+done
 sender_tool=$SENDER; sender_package=tcpreplay
 [ "$SENDER" = trafgen ] && sender_package=netsniff-ng
 for need in "$sender_tool:$sender_package" tcpdump:tcpdump curl:curl; do
@@ -136,26 +144,31 @@ report() {  # who rate delivered pps counted drops cpu
         "$1" "$2" "$3" "$4" "$5" "$6" "$(($3 - $5))" "$7" "$per"
 }
 
-trial_flowmeter() {  # threads|rings rate
-    local threads=$1 rate=$2 config="$WORK/flowmeter.yaml"
+trial_flowmeter() {  # binary-index threads|rings rate
+    local bin=${FLOWMETERS[$1]} label=flowmeter-$2 threads=$2 rate=$3 config="$WORK/flowmeter.yaml"
+    [ "${#FLOWMETERS[@]}" = 1 ] || label="fm$1-$2"
     if [ "$threads" = rings ]; then
         config="$WORK/flowmeter-rings.yaml"; threads=0
         sed 's/^agent:$/agent:\n  capture_layout: rings/' "$WORK/flowmeter.yaml" > "$config"
     fi
     # State (the store, last-run.json) in the work directory: history on, as
     # the service runs, and nothing left in the machine's /var/lib/flowmeter.
-    ip netns exec "$M" env STATE_DIRECTORY="$WORK" "$FLOWMETER" run -i "$VM" --config "$config" --capture-threads "$threads" \
+    ip netns exec "$M" env STATE_DIRECTORY="$WORK" "$bin" run -i "$VM" --config "$config" --capture-threads "$threads" \
         >"$WORK/fm.log" 2>&1 &
     local pid=$!; PIDS+=("$pid")
     for _ in $(seq 50); do ip netns exec "$M" curl -s -o /dev/null -m 1 http://127.0.0.1:9477/metrics && break; sleep 0.1; done
+    # The same CPU window as tcpdump's: start-up settled (1 s), then the
+    # traffic and 1 s to drain, read before the scrapes below (rendering
+    # /metrics for the benchmark is not the capture's cost).
+    sleep 1
     local cpu0 sent pps counted drops cpu; cpu0=$(cpu_seconds "$pid")
     read -r sent pps < <(send "$rate")
     sleep 1
+    cpu=$(awk -v a="$cpu0" -v b="$(cpu_seconds "$pid")" 'BEGIN {printf "%.2f", b - a}')
     counted=$(( $(metric_sum 'flowmeter_packets_total{') + $(metric_sum 'flowmeter_undecoded_packets_total{') ))
     drops=$(metric_sum 'flowmeter_drops_total{')
-    cpu=$(awk -v a="$cpu0" -v b="$(cpu_seconds "$pid")" 'BEGIN {printf "%.2f", b - a}')
     kill -TERM "$pid"; wait "$pid" || true
-    report "flowmeter-$1" "$rate" "$sent" "$pps" "$counted" "$drops" "$cpu"
+    report "$label" "$rate" "$sent" "$pps" "$counted" "$drops" "$cpu"
 }
 
 trial_tcpdump() {  # rate
@@ -174,9 +187,11 @@ trial_tcpdump() {  # rate
 }
 
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), snaplen $SNAPLEN, buffer ${BUFFER_MIB} MiB, $PACKETS packets per trial, sender $SENDER x$SENDER_CPUS"
-for rate in $RATES; do
-    trial_tcpdump "$rate"
-    trial_flowmeter 1 "$rate"
-    trial_flowmeter 2 "$rate"
-    trial_flowmeter rings "$rate"
+for round in $(seq "$ROUNDS"); do
+    for rate in $RATES; do
+        for c in $CAPTURERS; do
+            if [ "$c" = tcpdump ]; then trial_tcpdump "$rate"; continue; fi
+            for i in "${!FLOWMETERS[@]}"; do trial_flowmeter "$i" "$c" "$rate"; done
+        done
+    done
 done

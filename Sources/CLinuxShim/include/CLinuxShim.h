@@ -53,6 +53,11 @@ static inline void CLinuxShim_prefetchForWrite(const void *address) {
     __builtin_prefetch(address, 1, 3);
 }
 
+/// The same hint for memory that will only be read (another core wrote it).
+static inline void CLinuxShim_prefetchForRead(const void *address) {
+    __builtin_prefetch(address, 0, 3);
+}
+
 /* Flow-table bucket scans (16 slots), vectorized where the CPU allows. Swift
  * has no portable movemask; these inline functions compile to a handful of
  * SSE2 instructions on x86-64 (a scalar loop elsewhere), a few times fewer

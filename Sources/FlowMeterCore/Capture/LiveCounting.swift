@@ -1,3 +1,4 @@
+import CLinuxShim
 import CPcapShim
 import Synchronization
 
@@ -102,7 +103,15 @@ struct WorkerHotState: PacketSink {
     var queued = 0
     /// The reader's listener memo, for this thread's connection attempts.
     var listenerMemo = ListenerMemo()
-    static let lookAhead = Worker.bucketPrefetchDistance
+    /// Where the previous packet's bytes were in the kernel's ring (see
+    /// `prefetchRing`); nil before the first.
+    var lastPacket: UnsafeRawPointer?
+    /// Twice the replay worker's distances (8 and 4): here the tag line
+    /// must come from memory the packet ring keeps streaming through, and
+    /// perf put the entry prefetch's wait for it first (4 packets was too
+    /// close); a power of two, so `% lookAhead` stays a mask.
+    static let lookAhead = 16
+    static let entryDistance = 8
 
     @inline(__always)
     mutating func consume(_ summary: PacketSummary) {
@@ -110,19 +119,54 @@ struct WorkerHotState: PacketSink {
             pipeline.offer(summary)  // never blocks; a full ring drops and counts
             return
         }
+        let slot = makeRoom()
+        slot.pointee.summary = summary
+        enqueue(slot)
+    }
+
+    /// libpcap's packet, decoded straight into its look-ahead slot: the
+    /// packet `lookAhead` back is counted first, to free that slot.
+    @inline(__always)
+    mutating func receive(_ captured: UnsafeRawBufferPointer, wireLength: UInt32, timestampNanos: Int64) {
+        if pipeline != nil {
+            consume(decoder.decode(captured, wireLength: wireLength, timestampNanos: timestampNanos))
+            return
+        }
+        let slot = makeRoom()
+        decoder.decode(captured, wireLength: wireLength, timestampNanos: timestampNanos, into: &slot.pointee.summary)
+        enqueue(slot)
+    }
+
+    /// The slot of the next packet, counting the packet `lookAhead` back
+    /// that held it; the first packet of a batch checks for a reload.
+    @inline(__always)
+    mutating func makeRoom() -> UnsafeMutablePointer<RoutedSummary> {
         if batchStarts { adoptNewGeneration() }
-        let hash = summary.symmetricFlowHash
-        let code = listenerMemo.connectionAttemptCode(summary, classifier: counter.classifier, layout: counter.block.layout)
         let n = queued
-        let d = Self.lookAhead, e = Worker.entryPrefetchDistance
         // Safe: every index is taken modulo lookAhead, the buffer's size.
-        let slot = pending + n % d
-        let counter = counter
+        let slot = pending + n % Self.lookAhead
+        if n >= Self.lookAhead {
+            let counter = counter
+            table._withUnsafeGuaranteedRef { t in Self.count(slot, table: t, counter: counter) }
+        }
+        return slot
+    }
+
+    /// Completes the slot `makeRoom` gave (its summary written): hash, the
+    /// listener shortcut, and the flow table's prefetches.
+    @inline(__always)
+    mutating func enqueue(_ slot: UnsafeMutablePointer<RoutedSummary>) {
+        let hash = slot.pointee.summary.symmetricFlowHash
+        slot.pointee.code = listenerMemo.connectionAttemptCode(
+            slot.pointee.summary, classifier: counter.classifier, layout: counter.block.layout)
+        slot.pointee.hint = 0
+        slot.pointee.hash = hash
+        let n = queued
+        let d = Self.lookAhead, e = Self.entryDistance
         table._withUnsafeGuaranteedRef { t in
-            if n >= d { Self.count(slot, table: t, counter: counter) }  // the packet lookAhead back frees its slot
-            slot.pointee = RoutedSummary(summary: summary, code: code, hash: hash)
-            t.prefetch(summary, hash: hash)
+            t.prefetch(slot.pointee.summary, hash: hash)
             if n >= e {
+                // Safe: modulo lookAhead, as above.
                 let p = pending + (n - e) % d
                 p.pointee.hint = t.prefetchEntry(p.pointee.summary, hash: p.pointee.hash)
             }
@@ -168,13 +212,39 @@ private let countPacket: pcap_handler = { user, header, bytes in
     // `caplen` bytes at `bytes`.
     guard let user, let header, let bytes else { return }
     let state = UnsafeMutableRawPointer(user).assumingMemoryBound(to: WorkerHotState.self)
+    prefetchRing(UnsafeRawPointer(bytes), last: &state.pointee.lastPacket)
     let h = header.pointee
     let ts = Int64(h.ts.tv_sec) &* 1_000_000_000 &+ Int64(h.ts.tv_usec)
-    let summary = state.pointee.decoder.decode(
-        UnsafeRawBufferPointer(start: bytes, count: Int(h.caplen)), wireLength: h.len, timestampNanos: ts)
-    state.pointee.consume(summary)
+    state.pointee.receive(UnsafeRawBufferPointer(start: bytes, count: Int(h.caplen)), wireLength: h.len, timestampNanos: ts)
 }
 
+
+/// Starts loading the packet two ahead in the kernel's ring. A TPACKET_V3
+/// block holds its packets one after another, and the sender's CPU wrote
+/// them, so each packet's first read is a miss to the other core's cache
+/// (perf on the veth benchmark: the decoder's first loads were the capture
+/// thread's second-largest stall). tcpdump hides that latency by accident,
+/// its per-packet work being short enough for the CPU to run ahead into the
+/// next packets; FlowMeter's decode and count are too long for that. The
+/// distance to the next packet is not known here (libpcap hands over the
+/// bytes only), so the last packet's is taken: exact for a stream of equal
+/// snapshots, a harmless wrong guess otherwise (a prefetch never faults).
+@inline(__always)
+private func prefetchRing(_ here: UnsafeRawPointer, last: inout UnsafeRawPointer?) {
+    if let last {
+        let stride = last.distance(to: here)
+        if stride > 0 && stride <= 1024 {
+            // The lines of libpcap's frame header (the 80 bytes before the
+            // packet) and of the headers the decoder reads (the first 48).
+            let ahead = here + 2 &* stride
+            CLinuxShim_prefetchForRead(ahead - 80)
+            CLinuxShim_prefetchForRead(ahead - 33)
+            CLinuxShim_prefetchForRead(ahead)
+            CLinuxShim_prefetchForRead(ahead + 47)
+        }
+    }
+    last = here
+}
 
 /// The per-packet half of one capture thread: the state libpcap's callback
 /// reaches through its `user` pointer, and the dispatch call itself. The
