@@ -34,7 +34,7 @@ struct DashboardTests {
         try traffic.write(to: pcap)
         try veth.replay(pcap, pps: LiveAgentTests.rate)
         let expected = traffic.expected[.init(relay: "guard1", category: "or_inbound", direction: "in")]!.bytes
-        #expect(try LiveHarness.waitUntil(timeout: 20) {
+        #expect(LiveHarness.waitUntil(timeout: 20) {
             (try? agent.metrics())?["flowmeter_bytes_total{relay=\"guard1\",category=\"or_inbound\",direction=\"in\"}"] == Double(expected)
         })
 

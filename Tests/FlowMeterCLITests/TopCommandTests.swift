@@ -28,7 +28,7 @@ struct TopCommandTests {
         try veth.replay(dir + "/t.pcap", pps: 2000)
         let inBytes = traffic.expected[.init(relay: "guard1", category: "or_inbound", direction: "in")]!.bytes
         let outBytes = traffic.expected[.init(relay: "guard1", category: "or_inbound", direction: "out")]!.bytes
-        #expect(try LiveHarness.waitUntil(timeout: 20) {
+        #expect(LiveHarness.waitUntil(timeout: 20) {
             (try? agent.metrics(headers: ["Authorization: Bearer top-token"]))?[
                 "flowmeter_bytes_total{relay=\"guard1\",category=\"or_inbound\",direction=\"in\"}"] == Double(inBytes)
         })
