@@ -67,9 +67,14 @@ struct TopCommandTests {
 
         _ = try LiveHarness.run(["tmux", "-S", socket, "send-keys", "-t", "top", "q"])
         var status = ""
-        let exited = try LiveHarness.waitUntil(timeout: 10) {
+        // tmux marks the pane dead at the pty's end of file and fills in the
+        // exit status when it reaps the child, later; a loaded CI machine once
+        // showed the first without the second after 10 s, so wait longer and
+        // say which signal, if any, ended the process.
+        let exited = try LiveHarness.waitUntil(timeout: 30) {
             status = try LiveHarness.run(["tmux", "-S", socket, "display-message", "-p", "-t", "top",
-                                          "#{pane_dead} #{pane_dead_status}"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                                          "#{pane_dead} #{pane_dead_status}#{?pane_dead_signal, signal #{pane_dead_signal},}"])
+                .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             return status.hasPrefix("1 ")
         }
         #expect(exited && status == "1 0", "pane after q: '\(status)'")
