@@ -41,6 +41,16 @@ struct DigestSink: PacketSink {
 }
 
 enum Readers {
+    /// What differs between a replay of `path` through libpcap and through the
+    /// automatic reader (totals, counters, errors, refused link types); nil if nothing.
+    static func replayDisagreement(_ path: String, name: String) -> String? {
+        let a = replayOnce(files: [path], model: HostModel(), reader: .libpcap)
+        let b = replayOnce(files: [path], model: HostModel(), reader: .automatic)
+        guard a.totals != b.totals || a.counters != b.counters || a.errors != b.errors
+              || a.unsupportedLinkTypes != b.unsupportedLinkTypes else { return nil }
+        return "\(name): replay differs: \(a.totals) \(a.errors) / \(b.totals) \(b.errors)"
+    }
+
     /// Reads `path` whole with `reader` (and the buffered reader's buffer of `capacity` bytes).
     static func read(_ path: String, _ reader: OfflineReader,
                      capacity: Int = BufferedPcapReader.defaultCapacity) -> (ReadOutcome?, buffered: Bool) {
@@ -132,12 +142,7 @@ struct CraftedPcap {
         var buffered = 0
         for path in files {
             let name = CorpusTests.shortName(path)
-            let a = replayOnce(files: [path], model: HostModel(), reader: .libpcap)
-            let b = replayOnce(files: [path], model: HostModel(), reader: .automatic)
-            if a.totals != b.totals || a.counters != b.counters || a.errors != b.errors
-                || a.unsupportedLinkTypes != b.unsupportedLinkTypes {
-                disagreements.append("\(name): replay differs: \(a.totals) \(a.errors) / \(b.totals) \(b.errors)")
-            }
+            if let d = Readers.replayDisagreement(path, name: name) { disagreements.append(d) }
             // Record by record, with the default buffer and with one so small that records cross its end all the time.
             let (reference, _) = Readers.read(path, .libpcap)
             let (large, usedBuffered) = Readers.read(path, .automatic)

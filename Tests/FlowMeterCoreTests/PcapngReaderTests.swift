@@ -101,12 +101,7 @@ struct CraftedPcapng {
         for path in files {
             let name = CorpusTests.shortName(path)
             if Self.knownDifferences[name] != nil { continue }
-            let a = replayOnce(files: [path], model: HostModel(), reader: .libpcap)
-            let b = replayOnce(files: [path], model: HostModel(), reader: .automatic)
-            if a.totals != b.totals || a.counters != b.counters || a.errors != b.errors
-                || a.unsupportedLinkTypes != b.unsupportedLinkTypes {
-                disagreements.append("\(name): replay differs: \(a.totals) \(a.errors) / \(b.totals) \(b.errors)")
-            }
+            if let d = Readers.replayDisagreement(path, name: name) { disagreements.append(d) }
             let (reference, _) = Readers.read(path, .libpcap)
             if (try? OfflineCapture(path: path))?.usesPcapngReader == true { own += 1 }
             // The default buffer, and one so small that every block crosses its end and large ones grow it.
