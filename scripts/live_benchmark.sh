@@ -14,7 +14,8 @@
 # With several binaries (an A/B), each round runs every capturer once per
 # binary, interleaved, so a change in the machine's load hits both alike.
 # CAPTURERS picks the trials (tcpdump, 1 and 2 fanout handles, rings);
-# ROUNDS repeats the whole set.
+# ROUNDS repeats the whole set. PERF_DATA=PREFIX also records 3 s of each
+# FlowMeter trial with perf (PREFIX.BINARY-INDEX-CAPTURER), for perf report.
 set -euo pipefail
 
 FLOWMETERS=("${@:-.build/release/flowmeter}")
@@ -130,18 +131,25 @@ send() {  # rate → "delivered achieved_pps"; delivered = the meter interface's
     echo "$((after - before)) $(awk -v n=$((after - before)) -v a="$start" -v b="$end" 'BEGIN {printf "%d", n / (b - a)}')"
 }
 
-cpu_seconds() {  # utime + stime of a process, all its threads
-    awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$1/stat"
+cpu_seconds() {  # "utime+stime utime stime" of a process, all its threads, in seconds
+    awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f %.3f %.3f", ($14 + $15) / hz, $14 / hz, $15 / hz}' "/proc/$1/stat"
+}
+
+cpu_delta() {  # "total user system" seconds between two cpu_seconds readings
+    awk -v a="$1" -v b="$2" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.2f %.2f %.2f", y[1] - x[1], y[2] - x[2], y[3] - x[3]}'
 }
 
 metric_sum() {  # sums /metrics samples whose name starts with $1
     ip netns exec "$M" curl -s -m 5 http://127.0.0.1:9477/metrics | awk -v p="$1" 'index($0, p) == 1 {s += $NF} END {printf "%d", s}'
 }
 
-report() {  # who rate delivered pps counted drops cpu
-    local per; per=$(awk -v c="$7" -v n="$3" 'BEGIN {if (n > 0) printf "%d", c * 1e9 / n; else print "-"}')
-    printf '%-12s rate=%-9s delivered=%-8s achieved_pps=%-8s counted=%-8s drops=%-7s lost=%-7s cpu_s=%-6s cpu_ns_per_packet=%s\n' \
-        "$1" "$2" "$3" "$4" "$5" "$6" "$(($3 - $5))" "$7" "$per"
+report() {  # who rate delivered pps counted drops "cpu user system"
+    local cpu user sys per split
+    read -r cpu user sys <<< "$7"
+    per=$(awk -v c="$cpu" -v n="$3" 'BEGIN {if (n > 0) printf "%d", c * 1e9 / n; else print "-"}')
+    split=$(awk -v u="$user" -v s="$sys" -v n="$3" 'BEGIN {if (n > 0) printf "%d/%d", u * 1e9 / n, s * 1e9 / n; else print "-"}')
+    printf '%-12s rate=%-9s delivered=%-8s achieved_pps=%-8s counted=%-8s drops=%-7s lost=%-7s cpu_s=%-6s cpu_ns_per_packet=%-5s user/sys=%s\n' \
+        "$1" "$2" "$3" "$4" "$5" "$6" "$(($3 - $5))" "$cpu" "$per" "$split"
 }
 
 trial_flowmeter() {  # binary-index threads|rings rate
@@ -162,9 +170,10 @@ trial_flowmeter() {  # binary-index threads|rings rate
     # /metrics for the benchmark is not the capture's cost).
     sleep 1
     local cpu0 sent pps counted drops cpu; cpu0=$(cpu_seconds "$pid")
+    [ -z "${PERF_DATA:-}" ] || { perf record -q -g -o "$PERF_DATA.$1-$2" -p "$pid" -- sleep 3 >/dev/null 2>&1 & }
     read -r sent pps < <(send "$rate")
     sleep 1
-    cpu=$(awk -v a="$cpu0" -v b="$(cpu_seconds "$pid")" 'BEGIN {printf "%.2f", b - a}')
+    cpu=$(cpu_delta "$cpu0" "$(cpu_seconds "$pid")")
     counted=$(( $(metric_sum 'flowmeter_packets_total{') + $(metric_sum 'flowmeter_undecoded_packets_total{') ))
     drops=$(metric_sum 'flowmeter_drops_total{')
     kill -TERM "$pid"; wait "$pid" || true
@@ -179,7 +188,7 @@ trial_tcpdump() {  # rate
     local cpu0 sent pps cpu captured drops; cpu0=$(cpu_seconds "$pid")
     read -r sent pps < <(send "$rate")
     sleep 1
-    cpu=$(awk -v a="$cpu0" -v b="$(cpu_seconds "$pid")" 'BEGIN {printf "%.2f", b - a}')
+    cpu=$(cpu_delta "$cpu0" "$(cpu_seconds "$pid")")
     kill -INT "$pid"; wait "$pid" || true
     captured=$(awk '/packets captured/ {print $1}' "$WORK/td.log")
     drops=$(awk '/dropped by kernel/ {print $1}' "$WORK/td.log")
