@@ -649,12 +649,27 @@ def cmd_status(d: Path) -> dict:
                    hibernating=raw["accounting/hibernating"],
                    traffic_read=int(raw["traffic/read"]),
                    traffic_written=int(raw["traffic/written"]))
+    out["retransmitted_segments"] = retransmitted_segments(d)
     t = load_json(d / "timings.json", {})
     for key, text in (("soft_limit", SOFT_LIMIT_LINE), ("hard_limit", HARD_LIMIT_LINE)):
         out[key] = log_line_time(d, text)
         if out[key] and out[key]["unix"] and t.get("started_unix"):
             out[key]["s_after_up"] = round(out[key]["unix"] - t["started_unix"], 1)
     return out
+
+
+def retransmitted_segments(d: Path) -> int:
+    """TCP segments sent again, summed over the network's namespaces (the
+    kernel's TcpRetransSegs). A retransmitted segment's payload is on the
+    wire twice but read once by tor, so a loaded machine that drops packets
+    between the namespaces makes wire payload exceed tor's accounting."""
+    total = 0
+    for n in load_json(d / "netns.json", []):
+        p = run(["ip", "netns", "exec", n, "cat", "/proc/net/snmp"], check=False)
+        lines = [l.split() for l in p.stdout.splitlines() if l.startswith("Tcp:")]
+        if len(lines) == 2 and "RetransSegs" in lines[0]:
+            total += int(lines[1][lines[0].index("RetransSegs")])
+    return total
 
 
 def cmd_measure(d: Path) -> dict:

@@ -196,6 +196,7 @@ extension RealTorTests {
         let before = try Self.testnet(["status", net], timeout: 30)
         let fm0 = Self.torPayload(Self.scrape(ns, port: port), relay: relay)
         let tor0 = (before["accounting_sum"] as? Double) ?? Double(before["accounting_sum"] as? Int ?? 0)
+        let retransmitted0 = before["retransmitted_segments"] as? Int ?? 0
 
         // Bounded traffic: more than the exit may carry, so it reaches its soft and hard limits.
         let push = try BackgroundProcess("python3", [Repo.root.appendingPathComponent("scripts/tor_testnet.py").path,
@@ -231,7 +232,12 @@ extension RealTorTests {
         // The control-port figures equal tor's: the agent polls every 10 s, so
         // tor's counters read before and 11 s after its poll bracket the
         // agent's figures (a dormant tor still adds ~100 B/s of directory
-        // traffic); equal brackets make it exact. The packets agree within 1.5 %.
+        // traffic); equal brackets make it exact. The packets agree within
+        // 1.5 %, plus what TCP sent twice: FlowMeter counts the wire, where a
+        // retransmitted segment's payload appears again, and tor reads it once.
+        // On a loaded machine the namespaces' veths drop packets (a CI run saw
+        // the wire 7 % above tor), so the upper bound adds one full segment
+        // (1,460 bytes) per retransmission counted in the network's namespaces.
         var exact = false, bracketed = false
         var summary = ""
         for _ in 0..<4 where !exact {
@@ -246,15 +252,17 @@ extension RealTorTests {
             let torDelta = Double(fmRead + fmWritten) - tor0
             let fmDelta = Self.torPayload(m, relay: relay) - fm0
             let ratio = fmDelta / torDelta
+            let retransmitted = (s2["retransmitted_segments"] as? Int ?? 0) - retransmitted0
+            let resent = Double(retransmitted * 1460)
             let wireRatio = m["flowmeter_tor_wire_to_tor_bytes_ratio{relay=\"\(relay)\"}"] ?? .nan
             let used = m["flowmeter_quota_used_bytes{quota=\"\(quota)\",source=\"tor_control\"}"]
-            summary = "tor read \(r1)…\(r2) written \(w1)…\(w2); control port \(fmRead)/\(fmWritten) (Δ\(torDelta) since the agent started); packets Δ\(fmDelta), ratio \(ratio); wire/tor \(wireRatio); quota used \(used ?? -1)"
+            summary = "tor read \(r1)…\(r2) written \(w1)…\(w2); control port \(fmRead)/\(fmWritten) (Δ\(torDelta) since the agent started); packets Δ\(fmDelta), ratio \(ratio); retransmitted segments \(retransmitted); wire/tor \(wireRatio); quota used \(used ?? -1)"
             let ok = (r1...max(r1, r2)).contains(fmRead) && (w1...max(w1, w2)).contains(fmWritten)
             bracketed = bracketed || ok
             exact = ok && r1 == r2 && w1 == w2
             if ok {
                 print("RealTor: \(summary)\(exact ? " (exact)" : " (bracketed)")")
-                #expect(abs(ratio - 1) <= 0.015, "\(summary)")
+                #expect(ratio >= 0.985 && fmDelta <= torDelta * 1.015 + resent, "\(summary)")
                 // The tor: quota takes tor's own bytes (once the store has been read).
                 if let used { #expect(used == Double(fmRead + fmWritten), "\(summary)") }
                 #expect(wireRatio > 1, "\(summary)")
