@@ -33,9 +33,10 @@ public struct AgentSettings: Sendable, Equatable {
     public var bufferBytes: Int = 32 << 20
     /// TPACKET_V3 block timeout: a partly filled block is handed over after
     /// this long. 100 ms bounds how stale a scrape can be and how long a stop
-    /// waits, while still letting busy links fill whole blocks (one wakeup per
-    /// block, not per packet). Immediate mode is not used: libpcap falls back
-    /// to TPACKET_V2 (a wakeup per packet) when it is on.
+    /// waits, while still letting busy links fill whole blocks (a wakeup per
+    /// several blocks under traffic: `LiveCaptureOptions.gatherNanos`, not
+    /// one per packet). Immediate mode is not used: libpcap falls back to
+    /// TPACKET_V2 (a wakeup per packet) when it is on.
     public var timeoutMilliseconds: Int = 100
     public var bpfFilter: String? = nil
     /// The unprivileged user to become once the capture handles are open.

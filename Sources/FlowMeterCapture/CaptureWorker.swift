@@ -150,6 +150,14 @@ public final class CaptureWorker: @unchecked Sendable {
             kernelReceived.store(received.total, ordering: .relaxed)
         }
         defer { refreshStatistics() }
+        // Non-blocking reads, and the waiting done here: while traffic flows,
+        // an emptied ring is left to gather blocks for `gatherNanos` (one
+        // wake-up per several blocks, not one per block); when idle, poll()
+        // waits for the kernel, at most 100 ms at a time so a stop is seen.
+        if let error = h.setNonblocking() { return error }
+        let gather = options.gatherNanos
+        let idleWait = Int32(min(options.timeoutMilliseconds, 100))
+        var busy = false
         while !stopping.load(ordering: .relaxed) {
             let rc = counter.dispatch(h)
             if rc == -2 { continue }  // PCAP_ERROR_BREAK: stop() was called
@@ -159,6 +167,16 @@ public final class CaptureWorker: @unchecked Sendable {
             if now &- lastStats >= statsInterval {
                 lastStats = now
                 refreshStatistics()
+            }
+            if rc > 0 {
+                busy = true
+            } else if busy && gather > 0 {
+                busy = false
+                var pause = timespec(tv_sec: 0, tv_nsec: Int(gather))
+                nanosleep(&pause, nil)
+            } else {
+                busy = false
+                h.waitForPackets(milliseconds: idleWait)
             }
         }
         return nil
