@@ -55,14 +55,8 @@ for need in "$sender_tool:$sender_package" tcpdump:tcpdump curl:curl; do
     command -v "${need%%:*}" >/dev/null || { echo "needs ${need%%:*}: apt-get install ${need##*:}" >&2; exit 2; }
 done
 
-ip netns add "$S"; ip netns add "$M"
-for ns in "$S" "$M"; do
-    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-    ip -n "$ns" link set lo up
-done
-ip link add "$VS" netns "$S" type veth peer name "$VM" netns "$M"
-ip -n "$S" link set "$VS" up
-ip -n "$M" link set "$VM" up
+. "$(dirname "$0")/veth_bench_lib.sh"
+veth_pair "$S" "$M" "$VS" "$VM"
 
 # 4096 frames over 1024 flows (so the fanout hash has flows to spread),
 # relay-host shaped: ORPort in and out, 60-200 byte frames.
@@ -88,30 +82,8 @@ for i in range(4096):
     frame = b"\x02\0\0\0\0\x0b" + b"\x02\0\0\0\0\x0a" + b"\x08\x00" + ip + tcp
     out.write(struct.pack("<IIII", 1700000000, i, len(frame), len(frame)) + frame)
 PY
-# The same shape for trafgen: 256 client addresses x 4 ports = 1024 flows, as
-# in the pcap (a random port per packet would make every packet a new flow: a
-# SYN flood, a different benchmark).
-cat > "$WORK/bench.trafgen" <<'EOF'
-{
-  0x02, 0x00, 0x00, 0x00, 0x00, 0x0b, 0x02, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x08, 0x00,
-  0x45, 0x00, const16(66), drnd(2), 0x40, 0x00, 0x40, 0x06, csumip(14, 33),
-  203, 0, 113, drnd(1), 198, 51, 100, 10,
-  0x75, dinc(0x30, 0x33, 1), const16(9001), drnd(4), 0x00, 0x00, 0x00, 0x01,
-  0x50, 0x18, const16(65535), 0x00, 0x00, 0x00, 0x00,
-  fill(0x5a, 26),
-}
-EOF
-cat > "$WORK/flowmeter.yaml" <<EOF
-host:
-  addresses: [198.51.100.10]
-relays:
-  - name: guard1
-    or_ports: ["198.51.100.10:9001"]
-    addresses: [198.51.100.10]
-agent:
-  snaplen: $SNAPLEN
-  buffer_size: ${BUFFER_MIB}MiB
-EOF
+# The same shape for trafgen, and the agent's configuration.
+bench_files "$WORK" "$SNAPLEN" "$BUFFER_MIB"
 
 rx_packets() { ip netns exec "$M" cat "/sys/class/net/$VM/statistics/rx_packets"; }
 
