@@ -86,7 +86,7 @@ let package = Package(
         // Tests mirror the targets; shared fixtures live in FlowMeterTestSupport.
         .target(name: "FlowMeterTestSupport", dependencies: allLibraries, path: "Tests/FlowMeterTestSupport",
                 swiftSettings: v6),
-    ] + ["Core", "Config", "Accounting", "Store", "Export", "Agent", "CLI"].map { name in
+    ] + ["Core", "Capture", "Config", "Accounting", "Store", "Export", "Agent", "CLI"].map { name in
         .testTarget(name: "FlowMeter\(name)Tests",
                     dependencies: allLibraries + ["FlowMeterTestSupport",
                                                   .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -37,6 +37,8 @@ public final class CaptureWorker: @unchecked Sendable {
     /// Monotonic start of the open gap, 0 when capturing.
     private let openGapSince = Atomic<UInt64>(0)
     private let handleLock = Mutex<BreakablePcap?>(nil)
+    /// Ends the thread's idle wait on `stop()`.
+    private let stopSignal = StopSignal()
     private let history = Mutex<(gaps: [CaptureGap], lastError: String?)>(([], nil))
     private var thread: Thread? = nil
     private let finished = DispatchSemaphore(value: 0)
@@ -98,6 +100,7 @@ public final class CaptureWorker: @unchecked Sendable {
     /// Asks the thread to stop and waits for it; counters are final after this.
     public func stop() {
         stopping.store(true, ordering: .relaxed)
+        stopSignal.signal()
         handleLock.withLock { if let h = $0 { pcap_breakloop(h.pointer) } }
         if thread != nil { finished.wait() }
     }
@@ -150,14 +153,12 @@ public final class CaptureWorker: @unchecked Sendable {
             kernelReceived.store(received.total, ordering: .relaxed)
         }
         defer { refreshStatistics() }
-        // Non-blocking reads, and the waiting done here: while traffic flows,
-        // an emptied ring is left to gather blocks for `gatherNanos` (one
-        // wake-up per several blocks, not one per block); when idle, poll()
-        // waits for the kernel, at most 100 ms at a time so a stop is seen.
+        // Non-blocking reads, and the waiting done here (`CaptureWait`):
+        // while traffic flows, an emptied ring is left to gather blocks (one
+        // wake-up per several blocks, not one per block); otherwise poll()
+        // waits for the kernel's next block, or for `stop()`.
         if let error = h.setNonblocking() { return error }
-        let gather = options.gatherNanos
-        let idleWait = Int32(min(options.timeoutMilliseconds, 100))
-        var busy = false
+        var wait = CaptureWait(gatherNanos: options.gatherNanos)
         while !stopping.load(ordering: .relaxed) {
             let rc = counter.dispatch(h)
             if rc == -2 { continue }  // PCAP_ERROR_BREAK: stop() was called
@@ -168,15 +169,14 @@ public final class CaptureWorker: @unchecked Sendable {
                 lastStats = now
                 refreshStatistics()
             }
-            if rc > 0 {
-                busy = true
-            } else if busy && gather > 0 {
-                busy = false
-                var pause = timespec(tv_sec: 0, tv_nsec: Int(gather))
+            wait.read(packets: rc)
+            guard rc == 0 else { continue }
+            switch wait.next() {
+            case .gather(let nanos):
+                var pause = timespec(tv_sec: 0, tv_nsec: Int(nanos))
                 nanosleep(&pause, nil)
-            } else {
-                busy = false
-                h.waitForPackets(milliseconds: idleWait)
+            case .poll:
+                h.waitForPackets(orUntil: stopSignal)
             }
         }
         return nil

@@ -25,6 +25,13 @@ int CLinuxShim_restoreAffinity(const CLinuxShim_Affinity *saved);
 /// (hash mode, defragmenting). Returns 0 or an errno value.
 int CLinuxShim_joinFanout(int socketDescriptor, uint16_t groupID);
 
+/// eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC): a descriptor another thread can
+/// make readable (`CLinuxShim_signalEvent`). Returns it, or -1.
+int CLinuxShim_eventDescriptor(void);
+
+/// Makes an eventfd readable (adds 1 to its counter).
+void CLinuxShim_signalEvent(int descriptor);
+
 /// Number of CPUs the process may run on.
 int CLinuxShim_availableCPUs(void);
 
