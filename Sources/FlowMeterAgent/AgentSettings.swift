@@ -32,8 +32,8 @@ public struct AgentSettings: Sendable, Equatable {
     /// about 100k header-only packets, i.e. ~100 ms at 1 Mpps of slack.
     public var bufferBytes: Int = 32 << 20
     /// TPACKET_V3 block timeout: a partly filled block is handed over after
-    /// this long. 100 ms bounds how stale a scrape can be and how long a stop
-    /// waits, while still letting busy links fill whole blocks (a wakeup per
+    /// this long. 100 ms bounds how stale a scrape can be, while still
+    /// letting busy links fill whole blocks (a wakeup per
     /// several blocks under traffic: `LiveCaptureOptions.gatherNanos`, not
     /// one per packet). Immediate mode is not used: libpcap falls back to
     /// TPACKET_V2 (a wakeup per packet) when it is on.
