@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CLinuxShim.h"
 #include <errno.h>
+#include <string.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -75,4 +76,11 @@ void CLinuxShim_signalEvent(int fd) {
     uint64_t one = 1;
     ssize_t written = write(fd, &one, sizeof one);
     (void)written;  /* a full counter is still readable: the waiter wakes either way */
+}
+
+int CLinuxShim_nameCurrentThread(const char *name) {
+    char cut[16];
+    strncpy(cut, name, sizeof cut - 1);
+    cut[sizeof cut - 1] = 0;
+    return pthread_setname_np(pthread_self(), cut);
 }

@@ -88,11 +88,13 @@ public final class CaptureWorker: @unchecked Sendable {
     public func start(with initial: Result<LiveCaptureHandle, CaptureError>) {
         if case .failure(let e) = initial { beginGap(reason: e.description) }
         let box = HandleBox(initial: try? initial.get())
+        let name = "capture\(index) \(interface)"
         let t = Thread { [self] in
+            nameCurrentThread(name)
             run(first: box.take())
             finished.signal()
         }
-        t.name = "capture \(interface)#\(index)"
+        t.name = name
         thread = t
         t.start()
     }

@@ -106,6 +106,50 @@ struct LiveAgentTests {
         #expect(m["flowmeter_http_refused_total{reason=\"token\"}"] == 2)
     }
 
+    /// Context switches (voluntary + involuntary) of the agent's capture
+    /// threads, summed: how often they woke.
+    private func captureThreadSwitches(_ pid: Int32) -> (threads: Int, switches: Int) {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        var threads = 0, switches = 0
+        for t in tasks {
+            let comm = (try? String(contentsOfFile: "/proc/\(pid)/task/\(t)/comm", encoding: .utf8)) ?? ""
+            guard comm.hasPrefix("capture") else { continue }
+            threads += 1
+            let status = (try? String(contentsOfFile: "/proc/\(pid)/task/\(t)/status", encoding: .utf8)) ?? ""
+            for line in status.split(separator: "\n") where line.contains("ctxt_switches:") {
+                switches += Int(line.split(separator: "\t").last.map(String.init) ?? "") ?? 0
+            }
+        }
+        return (threads, switches)
+    }
+
+    /// The capture threads wait without a timeout when there is nothing to
+    /// read (as libpcap's own wait does), so an idle agent costs no CPU: a
+    /// capture loop that polled every 100 ms would wake about 30 times per
+    /// thread in 3 s. Counted after a burst, so the loop has been through
+    /// its under-traffic waits (`CaptureWait`) and back.
+    @Test func afterTrafficStopsTheCaptureThreadsSleepUntilTheNextPacket() throws {
+        let veth = try VethPair()
+        defer { veth.destroy() }
+        let agent = try RunningAgent(veth: veth, agentYAML: "capture_threads: 2")
+        defer { agent.cleanUp() }
+        #expect(try agent.waitUntilServing(), "agent log:\n\(agent.process.log)")
+        let traffic = TestTraffic.relayHost(rounds: 20)
+        let pcap = agent.directory + "/burst.pcap"
+        try traffic.write(to: pcap)
+        try veth.replay(pcap, pps: Self.rate)
+        #expect(try LiveHarness.waitUntil(timeout: 10) {
+            UInt64((try agent.metrics()).filter { $0.key.hasPrefix("flowmeter_packets_total{") || $0.key.hasPrefix("flowmeter_undecoded_packets_total{") }
+                .values.reduce(0, +)) >= traffic.packetCount
+        })
+        usleep(500_000)  // the last partly filled block is handed over after timeout_ms (100 ms)
+        let before = captureThreadSwitches(agent.process.pid)
+        usleep(3_000_000)
+        let after = captureThreadSwitches(agent.process.pid)
+        #expect(before.threads == 2 && after.threads == 2)
+        #expect(after.switches - before.switches <= 2 * 5, "capture threads woke \(after.switches - before.switches) times in 3 s idle")
+    }
+
     @Test func afterDroppingRootCountingContinuesAndSIGTERMMidCaptureExitsZeroWithFinalCountersWritten() throws {
         let veth = try VethPair()
         defer { veth.destroy() }

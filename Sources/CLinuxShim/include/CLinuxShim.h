@@ -32,6 +32,10 @@ int CLinuxShim_eventDescriptor(void);
 /// Makes an eventfd readable (adds 1 to its counter).
 void CLinuxShim_signalEvent(int descriptor);
 
+/// Names the calling thread for the kernel (/proc/…/comm, `top -H`): at most
+/// 15 bytes, longer names are cut. Returns 0 or an errno value.
+int CLinuxShim_nameCurrentThread(const char *name);
+
 /// Number of CPUs the process may run on.
 int CLinuxShim_availableCPUs(void);
 

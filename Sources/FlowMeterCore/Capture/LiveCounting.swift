@@ -274,9 +274,9 @@ public final class LiveBatchCounter {
         pending.deallocate()
     }
 
-    /// One `pcap_dispatch` over what the kernel has ready (-1: the whole
-    /// TPACKET_V3 block; 0 packets at once when none is ready, the handle
-    /// being non-blocking: `CaptureWorker` waits). Returns libpcap's result:
+    /// One `pcap_dispatch` over what the kernel has ready (-1: every
+    /// TPACKET_V3 block that is ready; 0 packets at once when none is, the
+    /// handle being non-blocking: `CaptureWorker` waits). Returns libpcap's result:
     /// packets seen, -2 after `pcap_breakloop`, another negative on error.
     public func dispatch(_ handle: LiveCaptureHandle) -> Int32 {
         state.pointee.batchStarts = true

@@ -336,6 +336,12 @@ struct ListenerMemo {
     }
 }
 
+/// Names the calling thread for the kernel (`top -H`, /proc/…/comm; cut to
+/// 15 bytes). Foundation's `Thread.name` does not reach it on Linux.
+public func nameCurrentThread(_ name: String) {
+    _ = CLinuxShim_nameCurrentThread(name)
+}
+
 /// CPU time the calling thread has used, in nanoseconds.
 public func threadCPUNanos() -> UInt64 {
     var ts = timespec()
