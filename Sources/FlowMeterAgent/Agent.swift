@@ -341,8 +341,9 @@ public final class Agent: @unchecked Sendable {
     /// only when someone reads, or an agent reloaded without scrapes or a
     /// store keeps every generation (tens of MB each) for ever.
     private static func freezeRetired(_ st: inout State, now: UInt64) {
-        // A worker adopts a new generation at its next batch (or after an
-        // empty one), so after a few seconds nothing writes to a retired one.
+        // A worker adopts a new generation at its next batch, and an idle one
+        // is woken to adopt it (`adoptNow`), so after a few seconds nothing
+        // writes to a retired one.
         let grace: UInt64 = 5_000_000_000
         for (g, since) in st.retiring where now &- since > grace {
             let counters = g.snapshot(), connections = g.connections()
@@ -423,6 +424,8 @@ public final class Agent: @unchecked Sendable {
                 st.endpoint?.replaceAccess(.init(policy: c.settings.accessPolicy, token: token))
             }
             slot.publish(next)
+            // Idle capture threads adopt it now, not at their next packet.
+            for w in workers { w.adoptNow() }
             let old = initial.settings
             let n = c.settings
             if !pipelines.isEmpty {

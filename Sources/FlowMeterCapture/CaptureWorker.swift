@@ -37,8 +37,8 @@ public final class CaptureWorker: @unchecked Sendable {
     /// Monotonic start of the open gap, 0 when capturing.
     private let openGapSince = Atomic<UInt64>(0)
     private let handleLock = Mutex<BreakablePcap?>(nil)
-    /// Ends the thread's idle wait on `stop()`.
-    private let stopSignal = StopSignal()
+    /// Ends the thread's idle wait on `stop()` and `adoptNow()`.
+    private let wakeSignal = WakeSignal()
     private let history = Mutex<(gaps: [CaptureGap], lastError: String?)>(([], nil))
     private var thread: Thread? = nil
     private let finished = DispatchSemaphore(value: 0)
@@ -99,10 +99,17 @@ public final class CaptureWorker: @unchecked Sendable {
         t.start()
     }
 
+    /// Wakes the thread if it is waiting for packets, so that it adopts a
+    /// newly published generation now (and lets the retired one, with its
+    /// flow table, go) rather than at its next packet: an idle interface
+    /// may carry none for hours. A thread in the middle of a batch adopts at
+    /// its next one anyway.
+    public func adoptNow() { wakeSignal.signal() }
+
     /// Asks the thread to stop and waits for it; counters are final after this.
     public func stop() {
         stopping.store(true, ordering: .relaxed)
-        stopSignal.signal()
+        wakeSignal.signal()
         handleLock.withLock { if let h = $0 { pcap_breakloop(h.pointer) } }
         if thread != nil { finished.wait() }
     }
@@ -158,7 +165,7 @@ public final class CaptureWorker: @unchecked Sendable {
         // Non-blocking reads, and the waiting done here (`CaptureWait`):
         // while traffic flows, an emptied ring is left to gather blocks (one
         // wake-up per several blocks, not one per block); otherwise poll()
-        // waits for the kernel's next block, or for `stop()`.
+        // waits for the kernel's next block, `stop()` or `adoptNow()`.
         if let error = h.setNonblocking() { return error }
         var wait = CaptureWait(gatherNanos: options.gatherNanos)
         while !stopping.load(ordering: .relaxed) {
@@ -178,7 +185,7 @@ public final class CaptureWorker: @unchecked Sendable {
                 var pause = timespec(tv_sec: 0, tv_nsec: Int(nanos))
                 nanosleep(&pause, nil)
             case .poll:
-                h.waitForPackets(orUntil: stopSignal)
+                h.waitForPackets(orUntil: wakeSignal)
             }
         }
         return nil

@@ -32,6 +32,9 @@ int CLinuxShim_eventDescriptor(void);
 /// Makes an eventfd readable (adds 1 to its counter).
 void CLinuxShim_signalEvent(int descriptor);
 
+/// Reads an eventfd's counter back to 0 (not readable until signalled again).
+void CLinuxShim_drainEvent(int descriptor);
+
 /// Names the calling thread for the kernel (/proc/…/comm, `top -H`): at most
 /// 15 bytes, longer names are cut. Returns 0 or an errno value.
 int CLinuxShim_nameCurrentThread(const char *name);

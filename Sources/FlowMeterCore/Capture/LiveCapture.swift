@@ -120,18 +120,19 @@ public final class LiveCaptureHandle {
     }
 
     /// Waits until the kernel has a block ready, the socket reports an error
-    /// or hangup (the next dispatch reads and reports it), or `stop` is
-    /// signalled; with no stop signal, at most 100 ms. As libpcap's own wait
-    /// for a TPACKET_V3 handle, an idle wait has no timeout: an idle agent
-    /// does not wake up.
-    public func waitForPackets(orUntil stop: StopSignal) {
+    /// or hangup (the next dispatch reads and reports it), or `wake` is
+    /// signalled (then cleared); without a wake signal, at most 100 ms. As
+    /// libpcap's own wait for a TPACKET_V3 handle, an idle wait has no
+    /// timeout: an idle agent does not wake up.
+    public func waitForPackets(orUntil wake: WakeSignal) {
         var fds = (pollfd(fd: pcap_fileno(pointer), events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: stop.descriptor, events: Int16(POLLIN), revents: 0))
-        let watched: nfds_t = stop.descriptor >= 0 ? 2 : 1
+                   pollfd(fd: wake.descriptor, events: Int16(POLLIN), revents: 0))
+        let watched: nfds_t = wake.descriptor >= 0 ? 2 : 1
         // Safe: a homogeneous tuple of two pollfd is laid out as an array of two.
         _ = withUnsafeMutablePointer(to: &fds) {
             $0.withMemoryRebound(to: pollfd.self, capacity: 2) { poll($0, watched, watched == 2 ? -1 : 100) }
         }
+        if fds.1.revents & Int16(POLLIN) != 0 { wake.clear() }
     }
 
     /// libpcap's counters for this handle (32-bit; see `WidenedCounter`).
@@ -144,19 +145,22 @@ public final class LiveCaptureHandle {
     public var lastError: String { String(cString: pcap_geterr(pointer)) }
 }
 
-/// What a capture thread's idle wait also watches, so that a stop ends a
-/// wait without a timeout (`pcap_breakloop` wakes only libpcap's own poll).
-/// An eventfd; where the kernel refuses one (descriptor -1) the wait times
-/// out every 100 ms instead.
-public final class StopSignal: Sendable {
+/// What a capture thread's idle wait also watches, so that a stop or a
+/// reload ends a wait without a timeout (`pcap_breakloop` wakes only
+/// libpcap's own poll). An eventfd; where the kernel refuses one
+/// (descriptor -1) the wait times out every 100 ms instead.
+public final class WakeSignal: Sendable {
     let descriptor: Int32
 
     public init() { descriptor = CLinuxShim_eventDescriptor() }
 
     deinit { if descriptor >= 0 { close(descriptor) } }
 
-    /// Ends the current and every later wait on this signal.
+    /// Ends the current wait on this signal, or the next one.
     public func signal() { if descriptor >= 0 { CLinuxShim_signalEvent(descriptor) } }
+
+    /// Called by the waiter once woken.
+    func clear() { if descriptor >= 0 { CLinuxShim_drainEvent(descriptor) } }
 }
 
 /// A 64-bit total fed with snapshots of a 32-bit counter that wraps
