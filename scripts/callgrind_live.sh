@@ -38,15 +38,8 @@ S=fmcs$TAG; M=fmcm$TAG; VS=vcs$TAG; VM=vcm$TAG
 WORK=$(mktemp -d)
 PIDS=()
 
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    sleep 1
-    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-    ip netns del "$S" 2>/dev/null || true
-    ip netns del "$M" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+. "$here/veth_bench_lib.sh"
+trap bench_cleanup EXIT
 
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces, capture)" >&2; exit 2; }
 for need in valgrind:valgrind trafgen:netsniff-ng tcpdump:tcpdump curl:curl; do
@@ -58,7 +51,6 @@ for i in "${!FLOWMETERS[@]}"; do
     cp "${FLOWMETERS[$i]}" "$WORK/flowmeter$i" && strip --strip-debug "$WORK/flowmeter$i"
 done
 
-. "$here/veth_bench_lib.sh"
 veth_pair "$S" "$M" "$VS" "$VM"
 # live_benchmark.sh's traffic (1,024 ORPort flows, 80-byte frames) and configuration.
 bench_files "$WORK" "$SNAPLEN" 32

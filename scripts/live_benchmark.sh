@@ -35,15 +35,8 @@ S=fmbs$TAG; M=fmbm$TAG; VS=vbs$TAG; VM=vbm$TAG
 WORK=$(mktemp -d)
 PIDS=()
 
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    sleep 0.5
-    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-    ip netns del "$S" 2>/dev/null || true
-    ip netns del "$M" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/veth_bench_lib.sh"
+trap bench_cleanup EXIT
 
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces, capture)" >&2; exit 2; }
 for bin in "${FLOWMETERS[@]}"; do
@@ -55,7 +48,6 @@ for need in "$sender_tool:$sender_package" tcpdump:tcpdump curl:curl; do
     command -v "${need%%:*}" >/dev/null || { echo "needs ${need%%:*}: apt-get install ${need##*:}" >&2; exit 2; }
 done
 
-. "$(dirname "$0")/veth_bench_lib.sh"
 veth_pair "$S" "$M" "$VS" "$VM"
 
 # 4096 frames over 1024 flows (so the fanout hash has flows to spread),

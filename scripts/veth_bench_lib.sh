@@ -3,6 +3,19 @@
 # configuration they share. Traffic only crosses that pair (documentation
 # addresses, no route in the meter namespace, nothing answers).
 
+# bench_cleanup: for `trap bench_cleanup EXIT`. Ends the processes the
+# script started ($PIDS, TERM then KILL), deletes its namespaces ($S, $M)
+# and its work directory ($WORK).
+bench_cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    sleep 1
+    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    ip netns del "$S" 2>/dev/null || true
+    ip netns del "$M" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+
 # veth_pair SENDER_NS METER_NS SENDER_IF METER_IF: both namespaces (IPv6 off,
 # so the kernel sends nothing of its own), joined by one veth pair, up.
 veth_pair() {

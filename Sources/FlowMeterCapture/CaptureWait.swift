@@ -21,7 +21,8 @@ public struct CaptureWait: Sendable, Equatable {
     public let gatherNanos: UInt64
     /// Polls after a sleep that found nothing.
     public static let backoff = 8
-    private var packets: Int64 = 0
+    /// A read returned packets since the last wait.
+    private var busy = false
     private var afterGather = false
     private var pollsLeft = 0
 
@@ -29,20 +30,20 @@ public struct CaptureWait: Sendable, Equatable {
 
     /// A read returned `packets` packets (0: the ring was empty).
     public mutating func read(packets: Int32) {
-        if packets > 0 { self.packets += Int64(packets) }
+        if packets > 0 { busy = true }
     }
 
     /// What to do now that a read found the ring empty.
     public mutating func next() -> Step {
-        let busy = packets > 0
-        if afterGather && !busy { pollsLeft = Self.backoff }
-        packets = 0
+        let wasBusy = busy
+        if afterGather && !wasBusy { pollsLeft = Self.backoff }
+        busy = false
         afterGather = false
         if pollsLeft > 0 {
             pollsLeft -= 1
             return .poll
         }
-        guard busy && gatherNanos > 0 else { return .poll }
+        guard wasBusy && gatherNanos > 0 else { return .poll }
         afterGather = true
         return .gather(nanos: gatherNanos)
     }

@@ -11,6 +11,12 @@ import Testing
 struct LiveAgentTests {
     static let rate = 2000  // packets per second: moderate, nowhere near a drop
 
+    /// Every packet the agent counted: in a category or under an undecoded reason.
+    static func counted(_ m: [String: Double]) -> Double {
+        m.filter { $0.key.hasPrefix("flowmeter_packets_total{") || $0.key.hasPrefix("flowmeter_undecoded_packets_total{") }
+            .values.reduce(0, +)
+    }
+
     private func series(_ name: String, _ key: TestTraffic.Key) -> String {
         "\(name){relay=\"\(key.relay)\",category=\"\(key.category)\",direction=\"\(key.direction)\"}"
     }
@@ -35,8 +41,7 @@ struct LiveAgentTests {
         let total = traffic.packetCount
         let settled = try LiveHarness.waitUntil(timeout: 15) {
             let m = try agent.metrics()
-            let counted = m.filter { $0.key.hasPrefix("flowmeter_packets_total{") || $0.key.hasPrefix("flowmeter_undecoded_packets_total{") }
-                .values.reduce(0, +)
+            let counted = Self.counted(m)
             return UInt64(counted) >= total
         }
         #expect(settled, "agent log:\n\(agent.process.log)")
@@ -48,8 +53,7 @@ struct LiveAgentTests {
         for (reason, packets) in traffic.expectedUndecoded {
             #expect(m["flowmeter_undecoded_packets_total{reason=\"\(reason)\"}"] == Double(packets), "reason \(reason)")
         }
-        let counted = m.filter { $0.key.hasPrefix("flowmeter_packets_total{") || $0.key.hasPrefix("flowmeter_undecoded_packets_total{") }
-            .values.reduce(0, +)
+        let counted = Self.counted(m)
         #expect(UInt64(counted) == total)
         // The kernel's own count of what crossed the interface, both ways.
         let kernel = try veth.meterStatistic("rx_packets") - rxBefore + veth.meterStatistic("tx_packets") - txBefore
@@ -139,8 +143,7 @@ struct LiveAgentTests {
         try traffic.write(to: pcap)
         try veth.replay(pcap, pps: Self.rate)
         #expect(try LiveHarness.waitUntil(timeout: 10) {
-            UInt64((try agent.metrics()).filter { $0.key.hasPrefix("flowmeter_packets_total{") || $0.key.hasPrefix("flowmeter_undecoded_packets_total{") }
-                .values.reduce(0, +)) >= traffic.packetCount
+            try UInt64(Self.counted(agent.metrics())) >= traffic.packetCount
         })
         usleep(500_000)  // the last partly filled block is handed over after timeout_ms (100 ms)
         let before = captureThreadSwitches(agent.process.pid)
@@ -182,7 +185,7 @@ struct LiveAgentTests {
             "timeout", "20", "tcpreplay", "-q", "--pps=200", "-i", veth.senderInterface, pcap], logPath: agent.directory + "/slow.log")
         defer { slow.stop(signal: SIGTERM, timeout: 5) }
         // Mid-capture: the second sender's packets are arriving.
-        let counted = { try agent.metrics().filter { $0.key.hasPrefix("flowmeter_packets_total{") || $0.key.hasPrefix("flowmeter_undecoded_packets_total{") }.values.reduce(0, +) }
+        let counted = { try Self.counted(agent.metrics()) }
         #expect(try LiveHarness.waitUntil(timeout: 15) { try counted() > Double(traffic.packetCount) })
         let exit = agent.process.stop(signal: SIGTERM, timeout: 10)
         #expect(exit == 0, "agent log:\n\(agent.process.log)")
@@ -248,8 +251,7 @@ struct LiveAgentTests {
         try veth.replay(pcap, pps: Self.rate)
         #expect(try LiveHarness.waitUntil(timeout: 10) {
             let m = try agent.metrics()
-            return m.filter { $0.key.hasPrefix("flowmeter_packets_total{") || $0.key.hasPrefix("flowmeter_undecoded_packets_total{") }
-                .values.reduce(0, +) == Double(traffic.packetCount)
+            return Self.counted(m) == Double(traffic.packetCount)
         })
         #expect(agent.process.process.isRunning)
     }
@@ -332,7 +334,7 @@ struct LiveAgentTests {
         let pcap = agent.directory + "/traffic.pcap"
         try traffic.write(to: pcap)
         try veth.replay(pcap, pps: Self.rate)
-        let total = { try agent.metrics().filter { $0.key.hasPrefix("flowmeter_packets_total{") || $0.key.hasPrefix("flowmeter_undecoded_packets_total{") }.values.reduce(0, +) }
+        let total = { try Self.counted(agent.metrics()) }
         #expect(try LiveHarness.waitUntil(timeout: 10) { try total() >= Double(traffic.packetCount) })
         usleep(300_000)  // not a timing assertion: lets a double count, if any, arrive before the check
         // Once each. `other` is left out: the bridge sends a packet or two of
