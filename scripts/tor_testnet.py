@@ -17,12 +17,16 @@ Subcommands (DIR is a fresh or existing work directory; everything lives there):
       Fetches BYTES bytes from the byte server through the client's SOCKS port
       (and so through the exit); prints JSON with what arrived and how long.
   status DIR
-      Prints JSON: the exit's GETINFO accounting/* and traffic/* answers and
-      the time of the exit's "Bandwidth soft limit reached" log line (or null).
-  measure DIR
+      Prints JSON: the exit's GETINFO accounting/* and traffic/* answers, the
+      time of the exit's "Bandwidth soft limit reached" log line (or null), the
+      network's TCP retransmissions, and "unread_bytes": what the kernel has
+      received on the exit's interface that tor has not read yet (the sum of
+      its sockets' Recv-Q; one number, no address).
+  measure DIR [--since UNIX] [--until UNIX]
       Stops nothing (after `down` it uses the status `down` saved); reads DIR/exit.pcap (tcpdump -s 128 on the exit's
       interface) and prints JSON comparing TCP payload and wire bytes on the
-      exit's interface with tor's accounting/bytes.
+      exit's interface with tor's accounting/bytes. --since/--until keep only
+      the packets captured in that window (kernel timestamps, Unix seconds).
   down DIR
       Kills exactly the processes recorded in DIR/pids.json and deletes the
       namespaces recorded in DIR/netns.json. Safe to run twice.
@@ -465,11 +469,13 @@ def socks_fetch(n: int, timeout: float) -> dict:
 
 # ---------------------------------------------------------------- pcap
 
-def pcap_payload(path: Path, local_ip: str) -> dict:
+def pcap_payload(path: Path, local_ip: str, since: float | None = None,
+                 until: float | None = None) -> dict:
     """Sums wire length and TCP payload (IPv4 total length - IP and TCP headers,
     so snaplen does not matter) per direction as seen by local_ip, and the
     sequence space each connection covered ("tcp_stream_bytes": payload without
     retransmitted duplicates, which is what the peer's socket delivered once).
+    Packets outside [since, until] (Unix seconds, when given) are skipped.
     The per-connection state lives only in this function's memory."""
     me = socket.inet_aton(local_ip)
     r = {"in": {"wire": 0, "tcp_payload": 0, "tcp_stream_bytes": 0, "packets": 0},
@@ -487,6 +493,7 @@ def pcap_payload(path: Path, local_ip: str) -> dict:
             e = ">"
         else:
             raise Failure(f"{path}: not a pcap file")
+        nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
         linktype = struct.unpack(e + "I", gh[20:24])[0]
         if linktype != 1:
             raise Failure(f"{path}: link type {linktype}, expected Ethernet")
@@ -494,10 +501,13 @@ def pcap_payload(path: Path, local_ip: str) -> dict:
             ph = f.read(16)
             if len(ph) < 16:
                 break
-            _, _, incl, orig = struct.unpack(e + "IIII", ph)
+            sec, frac, incl, orig = struct.unpack(e + "IIII", ph)
             pkt = f.read(incl)
             if len(pkt) < incl:
                 break
+            at = sec + frac / (1e9 if nano else 1e6)
+            if (since is not None and at < since) or (until is not None and at > until):
+                continue
             if len(pkt) < 34 or pkt[12:14] != b"\x08\x00" or pkt[23] != 6:
                 r["other_packets"] += 1
                 continue
@@ -650,6 +660,7 @@ def cmd_status(d: Path) -> dict:
                    traffic_read=int(raw["traffic/read"]),
                    traffic_written=int(raw["traffic/written"]))
     out["retransmitted_segments"] = retransmitted_segments(d)
+    out["unread_bytes"] = unread_bytes(d)
     t = load_json(d / "timings.json", {})
     for key, text in (("soft_limit", SOFT_LIMIT_LINE), ("hard_limit", HARD_LIMIT_LINE)):
         out[key] = log_line_time(d, text)
@@ -672,7 +683,26 @@ def retransmitted_segments(d: Path) -> int:
     return total
 
 
-def cmd_measure(d: Path) -> dict:
+def unread_bytes(d: Path) -> int | None:
+    """Bytes the exit's kernel has received on its interface and tor has not
+    read: the sum of Recv-Q over its TCP sockets there (None if `ss` failed).
+    tor reads at its BandwidthRate while a sender fills the receive window,
+    and the hard limit closes the connections with that data unread: it was
+    on the wire, so FlowMeter counts it, but tor never does. The kernel grows
+    the window when tor reads in bursts (a loaded machine), so this can be
+    100 KB or 1.4 MB (measured, 2026-11-28). Only the sum leaves this function."""
+    p = run(["ip", "netns", "exec", ns_name(d, "exit"), "ss", "-tnH"], check=False)
+    if p.returncode != 0:
+        return None
+    total = 0
+    for line in p.stdout.splitlines():
+        f = line.split()
+        if len(f) >= 4 and f[1].isdigit() and f[3].startswith(addr("exit") + ":"):
+            total += int(f[1])
+    return total
+
+
+def cmd_measure(d: Path, since: float | None = None, until: float | None = None) -> dict:
     """Live status when the network runs, else the one `down` saved last."""
     try:
         st = cmd_status(d)
@@ -680,7 +710,7 @@ def cmd_measure(d: Path) -> dict:
         st = load_json(d / "final_status.json", None)
         if st is None:
             raise Failure(f"network in {d} is down and left no final_status.json")
-    pc = pcap_payload(d / "exit.pcap", addr("exit"))
+    pc = pcap_payload(d / "exit.pcap", addr("exit"), since, until)
     res = {"pcap": pc, "status": {k: st.get(k) for k in (
         "accounting_read", "accounting_written", "accounting_sum",
         "traffic_read", "traffic_written", "hibernating")}}
@@ -758,8 +788,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("dir")
     p.add_argument("bytes", type=int)
     p.add_argument("--timeout", type=float, default=90, help="s (max 300)")
-    for c in ("status", "measure", "down"):
+    for c in ("status", "down"):
         sub.add_parser(c).add_argument("dir")
+    p = sub.add_parser("measure")
+    p.add_argument("dir")
+    p.add_argument("--since", type=float, help="first packet time kept, Unix seconds")
+    p.add_argument("--until", type=float, help="last packet time kept, Unix seconds")
     p = sub.add_parser("_serve")
     p.add_argument("port", type=int)
     p.add_argument("max", type=int)
@@ -802,7 +836,7 @@ def main(argv: list[str]) -> int:
         elif a.cmd == "status":
             out = cmd_status(d)
         elif a.cmd == "measure":
-            out = cmd_measure(d)
+            out = cmd_measure(d, a.since, a.until)
         else:
             out = cmd_down(d)
     except ValueError as e:

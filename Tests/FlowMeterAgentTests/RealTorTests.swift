@@ -151,15 +151,21 @@ extension RealTorTests {
         return json
     }
 
-    /// FlowMeter's packet view of tor's bytes for `relay`: Tor payload in the relay categories.
-    static func torPayload(_ m: [String: Double], relay: String) -> Double {
+    /// FlowMeter's packet view of tor's bytes for `relay`: Tor payload in the
+    /// relay categories, in one direction or (nil) both.
+    static func torPayload(_ m: [String: Double], relay: String, direction: String? = nil) -> Double {
         var total = 0.0
         for c in ["or_inbound", "or_outbound", "dir", "exit"] {
-            for d in ["in", "out"] {
+            for d in direction.map({ [$0] }) ?? ["in", "out"] {
                 total += m["flowmeter_tor_payload_bytes_total{relay=\"\(relay)\",category=\"\(c)\",direction=\"\(d)\"}"] ?? 0
             }
         }
         return total
+    }
+
+    /// A number from the script's JSON, whether it came as an integer or not.
+    static func number(_ d: [String: Any]?, _ key: String) -> Double? {
+        (d?[key] as? Double) ?? (d?[key] as? Int).map(Double.init)
     }
 
     @Test(.enabled(if: RealTorTests.canRunNetwork, "needs root, tor and tor-gencert, tcpdump, iproute2, python3 and curl (scripts/install-deps.sh --test)"),
@@ -192,10 +198,14 @@ extension RealTorTests {
         let ready = LiveHarness.waitUntil(timeout: 40) { Self.scrape(ns, port: port)["flowmeter_tor_control_up{relay=\"\(relay)\"}"] == 1 }
         try #require(ready, "agent never read tor's control port: \(agent.log)")
 
-        // Baselines: tor counted before FlowMeter started.
+        // Baselines: tor counted before FlowMeter started. `since` opens the
+        // window of tcpdump's capture on the same interface (the oracle).
         let before = try Self.testnet(["status", net], timeout: 30)
-        let fm0 = Self.torPayload(Self.scrape(ns, port: port), relay: relay)
-        let tor0 = (before["accounting_sum"] as? Double) ?? Double(before["accounting_sum"] as? Int ?? 0)
+        let since = Date().timeIntervalSince1970
+        let m0 = Self.scrape(ns, port: port)
+        let fm0 = Self.torPayload(m0, relay: relay)
+        let fmIn0 = Self.torPayload(m0, relay: relay, direction: "in")
+        let tor0 = Self.number(before, "accounting_sum") ?? 0
         let retransmitted0 = before["retransmitted_segments"] as? Int ?? 0
 
         // Bounded traffic: more than the exit may carry, so it reaches its soft and hard limits.
@@ -204,20 +214,23 @@ extension RealTorTests {
         defer { push.stop() }
         var predictions: [(at: Double, soft: Double)] = []
         var softLine: Double? = nil
+        // The most the exit's kernel held unread for tor (Recv-Q) at any status:
+        // what tor's hard limit throws away after it was on the wire.
+        var unread = 0.0
         let deadline = Date().addingTimeInterval(150)
-        var round = 0
         while Date() < deadline {
             let m = Self.scrape(ns, port: port)
             if let p = m["flowmeter_tor_predicted_soft_limit_timestamp_seconds{relay=\"\(relay)\"}"] {
                 predictions.append((Date().timeIntervalSince1970, p))
             }
-            round += 1
-            if round % 3 == 0, let st = try? Self.testnet(["status", net], timeout: 30),
-               let soft = st["soft_limit"] as? [String: Any], let t = soft["unix"] as? Double {
-                softLine = t
-                if !push.process.isRunning || (st["hibernating"] as? String) == "hard" { break }
+            if let st = try? Self.testnet(["status", net], timeout: 30) {
+                unread = max(unread, Self.number(st, "unread_bytes") ?? 0)
+                if let soft = st["soft_limit"] as? [String: Any], let t = soft["unix"] as? Double {
+                    softLine = t
+                    if !push.process.isRunning || (st["hibernating"] as? String) == "hard" { break }
+                }
             }
-            usleep(2_000_000)
+            usleep(1_500_000)
         }
         push.stop()
         let soft = try #require(softLine, "tor never logged its soft limit")
@@ -232,20 +245,26 @@ extension RealTorTests {
         // The control-port figures equal tor's: the agent polls every 10 s, so
         // tor's counters read before and 11 s after its poll bracket the
         // agent's figures (a dormant tor still adds ~100 B/s of directory
-        // traffic); equal brackets make it exact. The packets agree within
-        // 1.5 %, plus what TCP sent twice: FlowMeter counts the wire, where a
-        // retransmitted segment's payload appears again, and tor reads it once.
-        // So the upper bound adds one full segment (1,460 bytes) per
-        // retransmission counted in the network's namespaces, and the summary
-        // prints that count (two CI runs that saw the wire 7 % above tor had
-        // 11 retransmissions or so, so that excess was not resending:
-        // BENCHMARKS.md, "Tried and reverted").
+        // traffic); equal brackets make it exact.
+        //
+        // The packets: FlowMeter counts the wire, so against tcpdump on the
+        // same interface over the same window it must agree to the byte but
+        // for the window's edges, where the network is nearly idle. Against
+        // tor's reading it agrees within 1.5 % plus two things on the wire
+        // that tor never reads: a retransmitted segment's payload (one full
+        // segment, 1,460 bytes, per retransmission counted in the network's
+        // namespaces), and what the exit's kernel had received when the hard
+        // limit closed tor's connections (the largest Recv-Q seen). Under
+        // load the kernel grows that window: two CI runs and a run beside
+        // four busy loops read 6.5–7.3 % over tor with 1.4 MB unread, where
+        // an idle machine reads 0.5 % with ~110 kB (BENCHMARKS.md).
         var exact = false, bracketed = false
         var summary = ""
         for _ in 0..<4 where !exact {
             let s1 = try Self.testnet(["status", net], timeout: 30)
             usleep(11_000_000)
             let m = Self.scrape(ns, port: port)
+            let until = Date().timeIntervalSince1970
             let s2 = try Self.testnet(["status", net], timeout: 30)
             func int(_ d: [String: Any], _ k: String) -> Int { (d[k] as? Int) ?? -1 }
             let (r1, w1, r2, w2) = (int(s1, "accounting_read"), int(s1, "accounting_written"), int(s2, "accounting_read"), int(s2, "accounting_written"))
@@ -253,18 +272,23 @@ extension RealTorTests {
             let fmWritten = m["flowmeter_tor_accounting_written_bytes{relay=\"\(relay)\"}"].map { Int($0) } ?? -2
             let torDelta = Double(fmRead + fmWritten) - tor0
             let fmDelta = Self.torPayload(m, relay: relay) - fm0
+            let fmIn = Self.torPayload(m, relay: relay, direction: "in") - fmIn0
             let ratio = fmDelta / torDelta
             let retransmitted = (s2["retransmitted_segments"] as? Int ?? 0) - retransmitted0
             let resent = Double(retransmitted * 1460)
             let wireRatio = m["flowmeter_tor_wire_to_tor_bytes_ratio{relay=\"\(relay)\"}"] ?? .nan
             let used = m["flowmeter_quota_used_bytes{quota=\"\(quota)\",source=\"tor_control\"}"]
-            summary = "tor read \(r1)…\(r2) written \(w1)…\(w2); control port \(fmRead)/\(fmWritten) (Δ\(torDelta) since the agent started); packets Δ\(fmDelta), ratio \(ratio); retransmitted segments \(retransmitted); wire/tor \(wireRatio); quota used \(used ?? -1)"
+            let pcap = (try Self.testnet(["measure", net, "--since", "\(since)", "--until", "\(until)"], timeout: 60))["pcap"] as? [String: Any]
+            let pcapIn = Self.number(pcap?["in"] as? [String: Any], "tcp_payload") ?? -1
+            let pcapOut = Self.number(pcap?["out"] as? [String: Any], "tcp_payload") ?? -1
+            summary = "tor read \(r1)…\(r2) written \(w1)…\(w2); control port \(fmRead)/\(fmWritten) (Δ\(torDelta) since the agent started); packets Δ\(fmDelta) (in \(fmIn)), ratio \(ratio); tcpdump in \(pcapIn) out \(pcapOut); retransmitted segments \(retransmitted); most unread \(unread); wire/tor \(wireRatio); quota used \(used ?? -1)"
             let ok = (r1...max(r1, r2)).contains(fmRead) && (w1...max(w1, w2)).contains(fmWritten)
             bracketed = bracketed || ok
             exact = ok && r1 == r2 && w1 == w2
             if ok {
                 print("RealTor: \(summary)\(exact ? " (exact)" : " (bracketed)")")
-                #expect(ratio >= 0.985 && fmDelta <= torDelta * 1.015 + resent, "\(summary)")
+                #expect(abs(fmIn - pcapIn) <= 16_384 && abs(fmDelta - fmIn - pcapOut) <= 16_384, "\(summary)")
+                #expect(ratio >= 0.985 && fmDelta <= torDelta * 1.015 + resent + unread, "\(summary)")
                 // The tor: quota takes tor's own bytes (once the store has been read).
                 if let used { #expect(used == Double(fmRead + fmWritten), "\(summary)") }
                 #expect(wireRatio > 1, "\(summary)")
