@@ -30,7 +30,7 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Worker threads (default: one per spare core, at least 1). With --db the replay runs on one thread so the store sees packets in capture order.", valueName: "N"))
     var workers: Int = EngineConfiguration.defaultWorkers
 
-    @Option(help: ArgumentHelp("Flow-table entries over all workers (memory: 61 bytes each).", valueName: "N"))
+    @Option(help: ArgumentHelp("Flow-table entries over all workers (memory: 60 bytes each).", valueName: "N"))
     var flowTableCapacity: Int = FlowTableConfiguration.defaultCapacity
 
     @Option(help: ArgumentHelp("Who reads the records: automatic (FlowMeter's own readers for plain pcap and pcapng files, libpcap for the rest) or libpcap (always; a pcapng is then read up to its second link type).", valueName: "READER"))

@@ -77,18 +77,22 @@ static inline void CLinuxShim_prefetchForRead(const void *address) {
  * SSE2 instructions on x86-64 (a scalar loop elsewhere), a few times fewer
  * than the scalar loops they replace (BENCHMARKS.md). */
 
-/// Bits 0–15: slots whose tag equals `tag`; bits 16–31: slots whose tag is 0
-/// (empty). `tags` points at 16 consecutive, 16-byte-aligned tags.
-static inline uint32_t CLinuxShim_matchBucketTags(const uint32_t *tags, uint32_t tag) {
+/// A flow-table bucket is one 64-byte cache line: its 16 slots' 16-bit tags
+/// (bytes 0–31, 0 = empty), then their eviction ranks (bytes 32–47, for
+/// `CLinuxShim_lowestRankSlot`). The lookup and the eviction choice read
+/// the same line.
+///
+/// Bits 0–15: slots whose tag equals `tag`; bits 16–31: empty slots (tag 0).
+/// `tags` points at a bucket's 16 tags, 16-byte aligned.
+static inline uint32_t CLinuxShim_matchBucketTags(const uint16_t *tags, uint16_t tag) {
 #if defined(__SSE2__)
-    const __m128i t = _mm_set1_epi32((int)tag);
+    const __m128i t = _mm_set1_epi16((short)tag);
     const __m128i z = _mm_setzero_si128();
-    uint32_t hit = 0, empty = 0;
-    for (int k = 0; k < 4; k++) {
-        const __m128i v = _mm_load_si128((const __m128i *)(const void *)(tags + 4 * k));
-        hit |= (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(v, t))) << (4 * k);
-        empty |= (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(v, z))) << (4 * k);
-    }
+    const __m128i a = _mm_load_si128((const __m128i *)(const void *)tags);
+    const __m128i b = _mm_load_si128((const __m128i *)(const void *)(tags + 8));
+    // Each 16-bit compare result (0 or -1) saturates to one byte, in slot order.
+    const uint32_t hit = (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(_mm_cmpeq_epi16(a, t), _mm_cmpeq_epi16(b, t)));
+    const uint32_t empty = (uint32_t)_mm_movemask_epi8(_mm_packs_epi16(_mm_cmpeq_epi16(a, z), _mm_cmpeq_epi16(b, z)));
     return hit | (empty << 16);
 #else
     uint32_t hit = 0, empty = 0;

@@ -26,7 +26,7 @@ public struct FlowTableConfiguration: Sendable, Equatable {
         self.capacity = capacity
         self.timeouts = timeouts
     }
-    /// 2²⁰ entries: `FlowTable.bytesPerEntry` × 2²⁰ ≈ 60 MiB.
+    /// 2²⁰ entries: `FlowTable.bytesPerEntry` × 2²⁰ = 60 MiB.
     public static let defaultCapacity = 1 << 20
     /// Memory the tables reserve up front and never exceed.
     public var bytesReserved: Int { capacity * FlowTable.bytesPerEntry }
@@ -61,9 +61,12 @@ struct FlowEntry {
     var bits: UInt8 = 0
     var category: UInt8 = 0
     /// How packets from `a` / from `b` are counted, once known (`countAndObserve`).
-    /// Two UInt16s fit in the padding: the stride stays 56 bytes.
     var codeFromA: CellCode = .unknown
     var codeFromB: CellCode = .unknown
+    // 56 bytes, so most entries straddle two cache lines. Padding to 64 (one
+    // line each) was measured: no change in the live benchmark's CPU per
+    // packet, and 18 more instructions per packet in callgrind (register
+    // spills in countAndTrack), so the entry stays at 56.
 }
 
 /// Where a flow is in its life. Transitions: docs/engine.md.
@@ -104,15 +107,16 @@ enum FlowBits {
 }
 
 /// A worker's flow table: fixed capacity, allocated once, bucketized open
-/// addressing. A flow's hash picks one bucket of 16 slots; a bucket's 16 tags
-/// (32 bits of the hash, 0 = empty) fill one cache line, so a lookup reads one
-/// line of tags and touches an entry only on a tag match. A full bucket evicts
-/// its least valuable flow: lingering closed ones first, then unanswered
-/// attempts, then half-open ones, then opened ones — so a SYN flood churns
-/// through its own entries and established connections survive it. The
-/// choice reads only a 16-byte line of ranks kept beside the tags (one byte
-/// per slot); among equal ranks it rotates by the new flow's hash. One
-/// cache line instead of the 16 entries' lines, on every packet of a flood.
+/// addressing. A flow's hash picks one bucket of 16 slots; a bucket is one
+/// cache line holding its slots' 16-bit tags (16 bits of the hash, 0 for an
+/// empty slot) and their eviction ranks (a byte each). A lookup reads that
+/// line and touches an entry only on a tag match. A
+/// full bucket evicts its least valuable flow: lingering closed ones first,
+/// then unanswered attempts, then half-open ones, then opened ones — so a SYN
+/// flood churns through its own entries and established connections survive
+/// it. The choice reads only the ranks in the same line; among equal ranks it
+/// rotates by the new flow's hash. So a packet touches the table in two
+/// places, the bucket's line and its entry, flood or not.
 ///
 /// Byte and packet counters live elsewhere (per category), so neither eviction
 /// nor expiry can change them; only connection metrics depend on this table.
@@ -123,17 +127,21 @@ public final class FlowTable: @unchecked Sendable {
     // owning worker; the counters other threads read are atomics.
 
     public static let bucketSize = 16
-    /// Memory per slot: one entry, its 32-bit tag and its eviction rank byte.
+    /// Memory per slot: one 56-byte entry and its share of a bucket line
+    /// (a 16-bit tag, a rank byte and a spare byte).
     public static var bytesPerEntry: Int {
-        MemoryLayout<FlowEntry>.stride + MemoryLayout<UInt32>.stride + MemoryLayout<UInt8>.stride
+        MemoryLayout<FlowEntry>.stride + bucketBytesPerSlot
     }
+    /// A bucket's line (64 bytes) over its 16 slots.
+    static let bucketBytesPerSlot = 4
 
     public let capacity: Int
     public let timeouts: FlowTimeouts
     private let bucketMask: Int
-    private let tags: UnsafeMutablePointer<UInt32>
-    /// Eviction rank of each slot (see `rank(_:)`), kept current by `countAndObserve`.
-    private let ranks: UnsafeMutablePointer<UInt8>
+    /// The buckets' lines, 64 bytes per 16 slots: bytes 0–31 the slots'
+    /// tags (`tag(_:)`), bytes 32–47 their eviction ranks (`rank(_:)`, kept
+    /// current by `countAndObserve`), bytes 48–63 spare.
+    private let bucketLines: UnsafeMutableRawPointer
     private let entries: UnsafeMutablePointer<FlowEntry>
     /// One byte per group of `groupBuckets` buckets, set when a flow first
     /// takes a free slot there (a full bucket's slots were all taken that
@@ -141,10 +149,9 @@ public final class FlowTable: @unchecked Sendable {
     /// end of a small replay costs what its flows used, not the table.
     private let touchedGroups: UnsafeMutablePointer<UInt8>
     private let groupCount: Int
-    /// 64 buckets of 16 tags: one 4 KiB page of tags per group.
+    /// 64 buckets: one 4 KiB page of bucket lines per group.
     static let groupBuckets = 64
-    private let tagMemory: TableMemory
-    private let rankMemory: TableMemory
+    private let bucketMemory: TableMemory
     private let entryMemory: TableMemory
     private let connections: ConnectionCounters
     private var clock: Int64 = .min
@@ -169,17 +176,15 @@ public final class FlowTable: @unchecked Sendable {
         bucketMask = buckets - 1
         self.timeouts = timeouts
         self.connections = connections
-        // Zero-filled, 2 MiB aligned (so a bucket's 16 tags share one cache
-        // line), huge pages where the kernel allows: TableMemory. All-zero
-        // bytes are the empty state: tag 0 is "empty", rank 0, and an entry is
-        // read only after its tag was set, by which time it has been written.
-        tagMemory = TableMemory(byteCount: capacity * MemoryLayout<UInt32>.stride, prefault: prefault)
-        rankMemory = TableMemory(byteCount: capacity, prefault: prefault)
+        // Zero-filled, 2 MiB aligned (so each bucket is one cache line),
+        // huge pages where the kernel allows: TableMemory. All-zero bytes are
+        // the empty state: tag 0 is "empty", rank 0, and an entry is read only
+        // after its tag was set, by which time it has been written.
+        bucketMemory = TableMemory(byteCount: capacity * Self.bucketBytesPerSlot, prefault: prefault)
         entryMemory = TableMemory(byteCount: capacity * MemoryLayout<FlowEntry>.stride, prefault: prefault)
         // Safe: each region holds `capacity` values of a trivial type, is
         // zero-filled (a valid value of each) and is bound once, here.
-        tags = tagMemory.base.bindMemory(to: UInt32.self, capacity: capacity)
-        ranks = rankMemory.base.bindMemory(to: UInt8.self, capacity: capacity)
+        bucketLines = bucketMemory.base
         entries = entryMemory.base.bindMemory(to: FlowEntry.self, capacity: capacity)
         groupCount = (buckets + Self.groupBuckets - 1) / Self.groupBuckets
         touchedGroups = .allocate(capacity: groupCount)
@@ -196,40 +201,62 @@ public final class FlowTable: @unchecked Sendable {
     @inline(__always)
     static func tracks(_ s: PacketSummary) -> Bool { s.outcome == .ip && s.hasPorts }
 
-    /// A flow hash's bucket (its first slot) and its tag (never 0, the empty mark).
+    /// A flow hash's bucket (its first slot) and its tag: the hash's top 16
+    /// bits (the bucket comes from the low bits, the eviction rotation from
+    /// bits 40–43), never 0 (the empty mark).
     @inline(__always)
-    private func bucket(_ hash: UInt64) -> (first: Int, tag: UInt32) {
-        let tag = UInt32(truncatingIfNeeded: hash >> 32)
+    private func bucket(_ hash: UInt64) -> (first: Int, tag: UInt16) {
+        let tag = UInt16(truncatingIfNeeded: hash >> 48)
         return ((Int(truncatingIfNeeded: hash) & bucketMask) * Self.bucketSize, tag == 0 ? 1 : tag)
+    }
+
+    /// The line of the bucket that slot `i` belongs to: its 16 tags, then
+    /// their 16 rank bytes.
+    @inline(__always)
+    private func tags(_ i: Int) -> UnsafeMutablePointer<UInt16> {
+        // Safe: i < capacity, and each bucket of 16 slots owns 64 bytes of `bucketLines`.
+        (bucketLines + (i & ~(Self.bucketSize - 1)) &* Self.bucketBytesPerSlot).assumingMemoryBound(to: UInt16.self)
+    }
+
+    /// Slot `i`'s tag, 0 when the slot is empty.
+    @inline(__always)
+    private func tag(_ i: Int) -> UInt16 { tags(i)[i & (Self.bucketSize - 1)] }
+
+    @inline(__always)
+    private func setTag(_ i: Int, _ tag: UInt16) { tags(i)[i & (Self.bucketSize - 1)] = tag }
+
+    /// The 16 rank bytes of the bucket that slot `i` belongs to.
+    @inline(__always)
+    private func ranks(_ i: Int) -> UnsafeMutablePointer<UInt8> {
+        // Safe: bytes 32–47 of the bucket's 64-byte line.
+        (UnsafeMutableRawPointer(tags(i)) + 2 &* Self.bucketSize).assumingMemoryBound(to: UInt8.self)
     }
 
     /// Where a full bucket starts looking for a victim, from the new flow's hash.
     @inline(__always)
     private static func rotation(_ hash: UInt64) -> Int { Int(truncatingIfNeeded: hash >> 40) }
 
-    /// Starts loading the lines a later `countAndTrack(s)` will read first (the
+    /// Starts loading the line a later `countAndTrack(s)` will read first (the
     /// bucket's tags and ranks). Under a SYN flood nearly every packet's
     /// bucket is cold in a 60 MiB table; issuing the loads a few packets ahead
     /// overlaps those misses with the work on the packets in between.
     @inline(__always)
     func prefetch(_ s: PacketSummary, hash: UInt64) {
         guard Self.tracks(s) else { return }
-        let first = bucket(hash).first
-        CLinuxShim_prefetchForWrite(tags + first)
-        CLinuxShim_prefetchForWrite(ranks + first)
+        CLinuxShim_prefetchForWrite(tags(bucket(hash).first))
     }
 
     /// Starts loading the entry `countAndTrack(s)` will use: its flow's, or
-    /// the free or victim slot a new flow would take. Reads the bucket's tags
-    /// and ranks, so call it after `prefetch(s)` has had time to bring them in.
+    /// the free or victim slot a new flow would take. Reads the bucket's
+    /// line, so call it after `prefetch(s)` has had time to bring them in.
     /// Returns the hint `countAndTrack` takes: the slot in the bucket + 1
     /// where the flow's tag matched, else 0.
     @inline(__always)
     func prefetchEntry(_ s: PacketSummary, hash: UInt64) -> UInt8 {
         guard Self.tracks(s) else { return 0 }
         let (first, tag) = bucket(hash)
-        // Safe: a bucket's 16 tags start 64-byte aligned at `first` (tags' alignment, 16 × 4 bytes).
-        let m = CLinuxShim_matchBucketTags(tags + first, tag)
+        // Safe: a bucket's line is 64-byte aligned (the region is 2 MiB aligned).
+        let m = CLinuxShim_matchBucketTags(tags(first), tag)
         let slot: Int
         var hint: UInt8 = 0
         if m & 0xFFFF != 0 {
@@ -285,8 +312,7 @@ public final class FlowTable: @unchecked Sendable {
     public var connectionSnapshot: ConnectionSnapshot { connections.snapshot() }
 
     deinit {
-        tagMemory.release()
-        rankMemory.release()
+        bucketMemory.release()
         entryMemory.release()
         touchedGroups.deallocate()
     }
@@ -360,7 +386,7 @@ public final class FlowTable: @unchecked Sendable {
             if c.cacheable { remember(c.code, in: e, srcIsA: key.srcIsA) }
             start(e, s, srcIsA: key.srcIsA, relay: c.relay, category: c.category)
         }
-        ranks[i] = Self.rank(e.pointee.state)
+        ranks(i)[i & (Self.bucketSize - 1)] = Self.rank(e.pointee.state)
     }
 
     /// How the packet is counted: the reader's code when it sent one (always
@@ -434,11 +460,11 @@ public final class FlowTable: @unchecked Sendable {
         if hint != 0 {
             // Safe: hint - 1 < bucketSize, so the slot lies in this bucket.
             let i = first + Int(hint &- 1) & (Self.bucketSize - 1)
-            if tags[i] == tag && holds(entries + i, key, s.proto.rawValue) { return (i, true) }
+            if self.tag(i) == tag && holds(entries + i, key, s.proto.rawValue) { return (i, true) }
         }
         // Safe: first + bucketSize ≤ capacity by construction of bucketMask, and
-        // a bucket's 16 tags start 64-byte aligned.
-        let m = CLinuxShim_matchBucketTags(tags + first, tag)
+        // a bucket's line is 64-byte aligned.
+        let m = CLinuxShim_matchBucketTags(tags(first), tag)
         var hits = m & 0xFFFF
         while hits != 0 {
             let i = first + hits.trailingZeroBitCount
@@ -455,7 +481,7 @@ public final class FlowTable: @unchecked Sendable {
             free = victim(first, rotation: Self.rotation(hash))
             finish(entries + free)
         }
-        tags[free] = tag
+        setTag(free, tag)
         let e = entries + free
         e.pointee.aHi = key.a.hi; e.pointee.aLo = key.a.lo; e.pointee.bHi = key.b.hi; e.pointee.bLo = key.b.lo
         e.pointee.aPort = key.aPort; e.pointee.bPort = key.bPort; e.pointee.proto = s.proto.rawValue
@@ -495,8 +521,8 @@ public final class FlowTable: @unchecked Sendable {
     /// The lowest-ranked slot of a full bucket, first from `rotation`.
     @inline(__always)
     private func victimCandidate(_ first: Int, rotation: Int) -> Int {
-        // Safe: the 16 rank bytes of this bucket start at `first`.
-        first + Int(CLinuxShim_lowestRankSlot(ranks + first, UInt32(truncatingIfNeeded: rotation)))
+        // Safe: the bucket's 16 rank bytes.
+        first + Int(CLinuxShim_lowestRankSlot(ranks(first), UInt32(truncatingIfNeeded: rotation)))
     }
 
     /// A new conversation in slot `e` (key already set) begins with packet `s`.
@@ -658,7 +684,7 @@ public final class FlowTable: @unchecked Sendable {
     }
 
     private func expire(bucketFrom first: Int, now: Int64) {
-        for i in first..<(first + Self.bucketSize) where tags[i] != 0 {
+        for i in first..<(first + Self.bucketSize) where tag(i) != 0 {
             let e = entries + i
             if now &- e.pointee.lastSeen > timeout(e.pointee.state) { remove(i) }
         }
@@ -668,7 +694,7 @@ public final class FlowTable: @unchecked Sendable {
     private func remove(_ i: Int) {
         let e = entries + i
         finish(e)
-        tags[i] = 0
+        setTag(i, 0)
         e.pointee.state = .empty
         setOccupancy(-1)
     }
@@ -688,9 +714,9 @@ public final class FlowTable: @unchecked Sendable {
         for g in 0..<groupCount where touchedGroups[g] != 0 {
             let end = min(capacity, (g + 1) * groupSlots)
             for first in stride(from: g * groupSlots, to: end, by: Self.bucketSize) {
-                // Safe: a bucket's 16 tags start 64-byte aligned at `first`.
+                // Safe: a bucket's line is 64-byte aligned.
                 // Visit only the slots in use, in ascending order, by the bucket's empty mask.
-                var used = ~(CLinuxShim_matchBucketTags(tags + first, 0) >> 16) & 0xFFFF
+                var used = ~(CLinuxShim_matchBucketTags(tags(first), 0) >> 16) & 0xFFFF
                 while used != 0 {
                     let i = first + used.trailingZeroBitCount
                     used &= used &- 1

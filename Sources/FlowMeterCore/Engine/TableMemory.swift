@@ -9,7 +9,7 @@ import Musl
 /// Debian leaves in `madvise` mode).
 ///
 /// Why: a SYN flood touches a random bucket of a 60 MiB flow table on every
-/// packet — its tags, its ranks and an entry, three different 4 KiB pages,
+/// packet — its bucket's tags and ranks and an entry, two different 4 KiB pages,
 /// each a TLB miss and a page walk. With 2 MiB pages the whole table needs
 /// about 30 TLB entries (the effect is measured in BENCHMARKS.md).
 ///
