@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 /// Real parts for the live tests: network namespaces joined by a veth pair,
@@ -60,13 +61,16 @@ final class VethPair {
     let meter: String
     let senderInterface: String
     let meterInterface: String
-    nonisolated(unsafe) private static var counter = 0
+    /// Swift Testing runs suites in parallel, so two pairs can be made at
+    /// once: an unguarded `counter += 1` once gave both the same names
+    /// ("ip netns add …: File exists").
+    private static let counter = Atomic<Int>(0)
 
     /// `addresses`: optional (sender, meter) addresses in 198.18.0.0/15
     /// (the range set aside for network tests, RFC 2544).
     init(addresses: (String, String)? = nil) throws {
-        VethPair.counter += 1
-        let tag = "\(getpid() % 100_000)x\(VethPair.counter)"
+        let serial = VethPair.counter.wrappingAdd(1, ordering: .relaxed).newValue
+        let tag = "\(getpid() % 100_000)x\(serial)"
         sender = "fms\(tag)"
         meter = "fmm\(tag)"
         senderInterface = "vs\(tag)"
