@@ -62,9 +62,15 @@ public final class CaptureWorker: @unchecked Sendable {
 
     /// Opens this worker's handle on the calling thread (before privileges
     /// are dropped). A failure is returned, not thrown: the worker will retry.
+    /// An open handle is up at once: the kernel fills its ring from now on,
+    /// although the agent serves `/metrics` (and opens its store) before the
+    /// capture thread starts reading, and a loaded machine may take seconds
+    /// to get there; a scrape then must not report a gap that is not one.
     public func openInitialHandle() -> Result<LiveCaptureHandle, CaptureError> {
         do throws(CaptureError) {
-            return .success(try LiveCaptureHandle(interface: interface, options: options, fanoutGroup: currentFanoutGroup()))
+            let handle = try LiveCaptureHandle(interface: interface, options: options, fanoutGroup: currentFanoutGroup())
+            isUp.store(true, ordering: .relaxed)
+            return .success(handle)
         } catch {
             return .failure(error)
         }
@@ -112,6 +118,7 @@ public final class CaptureWorker: @unchecked Sendable {
         wakeSignal.signal()
         handleLock.withLock { if let h = $0 { pcap_breakloop(h.pointer) } }
         if thread != nil { finished.wait() }
+        isUp.store(false, ordering: .relaxed)  // also when stopped before its first read
     }
 
     // MARK: The thread

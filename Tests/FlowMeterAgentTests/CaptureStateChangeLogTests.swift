@@ -25,6 +25,25 @@ import Testing
         #expect(seen.first?.description.hasPrefix("capture on fmgone0 (thread 0) is down: \(reason); retrying") == true)
     }
 
+    /// The agent serves `/metrics` before its capture threads run; a handle
+    /// already open then is up, not a gap (a loaded CI machine once scraped
+    /// `flowmeter_capture_up 0` in that window).
+    @Test(.enabled(if: LiveHarness.canRun, LiveHarness.skipReason))
+    func aHandleIsUpFromTheMomentItOpensNotFromItsFirstRead() throws {
+        let slot = GenerationSlot(CountingGeneration(number: 1, model: HostModel(), workers: 1,
+                                                     flowTable: FlowTableConfiguration(capacity: FlowTable.bucketSize)))
+        let worker = CaptureWorker(interface: "lo", index: 0, options: LiveCaptureOptions(), fanoutGroup: nil, slot: slot)
+        #expect(worker.status().up == false)
+        let opened = worker.openInitialHandle()
+        #expect(throws: Never.self) { try opened.get() }
+        #expect(worker.status().up == true)
+        #expect(worker.status().gaps == 0)
+        worker.start(with: opened)
+        worker.stop()
+        #expect(worker.status().up == false)
+        #expect(worker.status().gaps == 0)
+    }
+
     @Test func aChangedReasonAndTheReturnAreEachOneLine() {
         #expect(CaptureStateChange.stillDown(interface: "eth0", worker: 1, reason: "r2").description
                 == "capture on eth0 (thread 1) is still down, now: r2")
