@@ -9,7 +9,7 @@
 #
 # New inputs go to out/fuzz/NAME/corpus (kept between runs), a crashing input
 # to out/fuzz/NAME/ (libFuzzer prints its path). The seed corpus is read only:
-# ../shared/corpus/pcap for the decoder and readers, Fuzz/Corpus/NAME otherwise.
+# Tests/Corpus/pcap for the decoder and readers, Fuzz/Corpus/NAME otherwise.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -45,7 +45,7 @@ exe=$(product "$name")
 # Captures seed the decoder and the readers; each text parser has its own
 # small seeds in Fuzz/Corpus/NAME.
 case "$name" in
-    decoder|pcap-*|pcapng) seeds=../shared/corpus/pcap ;;
+    decoder|pcap-*|pcapng) seeds=Tests/Corpus/pcap ;;
     *) seeds=Fuzz/Corpus/$name ;;
 esac
 [ -d "$seeds" ] || { echo "fuzz.sh: no seed corpus at $seeds" >&2; exit 2; }

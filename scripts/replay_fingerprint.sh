@@ -4,7 +4,7 @@
 #   - `replay --json` of the generated relay-host captures (every variant
 #     gen_relay_capture.py writes: pcap, pcapng, other link types) with 1, 2
 #     and 4 workers and the generator's torrcs, consensus and config, and
-#   - `replay --workers 1 --json` of every capture in ../shared/corpus/pcap
+#   - `replay --workers 1 --json` of every capture in Tests/Corpus/pcap
 #     (many deliberately broken, so the exit status is part of the line).
 # Two binaries behave the same when their fingerprints are equal:
 #
@@ -21,7 +21,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:?usage: scripts/replay_fingerprint.sh FLOWMETER-BINARY}
-corpus=../shared/corpus/pcap
+corpus=Tests/Corpus/pcap
 [ -x "$bin" ] || { echo "replay_fingerprint.sh: no binary at $bin" >&2; exit 2; }
 [ -d "$corpus" ] || { echo "replay_fingerprint.sh: no corpus at $corpus" >&2; exit 2; }
 gen=$(mktemp -d)

@@ -137,7 +137,7 @@ struct CraftedPcap {
 @Suite struct ReaderAgreementTests {
     @Test func everyCorpusCaptureReadsIdenticallyThroughLibpcapAndTheBufferedReader() {
         let files = Repo.corpusFiles
-        #expect(files.count > 800, "expected ../shared/corpus/pcap beside the repository")
+        #expect(files.count > 800, "expected the corpus in Tests/Corpus/pcap")
         var disagreements: [String] = []
         var buffered = 0
         for path in files {

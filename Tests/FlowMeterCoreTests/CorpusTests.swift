@@ -37,7 +37,7 @@ import Testing
     }
 
     @Test func theCorpusIsThere() {
-        #expect(Repo.corpusFiles.count > 800, "expected ../shared/corpus/pcap beside the repository")
+        #expect(Repo.corpusFiles.count > 800, "expected the corpus in Tests/Corpus/pcap")
     }
 
     @Test func everyCorpusCaptureReplaysWithoutACrashAndAddsUpExactly() {

@@ -95,7 +95,7 @@ struct CraftedPcapng {
 
     @Test func everyCorpusPcapngReadsIdenticallyThroughLibpcapAndTheOwnReader() {
         let files = Repo.corpusFiles.filter { URL(fileURLWithPath: $0).lastPathComponent.contains(".pcapng") }
-        #expect(files.count == 49, "expected the 49 pcapng files of ../shared/corpus/pcap")
+        #expect(files.count == 49, "expected the 49 pcapng files of Tests/Corpus/pcap")
         var disagreements: [String] = []
         var own = 0
         for path in files {

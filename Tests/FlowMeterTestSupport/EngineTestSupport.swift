@@ -78,7 +78,7 @@ enum EngineFixtures {
         Repo.root
     }
 
-    static var corpus: URL { repoRoot.deletingLastPathComponent().appendingPathComponent("shared/corpus/pcap") }
+    static var corpus: URL { Repo.corpus }
 
     /// Corpus captures, largest first.
     static func corpusFiles(limit: Int) -> [String] {

@@ -5,8 +5,8 @@ enum Repo {
     static let root: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
-    /// ../shared/corpus/pcap beside the repository.
-    static let corpus: URL = root.deletingLastPathComponent().appendingPathComponent("shared/corpus/pcap")
+    /// The outside capture corpus kept in the repository (Tests/Corpus/pcap/README.md).
+    static let corpus: URL = root.appendingPathComponent("Tests/Corpus/pcap")
     static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
 
     /// Every capture in the outside corpus, sorted.

@@ -19,7 +19,7 @@ import Glibc
 ///
 /// What it follows, as libpcap 1.10.3's sf-pcapng.c does for a file of one
 /// link type, so that such a file counts identically through either reader
-/// (the corpus test holds every pcapng file of ../shared/corpus/pcap to it):
+/// (the corpus test holds every pcapng file of Tests/Corpus/pcap to it):
 /// - every block: total length at least 12, a multiple of 4, at most the
 ///   maximum block size, whole in the file, the trailer's length equal;
 ///   anything else ends reading as damaged with libpcap's message, after the
