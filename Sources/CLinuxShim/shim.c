@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/if_packet.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
@@ -31,7 +33,12 @@ int CLinuxShim_restoreAffinity(const CLinuxShim_Affinity *saved) {
 
 int CLinuxShim_joinFanout(int fd, uint16_t groupID) {
     if (fd < 0) return EBADF;
-    int arg = (int)groupID | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16);
+    /* No PACKET_FANOUT_FLAG_DEFRAG: with it the kernel reassembles IP
+     * fragments before any member sees them, so a datagram's fragments reach
+     * the capture as one packet and a lone fragment never does. Every
+     * fragment of one datagram still lands on one member: the symmetric hash
+     * of a fragment (first or later) covers its addresses, not its ports. */
+    int arg = (int)groupID | (PACKET_FANOUT_HASH << 16);
     if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) != 0) return errno;
     return 0;
 }
@@ -89,4 +96,41 @@ int CLinuxShim_nameCurrentThread(const char *name) {
     strncpy(cut, name, sizeof cut - 1);
     cut[sizeof cut - 1] = 0;
     return pthread_setname_np(pthread_self(), cut);
+}
+
+int CLinuxShim_boundInterfaceIndex(int fd) {
+    struct sockaddr_ll address;
+    socklen_t length = sizeof address;
+    memset(&address, 0, sizeof address);
+    if (getsockname(fd, (struct sockaddr *)(void *)&address, &length) != 0) return -1;
+    if (address.sll_family != AF_PACKET) return -1;
+    return address.sll_ifindex;
+}
+
+int CLinuxShim_linkEventSocket(void) {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) return -1;
+    struct sockaddr_nl address;
+    memset(&address, 0, sizeof address);
+    address.nl_family = AF_NETLINK;
+    address.nl_groups = RTMGRP_LINK;
+    if (bind(fd, (struct sockaddr *)(void *)&address, sizeof address) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int CLinuxShim_drainLinkEvents(int fd) {
+    char buffer[8192];
+    int events = 0;
+    for (;;) {
+        ssize_t got = recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+        if (got > 0) { events = 1; continue; }
+        if (got < 0 && errno == EINTR) continue;
+        /* ENOBUFS: the kernel had more events than the socket could hold;
+         * some were lost, so the caller must look again all the same. */
+        if (got < 0 && errno == ENOBUFS) { events = 1; continue; }
+        return events;
+    }
 }

@@ -171,7 +171,7 @@ public final class Agent: @unchecked Sendable {
     /// Runs until SIGTERM or SIGINT (or `requestStop`); returns when the
     /// final counters are written.
     public func run(handleSignals: Bool = true) throws(AgentError) -> StatusDocument {
-        let (opened, token) = try openAsRoot()
+        var (opened, token) = try openAsRoot()
         let server = try listen(token: token)
         defer { server.close() }
         do throws(AgentError) {
@@ -181,7 +181,7 @@ public final class Agent: @unchecked Sendable {
             for w in workers { w.stop() }
             throw error
         }
-        let ticker = count(opened)
+        let ticker = count(&opened)
         let sources = handleSignals ? installSignalHandlers() : []
         stopRequested.wait()
         for src in sources { src.cancel() }
@@ -303,7 +303,10 @@ public final class Agent: @unchecked Sendable {
     }
 
     /// 4. Count: the once-a-second store ticker, then the capture threads.
-    private func count(_ opened: [Result<LiveCaptureHandle, CaptureError>]) -> DispatchSourceTimer {
+    /// The handles go to their threads and nothing else keeps them: a thread
+    /// closes its handle when the device vanishes, and a reference kept here
+    /// would hold the dead socket and its kernel ring until the agent stops.
+    private func count(_ opened: inout [Result<LiveCaptureHandle, CaptureError>]) -> DispatchSourceTimer {
         let ticker = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "flowmeter.store"))
         ticker.schedule(deadline: .now() + 1, repeating: 1)
         ticker.setEventHandler { [self] in
@@ -317,6 +320,7 @@ public final class Agent: @unchecked Sendable {
         startTorControl()
         for (_, p) in pipelines { p.start() }
         for (w, r) in zip(workers, opened) { w.start(with: r) }
+        opened.removeAll()
         logger.info("capturing on \(interfaces.joined(separator: ", ")) with \(workers.count / interfaces.count) handle(s) each")
         return ticker
     }

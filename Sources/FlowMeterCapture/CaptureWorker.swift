@@ -39,6 +39,10 @@ public final class CaptureWorker: @unchecked Sendable {
     private let handleLock = Mutex<BreakablePcap?>(nil)
     /// Ends the thread's idle wait on `stop()` and `adoptNow()`.
     private let wakeSignal = WakeSignal()
+    /// Tells the thread a device came or went: its handle may be bound to a
+    /// deleted device (reopen now), or a missing interface may be back (stop
+    /// waiting out the retry backoff).
+    private let linkEvents = LinkEvents()
     private let history = Mutex<(gaps: [CaptureGap], lastError: String?)>(([], nil))
     private var thread: Thread? = nil
     private let finished = DispatchSemaphore(value: 0)
@@ -97,7 +101,7 @@ public final class CaptureWorker: @unchecked Sendable {
         let name = "capture\(index) \(interface)"
         let t = Thread { [self] in
             nameCurrentThread(name)
-            run(first: box.take())
+            run(first: box)
             finished.signal()
         }
         t.name = name
@@ -123,8 +127,10 @@ public final class CaptureWorker: @unchecked Sendable {
 
     // MARK: The thread
 
-    private func run(first: LiveCaptureHandle?) {
-        var handle = first
+    /// `first` is taken out of its box, so that once the thread lets a
+    /// handle go (the device vanished) nothing else holds its socket.
+    private func run(first: HandleBox) {
+        var handle = first.take()
         var backoffNanos: UInt64 = 500_000_000
         while !stopping.load(ordering: .relaxed) {
             if handle == nil {
@@ -132,8 +138,11 @@ public final class CaptureWorker: @unchecked Sendable {
                 case .success(let h): handle = h
                 case .failure(let e):
                     beginGap(reason: e.description)
-                    sleepUnlessStopping(nanos: backoffNanos)
-                    backoffNanos = min(backoffNanos * 2, 30_000_000_000)
+                    // A link event (the interface may be back) ends the wait
+                    // early, and then the backoff starts over.
+                    _ = linkEvents.takeEvents()
+                    let linkChanged = linkEvents.wait(nanos: backoffNanos, orUntil: wakeSignal)
+                    backoffNanos = linkChanged ? 500_000_000 : min(backoffNanos * 2, 30_000_000_000)
                     continue
                 }
             }
@@ -155,6 +164,9 @@ public final class CaptureWorker: @unchecked Sendable {
             handleLock.withLock { $0 = nil }
             isUp.store(false, ordering: .relaxed)
         }
+        // Events queued before this handle existed are about older devices.
+        _ = linkEvents.takeEvents()
+        if let lost = lostDevice(h, afterEvents: true) { return lost }
         var drops = WidenedCounter()
         var received = WidenedCounter()
         let counter = LiveBatchCounter(linkType: h.linkType, slot: slot, index: index, pipeline: pipeline)
@@ -184,6 +196,7 @@ public final class CaptureWorker: @unchecked Sendable {
             if now &- lastStats >= statsInterval {
                 lastStats = now
                 refreshStatistics()
+                if let lost = lostDevice(h, afterEvents: linkEvents.takeEvents()) { return lost }
             }
             wait.read(packets: rc)
             guard rc == 0 else { continue }
@@ -192,17 +205,19 @@ public final class CaptureWorker: @unchecked Sendable {
                 var pause = timespec(tv_sec: 0, tv_nsec: Int(nanos))
                 nanosleep(&pause, nil)
             case .poll:
-                h.waitForPackets(orUntil: wakeSignal)
+                h.waitForPackets(orUntil: wakeSignal, links: linkEvents)
+                if let lost = lostDevice(h, afterEvents: linkEvents.takeEvents()) { return lost }
             }
         }
         return nil
     }
 
-    private func sleepUnlessStopping(nanos: UInt64) {
-        let end = clock.monotonicNanos() &+ nanos
-        while !stopping.load(ordering: .relaxed) && clock.monotonicNanos() < end {
-            usleep(50_000)
-        }
+    /// After a link event: why the handle no longer captures its interface
+    /// (its device was deleted, or replaced by a new one of the same name),
+    /// or nil while it does.
+    private func lostDevice(_ h: LiveCaptureHandle, afterEvents: Bool) -> String? {
+        guard afterEvents, !h.isBoundToLiveDevice else { return nil }
+        return "\(interface) was deleted or replaced: the capture was bound to a device that is gone"
     }
 
     private func beginGap(reason: String) {

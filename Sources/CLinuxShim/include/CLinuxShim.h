@@ -22,8 +22,23 @@ int CLinuxShim_currentAffinity(CLinuxShim_Affinity *saved);
 int CLinuxShim_restoreAffinity(const CLinuxShim_Affinity *saved);
 
 /// Joins a packet socket (a live pcap handle's `pcap_fileno`) to a PACKET_FANOUT group
-/// (hash mode, defragmenting). Returns 0 or an errno value.
+/// (hash mode; fragments are delivered as they are on the wire, never
+/// reassembled). Returns 0 or an errno value.
 int CLinuxShim_joinFanout(int socketDescriptor, uint16_t groupID);
+
+/// The interface index a packet socket is bound to (getsockname), or -1:
+/// the kernel sets it to -1 when the device is unregistered, and a socket
+/// keeps that binding for ever, even when a device of the same name returns.
+int CLinuxShim_boundInterfaceIndex(int socketDescriptor);
+
+/// A non-blocking NETLINK_ROUTE socket subscribed to link events
+/// (RTMGRP_LINK: a device added, removed or changed), or -1. It needs no
+/// privilege. Readable when an event is queued.
+int CLinuxShim_linkEventSocket(void);
+
+/// Reads every queued message of a link-event socket without waiting.
+/// Returns 1 when there was at least one (or the queue overflowed), else 0.
+int CLinuxShim_drainLinkEvents(int socketDescriptor);
 
 /// eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC): a descriptor another thread can
 /// make readable (`CLinuxShim_signalEvent`). Returns it, or -1.

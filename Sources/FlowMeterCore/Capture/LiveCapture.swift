@@ -12,8 +12,10 @@ public struct LiveCaptureOptions: Sendable, Equatable {
     public var timeoutMilliseconds: Int
     public var bpfFilter: String?
     /// Handles per interface. With more than one, they join one
-    /// PACKET_FANOUT group (hash of the flow, defragmenting) so the kernel
-    /// spreads flows across handles and each flow stays on one handle.
+    /// PACKET_FANOUT group (a symmetric hash of the flow) so the kernel
+    /// spreads flows across handles and each flow stays on one handle; the
+    /// fragments of a datagram, hashed on their addresses, stay on one
+    /// handle too, whose decoder gives them their first fragment's ports.
     public var handlesPerInterface: Int
 
     /// How long a capture thread that has just emptied its ring, with
@@ -120,19 +122,33 @@ public final class LiveCaptureHandle {
     }
 
     /// Waits until the kernel has a block ready, the socket reports an error
-    /// or hangup (the next dispatch reads and reports it), or `wake` is
-    /// signalled (then cleared); without a wake signal, at most 100 ms. As
-    /// libpcap's own wait for a TPACKET_V3 handle, an idle wait has no
-    /// timeout: an idle agent does not wake up.
-    public func waitForPackets(orUntil wake: WakeSignal) {
+    /// or hangup (the next dispatch reads and reports it), `wake` is
+    /// signalled (then cleared) or a link event is queued on `links`.
+    /// As libpcap's own wait for a TPACKET_V3 handle, an idle wait has no
+    /// timeout when both signals exist: an idle agent does not wake up.
+    /// Without a wake signal it waits at most 100 ms, without link events
+    /// at most 1 s (the caller then checks the binding after every wait).
+    public func waitForPackets(orUntil wake: WakeSignal, links: LinkEvents) {
+        let timeout: Int32 = wake.descriptor < 0 ? 100 : (links.descriptor < 0 ? 1000 : -1)
         var fds = (pollfd(fd: pcap_fileno(pointer), events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: wake.descriptor, events: Int16(POLLIN), revents: 0))
-        let watched: nfds_t = wake.descriptor >= 0 ? 2 : 1
-        // Safe: a homogeneous tuple of two pollfd is laid out as an array of two.
+                   pollfd(fd: wake.descriptor, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: links.descriptor, events: Int16(POLLIN), revents: 0))
+        // Safe: a homogeneous tuple of three pollfd is laid out as an array of
+        // three; poll ignores entries whose descriptor is negative.
         _ = withUnsafeMutablePointer(to: &fds) {
-            $0.withMemoryRebound(to: pollfd.self, capacity: 2) { poll($0, watched, watched == 2 ? -1 : 100) }
+            $0.withMemoryRebound(to: pollfd.self, capacity: 3) { poll($0, 3, timeout) }
         }
         if fds.1.revents & Int16(POLLIN) != 0 { wake.clear() }
+    }
+
+    /// Whether the handle still captures the device that now carries its
+    /// interface's name. A socket bound to a device that was deleted stays
+    /// bound to nothing (index -1) for ever, even after a device of the
+    /// same name comes back; libpcap checks only the name, so after quick
+    /// flaps it may go on waiting on such a socket without an error.
+    public var isBoundToLiveDevice: Bool {
+        let bound = CLinuxShim_boundInterfaceIndex(pcap_fileno(pointer))
+        return bound > 0 && UInt32(bound) == if_nametoindex(interface)
     }
 
     /// libpcap's counters for this handle (32-bit; see `WidenedCounter`).
@@ -161,6 +177,42 @@ public final class WakeSignal: Sendable {
 
     /// Called by the waiter once woken.
     func clear() { if descriptor >= 0 { CLinuxShim_drainEvent(descriptor) } }
+}
+
+/// The kernel's link events (a device added, removed or changed), so that a
+/// capture thread learns at once that its device may be gone, or that a
+/// missing one is back, without polling. One socket per capture thread: the
+/// kernel gives each its own copy of every event. Where the kernel refuses
+/// the socket (descriptor -1), `takeEvents` always answers true and the
+/// waits time out, so the caller checks regularly instead.
+public final class LinkEvents: @unchecked Sendable {
+    // @unchecked Sendable — Safe: the descriptor is immutable; only the
+    // capture thread that owns it reads from it.
+    let descriptor: Int32
+
+    public init() { descriptor = CLinuxShim_linkEventSocket() }
+
+    deinit { if descriptor >= 0 { close(descriptor) } }
+
+    /// Reads every queued event; true if there was one since the last call
+    /// (or events were lost, or there is no socket): look again.
+    public func takeEvents() -> Bool {
+        descriptor < 0 || CLinuxShim_drainLinkEvents(descriptor) != 0
+    }
+
+    /// Sleeps up to `nanos`, less if a link event arrives or `wake` is
+    /// signalled. Returns true if it ended on a link event.
+    public func wait(nanos: UInt64, orUntil wake: WakeSignal) -> Bool {
+        var fds = (pollfd(fd: wake.descriptor, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0))
+        let milliseconds = Int32(clamping: (nanos + 999_999) / 1_000_000)
+        // Safe: a homogeneous tuple of two pollfd is laid out as an array of two.
+        _ = withUnsafeMutablePointer(to: &fds) {
+            $0.withMemoryRebound(to: pollfd.self, capacity: 2) { poll($0, 2, milliseconds) }
+        }
+        if fds.0.revents & Int16(POLLIN) != 0 { wake.clear() }
+        return fds.1.revents & Int16(POLLIN) != 0
+    }
 }
 
 /// A 64-bit total fed with snapshots of a 32-bit counter that wraps
