@@ -44,6 +44,31 @@ import Testing
         #expect(worker.status().gaps == 0)
     }
 
+    /// libpcap checks a vanished device by its name: once a device of the
+    /// same name is back, a socket bound to the deleted one reads nothing,
+    /// reports no error and would pass for up. Its binding says otherwise.
+    @Test(.enabled(if: LiveHarness.canRun, LiveHarness.skipReason))
+    func aHandleOnADeletedDeviceIsNotBoundToTheLiveOneEvenWhenItsNameIsBack() throws {
+        let veth = try VethPair()
+        defer { veth.destroy() }
+        let name = veth.meterInterface
+        let (before, after, dispatched) = try inNetworkNamespace(veth.meter) { () throws -> (Bool, Bool, Int32) in
+            let handle = try LiveCaptureHandle(interface: name, options: LiveCaptureOptions(), fanoutGroup: nil)
+            _ = handle.setNonblocking()
+            let before = handle.isBoundToLiveDevice
+            try veth.deleteLink()
+            try veth.createLink()
+            let counter = LiveBatchCounter(linkType: handle.linkType, slot: GenerationSlot(CountingGeneration(
+                number: 1, model: HostModel(), workers: 1, flowTable: FlowTableConfiguration(capacity: FlowTable.bucketSize))), index: 0, pipeline: nil)
+            // The error libpcap noticed is taken, and the name is there again.
+            var rc: Int32 = 0
+            for _ in 0..<3 { rc = counter.dispatch(handle); if rc < 0 { break } }
+            return (before, handle.isBoundToLiveDevice, rc)
+        }
+        #expect(before)
+        #expect(!after, "a socket of the deleted device still passed for bound (last dispatch: \(dispatched))")
+    }
+
     @Test func aChangedReasonAndTheReturnAreEachOneLine() {
         #expect(CaptureStateChange.stillDown(interface: "eth0", worker: 1, reason: "r2").description
                 == "capture on eth0 (thread 1) is still down, now: r2")

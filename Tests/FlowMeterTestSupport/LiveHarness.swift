@@ -56,7 +56,7 @@ enum LiveHarness {
 /// Two namespaces, `sender` and `meter`, joined by a veth pair. IPv6 is off
 /// in both so the kernel sends nothing of its own (no router or neighbour
 /// solicitations) and the meter's interface counts only what the test sends.
-final class VethPair {
+final class VethPair: Sendable {
     let sender: String
     let meter: String
     let senderInterface: String
@@ -138,6 +138,31 @@ final class VethPair {
     }
 }
 
+/// Runs `body` on a thread of its own that has joined the network
+/// namespace `name` (setns changes the calling thread only), so a test can
+/// open capture handles on a veth it made without leaving its namespace.
+func inNetworkNamespace<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) throws -> T {
+    let result = Mutex<Result<T, Error>?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    let thread = Thread {
+        defer { done.signal() }
+        // glibc's setns(2) wrapper, which Swift's Glibc module does not declare.
+        typealias SetNS = @convention(c) (Int32, Int32) -> Int32
+        let cloneNewNet: Int32 = 0x4000_0000
+        let fd = open("/var/run/netns/\(name)", O_RDONLY)
+        guard fd >= 0, let symbol = dlsym(nil, "setns"),
+              unsafeBitCast(symbol, to: SetNS.self)(fd, cloneNewNet) == 0 else {
+            result.withLock { $0 = .failure(HarnessError.command("setns \(name): errno \(errno)")) }
+            return
+        }
+        close(fd)
+        result.withLock { $0 = Result { try body() } }
+    }
+    thread.start()
+    done.wait()
+    return try result.withLock { $0! }.get()
+}
+
 enum HarnessError: Error { case command(String), timeout(String) }
 
 /// A long-running process of a test, its output in a log file, stopped by
@@ -196,7 +221,7 @@ final class RunningAgent {
         directory = try LiveHarness.temporaryDirectory()
         let config = """
         host:
-          addresses: [\(TestTraffic.relayAddress)]
+          addresses: [\(TestTraffic.relayAddress), "\(TestTraffic.relayAddress6)"]
         relays:
           - name: guard1
             or_ports: ["\(TestTraffic.relayAddress):9001"]
@@ -235,5 +260,51 @@ final class RunningAgent {
     func cleanUp() {
         process.stop(signal: SIGKILL, timeout: 5)
         try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// tcpdump on an interface of a test namespace: the reference count of
+/// what crossed it (the kernel's interface counters see one direction each
+/// and miss nothing FlowMeter could miss, tcpdump sees the same tap).
+final class TcpdumpReference {
+    let process: BackgroundProcess
+    let file: String
+
+    init(namespace: String, interface: String, directory: String) throws {
+        file = directory + "/reference.pcap"
+        // -Z root: Debian's tcpdump otherwise drops to its own user, who
+        // cannot write in the test's directory.
+        process = try BackgroundProcess(namespace: namespace,
+                                        argv: [LiveHarness.tool("tcpdump") ?? "tcpdump", "-n", "-U", "-Z", "root", "-i", interface,
+                                               "-s", "128", "-B", "32768", "-w", file],
+                                        logPath: directory + "/tcpdump.log")
+        guard LiveHarness.waitUntil(timeout: 10, { self.process.log.contains("listening on") }) else {
+            process.stop(signal: SIGKILL)
+            throw HarnessError.timeout("tcpdump did not start: \(process.log)")
+        }
+    }
+
+    /// Stops tcpdump (SIGINT: it flushes its file and prints its
+    /// statistics) and counts its file: packets and wire bytes (each
+    /// record's original length). Throws if tcpdump says the kernel dropped any.
+    func stop() throws -> (packets: UInt64, bytes: UInt64) {
+        process.stop(signal: SIGINT)
+        let log = process.log
+        if let line = log.split(separator: "\n").first(where: { $0.contains("dropped by kernel") }),
+           !line.hasPrefix("0 ") {
+            throw HarnessError.command("tcpdump lost packets: \(line)")
+        }
+        let data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+        func le32(_ at: Int) -> UInt32 { UInt32(data[at]) | UInt32(data[at + 1]) << 8 | UInt32(data[at + 2]) << 16 | UInt32(data[at + 3]) << 24 }
+        guard data.count >= 24, le32(0) == 0xA1B2_C3D4 else { throw HarnessError.command("tcpdump wrote no little-endian pcap") }
+        var packets: UInt64 = 0, bytes: UInt64 = 0
+        var at = 24
+        while at + 16 <= data.count {
+            let captured = Int(le32(at + 8))
+            packets += 1
+            bytes += UInt64(le32(at + 12))
+            at += 16 + captured
+        }
+        return (packets, bytes)
     }
 }

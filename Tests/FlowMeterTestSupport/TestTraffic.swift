@@ -8,6 +8,8 @@ import Foundation
 /// meter namespace has no route for them, so nothing answers.
 struct TestTraffic {
     static let relayAddress = "198.51.100.10"
+    /// The relay host's IPv6 address (RFC 3849 documentation range).
+    static let relayAddress6 = "2001:db8::10"
     struct Key: Hashable, CustomStringConvertible {
         var relay: String
         var category: String
@@ -18,6 +20,10 @@ struct TestTraffic {
     private(set) var frames: [[UInt8]] = []
     private(set) var expected: [Key: (packets: UInt64, bytes: UInt64)] = [:]
     private(set) var expectedUndecoded: [String: UInt64] = [:]
+    private(set) var expectedUndecodedBytes: [String: UInt64] = [:]
+
+    /// Wire bytes of every frame.
+    var byteCount: UInt64 { frames.reduce(0) { $0 + UInt64($1.count) } }
 
     var packetCount: UInt64 { UInt64(frames.count) }
 
@@ -40,11 +46,57 @@ struct TestTraffic {
                 t.add(arp(), .init(relay: "host", category: "non_ip", direction: "in"))
                 var bad = tcp(client, 40000, relay, 9001, payload: 10)
                 bad[14] = 0x44  // IHL 4: shorter than the fixed header
-                t.frames.append(bad)
-                t.expectedUndecoded["ipv4_header_length_invalid", default: 0] += 1
+                t.addUndecoded(bad, "ipv4_header_length_invalid")
             }
         }
         return t
+    }
+
+    /// Fragments as an exit sees them: large DNS answers and NTP datagrams
+    /// cut in several fragments (IPv4 and IPv6, in order, with an
+    /// overlapping repeat), and lone later fragments whose first fragment
+    /// never comes. A datagram's fragments count in its category; a lone
+    /// one under `fragment_first_not_seen`, with its wire bytes either way.
+    static func fragments(rounds: Int) -> TestTraffic {
+        var t = TestTraffic()
+        let relay = ip(198, 51, 100, 10), resolver = ip(203, 0, 113, 53), clock = ip(203, 0, 113, 123)
+        let relay6 = ip6(0x10), resolver6 = ip6(0x53)
+        let dnsIn = Key(relay: "host", category: "dns", direction: "in")
+        let otherOut = Key(relay: "host", category: "other", direction: "out")
+        for round in 0..<rounds {
+            let id = UInt16(truncatingIfNeeded: 0x1000 + round)
+            for f in udpFragments(resolver, 53, relay, 50000 + UInt16(round % 7), payload: 2900 + round % 200, id: id) {
+                t.add(f, dnsIn)
+            }
+            let ntp = udpFragments(relay, 123, clock, 123, payload: 1600, id: id &+ 0x800)
+            for f in ntp { t.add(f, otherOut) }
+            t.add(ntp[1], otherOut)  // a repeated later fragment: its range overlaps the first copy
+            for f in udp6Fragments(resolver6, 53, relay6, 50000, payload: 3100, id: 0x7000 + UInt32(round)) {
+                t.add(f, dnsIn)
+            }
+            // Later fragments whose first one is never sent (as in a fragment flood).
+            t.addUndecoded(loneFragment(resolver, relay, id: 0xE000 &+ id, offsetWords: 185, payload: 400), "fragment_first_not_seen")
+            t.addUndecoded(loneFragment6(resolver6, relay6, id: 0xE000_0000 + UInt32(round), offsetWords: 181, payload: 600), "fragment_first_not_seen")
+        }
+        return t
+    }
+
+    /// `count` lone later fragments, as a fragment flood sends them.
+    static func fragmentFlood(count: Int) -> TestTraffic {
+        var t = TestTraffic()
+        let target = ip(198, 51, 100, 10)
+        for i in 0..<count {
+            let attacker = ip(203, 0, 113, UInt8(1 + i % 200))
+            t.addUndecoded(loneFragment(attacker, target, id: UInt16(truncatingIfNeeded: i), offsetWords: UInt16(1 + i % 1000), payload: 8 * (1 + i % 60)),
+                           "fragment_first_not_seen")
+        }
+        return t
+    }
+
+    mutating func addUndecoded(_ frame: [UInt8], _ reason: String) {
+        frames.append(frame)
+        expectedUndecoded[reason, default: 0] += 1
+        expectedUndecodedBytes[reason, default: 0] += UInt64(frame.count)
     }
 
     mutating func add(_ frame: [UInt8], _ key: Key) {
@@ -76,9 +128,15 @@ struct TestTraffic {
     private static let macA: [UInt8] = [0x02, 0, 0, 0, 0, 0x0A]
     private static let macB: [UInt8] = [0x02, 0, 0, 0, 0, 0x0B]
 
-    private static func ipv4(_ src: [UInt8], _ dst: [UInt8], proto: UInt8, l4: [UInt8]) -> [UInt8] {
+    /// 2001:db8::`last` (the documentation prefix).
+    static func ip6(_ last: UInt8) -> [UInt8] { [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [last] }
+
+    /// An IPv4 frame; `fragment` is the flags-and-offset field (default: DF, whole).
+    private static func ipv4(_ src: [UInt8], _ dst: [UInt8], proto: UInt8, l4: [UInt8],
+                             id: UInt16 = 1, fragment: UInt16 = 0x4000) -> [UInt8] {
         let total = 20 + l4.count
-        var h: [UInt8] = [0x45, 0, UInt8(total >> 8), UInt8(total & 0xFF), 0, 1, 0x40, 0, 64, proto, 0, 0]
+        var h: [UInt8] = [0x45, 0, UInt8(total >> 8), UInt8(total & 0xFF), UInt8(id >> 8), UInt8(id & 0xFF),
+                          UInt8(fragment >> 8), UInt8(fragment & 0xFF), 64, proto, 0, 0]
         h += src + dst
         var sum: UInt32 = 0
         for i in stride(from: 0, to: 20, by: 2) { sum += UInt32(h[i]) << 8 | UInt32(h[i + 1]) }
@@ -101,6 +159,51 @@ struct TestTraffic {
                            UInt8(len >> 8), UInt8(len & 0xFF), 0, 0]
         l4 += [UInt8](repeating: 0x33, count: payload)
         return ipv4(src, dst, proto: 17, l4: l4)
+    }
+
+    /// A UDP datagram as IPv4 fragments of at most 1,480 bytes of IP payload.
+    static func udpFragments(_ src: [UInt8], _ sp: UInt16, _ dst: [UInt8], _ dp: UInt16,
+                             payload: Int, id: UInt16) -> [[UInt8]] {
+        let data = udpHeader(sp, dp, payload: payload) + [UInt8](repeating: 0x44, count: payload)
+        return stride(from: 0, to: data.count, by: 1480).map { start in
+            let end = min(start + 1480, data.count)
+            let more: UInt16 = end < data.count ? 0x2000 : 0
+            return ipv4(src, dst, proto: 17, l4: Array(data[start..<end]), id: id, fragment: more | UInt16(start / 8))
+        }
+    }
+
+    /// A later IPv4 fragment (offset in 8-byte words) of a datagram whose first fragment is never sent.
+    static func loneFragment(_ src: [UInt8], _ dst: [UInt8], id: UInt16, offsetWords: UInt16, payload: Int) -> [UInt8] {
+        ipv4(src, dst, proto: 17, l4: [UInt8](repeating: 0x55, count: payload), id: id, fragment: 0x2000 | offsetWords)
+    }
+
+    /// A UDP datagram as IPv6 fragments (fragment header, at most 1,448 bytes each).
+    static func udp6Fragments(_ src: [UInt8], _ sp: UInt16, _ dst: [UInt8], _ dp: UInt16,
+                              payload: Int, id: UInt32) -> [[UInt8]] {
+        let data = udpHeader(sp, dp, payload: payload) + [UInt8](repeating: 0x66, count: payload)
+        return stride(from: 0, to: data.count, by: 1448).map { start in
+            let end = min(start + 1448, data.count)
+            return ipv6Fragment(src, dst, id: id, offsetWords: UInt16(start / 8), more: end < data.count, Array(data[start..<end]))
+        }
+    }
+
+    static func loneFragment6(_ src: [UInt8], _ dst: [UInt8], id: UInt32, offsetWords: UInt16, payload: Int) -> [UInt8] {
+        ipv6Fragment(src, dst, id: id, offsetWords: offsetWords, more: true, [UInt8](repeating: 0x77, count: payload))
+    }
+
+    private static func ipv6Fragment(_ src: [UInt8], _ dst: [UInt8], id: UInt32, offsetWords: UInt16, more: Bool,
+                                     _ piece: [UInt8]) -> [UInt8] {
+        let length = 8 + piece.count
+        let field = offsetWords << 3 | (more ? 1 : 0)
+        let header: [UInt8] = [0x60, 0, 0, 0, UInt8(length >> 8), UInt8(length & 0xFF), 44, 64] + src + dst
+        let fragment: [UInt8] = [17, 0, UInt8(field >> 8), UInt8(field & 0xFF),
+                                 UInt8(id >> 24), UInt8(id >> 16 & 0xFF), UInt8(id >> 8 & 0xFF), UInt8(id & 0xFF)]
+        return macB + macA + [0x86, 0xDD] + header + fragment + piece
+    }
+
+    private static func udpHeader(_ sp: UInt16, _ dp: UInt16, payload: Int) -> [UInt8] {
+        let len = 8 + payload
+        return [UInt8(sp >> 8), UInt8(sp & 0xFF), UInt8(dp >> 8), UInt8(dp & 0xFF), UInt8(len >> 8), UInt8(len & 0xFF), 0, 0]
     }
 
     /// An ARP request for an address nobody in the test has.

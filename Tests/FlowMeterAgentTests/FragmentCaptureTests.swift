@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+@testable import FlowMeterTestSupport
+
+/// Fragments are frames on the wire like any other: an exit sees large DNS
+/// answers cut in pieces and fragment floods, and both must be counted as
+/// tcpdump counts them on the same interface, in every capture layout.
+@Suite(.serialized, .enabled(if: LiveHarness.canRun && LiveHarness.tool("tcpdump") != nil,
+                             "needs root, iproute2, tcpreplay, curl and tcpdump"))
+struct FragmentCaptureTests {
+    private func series(_ name: String, _ key: TestTraffic.Key) -> String {
+        "\(name){relay=\"\(key.relay)\",category=\"\(key.category)\",direction=\"\(key.direction)\"}"
+    }
+
+    private func totals(_ m: [String: Double]) -> (packets: Double, bytes: Double) {
+        func sum(_ prefixes: [String]) -> Double {
+            m.filter { e in prefixes.contains { e.key.hasPrefix($0) } }.values.reduce(0, +)
+        }
+        return (sum(["flowmeter_packets_total{", "flowmeter_undecoded_packets_total{"]),
+                sum(["flowmeter_bytes_total{", "flowmeter_undecoded_bytes_total{"]))
+    }
+
+    @Test(arguments: ["capture_threads: 2", "capture_threads: 3", "capture_layout: rings"])
+    func everyFragmentIsCountedWithTheWiresBytesExactlyAsTcpdumpCountsIt(layout: String) throws {
+        let veth = try VethPair()
+        defer { veth.destroy() }
+        let agent = try RunningAgent(veth: veth, agentYAML: layout)
+        defer { agent.cleanUp() }
+        #expect(try agent.waitUntilServing(), "agent log:\n\(agent.process.log)")
+        let reference = try TcpdumpReference(namespace: veth.meter, interface: veth.meterInterface, directory: agent.directory)
+        defer { reference.process.stop(signal: SIGKILL) }
+
+        let datagrams = TestTraffic.fragments(rounds: 40)
+        let flood = TestTraffic.fragmentFlood(count: 4000)
+        try datagrams.write(to: agent.directory + "/fragments.pcap")
+        try flood.write(to: agent.directory + "/flood.pcap")
+        #expect(try veth.replay(agent.directory + "/fragments.pcap", pps: 2000).status == 0)
+        #expect(try veth.replay(agent.directory + "/flood.pcap", pps: 20000).status == 0)
+
+        let sentPackets = datagrams.packetCount + flood.packetCount
+        let sentBytes = datagrams.byteCount + flood.byteCount
+        let settled = try LiveHarness.waitUntil(timeout: 15) { try totals(agent.metrics()).packets >= Double(sentPackets) }
+        #expect(settled, "agent log:\n\(agent.process.log)")
+        Thread.sleep(forTimeInterval: 0.5)  // anything counted late (or twice) would show now
+        let wire = try reference.stop()
+        let m = try agent.metrics()
+        let counted = totals(m)
+        #expect(wire.packets == sentPackets && wire.bytes == sentBytes, "tcpdump saw \(wire), sent \(sentPackets) / \(sentBytes)")
+        #expect(counted.packets == Double(wire.packets), "FlowMeter counted \(counted.packets) packets, tcpdump \(wire.packets)")
+        #expect(counted.bytes == Double(wire.bytes), "FlowMeter counted \(counted.bytes) bytes, tcpdump \(wire.bytes)")
+        // A datagram's fragments count in its category, a lone one under its reason.
+        for (key, value) in datagrams.expected {
+            #expect(m[series("flowmeter_packets_total", key)] == Double(value.packets), "packets \(key)")
+            #expect(m[series("flowmeter_bytes_total", key)] == Double(value.bytes), "bytes \(key)")
+        }
+        let lone = datagrams.expectedUndecoded["fragment_first_not_seen", default: 0] + flood.packetCount
+        let loneBytes = datagrams.expectedUndecodedBytes["fragment_first_not_seen", default: 0] + flood.byteCount
+        #expect(m["flowmeter_undecoded_packets_total{reason=\"fragment_first_not_seen\"}"] == Double(lone))
+        #expect(m["flowmeter_undecoded_bytes_total{reason=\"fragment_first_not_seen\"}"] == Double(loneBytes))
+        #expect(m["flowmeter_counts_lower_bound"] == 0)
+    }
+}
