@@ -386,7 +386,9 @@ public final class Agent: @unchecked Sendable {
             for (i, d) in e.ringDrops.enumerated() { r.engineRingDrops.append((name, i, d)) }
         }
         r.workers = workers.map { $0.status() }
-        r.interfaceDrops = interfaceDrops.read()
+        let interfaceCounts = interfaceDrops.read()
+        r.interfaceDrops = interfaceCounts.map { ($0.interface, $0.lost) }
+        r.interfaceRxDropped = interfaceCounts.map { ($0.interface, $0.rxDropped) }
         r.startTimeSeconds = Double(startNanos) / 1e9
         r.nowSeconds = Double(clock.wallNanos()) / 1e9
         r.reloadsSucceeded = ok

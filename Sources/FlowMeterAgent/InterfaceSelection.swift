@@ -99,29 +99,56 @@ public struct SysfsNet: Sendable {
     }
 }
 
-/// `rx_dropped` of each captured interface, counted from the agent's start
-/// (a kernel counter exported as-is would show the drops of before the start
-/// as a spike). A counter that went down means the device was recreated; its
+/// The kernel's counters of each captured interface that say something
+/// about what the capture saw, counted from the agent's start (a kernel
+/// counter exported as-is would show the counts of before the start as a
+/// spike). A counter that went down means the device was recreated; its
 /// new value is all new.
+///
+/// Two kinds, kept apart on purpose:
+/// * loss: `rx_missed_errors` and `rx_fifo_errors`, frames the NIC never
+///   delivered to the kernel (its ring or FIFO was full), so no packet tap
+///   saw them. These make counts a lower bound.
+/// * `rx_dropped`: frames the stack discarded, almost always after the tap
+///   (a protocol nobody handles, a frame for another MAC, IPv6 on an
+///   interface where it is disabled); FlowMeter counted them. Exported for
+///   information, never counted as a loss.
 public final class InterfaceDropCounter: Sendable {
-    private let state: Mutex<[String: (last: UInt64, total: UInt64)]>
+    public struct Reading: Sendable, Equatable {
+        public var interface: String
+        /// Frames the NIC never delivered (`rx_missed_errors` + `rx_fifo_errors`).
+        public var lost: UInt64
+        /// The stack's `rx_dropped` (informative).
+        public var rxDropped: UInt64
+    }
+    static let lossStatistics = ["rx_missed_errors", "rx_fifo_errors"]
+    private static let followed = lossStatistics + ["rx_dropped"]
+    private let state: Mutex<[String: [String: (last: UInt64, total: UInt64)]]>
     private let sysfs: SysfsNet
 
     public init(interfaces: [String], sysfs: SysfsNet = SysfsNet()) {
         self.sysfs = sysfs
-        var s: [String: (last: UInt64, total: UInt64)] = [:]
-        for i in interfaces { s[i] = (sysfs.statistic("rx_dropped", of: i) ?? 0, 0) }
+        var s: [String: [String: (last: UInt64, total: UInt64)]] = [:]
+        for i in interfaces {
+            for name in Self.followed { s[i, default: [:]][name] = (sysfs.statistic(name, of: i) ?? 0, 0) }
+        }
         state = Mutex(s)
     }
 
-    public func read() -> [(interface: String, dropped: UInt64)] {
+    public func read() -> [Reading] {
         state.withLock { s in
-            for (name, v) in s {
-                guard let now = sysfs.statistic("rx_dropped", of: name) else { continue }
-                let added = now >= v.last ? now - v.last : now
-                s[name] = (now, v.total &+ added)
+            for (interface, counters) in s {
+                for (name, v) in counters {
+                    guard let now = sysfs.statistic(name, of: interface) else { continue }
+                    let added = now >= v.last ? now - v.last : now
+                    s[interface]![name] = (now, v.total &+ added)
+                }
             }
-            return s.keys.sorted().map { ($0, s[$0]!.total) }
+            return s.keys.sorted().map { i in
+                let c = s[i]!
+                return Reading(interface: i, lost: Self.lossStatistics.reduce(0) { $0 &+ (c[$1]?.total ?? 0) },
+                               rxDropped: c["rx_dropped"]?.total ?? 0)
+            }
         }
     }
 }

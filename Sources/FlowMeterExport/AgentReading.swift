@@ -15,9 +15,13 @@ public struct AgentReading: Sendable {
     /// connections are no longer tracked, so its `active` is not shown).
     public var connections: [(relayLabels: [String], snapshot: ConnectionSnapshot, current: Bool)] = []
     public var workers: [CaptureWorkerStatus] = []
-    /// Drops the interface itself reports (sysfs `rx_dropped`), counted from
-    /// the agent's start.
+    /// Frames the interface never delivered to the kernel, so no capture saw
+    /// them (sysfs `rx_missed_errors` + `rx_fifo_errors`), counted from the
+    /// agent's start: a loss.
     public var interfaceDrops: [(interface: String, dropped: UInt64)] = []
+    /// The interface's `rx_dropped` since the agent's start: frames the
+    /// stack discarded after the capture saw them. Informative, not a loss.
+    public var interfaceRxDropped: [(interface: String, dropped: UInt64)] = []
     /// Summaries dropped because an engine worker's ring was full (`rings` layout).
     public var engineRingDrops: [(interface: String, worker: Int, dropped: UInt64)] = []
     public var version: String = FlowMeterVersion.string
@@ -83,8 +87,10 @@ public struct AgentReading: Sendable {
 
     public var totalGaps: UInt64 { interfaces.reduce(0) { $0 &+ interfaceStatus($1).gaps } }
 
-    /// Counts since the start are a lower bound once anything was dropped or
-    /// an interface was not captured for a while.
+    /// Counts since the start are a lower bound once packets were lost
+    /// before or at the capture (a capture ring, the NIC, an engine ring) or
+    /// an interface was not captured for a while. `interfaceRxDropped` is
+    /// not a loss.
     public var isLowerBound: Bool { totalDrops > 0 || totalGaps > 0 }
 
     public var lowerBoundReasons: [String] {

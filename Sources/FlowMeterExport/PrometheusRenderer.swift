@@ -109,7 +109,7 @@ public final class PrometheusRenderer {
 
     private func renderDrops(_ r: AgentReading) {
         family("flowmeter_drops_total", "counter",
-               "Packets lost before counting, by source: kernel_ring (a capture handle's ring was full; pcap_stats ps_drop widened to 64 bits, per worker), interface (the interface's own rx_dropped since the agent started), engine_ring (a worker ring was full).")
+               "Packets lost before counting, by source: kernel_ring (a capture handle's ring was full; pcap_stats ps_drop widened to 64 bits, per worker), interface (frames the NIC never delivered: rx_missed_errors + rx_fifo_errors since the agent started), engine_ring (a worker ring was full).")
         for w in r.workers {
             sample("flowmeter_drops_total{source=\"kernel_ring\",interface=\"\(escape(w.interface))\",worker=\"\(w.worker)\"}", w.kernelRingDrops)
         }
@@ -119,18 +119,23 @@ public final class PrometheusRenderer {
         for (name, dropped) in r.interfaceDrops {
             sample("flowmeter_drops_total{source=\"interface\",interface=\"\(escape(name))\"}", dropped)
         }
+        family("flowmeter_interface_rx_dropped_total", "counter",
+               "The interface's rx_dropped since the agent started: frames the stack discarded after the capture saw them (no handler for the protocol, another host's MAC, IPv6 disabled). Informative: FlowMeter counted them, so not a loss.")
+        for (name, dropped) in r.interfaceRxDropped {
+            sample("flowmeter_interface_rx_dropped_total{interface=\"\(escape(name))\"}", dropped)
+        }
 
     }
 
     private func renderCapture(_ r: AgentReading) {
         let interfaces = r.interfaces
-        family("flowmeter_capture_up", "gauge", "1 while every capture handle of the interface is open, 0 during a capture gap.")
+        family("flowmeter_capture_up", "gauge", "1 while every capture handle of the interface is open and bound to the device that carries its name, 0 during a capture gap.")
         for name in interfaces { sample("flowmeter_capture_up{interface=\"\(escape(name))\"}", r.interfaceStatus(name).up ? UInt64(1) : 0) }
         family("flowmeter_capture_gaps_total", "counter", "Spans during which the interface was not captured (missing, vanished or failing); their traffic is unknown, not zero.")
         for name in interfaces { sample("flowmeter_capture_gaps_total{interface=\"\(escape(name))\"}", r.interfaceStatus(name).gaps) }
         family("flowmeter_capture_gap_seconds_total", "counter", "Seconds during which the interface was not captured, the open gap included.")
         for name in interfaces { sampleDouble("flowmeter_capture_gap_seconds_total{interface=\"\(escape(name))\"}", r.interfaceStatus(name).gapSeconds) }
-        family("flowmeter_counts_lower_bound", "gauge", "1 when packets were dropped or an interface was not captured since the start: every count since then is a lower bound.")
+        family("flowmeter_counts_lower_bound", "gauge", "1 when packets were lost before or at the capture (a capture ring, the NIC, an engine ring) or an interface was not captured since the start: every count since then is a lower bound.")
         sample("flowmeter_counts_lower_bound", r.isLowerBound ? UInt64(1) : 0)
 
     }

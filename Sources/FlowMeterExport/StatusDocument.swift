@@ -15,7 +15,10 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         public var up: Bool
         public var workers: Int
         public var kernelRingDrops: UInt64
+        /// Frames the NIC never delivered (a loss).
         public var interfaceDrops: UInt64
+        /// The stack's rx_dropped since the start: informative, not a loss.
+        public var rxDropped: UInt64?
         public var gaps: UInt64
         public var gapSeconds: Double
         public var recentGaps: [Gap]
@@ -90,6 +93,7 @@ public struct StatusDocument: Codable, Sendable, Equatable {
             return Interface(
                 name: name, up: s.up, workers: ws.count, kernelRingDrops: s.kernelRingDrops,
                 interfaceDrops: r.interfaceDrops.first { $0.interface == name }?.dropped ?? 0,
+                rxDropped: r.interfaceRxDropped.first { $0.interface == name }?.dropped ?? 0,
                 gaps: s.gaps, gapSeconds: s.gapSeconds,
                 recentGaps: gaps.map { Gap(start: Format.iso8601Milliseconds(seconds: Double($0.startNanos) / 1e9), end: $0.endNanos.map { Format.iso8601Milliseconds(seconds: Double($0) / 1e9) }, reason: $0.reason) },
                 lastError: ws.compactMap(\.lastError).first)

@@ -85,14 +85,37 @@ struct InterfaceSelectionTests {
         #expect(s.warnings.first?.contains("br0 overlaps eth0") == true)
     }
 
-    @Test func interfaceDropsCountFromTheStartAndSurviveACounterReset() throws {
+    @Test func interfaceCountersCountFromTheStartAndSurviveACounterReset() throws {
         let sysfs = try fakeSysfs()
         defer { try? FileManager.default.removeItem(atPath: sysfs.root) }
         let drops = InterfaceDropCounter(interfaces: ["eth1"], sysfs: sysfs)
-        #expect(drops.read().first?.dropped == 0, "drops before the start are not ours")
+        #expect(drops.read().first?.rxDropped == 0, "drops before the start are not ours")
         try "10\n".write(toFile: "\(sysfs.root)/eth1/statistics/rx_dropped", atomically: true, encoding: .utf8)
-        #expect(drops.read().first?.dropped == 3)
+        #expect(drops.read().first?.rxDropped == 3)
         try "2\n".write(toFile: "\(sysfs.root)/eth1/statistics/rx_dropped", atomically: true, encoding: .utf8)
-        #expect(drops.read().first?.dropped == 5, "a recreated device starts from zero")
+        #expect(drops.read().first?.rxDropped == 5, "a recreated device starts from zero")
+    }
+
+    /// rx_dropped counts frames the stack threw away after the capture saw
+    /// them; only what the NIC never delivered is a loss.
+    @Test func onlyFramesTheNICNeverDeliveredAreALossAndRxDroppedIsNot() throws {
+        let sysfs = try fakeSysfs()
+        defer { try? FileManager.default.removeItem(atPath: sysfs.root) }
+        let counters = InterfaceDropCounter(interfaces: ["eth1"], sysfs: sysfs)
+        try "500\n".write(toFile: "\(sysfs.root)/eth1/statistics/rx_dropped", atomically: true, encoding: .utf8)
+        var r = AgentReading()
+        r.interfaceDrops = counters.read().map { ($0.interface, $0.lost) }
+        r.interfaceRxDropped = counters.read().map { ($0.interface, $0.rxDropped) }
+        #expect(r.interfaceRxDropped.first?.dropped == 493)
+        #expect(!r.isLowerBound && r.lowerBoundReasons.isEmpty)
+        #expect(!StatusDocument(r).lowerBound)
+        try "4\n".write(toFile: "\(sysfs.root)/eth1/statistics/rx_missed_errors", atomically: true, encoding: .utf8)
+        try "1\n".write(toFile: "\(sysfs.root)/eth1/statistics/rx_fifo_errors", atomically: true, encoding: .utf8)
+        r.interfaceDrops = counters.read().map { ($0.interface, $0.lost) }
+        #expect(r.interfaceDrops.first?.dropped == 5)
+        #expect(r.isLowerBound && r.lowerBoundReasons == ["interface_drops"])
+        let text = String(decoding: PrometheusRenderer().render(r), as: UTF8.self)
+        #expect(text.contains("flowmeter_drops_total{source=\"interface\",interface=\"eth1\"} 5\n"))
+        #expect(text.contains("flowmeter_interface_rx_dropped_total{interface=\"eth1\"} 493\n"))
     }
 }

@@ -27,6 +27,7 @@ struct PrometheusRendererTests {
         r.workers = [CaptureWorkerStatus(interface: "eth0", worker: 0, up: true, kernelRingDrops: 3, kernelReceived: 5,
                                          gaps: 1, gapSeconds: 2.5, recentGaps: [], lastError: nil)]
         r.interfaceDrops = [("eth0", 4)]
+        r.interfaceRxDropped = [("eth0", 79)]
         r.startTimeSeconds = 1_700_000_000
         r.nowSeconds = 1_700_000_060
         r.reloadsSucceeded = 1

@@ -81,6 +81,26 @@ struct TestTraffic {
         return t
     }
 
+    /// Frames the receiving stack discards after the packet tap has seen
+    /// them: a protocol nobody handles, IPv4 for another host's MAC, IPv6
+    /// to an interface where IPv6 is disabled (the test's namespaces).
+    static func strayFrames(rounds: Int) -> TestTraffic {
+        var t = TestTraffic()
+        let relay = ip(198, 51, 100, 10), stranger = ip(203, 0, 113, 5)
+        for round in 0..<rounds {
+            t.add([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF] + macA + [0x88, 0xB5] + [UInt8](repeating: UInt8(round & 0xFF), count: 46),
+                  Key(relay: "host", category: "non_ip", direction: "in"))
+            var otherMAC = udp(stranger, 40000, relay, 9, payload: 20 + round % 30)
+            otherMAC.replaceSubrange(0..<6, with: [0x02, 0, 0, 0, 0, 0x99])
+            t.add(otherMAC, Key(relay: "host", category: "other", direction: "in"))
+            let payload = [UInt8](repeating: 0x11, count: 16)
+            let udp6: [UInt8] = [0x9C, 0x40, 0, 9, 0, 24, 0, 0] + payload
+            let header: [UInt8] = [0x60, 0, 0, 0, 0, UInt8(udp6.count), 17, 64] + ip6(0x99) + ip6(0x10)
+            t.add([0x33, 0x33, 0, 0, 0, 1] + macA + [0x86, 0xDD] + header + udp6, Key(relay: "host", category: "other", direction: "in"))
+        }
+        return t
+    }
+
     /// `count` lone later fragments, as a fragment flood sends them.
     static func fragmentFlood(count: Int) -> TestTraffic {
         var t = TestTraffic()
