@@ -47,7 +47,7 @@ struct BenchCommand: ParsableCommand {
         guard flowTableCapacity >= FlowTable.bucketSize else {
             throw ValidationError("--flow-table-capacity must be at least \(FlowTable.bucketSize)")
         }
-        guard !configOptions.torrcs.isEmpty || configOptions.config != nil else {
+        guard !configOptions.torrcs.isEmpty || configOptions.configFile != nil else {
             throw ValidationError("describe the host with --torrc/--config (scripts/gen_bench_captures.py writes them beside the captures)")
         }
     }

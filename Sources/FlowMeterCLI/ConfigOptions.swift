@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import FlowMeterAgent
 import FlowMeterExport
@@ -18,8 +19,23 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Tor's cached-consensus or cached-microdesc-consensus: which remote endpoints are relays.", valueName: "FILE"))
     var consensus: String?
 
-    @Option(help: ArgumentHelp("FlowMeter config file (YAML, docs/configuration.md).", valueName: "FILE"))
+    @Option(help: ArgumentHelp(
+        "FlowMeter config file (YAML, docs/configuration.md). Default: \(ConfigOptions.installedConfig) when it exists "
+            + "(the file the systemd unit runs with, so every command sees the agent's quotas); "
+            + (FileManager.default.fileExists(atPath: ConfigOptions.installedConfig) ? "on this host it exists and is read." : "on this host it does not exist."),
+        valueName: "FILE"))
     var config: String?
+
+    /// The config file the package installs and the unit runs with.
+    static let installedConfig = "/etc/flowmeter/flowmeter.yaml"
+
+    /// The config file every command reads: `--config`, else the installed
+    /// one under `systemRoot` when it exists, else none.
+    var configFile: String? {
+        if let config { return config }
+        let installed = (systemRoot.hasSuffix("/") ? String(systemRoot.dropLast()) : systemRoot) + ConfigOptions.installedConfig
+        return FileManager.default.fileExists(atPath: installed) ? installed : nil
+    }
 
     /// Tests point this at a temporary tree: where /etc/tor/torrc,
     /// /etc/tor/instances and /var/lib/flowmeter are looked for.
@@ -33,7 +49,7 @@ struct ConfigOptions: ParsableArguments {
     /// - Parameter warn: print warnings about what classification cannot tell apart.
     func load(warn: Bool = true) throws -> LoadedConfig {
         do {
-            let loaded = try ConfigLoader.load(torrcs: torrcs, consensus: consensus, config: config, layout: torLayout)
+            let loaded = try ConfigLoader.load(torrcs: torrcs, consensus: consensus, config: configFile, layout: torLayout)
             if warn { for w in loaded.warnings { Diagnostics.warn(w) } }
             return loaded
         } catch {
@@ -46,7 +62,7 @@ struct ConfigOptions: ParsableArguments {
     /// else `state_directory/accounting.db` (docs/configuration.md, "store:").
     func defaultStorePath() throws -> String {
         do {
-            let file = try config.map { path throws(ConfigError) in try ConfigFile.load(path) }
+            let file = try configFile.map { path throws(ConfigError) in try ConfigFile.load(path) }
             let name = file?.path ?? "-"
             let agent = try AgentSettings.parse(file?.sections["agent"], file: name)
             let store = try StoreSettings.parse(file?.sections["store"], file: name)

@@ -73,7 +73,7 @@ struct RunCommand: ParsableCommand {
     func loadConfiguration() throws(ConfigError) -> (AgentConfiguration, warnings: [String]) {
         try checkOptions()
         let loaded = try ConfigLoader.load(torrcs: configOptions.torrcs, consensus: configOptions.consensus,
-                                           config: configOptions.config, layout: configOptions.torLayout)
+                                           config: configOptions.configFile, layout: configOptions.torLayout)
         let file = loaded.configFile?.path ?? "-"
         var settings = try AgentSettings.parse(loaded.configFile?.sections["agent"], file: file)
         settings.surge = try SurgeSettings.parse(loaded.configFile?.sections["surge"], file: file)
