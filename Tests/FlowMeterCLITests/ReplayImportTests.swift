@@ -101,7 +101,7 @@ import Glibc
     }
 
     @Test(.enabled(if: canMount && LiveHarness.tool("python3") != nil, "needs root to mount a tmpfs, and python3"))
-    func anImportIntoAFullDiskNamesTheMissingDaysAndTakesAboutAsLongAsAGoodOne() throws {
+    func anImportIntoAFullDiskNamesTheMissingDaysAndTriesTheStoreOnlyAFewTimes() throws {
         let dir = makeTemporaryDirectory("import-full")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Self.capture(dir + "/month.pcap", packets: 100_000, days: 12)
@@ -119,6 +119,9 @@ import Glibc
         let fullSeconds = Date().timeIntervalSince(started)
         #expect(full.status == 1, "\(full.stderr)")
         #expect(full.stderr.contains("2026-03-01 to 2026-03-12"), "\(full.stderr)")
-        #expect(fullSeconds < max(3, goodSeconds * 3), "good import \(goodSeconds) s, into a full disk \(fullSeconds) s")
+        // No retry storm: the store is tried at the open, at the flush and once at the end, not once per
+        // bucket or packet (counted in attempts, not seconds: the machines are shared).
+        let attempts = full.stderr.split(separator: "\n").count(where: { $0.contains("SQLITE_FULL") })
+        #expect(attempts <= 3, "\(attempts) attempts to write (good import \(goodSeconds) s, into a full disk \(fullSeconds) s):\n\(full.stderr)")
     }
 }
