@@ -113,11 +113,16 @@ public struct BacktestResult: Sendable {
     public var flowMeterMAPE: Double { mape(\.flowMeter) }
     public var vnstatMAPE: Double { mape(\.vnstat) }
     public var pointCount: Int { periods.reduce(0) { $0 + $1.points.count } }
+    /// Points where FlowMeter projected (all but a young store's first 30 minutes).
+    public var projectedPointCount: Int { periods.reduce(0) { $0 + $1.points.count(where: { $0.flowMeter.isFinite }) } }
 
     /// Share of points (0…1) whose range held the actual end-of-period total.
+    /// Points where FlowMeter made no projection (a young store's first 30
+    /// minutes) carry NaN and are left out of its scores, not of vnstat's.
     public var coverage: Double {
         let (held, n) = periods.reduce((0, 0)) { acc, p in
-            (acc.0 + p.points.count(where: { $0.low <= p.actual && p.actual <= $0.high }), acc.1 + p.points.count)
+            (acc.0 + p.points.count(where: { $0.low <= p.actual && p.actual <= $0.high }),
+             acc.1 + p.points.count(where: { $0.low.isFinite }))
         }
         return n == 0 ? 0 : Double(held) / Double(n)
     }
@@ -125,7 +130,7 @@ public struct BacktestResult: Sendable {
     public var meanRangeWidth: Double {
         var sum = 0.0, n = 0
         for p in periods where p.actual > 0 {
-            for pt in p.points { sum += (pt.high - pt.low) / p.actual; n += 1 }
+            for pt in p.points where pt.low.isFinite { sum += (pt.high - pt.low) / p.actual; n += 1 }
         }
         return n == 0 ? 0 : 100 * sum / Double(n)
     }
@@ -133,9 +138,9 @@ public struct BacktestResult: Sendable {
     func mape(_ k: KeyPath<Point, Double>) -> Double {
         var sum = 0.0, n = 0
         for p in periods where p.actual > 0 {
-            for pt in p.points { sum += abs(pt[keyPath: k] - p.actual) / p.actual; n += 1 }
+            for pt in p.points where pt[keyPath: k].isFinite { sum += abs(pt[keyPath: k] - p.actual) / p.actual; n += 1 }
         }
-        return n == 0 ? 0 : 100 * sum / Double(n)
+        return n == 0 ? .nan : 100 * sum / Double(n)
     }
 }
 

@@ -33,8 +33,28 @@ public struct QuotaForecast: Sendable {
     /// The period began before the first data (and no seed was imported):
     /// `usage` is a lower bound of what the period really used.
     public var usageIsLowerBound = false
-    /// The counts imported for this period (`flowmeter import`), included in `usage`.
+    /// The counts imported for this period (`flowmeter import`, or tor's
+    /// state file for a Tor quota), included in `usage`.
     public var imported: ImportedUsage?
+    /// Seconds of this host's own observed traffic the projection stands on
+    /// (the model's window, capture gaps excluded).
+    public var ownHistorySeconds: Double = 0
+    /// Whether a young store's level also stands on `imported` (its average
+    /// rate over its span).
+    public var levelUsesImported = false
+    /// When this host's own data begin (nil: none yet).
+    public var ownDataStart: Date?
+    /// The part of the period before this host's data (and before anything
+    /// imported): nothing measured it. The projection counts it at the
+    /// projected average rate (`unobservedEstimate`, rule bytes); the
+    /// range's low end assumes it was silent (a host that did not exist yet).
+    public var unobservedSeconds: Double = 0
+    public var unobservedEstimate: Double = 0
+    /// How much measured history the projection stands on: the host's own
+    /// observed seconds, plus the imported span when the level uses it.
+    public var historySeconds: Double {
+        ownHistorySeconds + (levelUsesImported ? imported.map { $0.end.timeIntervalSince($0.start) } ?? 0 : 0)
+    }
     /// `relayBandwidthRateToLast` as torrc lines, per relay for a host-wide quota.
     public var rateAdvice: RateAdvice?
 
@@ -70,24 +90,38 @@ public enum QuotaForecaster {
     /// How much history before `now` the model reads.
     public static let windowSeconds = 56.0 * 86_400
 
+    /// Under this much of its own observed traffic a store is young: the
+    /// model has no daily blocks yet and projects the measured average rate.
+    public static let youngSeconds = 3.0 * 86_400
+    /// Until a store has this much of its own data (and so its own weekly
+    /// profile), an imported average is history the level stands on too.
+    public static let importedPriorSeconds = 14.0 * 86_400
+
     /// Reads what it needs from `source` and forecasts `quota` at `now`.
-    public static func forecast(_ quota: Quota, source: UsageHistorySource, now: Date) throws -> QuotaForecast {
-        let interval = quota.interval(containing: now)
+    /// - Parameters:
+    ///   - interval: the period to use instead of the quota's computed one
+    ///     (tor's own interval for a Tor quota, `TorIntervalChoice`).
+    ///   - extraSeed: counts from outside the store for the period's start
+    ///     (tor's state file), weighed against imported seeds like one.
+    public static func forecast(_ quota: Quota, source: UsageHistorySource, now: Date,
+                                interval override: DateInterval? = nil, extraSeed: ImportedUsage? = nil) throws -> QuotaForecast {
+        let interval = override ?? quota.interval(containing: now)
         let from = min(interval.start, now.addingTimeInterval(-windowSeconds))
         let buckets = try source.buckets(from: from, to: now)
         let gaps = try source.gaps(from: from, to: now)
-        let traffic = HourlyTraffic(buckets: buckets, gaps: gaps, scope: quota.scope, from: from, to: now, zone: quota.timeZone)
-        var usage = QuotaUsage.measure(quota, buckets: buckets, now: now)
-        var seed: ImportedUsage? = nil
-        if let seeds = source as? ImportedUsageSource,
-           let found = ImportedUsage.seed(for: quota, interval: interval, among: try seeds.importedUsage(overlapping: interval)) {
+        let traffic = HourlyTraffic(buckets: buckets, gaps: gaps, scope: quota.scope, from: from, to: now, zone: quota.timeZone,
+                                    observationStart: try source.observationStart())
+        var usage = QuotaUsage.measure(quota, buckets: buckets, interval: interval, now: now)
+        var candidates = extraSeed.map { [$0] } ?? []
+        if let seeds = source as? ImportedUsageSource { candidates += try seeds.importedUsage(overlapping: interval) }
+        let seed = ImportedUsage.seed(for: quota, interval: interval, among: candidates)
+        if let found = seed {
             // The seed already holds what FlowMeter counted before its end.
-            seed = found
-            usage = QuotaUsage.measure(quota, buckets: buckets.filter { $0.start >= found.end }, now: now)
+            usage = QuotaUsage.measure(quota, buckets: buckets.filter { $0.start >= found.end }, interval: interval, now: now)
             usage.read &+= found.read; usage.written &+= found.written
             usage.used = quota.rule.bytes(read: usage.read, written: usage.written)
         }
-        var f = forecast(quota, traffic: traffic, usage: usage, periodBuckets: buckets, now: now)
+        var f = forecast(quota, traffic: traffic, usage: usage, periodBuckets: buckets, now: now, seed: seed)
         f.imported = seed
         if let rate = f.relayBandwidthRateToLast {
             let dayAgo = now.addingTimeInterval(-86_400)
@@ -101,8 +135,10 @@ public enum QuotaForecaster {
 
     /// Forecast from pre-binned traffic (which may extend past `now`; nothing
     /// after `now` is read) and the period's exact usage.
+    /// - Parameter seed: imported counts for the period's start; a young
+    ///   store's level stands on them too.
     public static func forecast(_ quota: Quota, traffic: HourlyTraffic, usage: QuotaUsage,
-                                periodBuckets: [UsageBucket] = [], now: Date) -> QuotaForecast {
+                                periodBuckets: [UsageBucket] = [], now: Date, seed: ImportedUsage? = nil) -> QuotaForecast {
         let interval = usage.interval
         let ptd = traffic.totals(from: interval.start, to: now)
         let last24 = traffic.totals(from: now.addingTimeInterval(-86_400), to: now)
@@ -116,14 +152,22 @@ public enum QuotaForecaster {
             relayBandwidthRateToLast: secondsLeft > 0 ? UInt64(Double(usage.remaining) / secondsLeft / (quota.rule == .sum ? 2 : 1)) : nil,
             method: methodName)
 
-        guard let mIn = SeasonalTrendModel(traffic: traffic, values: traffic.read, now: now),
-              let mOut = SeasonalTrendModel(traffic: traffic, values: traffic.written, now: now)
-        else { return f }
+        let own = traffic.ownHistory(window: windowSeconds, now: now)
+        f.ownHistorySeconds = own.observed
+        f.ownDataStart = own.observed > 0 ? traffic.observedFrom : nil
+        guard let (mIn, mOut, usesSeed) = models(traffic: traffic, own: own, seed: seed, now: now) else { return f }
+        f.levelUsesImported = usesSeed
 
-        // Walk the rest of the period hour by hour.
-        var cumIn = Double(usage.read), cumOut = Double(usage.written)
+        // Walk the rest of the period hour by hour, from what was used and
+        // what the part of the period nobody measured is estimated at.
+        let coveredFrom = min(now, seed?.start ?? f.ownDataStart ?? now)
+        f.unobservedSeconds = max(0, coveredFrom.timeIntervalSince(interval.start))
+        let fill = f.unobservedSeconds > 3600 ? (mIn.level * f.unobservedSeconds, mOut.level * f.unobservedSeconds) : (0, 0)
+        f.unobservedEstimate = quota.rule.bytes(read: fill.0, written: fill.1)
+        var cumIn = Double(usage.read) + fill.0, cumOut = Double(usage.written) + fill.1
         let limit = Double(quota.limit)
-        var exhaustion: Date? = usage.used >= quota.limit ? pastCrossing(quota, buckets: periodBuckets, interval: interval) ?? now : nil
+        var exhaustion: Date? = usage.used >= quota.limit ? pastCrossing(quota, buckets: periodBuckets, interval: interval) ?? now
+            : quota.rule.bytes(read: cumIn, written: cumOut) >= limit ? now : nil
         var t = max(now, interval.start).timeIntervalSince1970
         let end = interval.end.timeIntervalSince1970
         var slot = SlotCache(traffic: traffic)
@@ -150,8 +194,14 @@ public enum QuotaForecaster {
         }
         let regimes = [mIn, mOut].compactMap(\.regimeStartDaysAgo)
         f.levelChange = regimes.min().map { now.addingTimeInterval(-$0 * 86_400) }
-        f.learnsFrom = now.addingTimeInterval(-min(mIn.learnsFromDaysAgo, mOut.learnsFromDaysAgo) * 86_400)
-        let remIn = cumIn - Double(usage.read), remOut = cumOut - Double(usage.written)
+        if usesSeed, let seed {
+            f.learnsFrom = seed.start
+        } else if own.observed < youngSeconds {
+            f.learnsFrom = max(traffic.observedFrom, now.addingTimeInterval(-windowSeconds))
+        } else {
+            f.learnsFrom = now.addingTimeInterval(-min(mIn.learnsFromDaysAgo, mOut.learnsFromDaysAgo) * 86_400)
+        }
+        let remIn = cumIn - fill.0 - Double(usage.read), remOut = cumOut - fill.1 - Double(usage.written)
         let lowIn = Double(usage.read) + max(0, remIn - spread(mIn)), highIn = cumIn + spread(mIn)
         let lowOut = Double(usage.written) + max(0, remOut - spread(mOut)), highOut = cumOut + spread(mOut)
         f.projection = .init(endTotal: quota.rule.bytes(read: cumIn, written: cumOut),
@@ -160,6 +210,40 @@ public enum QuotaForecaster {
                              endRead: cumIn, endWritten: cumOut, exhaustion: exhaustion,
                              futureRate: secondsLeft > 0 ? max(0, quota.rule.bytes(read: cumIn, written: cumOut) - Double(usage.used)) / secondsLeft : 0)
         return f
+    }
+
+    /// Both directions' models. A young store (under `youngSeconds` of its
+    /// own data) has no daily blocks and projects its measured average; when
+    /// counts from before it were imported, the level also stands on them,
+    /// weighed by time (the imported span's average rate), until the store
+    /// has weeks of its own (`importedPriorSeconds`), so a store minutes old
+    /// does not project from one hour of the day nor one of days from three
+    /// weekdays. Without its own 30 minutes, the imported average alone.
+    static func models(traffic: HourlyTraffic, own: (read: Double, written: Double, observed: Double), seed: ImportedUsage?,
+                       now: Date) -> (SeasonalTrendModel, SeasonalTrendModel, usesSeed: Bool)? {
+        let span = seed.map { $0.end.timeIntervalSince($0.start) } ?? 0
+        let prior = span >= minimumObservedSeconds ? seed : nil
+        func blended(_ ownBytes: Double, _ seedBytes: UInt64) -> Double {
+            (ownBytes + Double(seedBytes)) / (own.observed + span)
+        }
+        if var mIn = SeasonalTrendModel(traffic: traffic, values: traffic.read, now: now),
+           var mOut = SeasonalTrendModel(traffic: traffic, values: traffic.written, now: now) {
+            guard own.observed < importedPriorSeconds, let prior else { return (mIn, mOut, false) }
+            if own.observed < youngSeconds {
+                mIn.setYoungLevel(blended(own.read, prior.read))
+                mOut.setYoungLevel(blended(own.written, prior.written))
+            } else {
+                // Days of its own, not yet weeks: the profiles are its own,
+                // the level also stands on the imported average, and how far
+                // the two disagree is part of the level's uncertainty.
+                mIn.blendLevel(blended(own.read, prior.read))
+                mOut.blendLevel(blended(own.written, prior.written))
+            }
+            return (mIn, mOut, true)
+        }
+        guard let prior else { return nil }
+        return (SeasonalTrendModel(youngLevel: blended(own.read, prior.read)),
+                SeasonalTrendModel(youngLevel: blended(own.written, prior.written)), true)
     }
 
     /// When the cumulative rule bytes crossed the limit, from the period's buckets.

@@ -14,6 +14,8 @@ public struct HourlyTraffic: Sendable {
     public private(set) var observed: [Double]
     /// The zone whose calendar the forecast's weekday/hour profile uses.
     public let zone: TimeZone
+    /// Where observing begins (no earlier than the binned span's start).
+    public private(set) var observedFrom: Date
     /// Local (day number, weekday, hour) of each bin's start, computed once.
     let local: [(day: Int, weekday: Int, hour: Int)]
 
@@ -21,14 +23,17 @@ public struct HourlyTraffic: Sendable {
 
     /// Bins [from, to) of `buckets` in `scope`. Bucket bytes are spread evenly
     /// over the bucket's span; observation starts at the earliest bucket of any
-    /// scope (before it nothing was recorded) and excludes `gaps`.
-    public init(buckets: [UsageBucket], gaps: [DateInterval], scope: QuotaScope, from: Date, to: Date, zone: TimeZone) {
+    /// scope (before it nothing was recorded), or later at `observationStart`
+    /// when observing began inside that bucket, and excludes `gaps`.
+    public init(buckets: [UsageBucket], gaps: [DateInterval], scope: QuotaScope, from: Date, to: Date, zone: TimeZone,
+                observationStart: Date? = nil) {
         firstHour = HourlyTraffic.hour(containing: from)
         let n = Swift.max(0, HourlyTraffic.hour(containing: to.addingTimeInterval(-0.001)) - firstHour + 1)
         read = Array(repeating: 0, count: n)
         written = read
         observed = read
         self.zone = zone
+        observedFrom = to
         let first = firstHour
         local = (0..<n).map { i in
             let l = LocalTime(Date(timeIntervalSince1970: Double(first + i) * 3600), in: zone)
@@ -41,7 +46,7 @@ public struct HourlyTraffic: Sendable {
             spread(Double(scope.bytes(of: b)), over: b.start, seconds: Double(Swift.max(1, b.durationSeconds)), inbound: inbound)
         }
         let earliest = buckets.map(\.start).min() ?? to
-        let observedFrom = Swift.max(from, earliest)
+        observedFrom = Swift.max(from, earliest, observationStart ?? earliest)
         for i in 0..<n {
             let hs = Double(firstHour + i) * 3600
             let lo = Swift.max(hs, observedFrom.timeIntervalSince1970), hi = Swift.min(hs + 3600, to.timeIntervalSince1970)
@@ -68,6 +73,18 @@ public struct HourlyTraffic: Sendable {
             }
             h += 1
         }
+    }
+
+    /// What was observed in the `window` seconds before `now`, whole bins
+    /// (a bin's observed seconds already count only its observed part).
+    public func ownHistory(window: Double, now: Date) -> (read: Double, written: Double, observed: Double) {
+        let first = HourlyTraffic.hour(containing: now.addingTimeInterval(-window)) - firstHour
+        let last = HourlyTraffic.hour(containing: now.addingTimeInterval(-0.001)) - firstHour
+        var r = 0.0, w = 0.0, o = 0.0
+        for i in Swift.max(0, first)...Swift.max(0, Swift.min(hourCount - 1, last)) where i < hourCount {
+            r += read[i]; w += written[i]; o += observed[i]
+        }
+        return (r, w, o)
     }
 
     /// Sums over [from, to), pro rata for partial hours: (read, written, observed seconds).

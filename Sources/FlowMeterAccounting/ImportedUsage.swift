@@ -10,6 +10,8 @@ import Foundation
 public struct ImportedUsage: Sendable, Equatable {
     public enum Source: String, Sendable, CaseIterable {
         case torState = "tor-state"
+        /// tor's own figures read on its control port (never stored).
+        case torControl = "tor-control"
         case vnstatJSON = "vnstat-json"
         case vnstatDB = "vnstat-db"
     }

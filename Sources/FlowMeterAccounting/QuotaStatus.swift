@@ -16,21 +16,68 @@ public struct QuotaStatus: Sendable {
     /// The relay's own figures when `forecast` asked its tor (`source` "tor_control").
     public var torControl: TorControlStatus? = nil
 
+    /// Which interval a Tor quota's figures are for, and where it came
+    /// from (`TorIntervalChoice`); nil for other quotas.
+    public var intervalSource: TorIntervalSource? = nil
+
     /// What Tor knows about one relay: its accounting settings, its `state`
     /// file's counters and its identity (DataDirectory/fingerprint).
     public struct TorInputs: Sendable {
         public var config: TorHibernationConfig
         public var state: TorAccountingState
         public var fingerprint: TorFingerprint?
-        public init(config: TorHibernationConfig, state: TorAccountingState, fingerprint: TorFingerprint?) {
+        /// When the state file was written; nil when there is none (or it
+        /// could not be read: then `state` is empty).
+        public var stateSavedAt: Date?
+        /// Where the state file is read again (`refreshed()`).
+        public var dataDirectory: String?
+        public init(config: TorHibernationConfig, state: TorAccountingState, fingerprint: TorFingerprint?,
+                    stateSavedAt: Date? = nil, dataDirectory: String? = nil) {
             self.config = config; self.state = state; self.fingerprint = fingerprint
+            self.stateSavedAt = stateSavedAt; self.dataDirectory = dataDirectory
+        }
+
+        /// Reads the relay's `state` and `fingerprint` from its DataDirectory
+        /// (each left empty when unreadable: tor keeps it 0700 for its user).
+        public static func read(config: TorHibernationConfig, dataDirectory: String?) -> TorInputs {
+            var inputs = TorInputs(config: config, state: TorAccountingState(), fingerprint: nil, dataDirectory: dataDirectory)
+            guard let dir = dataDirectory else { return inputs }
+            if let text = try? String(contentsOfFile: dir + "/state", encoding: .utf8),
+               let state = try? TorAccountingState(stateFile: text) {
+                inputs.state = state
+                let mtime = (try? FileManager.default.attributesOfItem(atPath: dir + "/state"))?[.modificationDate] as? Date
+                inputs.stateSavedAt = state.lastWritten ?? mtime
+            }
+            if let text = try? String(contentsOfFile: dir + "/fingerprint", encoding: .utf8) {
+                inputs.fingerprint = try? TorFingerprint(fingerprintFile: text)
+            }
+            return inputs
+        }
+
+        /// The same relay with its state file read again (tor rewrites it).
+        public func refreshed() -> TorInputs {
+            guard dataDirectory != nil else { return self }
+            var again = Self.read(config: config, dataDirectory: dataDirectory)
+            if again.fingerprint == nil { again.fingerprint = fingerprint }
+            return again
         }
     }
 
-    public static func evaluate(_ quota: Quota, source: UsageHistorySource, now: Date, tor: TorInputs? = nil) throws -> QuotaStatus {
-        let f = try QuotaForecaster.forecast(quota, source: source, now: now)
-        let report = tor.map { TorSchedule.report(config: $0.config, state: $0.state, fingerprint: $0.fingerprint,
-                                                  now: now, rate: f.projection?.futureRate) }
-        return QuotaStatus(quota: quota, forecast: f, tor: report)
+    /// - Parameter control: tor's own figures from its control port, for a
+    ///   Tor quota whose tor answered (`TorIntervalChoice`).
+    public static func evaluate(_ quota: Quota, source: UsageHistorySource, now: Date, tor: TorInputs? = nil,
+                                control: TorControlFigures? = nil) throws -> QuotaStatus {
+        guard let tor else {
+            return QuotaStatus(quota: quota, forecast: try QuotaForecaster.forecast(quota, source: source, now: now), tor: nil)
+        }
+        let choice = TorIntervalChoice.choose(relay: quota.scope.relay ?? "host", config: tor.config, state: tor.state,
+                                              stateSavedAt: tor.stateSavedAt, control: control, now: now)
+        let f = try QuotaForecaster.forecast(quota, source: source, now: now, interval: choice.interval, extraSeed: choice.seed)
+        let report = TorSchedule.report(config: tor.config, state: choice.scheduleState, fingerprint: tor.fingerprint,
+                                        now: now, rate: f.projection?.futureRate, knownInterval: choice.interval)
+        var status = QuotaStatus(quota: quota, forecast: f, tor: report)
+        status.intervalSource = choice.source
+        if choice.source == .torControl { status.source = "tor_control" }
+        return status
     }
 }

@@ -17,7 +17,11 @@ public struct QuotaUsage: Sendable, Equatable {
 
     /// Sums the buckets of `quota`'s scope that start in [period start, now).
     public static func measure(_ quota: Quota, buckets: [UsageBucket], now: Date) -> QuotaUsage {
-        let interval = quota.interval(containing: now)
+        measure(quota, buckets: buckets, interval: quota.interval(containing: now), now: now)
+    }
+
+    /// The same over a given period (tor's own interval for a Tor quota).
+    public static func measure(_ quota: Quota, buckets: [UsageBucket], interval: DateInterval, now: Date) -> QuotaUsage {
         var read: UInt64 = 0, written: UInt64 = 0
         for b in buckets where b.start >= interval.start && b.start < now && quota.scope.includes(b) {
             let n = quota.scope.bytes(of: b)

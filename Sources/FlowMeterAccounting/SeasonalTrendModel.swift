@@ -45,6 +45,28 @@ struct SeasonalTrendModel {
         fitLevelAndTrend(blocks: blocks, plainMean: plainMean)
     }
 
+    /// A flat model at `youngLevel` bytes/s, as uncertain as a young
+    /// store's: for a level that stands on imported counts alone.
+    init(youngLevel: Double) { setYoungLevel(youngLevel) }
+
+    /// A young store's level (no daily blocks yet): flat, with its own size
+    /// as its spread.
+    mutating func setYoungLevel(_ value: Double) {
+        level = value
+        slopePerDay = 0
+        sigma = value
+        levelStandardError = value
+    }
+
+    /// A level that also stands on an imported average: the gap between it
+    /// and the model's own level widens the level's uncertainty.
+    mutating func blendLevel(_ value: Double) {
+        let gap = abs(level - value)
+        level = value
+        levelStandardError = max(levelStandardError, gap)
+        sigma = max(sigma, gap)
+    }
+
     func rate(weekday wd: Int, hour: Int, daysAhead: Double) -> Double {
         weekday[wd] * hourOfDay[hour] * max(0, level + slopePerDay * daysAhead)
     }

@@ -145,21 +145,3 @@ public enum TorLivePredictor {
         return f.intervalEnd
     }
 }
-
-extension QuotaStatus {
-    /// For a `tor:RELAY` quota whose tor answers on its control port, tor's
-    /// own interval and bytes (exact) replace FlowMeter's packet view;
-    /// otherwise the status is unchanged (`source` "packets").
-    public func usingTorControl(_ statuses: [TorControlStatus]) -> QuotaStatus {
-        guard quota.scope.layer == .tor, let relay = quota.scope.relay,
-              let s = statuses.first(where: { $0.relay == relay && $0.up }), let f = s.figures, f.accountingEnabled,
-              let start = f.intervalStart, let end = f.intervalEnd, end > start else { return self }
-        var q = self
-        q.forecast.usage.interval = DateInterval(start: start, end: end)
-        q.forecast.usage.read = f.bytesRead
-        q.forecast.usage.written = f.bytesWritten
-        q.forecast.usage.used = quota.rule.bytes(read: f.bytesRead, written: f.bytesWritten)
-        q.source = "tor_control"
-        return q
-    }
-}

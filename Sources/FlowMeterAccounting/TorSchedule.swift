@@ -177,10 +177,16 @@ public enum TorSchedule {
     /// Tor's schedule at `now` from its state file. `rate` (accounting bytes
     /// per second) drives the soft/hard predictions; when nil, Tor's own E for
     /// the interval is used (E/60), else the state's average per active second.
+    /// - Parameter knownInterval: the interval tor is in, when it said so
+    ///   (`TorIntervalChoice`); `state` then holds its counters.
     public static func report(config: TorHibernationConfig, state: TorAccountingState, fingerprint: TorFingerprint?,
-                              now: Date, rate: Double? = nil) -> TorScheduleReport {
-        let (continuity, interval) = IntervalContinuity.decide(storedStart: state.intervalStart, now: now,
+                              now: Date, rate: Double? = nil, knownInterval: DateInterval? = nil) -> TorScheduleReport {
+        var (continuity, interval) = IntervalContinuity.decide(storedStart: state.intervalStart, now: now,
                                                                  period: config.period, zone: config.timeZone)
+        if let known = knownInterval, state.intervalStart == known.start {
+            if !continuity.keepsCounters { continuity = .continued }
+            interval = known
+        }
         let m = config.accountingMax
         let current: TorAccountingState
         let eCurrent: TorExpectedUsage

@@ -17,6 +17,8 @@ public struct TorAccountingState: Sendable, Equatable {
     public var bytesAtSoftLimit: UInt64 = 0
     /// E stored for the interval in progress (bytes per minute); nil when absent.
     public var expectedUsage: UInt64?
+    /// When tor wrote the file (its `LastWritten` line), if it says.
+    public var lastWritten: Date?
 
     public init(intervalStart: Date? = nil, bytesRead: UInt64 = 0, bytesWritten: UInt64 = 0, secondsActive: UInt64 = 0,
                 secondsToReachSoftLimit: UInt64 = 0, softLimitHitAt: Date? = nil, bytesAtSoftLimit: UInt64 = 0,
@@ -32,6 +34,10 @@ public struct TorAccountingState: Sendable, Equatable {
         self.init()
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("LastWritten ") {
+                lastWritten = TorTime.parse(line.dropFirst("LastWritten ".count).trimmingCharacters(in: .whitespaces))
+                continue
+            }
             guard line.hasPrefix("Accounting"), let sp = line.firstIndex(where: { $0 == " " || $0 == "\t" }) else { continue }
             let key = String(line[..<sp]), value = line[sp...].trimmingCharacters(in: .whitespaces)
             func fail() -> TorStateError { TorStateError("state line \(n + 1): cannot read \(key) '\(value)'") }

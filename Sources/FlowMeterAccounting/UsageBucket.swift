@@ -34,4 +34,11 @@ public protocol UsageHistorySource {
     /// Time spans in which capture was not running or dropped packets, so
     /// counts there are a lower bound. Empty when unknown.
     func gaps(from: Date, to: Date) throws -> [DateInterval]
+    /// When observing began, if the source knows it more precisely than
+    /// its earliest bucket's start (which lies on a bucket edge).
+    func observationStart() throws -> Date?
+}
+
+extension UsageHistorySource {
+    public func observationStart() throws -> Date? { nil }
 }

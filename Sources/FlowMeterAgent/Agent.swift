@@ -214,19 +214,19 @@ public final class Agent: @unchecked Sendable {
             access: .init(policy: s.accessPolicy, token: token),
             metrics: { [self] in
                 var r = reading()
-                let current = store.withLock { $0 }
-                r.quotas = (current?.quotaStatuses(now: Date()) ?? []).map { $0.usingTorControl(r.torControl) }
-                r.store = current?.health()
+                r.quotas = quotas(r)
+                r.store = store.withLock { $0 }?.health()
                 r.surges = surges.statuses
                 return renderer.withLock { Array($0.render(r)) }
             },
             status: { [self] in
                 var r = reading()
-                r.quotas = store.withLock { $0 }?.quotaStatuses(now: Date()) ?? []
+                r.quotas = quotas(r)
                 return StatusDocument(r).json()
             },
             dashboard: { [self] in
-                dashboard.page(reading(), quotas: store.withLock { $0 }?.quotaStatuses(now: Date()) ?? [], now: Date())
+                let r = reading()
+                return dashboard.page(r, quotas: quotas(r), now: Date())
             })
         state.withLock { $0.endpoint = endpoint }
         let address = s.listenHost.contains(":") ? "[\(s.listenHost)]:\(s.listenPort)" : "\(s.listenHost):\(s.listenPort)"
@@ -396,6 +396,13 @@ public final class Agent: @unchecked Sendable {
         if let e = endpoint { (r.refusedByPolicy, r.refusedByToken) = e.refusals }
         r.torControl = torControl.withLock { $0 }?.statuses() ?? []
         return r
+    }
+
+    /// The quotas every view shows (metrics, status, dashboard, and `top`
+    /// through the status): one evaluation, cached by the store, with each
+    /// relay's own figures where its tor answers on the control port.
+    private func quotas(_ r: AgentReading) -> [QuotaStatus] {
+        store.withLock { $0 }?.quotaStatuses(now: Date(), torControl: r.torControl) ?? []
     }
 
     /// Polls tor's control ports, as the agent's user (the cookie must be readable by it).

@@ -19,7 +19,7 @@ final class AgentStore: @unchecked Sendable {
     private let accumulator: BucketAccumulator
     private let labels: [String]
     private let path: String
-    private let quotas: [(Quota, QuotaStatus.TorInputs?)]
+    private var quotas: [(Quota, QuotaStatus.TorInputs?)]
     private let logger: Logger
     private struct Mutable {
         var lastTick: Date? = nil
@@ -114,14 +114,20 @@ final class AgentStore: @unchecked Sendable {
         }
     }
 
-    /// Every quota's status as of `now`, recomputed at most every 30 s.
-    func quotaStatuses(now: Date) -> [QuotaStatus] {
+    /// Every quota's status as of `now`, recomputed at most every 30 s; a
+    /// Tor quota with tor's own figures where its control port answered,
+    /// else its state file read again (`TorIntervalChoice`).
+    func quotaStatuses(now: Date, torControl: [TorControlStatus] = []) -> [QuotaStatus] {
         guard !quotas.isEmpty else { return [] }
         return lock.withLock { m in
             if let at = m.cachedAt, now.timeIntervalSince(at) < Self.quotaRefreshSeconds { return m.cached }
             do {
                 if m.reader == nil { m.reader = try AccountingReader(path: path) }
-                m.cached = try quotas.map { try QuotaStatus.evaluate($0.0, source: m.reader!, now: now, tor: $0.1) }
+                quotas = quotas.map { ($0.0, $0.1?.refreshed()) }
+                m.cached = try quotas.map { q, tor in
+                    let control = torControl.first { $0.relay == q.scope.relay && $0.up }?.figures
+                    return try QuotaStatus.evaluate(q, source: m.reader!, now: now, tor: tor, control: control)
+                }
                 m.cachedAt = now
             } catch {
                 logger.warning("\(path): quotas not evaluated: \(error)")

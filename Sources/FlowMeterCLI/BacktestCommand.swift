@@ -34,7 +34,18 @@ struct BacktestCommand: ParsableCommand {
     @Option(help: "Write the synthetic history here (one shape only).") var writeHistory: String?
     @Option(help: "'NAME LIMIT PERIOD RULE [SCOPE] [tz=ZONE]'; only PERIOD, RULE, SCOPE and the zone matter here.")
     var quota = "backtest 1PiB month 1 00:00 sum provider tz=UTC"
+    @Option(help: ArgumentHelp("Young stores: project from stores this old only (e.g. 10m,1h,1d,3d), with and without an import of the history before them, against vnstat's formula with the same history.", valueName: "AGES"))
+    var ages: String?
     @Flag(help: "Print JSON.") var json = false
+
+    /// `--ages` in seconds, in the order given.
+    func parsedAges() throws -> [TimeInterval]? {
+        try ages.map { text in
+            try text.split(separator: ",").map { a in
+                do { return try CheckPlugin.parseDuration(String(a)) } catch { throw ValidationError("--ages: \(error)") }
+            }
+        }
+    }
 
     func validate() throws {
         guard [history, db, synthetic].compactMap({ $0 }).count == 1 else {
@@ -45,6 +56,9 @@ struct BacktestCommand: ParsableCommand {
         }
         if writeHistory != nil && (synthetic == nil || synthetic == "all") {
             throw ValidationError("--write-history needs --synthetic with one shape")
+        }
+        if let a = try parsedAges(), a.isEmpty || a.contains(where: { $0 <= 0 }) {
+            throw ValidationError("--ages: one or more durations above 0, comma-separated (e.g. 10m,1h,1d,3d)")
         }
     }
 
@@ -74,6 +88,10 @@ struct BacktestCommand: ParsableCommand {
             runs.append((path, reader, DateInterval(start: first, end: last)))
         }
 
+        if let ages = try parsedAges() {
+            try YoungStoreReport.print(runs: runs, quota: q, ages: ages, ageLabels: self.ages!.split(separator: ",").map(String.init), json: json)
+            return
+        }
         var results: [(String, BacktestResult)] = []
         for (name, source, span) in runs {
             results.append((name, try Backtest.run(quota: q, source: source, from: span.start, to: span.end)))
@@ -139,5 +157,91 @@ struct BacktestJSON: Encodable {
                           flowmeter_mape_percent: one.flowMeterMAPE, vnstat_mape_percent: one.vnstatMAPE,
                           range_coverage_percent: 100 * one.coverage, range_mean_width_percent: one.meanRangeWidth)
         }
+    }
+}
+
+/// `backtest --ages`: per history (shape) and age, FlowMeter's and vnstat's
+/// MAPE and the range's coverage, without and with an import.
+enum YoungStoreReport {
+    struct Scores: Encodable {
+        var flowmeter_mape_percent: Double?
+        var vnstat_mape_percent: Double?
+        var coverage_percent: Double?
+        /// Projection instants, and those where FlowMeter projected (none
+        /// before 30 minutes of data without an import).
+        var points: Int
+        var flowmeter_points: Int
+        enum CodingKeys: CodingKey { case flowmeter_mape_percent, vnstat_mape_percent, coverage_percent, points, flowmeter_points }
+        /// Every key, an absent score as null (the contract names the keys).
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(flowmeter_mape_percent, forKey: .flowmeter_mape_percent)
+            try c.encode(vnstat_mape_percent, forKey: .vnstat_mape_percent)
+            try c.encode(coverage_percent, forKey: .coverage_percent)
+            try c.encode(points, forKey: .points)
+            try c.encode(flowmeter_points, forKey: .flowmeter_points)
+        }
+        init(_ r: BacktestResult) {
+            func finite(_ v: Double) -> Double? { v.isFinite ? (v * 100).rounded() / 100 : nil }
+            flowmeter_mape_percent = finite(r.flowMeterMAPE); vnstat_mape_percent = finite(r.vnstatMAPE)
+            coverage_percent = r.projectedPointCount > 0 ? (1000 * r.coverage).rounded() / 10 : nil
+            points = r.pointCount; flowmeter_points = r.projectedPointCount
+        }
+    }
+    /// One object per shape and age (the interface contract), the scores with an import nested.
+    struct Row: Encodable {
+        var shape: String
+        var age: String
+        var age_seconds: Double
+        var flowmeter_mape_percent: Double?
+        var vnstat_mape_percent: Double?
+        var coverage_percent: Double?
+        var points: Int
+        var flowmeter_points: Int
+        var with_import: Scores
+        enum CodingKeys: CodingKey {
+            case shape, age, age_seconds, flowmeter_mape_percent, vnstat_mape_percent, coverage_percent, points, flowmeter_points, with_import
+        }
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(shape, forKey: .shape); try c.encode(age, forKey: .age); try c.encode(age_seconds, forKey: .age_seconds)
+            try c.encode(flowmeter_mape_percent, forKey: .flowmeter_mape_percent)
+            try c.encode(vnstat_mape_percent, forKey: .vnstat_mape_percent)
+            try c.encode(coverage_percent, forKey: .coverage_percent)
+            try c.encode(points, forKey: .points); try c.encode(flowmeter_points, forKey: .flowmeter_points)
+            try c.encode(with_import, forKey: .with_import)
+        }
+    }
+
+    static func print(runs: [(String, UsageHistorySource, DateInterval)], quota: Quota, ages: [TimeInterval], ageLabels: [String],
+                      json: Bool) throws {
+        var rows: [Row] = []
+        for (name, source, span) in runs {
+            let results = try YoungStoreBacktest.run(quota: quota, source: source, from: span.start, to: span.end, ages: ages)
+            for (i, r) in results.enumerated() {
+                let plain = Scores(r.withoutImport)
+                rows.append(Row(shape: name, age: ageLabels[i].trimmingCharacters(in: .whitespaces), age_seconds: r.age,
+                                flowmeter_mape_percent: plain.flowmeter_mape_percent, vnstat_mape_percent: plain.vnstat_mape_percent,
+                                coverage_percent: plain.coverage_percent, points: plain.points, flowmeter_points: plain.flowmeter_points,
+                                with_import: Scores(r.withImport)))
+            }
+        }
+        if json {
+            Swift.print(try JSONStyle.string(rows))
+            return
+        }
+        Swift.print("young stores: FlowMeter installed AGE before each projection; vnstat's formula with the same history")
+        Swift.print("(its database created at the install; with an import, holding the whole period so far)")
+        Swift.print("")
+        func pct(_ v: Double?) -> String { v.map { String(format: "%.2f %%", $0) } ?? "no projection" }
+        func cov(_ v: Double?) -> String { v.map { String(format: "%.1f %%", $0) } ?? "—" }
+        let table = TextTable(header: ["history", "age", "FlowMeter MAPE", "vnstat MAPE", "coverage",
+                                       "imported: FlowMeter", "vnstat", "coverage"],
+                              rows: rows.map { r in
+                                  [r.shape, r.age, pct(r.flowmeter_mape_percent), pct(r.vnstat_mape_percent), cov(r.coverage_percent),
+                                   pct(r.with_import.flowmeter_mape_percent), pct(r.with_import.vnstat_mape_percent),
+                                   cov(r.with_import.coverage_percent)]
+                              }, rightAlignedFrom: 2)
+        Swift.print(table.render(), terminator: "")
     }
 }

@@ -74,7 +74,8 @@ struct CheckCommand: ParsableCommand {
             let reader = try AccountingReader(path: try options.dbOption ?? c.defaultStorePath())
             let wallNow = options.now.flatMap { Format.parseISO8601($0) } ?? current
             let at = options.instant(reader, current: wallNow)
-            let statuses = try list.map { try QuotaStatus.evaluate($0.0, source: reader, now: at, tor: $0.1) }
+            let statuses = try QuotaEvaluation.statuses(list, torInstances: loaded.torInstances, source: reader, at: at,
+                                                        askTor: options.now == nil)
             var known = loaded.model.relayLabels
             for r in try reader.relayLabels() where !known.contains(r) { known.append(r) }
             let maxAge = try maxAge.map(CheckPlugin.parseDuration) ?? Double(2 * StoreConfiguration().flushIntervalSeconds)

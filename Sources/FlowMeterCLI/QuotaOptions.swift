@@ -45,6 +45,7 @@ struct QuotaOptions: ParsableArguments {
     /// an unreadable store exits 3 (UNKNOWN, for `check`).
     func resolve() throws -> Resolved {
         let zone = tz.flatMap(TimeZone.init(identifier:)) ?? .current
+        let loaded = try configOptions.load(warn: false)
         let list = try QuotaOptions.loadQuotas(specs: quotas, configOptions: configOptions, zone: zone)
         let db = try dbOption ?? configOptions.defaultStorePath()
         let reader: AccountingReader
@@ -53,14 +54,14 @@ struct QuotaOptions: ParsableArguments {
             throw ExitCode(3)
         }
         let at = instant(reader)
-        var statuses: [QuotaStatus] = []
+        let statuses: [QuotaStatus]
         do {
-            for (q, tor) in list { statuses.append(try QuotaStatus.evaluate(q, source: reader, now: at, tor: tor)) }
+            statuses = try QuotaEvaluation.statuses(list, torInstances: loaded.torInstances, source: reader, at: at, askTor: now == nil)
         } catch {
             Diagnostics.error("\(db): \(error)")
             throw ExitCode(3)
         }
-        return Resolved(reader: reader, statuses: now == nil ? withTorControl(statuses) : statuses, now: at)
+        return Resolved(reader: reader, statuses: statuses, now: at)
     }
 
     /// Every quota the operator declared: `--quota`, the config's `quotas:`
@@ -125,14 +126,7 @@ struct QuotaOptions: ParsableArguments {
 
     /// Tor's own accounting state for the schedule, from the relay's DataDirectory when readable.
     private static func torInputs(relay: TorInstance, settings: TorAccountingSettings, zone: TimeZone) throws -> QuotaStatus.TorInputs {
-        let config = try TorHibernationConfig(settings: settings, timeZone: zone)
-        var state = TorAccountingState()
-        var fingerprint: TorFingerprint? = nil
-        if let dir = relay.dataDirectory {
-            if let text = try? String(contentsOfFile: dir + "/state", encoding: .utf8) { state = (try? TorAccountingState(stateFile: text)) ?? state }
-            if let text = try? String(contentsOfFile: dir + "/fingerprint", encoding: .utf8) { fingerprint = try? TorFingerprint(fingerprintFile: text) }
-        }
-        return QuotaStatus.TorInputs(config: config, state: state, fingerprint: fingerprint)
+        QuotaStatus.TorInputs.read(config: try TorHibernationConfig(settings: settings, timeZone: zone), dataDirectory: relay.dataDirectory)
     }
 }
 
@@ -165,16 +159,18 @@ enum ForecastText {
         func bytes(_ v: Double?) -> String { v.map { Format.bytes(UInt64(max(0, $0))) } ?? "–" }
         let atLeast = j.used_is_lower_bound ? "at least " : ""
         var out = "quota \(j.name) (\(j.scope), rule \(j.rule)): \(atLeast)\(Format.bytes(j.used_bytes)) of \(Format.bytes(j.limit_bytes)) used, \(Format.bytes(j.remaining_bytes)) left\n"
-        out += "  period \(j.period_start) – \(j.period_end), as of \(j.now)\n"
+        out += "  period \(j.period_start) – \(j.period_end), as of \(j.now)"
+            + (s.intervalSource.map { " (interval from \($0.phrase))" } ?? "") + "\n"
         out += ForecastText.provenance(j)
         if let end = j.projected_end_bytes {
             out += "  projected end of period: \(atLeast)\(bytes(end)) (\(Int(j.projected_range_percent ?? 0)) % range \(bytes(j.projected_end_bytes_low)) – \(bytes(j.projected_end_bytes_high))), method \(j.method)\n"
-            out += "  learns from \(j.learns_from ?? "–")" + (j.level_change.map { " (level changed \($0); earlier data not used for the level)" } ?? "") + "\n"
+            out += "  stands on \(j.history.replacingOccurrences(of: "from ", with: "", options: .anchored)); learns from \(j.learns_from ?? "–")"
+                + (j.level_change.map { " (level changed \($0); earlier data not used for the level)" } ?? "") + "\n"
             out += "  projected exhaustion: \(j.projected_exhaustion ?? "not within this period")\n"
             if let b = j.daily_budget_bytes { out += "  daily budget for the rest of the period: \(bytes(b))\n" }
             out += ForecastText.rateAdvice(j)
         } else {
-            out += "  no projection yet (\(Int(j.observed_seconds)) s of data; at least 1800 s needed)\n"
+            out += "  no projection yet (\(j.history); at least 30 minutes needed)\n"
         }
         if let c = j.tor_control { out += ForecastText.torControl(c) }
         if let t = j.tor {

@@ -79,8 +79,11 @@ struct ReportCommand: ParsableCommand {
                 by: by, timeZone: zone)
             report.timeZone = tz  // as the operator wrote it (Foundation says GMT for UTC)
             let quotaList = try QuotaOptions.loadQuotas(specs: quotas, configOptions: configOptions, zone: zone, required: false)
+            // The quotas as every other view shows them now (tor's own interval for a Tor quota).
+            let statuses = try QuotaEvaluation.statuses(quotaList, torInstances: configOptions.load(warn: false).torInstances,
+                                                        source: reader, at: ReportViews.storeNow(reader), askTor: true)
             if let svg {
-                let text = try ReportViews.svg(reader: reader, from: report.from, to: report.to, by: by, quotas: quotaList, now: ReportViews.storeNow(reader))
+                let text = try ReportViews.svg(reader: reader, from: report.from, to: report.to, by: by, quotas: statuses)
                 do { try text.write(toFile: svg, atomically: true, encoding: .utf8) } catch {
                     Diagnostics.error("\(svg): \(error.localizedDescription)")
                     throw ExitCode(1)
@@ -88,11 +91,11 @@ struct ReportCommand: ParsableCommand {
             }
             if oneline {
                 if quotaList.isEmpty { Diagnostics.error("--oneline needs a quota (--quota, the config's quotas: or a torrc's AccountingMax)"); throw ExitCode(2) }
-                print(try ReportViews.oneline(quotaList, reader: reader, now: ReportViews.storeNow(reader)), terminator: "")
+                print(ReportViews.oneline(statuses), terminator: "")
                 return
             }
             if !quotaList.isEmpty {
-                report.sections.append(try quotaSection(quotaList.map(\.0), reader: reader, from: report.from, to: report.to))
+                report.sections.append(try quotaSection(statuses, reader: reader, from: report.from, to: report.to))
             }
             if let surges = try SurgeReport.section(reader: reader, from: report.from, to: report.to, by: by, zone: zone) {
                 report.sections.append(surges)
@@ -108,20 +111,33 @@ struct ReportCommand: ParsableCommand {
 }
 
 extension ReportCommand {
-    /// Per quota and per quota period overlapping the report: used, limit, share.
-    func quotaSection(_ quotas: [Quota], reader: AccountingReader, from: Date, to: Date) throws -> ReportSection {
+    /// Per quota and per quota period overlapping the report: used, limit,
+    /// share. The current period is the one every view shows (`statuses`:
+    /// tor's own interval and bytes for a Tor quota); earlier ones are
+    /// measured from the store on the quota's computed edges, up to it.
+    func quotaSection(_ statuses: [QuotaStatus], reader: AccountingReader, from: Date, to: Date) throws -> ReportSection {
         var rows: [[String]] = []
-        for q in quotas {
+        for s in statuses {
+            let q = s.quota, current = s.forecast.usage.interval
             var at = from
-            while at < to {
+            while at < min(to, current.start) {
                 let period = q.interval(containing: at)
-                let until = min(period.end, to)
-                let usage = try QuotaUsage.measure(q, source: reader, now: until)
+                let until = min(period.end, to, current.start)
+                let usage = try QuotaUsage.measure(q, buckets: try reader.buckets(from: period.start, to: until),
+                                                   interval: DateInterval(start: period.start, end: until), now: until)
                 let lowerBound = !(try reader.gaps(from: period.start, to: until)).isEmpty
-                rows.append([q.name, Format.iso8601(period.start), Format.iso8601(period.end),
+                rows.append([q.name, Format.iso8601(period.start), Format.iso8601(until),
                              (lowerBound ? "≥" : "") + String(usage.used), String(usage.limit),
                              String(format: "%.2f%%", usage.fractionUsed * 100)])
-                at = period.end
+                at = until
+            }
+            if current.start < to && current.end > from {
+                let u = s.forecast.usage
+                let gaps = try reader.gaps(from: current.start, to: s.forecast.now)
+                let lowerBound = s.forecast.usageIsLowerBound || !gaps.isEmpty
+                rows.append([q.name + (s.intervalSource.map { " (\($0.rawValue))" } ?? ""),
+                             Format.iso8601(current.start), Format.iso8601(current.end),
+                             (lowerBound ? "≥" : "") + String(u.used), String(u.limit), String(format: "%.2f%%", u.fractionUsed * 100)])
             }
         }
         return ReportSection(title: "Quotas (used per period; ≥ marks a lower bound)",

@@ -11,11 +11,10 @@ import Foundation
 enum ReportViews {
     /// `1;NAME;PERIOD_START;PERIOD_END;USED;LIMIT;PERCENT;PROJECTED;EXHAUSTION` per quota,
     /// semicolon-separated as vnstat's; `-` where nothing is projected.
-    static func oneline(_ quotas: [(Quota, QuotaStatus.TorInputs?)], reader: AccountingReader, now: Date) throws -> String {
+    static func oneline(_ statuses: [QuotaStatus]) -> String {
         var out = ""
-        for (q, tor) in quotas {
-            let s = try QuotaStatus.evaluate(q, source: reader, now: now, tor: tor)
-            let u = s.forecast.usage, p = s.forecast.projection
+        for s in statuses {
+            let q = s.quota, u = s.forecast.usage, p = s.forecast.projection
             let fields = ["1", q.name, Format.iso8601(u.interval.start), Format.iso8601(u.interval.end),
                           SVG.bytes(Double(u.used)), SVG.bytes(Double(u.limit)), String(format: "%.2f %%", u.fractionUsed * 100),
                           p.map { SVG.bytes($0.endTotal) } ?? "-", p?.exhaustion.map(Format.iso8601) ?? "-"]
@@ -39,7 +38,7 @@ enum ReportViews {
     /// traffic (hourly up to 31 days, daily beyond, never finer than stored),
     /// then each quota's burn-down.
     static func svg(reader: AccountingReader, from: Date, to: Date, by period: ReportPeriod,
-                    quotas: [(Quota, QuotaStatus.TorInputs?)], now: Date) throws -> String {
+                    quotas: [QuotaStatus]) throws -> String {
         let daily = to.timeIntervalSince(from) > 31 * 86_400 || period != .hour && period != .day
         let (series, spans) = try TrafficSeries.fromHistory(reader, from: from, to: to,
                                                             minimumStepSeconds: daily ? 86_400 : 3600)
@@ -47,8 +46,7 @@ enum ReportViews {
             TrafficChart(title: "\(s.relay): \(s.stepSeconds >= 86_400 ? "daily" : "hourly") rates", series: s,
                          spans: spans, id: "history-\(i)").svg()
         }
-        for (i, (q, tor)) in quotas.enumerated() {
-            let status = try QuotaStatus.evaluate(q, source: reader, now: now, tor: tor)
+        for (i, status) in quotas.enumerated() {
             charts.append(try QuotaChart.build(status, source: reader, id: "quota-\(i)").svg())
         }
         return ChartDocument.svg(title: "FlowMeter \(Format.iso8601(from)) to \(Format.iso8601(to))", charts: charts)

@@ -19,10 +19,11 @@ enum TopView {
             var active: UInt64?; var peak: UInt64?; var unansweredAttempts: UInt64?
         }
         struct Quota: Decodable {
-            var name: String; var periodEnd: String?
+            var name: String; var periodStart: String?; var periodEnd: String?
             var usedBytes: UInt64; var limitBytes: UInt64; var usedFraction: Double?
             var projectedLowBytes: Double?; var projectedHighBytes: Double?; var projectedExhaustion: String?
             var torSoftLimit: String?; var torHardLimit: String?; var torWakeup: String?
+            var intervalSource: String?; var history: String?
         }
         struct Interface: Decodable { var name: String; var up: Bool }
         var readAt: String
@@ -95,6 +96,8 @@ enum TopView {
             let tor = [q.torSoftLimit.map { "soft limit \(short($0))" }, q.torHardLimit.map { "hard limit \(short($0))" },
                        q.torWakeup.map { "wake-up \(short($0))" }].compactMap { $0 }
             if !tor.isEmpty { out.append(fit("  Tor: " + tor.joined(separator: ", "), width)) }
+            if let source = q.intervalSource { out.append(fit("  interval: \(source), since \(short(q.periodStart))", width)) }
+            if let history = q.history { out.append(fit("  " + history, width)) }
         }
         return out
     }

@@ -39,6 +39,14 @@ struct TorScheduleCommand: ParsableCommand {
     @Option(help: "Zone tor runs in; its interval edges are local time (default: this host's).") var timeZone: String?
     @Option(help: "Accounting bytes/s for the soft/hard predictions (default: Tor's E).") var rate: Double?
     @Flag(help: "Print JSON.") var json = false
+    /// Tests point this at a temporary tree (Debian's tor layout defaults).
+    @Option(name: .customLong("system-root"), help: .hidden) var systemRoot: String = "/"
+
+    /// Flags that describe a what-if state: then tor is not asked.
+    private var simulates: Bool {
+        intervalStart != nil || lastRead != nil || lastWritten != nil || lastActiveSeconds != nil || softLimitHitAt != nil
+            || bytesAtSoftLimit != nil || expectedUsage != nil || now != nil
+    }
 
     func validate() throws {
         if let t = timeZone, TimeZone(identifier: t) == nil { throw ValidationError("unknown time zone '\(t)'") }
@@ -50,7 +58,12 @@ struct TorScheduleCommand: ParsableCommand {
     func run() throws {
         let relay: TorInstance
         do {
-            relay = try Torrc.relay(from: torrc).0
+            // A path of Debian's layout gets its defaults (the main instance's
+            // DataDirectory is /var/lib/tor), as every other command reads it.
+            guard let read = try ConfigLoader.torInstances([torrc], layout: DebianTorLayout(root: systemRoot)).0.first else {
+                throw ConfigError(file: torrc, "no relay in it")
+            }
+            relay = read
         } catch {
             Diagnostics.error("configuration: \(error)")
             throw ExitCode(2)
@@ -59,32 +72,42 @@ struct TorScheduleCommand: ParsableCommand {
         let zone = timeZone.flatMap(TimeZone.init(identifier:)) ?? .current
         let config = try TorHibernationConfig(settings: settings, timeZone: zone)
 
-        let dir = dataDirectory ?? relay.dataDirectory
-        var state = TorAccountingState()
-        if let dir, let text = try? String(contentsOfFile: dir + "/state", encoding: .utf8) {
-            state = try TorAccountingState(stateFile: text)
-        }
-        if let v = intervalStart { state.intervalStart = TorTime.parse(v) }
-        if let v = lastRead { state.bytesRead = try bytes(v, "--last-read") }
-        if let v = lastWritten { state.bytesWritten = try bytes(v, "--last-written") }
-        if let v = lastActiveSeconds { state.secondsActive = v }
-        if let v = softLimitHitAt { state.softLimitHitAt = TorTime.parse(v) }
-        if let v = bytesAtSoftLimit { state.bytesAtSoftLimit = try bytes(v, "--bytes-at-soft-limit") }
-        if let v = expectedUsage { state.expectedUsage = try bytes(v, "--expected-usage") }
-
-        var fp: TorFingerprint?
-        if let f = fingerprint {
-            fp = try TorFingerprint(hex: f)
-        } else if let dir, let text = try? String(contentsOfFile: dir + "/fingerprint", encoding: .utf8) {
-            fp = try TorFingerprint(fingerprintFile: text)
-        }
+        var inputs = QuotaStatus.TorInputs.read(config: config, dataDirectory: dataDirectory ?? relay.dataDirectory)
+        if let v = intervalStart { inputs.state.intervalStart = TorTime.parse(v) }
+        if let v = lastRead { inputs.state.bytesRead = try bytes(v, "--last-read") }
+        if let v = lastWritten { inputs.state.bytesWritten = try bytes(v, "--last-written") }
+        if let v = lastActiveSeconds { inputs.state.secondsActive = v }
+        if let v = softLimitHitAt { inputs.state.softLimitHitAt = TorTime.parse(v) }
+        if let v = bytesAtSoftLimit { inputs.state.bytesAtSoftLimit = try bytes(v, "--bytes-at-soft-limit") }
+        if let v = expectedUsage { inputs.state.expectedUsage = try bytes(v, "--expected-usage") }
+        if let f = fingerprint { inputs.fingerprint = try TorFingerprint(hex: f) }
 
         let at = now.flatMap(TorTime.parse) ?? Date()
-        let report = TorSchedule.report(config: config, state: state, fingerprint: fp, now: at, rate: rate)
+        let quota = try Quota.fromTorrc(relay: relay.name, settings: settings, zone: zone)
+        let control = simulates || quota == nil ? nil
+            : QuotaEvaluation.readings(for: [(quota!, inputs)], torInstances: [relay])[relay.name]?.figures
+        let choice = TorIntervalChoice.choose(relay: relay.name, config: config, state: inputs.state, stateSavedAt: inputs.stateSavedAt,
+                                              control: control, now: at)
+        let report = TorSchedule.report(config: config, state: choice.scheduleState, fingerprint: inputs.fingerprint, now: at,
+                                        rate: rate, knownInterval: choice.interval)
         if json {
-            print(try JSONStyle.string(TorScheduleJSON(config: config, report: report, now: at)))
+            var j = TorScheduleJSON(config: config, report: report, now: at)
+            j.interval_source = choice.source.rawValue
+            print(try JSONStyle.string(j))
         } else {
-            print(render(config: config, report: report, now: at, fingerprint: fp))
+            print(render(config: config, report: report, now: at, fingerprint: inputs.fingerprint, source: choice.source,
+                         dataDirectory: inputs.dataDirectory))
+        }
+    }
+
+    /// Where the current interval came from, in words.
+    private func describe(_ source: TorIntervalSource, dataDirectory: String?) -> String {
+        switch source {
+        case .torControl: return "interval and bytes from tor's control port"
+        case .torStateFile: return "interval and bytes from tor's state file (\(dataDirectory ?? "?")/state)"
+        case .computed:
+            return "interval computed from AccountingStart (no control port answered; "
+                + (dataDirectory.map { "no usable state file in \($0)" } ?? "no DataDirectory known") + ")"
         }
     }
 
@@ -92,7 +115,8 @@ struct TorScheduleCommand: ParsableCommand {
         do { return try ByteQuantity.parseTor(v).bytes } catch { throw ValidationError("\(flag): \(error)") }
     }
 
-    private func render(config: TorHibernationConfig, report r: TorScheduleReport, now: Date, fingerprint: TorFingerprint?) -> String {
+    private func render(config: TorHibernationConfig, report r: TorScheduleReport, now: Date, fingerprint: TorFingerprint?,
+                        source: TorIntervalSource, dataDirectory: String?) -> String {
         let z = config.timeZone
         func when(_ d: Date?) -> String {
             guard let d else { return "—" }
@@ -102,6 +126,7 @@ struct TorScheduleCommand: ParsableCommand {
             "AccountingMax \(ByteQuantity(bytes: config.accountingMax)), AccountingRule \(config.rule.rawValue), AccountingStart \(config.period), zone \(z.identifier)",
             "fingerprint \(fingerprint?.description ?? "unknown: wake-up cannot be predicted (tor would draw random bytes)")",
             "now \(Format.iso8601(now)); \(describe(r.continuity))",
+            "source: \(describe(source, dataDirectory: dataDirectory)) [\(source.rawValue)]",
             "",
         ]
         let rows: [(String, (TorIntervalSchedule) -> String)] = [

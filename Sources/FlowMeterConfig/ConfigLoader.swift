@@ -58,7 +58,7 @@ public enum ConfigLoader {
 
     /// The named torrc files, else the layout's relays. A named file that is
     /// also a layout path gets that layout's defaults (name, DataDirectory).
-    static func torInstances(_ torrcs: [String], layout: DebianTorLayout?) throws(ConfigError) -> ([TorInstance], [String]) {
+    public static func torInstances(_ torrcs: [String], layout: DebianTorLayout?) throws(ConfigError) -> ([TorInstance], [String]) {
         guard !torrcs.isEmpty else { return try layout?.relays() ?? ([], []) }
         let known = layout?.candidates() ?? []
         var out: [TorInstance] = []

@@ -31,6 +31,11 @@ extension StatusDocument {
         public var torSoftLimit: String?
         public var torHardLimit: String?
         public var torWakeup: String?
+        /// For a Tor quota: tor_control, tor_state_file or computed.
+        public var intervalSource: String?
+        /// Seconds of measured history the projection stands on, and the same in words.
+        public var historySeconds: Double?
+        public var history: String?
     }
 
     static func connections(_ r: AgentReading) -> [Connections] {
@@ -58,7 +63,9 @@ extension StatusDocument {
                              projectedExhaustion: p?.exhaustion.map { Format.iso8601($0) },
                              torSoftLimit: t?.predictedSoftHibernation.map { Format.iso8601($0) },
                              torHardLimit: t?.predictedHardHibernation.map { Format.iso8601($0) },
-                             torWakeup: t?.wakeup.map { Format.iso8601($0.wake) })
+                             torWakeup: t?.wakeup.map { Format.iso8601($0.wake) },
+                             intervalSource: q.intervalSource?.rawValue,
+                             historySeconds: q.forecast.historySeconds.rounded(), history: q.forecast.historyDescription)
         }
     }
 }

@@ -46,9 +46,13 @@ extension PrometheusRenderer {
     /// `,source="…"` for the used bytes of a quota in Tor's layer, where the
     /// figure may come from tor itself or from the packets.
     func sourceLabel(_ family: String, _ quotas: [QuotaStatus], _ name: String) -> String {
-        guard family == "flowmeter_quota_used_bytes",
-              let q = quotas.first(where: { $0.quota.name == name }), q.quota.scope.layer == .tor else { return "" }
-        return ",source=\"\(q.source)\""
+        guard let q = quotas.first(where: { $0.quota.name == name }), q.quota.scope.layer == .tor else { return "" }
+        switch family {
+        case "flowmeter_quota_used_bytes": return ",source=\"\(q.source)\""
+        case "flowmeter_quota_period_start_timestamp_seconds":
+            return q.intervalSource.map { ",interval_source=\"\($0.rawValue)\"" } ?? ""
+        default: return ""
+        }
     }
 }
 

@@ -52,6 +52,15 @@ public enum Format {
     }
 
     /// Digits in groups of three: `1,234,567`.
+    /// A span a person reads: "45 s", "9 minutes", "2.5 hours", "6.0 days".
+    public static func duration(_ seconds: Double) -> String {
+        let s = max(0, seconds)
+        if s < 90 { return "\(Int(s.rounded())) s" }
+        if s < 5400 { let m = Int((s / 60).rounded()); return m == 1 ? "1 minute" : "\(m) minutes" }
+        if s < 2 * 86_400 { return String(format: "%.1f hours", s / 3600) }
+        return String(format: "%.1f days", s / 86_400)
+    }
+
     public static func grouped(_ v: UInt64) -> String {
         var out = ""
         for (i, ch) in String(v).reversed().enumerated() {

@@ -110,14 +110,20 @@ public enum CheckPlugin {
         public var exhaustion: Date?
         /// The relay its scope names, if any (`tor:R`, `…@R`).
         public var relay: String?
-        public init(name: String, used: UInt64, limit: UInt64, periodEnd: Date, exhaustion: Date?, relay: String?) {
+        /// What the projection stands on ("from 9 minutes of this host's
+        /// data") and, for a Tor quota, where its interval came from.
+        public var basis: String?
+        public init(name: String, used: UInt64, limit: UInt64, periodEnd: Date, exhaustion: Date?, relay: String?,
+                    basis: String? = nil) {
             self.name = name; self.used = used; self.limit = limit
-            self.periodEnd = periodEnd; self.exhaustion = exhaustion; self.relay = relay
+            self.periodEnd = periodEnd; self.exhaustion = exhaustion; self.relay = relay; self.basis = basis
         }
         public init(_ s: QuotaStatus) {
+            let basis = [s.forecast.projection == nil ? nil : s.forecast.historyDescription,
+                         s.intervalSource.map { "interval from \($0.phrase)" }].compactMap { $0 }
             self.init(name: s.quota.name, used: s.forecast.usage.used, limit: s.quota.limit,
                       periodEnd: s.forecast.usage.interval.end, exhaustion: s.forecast.projection?.exhaustion,
-                      relay: s.quota.scope.relay)
+                      relay: s.quota.scope.relay, basis: basis.isEmpty ? nil : basis.joined(separator: ", "))
         }
     }
 
@@ -181,6 +187,7 @@ public enum CheckPlugin {
     private static func verdict(_ q: QuotaInput, _ o: Options, now: Date) -> (Status, String) {
         let percent = Double(q.used) / Double(q.limit) * 100
         let amounts = "\(ByteQuantity.format(q.used)) of \(ByteQuantity.format(q.limit)), period ends \(iso(q.periodEnd))"
+            + (q.basis.map { "; \($0)" } ?? "")
         if q.used > q.limit {
             let at = q.exhaustion.map { " at \(iso($0))" } ?? ""
             return (.critical, "\(q.name) exhausted\(at), \(String(format: "%.1f", percent - 100)) % over (\(amounts))")

@@ -33,6 +33,18 @@ public struct QuotaForecastJSON: Codable, Sendable, Equatable {
     public var source = "packets"
     /// Tor's own figures and live prediction, when its control port answered.
     public var tor_control: TorControlJSON? = nil
+    /// For a Tor quota: where its interval came from (tor_control,
+    /// tor_state_file or computed); null for other quotas.
+    public var interval_source: String? = nil
+    /// Seconds of measured history the projection stands on: this host's
+    /// observed traffic, plus an imported span when a young store's level uses it.
+    public var history_seconds: Double = 0
+    /// The same in words ("from 9 minutes of this host's data, plus 6.0 days imported from vnstat").
+    public var history: String = ""
+    /// The part of the period before any data, and the rule bytes the
+    /// projection counts for it (0 when the data cover the whole period).
+    public var unobserved_seconds: Double = 0
+    public var unobserved_estimate_bytes: Double = 0
     /// The interval the projected range is meant to be (e.g. 80 for 80 %).
     public var projected_range_percent: Double?
     /// When the model detected the traffic's level last changed, and the
@@ -105,6 +117,10 @@ public struct QuotaForecastJSON: Codable, Sendable, Equatable {
         read_bytes = f.usage.read; written_bytes = f.usage.written; remaining_bytes = f.usage.remaining
         period_start = Format.iso8601(f.usage.interval.start); period_end = Format.iso8601(f.usage.interval.end); now = Format.iso8601(f.now)
         observed_seconds = f.observedSeconds
+        history_seconds = f.historySeconds.rounded()
+        history = f.historyDescription
+        unobserved_seconds = f.unobservedSeconds.rounded()
+        unobserved_estimate_bytes = f.unobservedEstimate.rounded()
         period_to_date_bytes_per_second = f.periodToDateRate
         trailing_24h_bytes_per_second = f.trailing24hRate
         projected_end_bytes = f.projection?.endTotal.rounded()
@@ -162,6 +178,8 @@ public struct TorScheduleJSON: Codable, Sendable, Equatable {
     public var continuity_moved_fraction: Double?
     public var rate_bytes_per_second: Double
     public var rate_source: String
+    /// tor_control | tor_state_file | computed: where the current interval came from.
+    public var interval_source: String?
     public var current: Interval
     public var next: Interval
 
@@ -207,7 +225,45 @@ extension QuotaStatus {
     public var json: QuotaForecastJSON {
         var j = QuotaForecastJSON(quota: quota, forecast: forecast, tor: tor?.current)
         j.source = source
+        j.interval_source = intervalSource?.rawValue
         j.tor_control = torControl.map(TorControlJSON.init)
         return j
+    }
+}
+
+extension QuotaForecast {
+    /// What the projection stands on, in words, for every view: "from 9
+    /// minutes of this host's data", "plus 6.0 days imported from vnstat".
+    public var historyDescription: String {
+        var out = ownHistorySeconds > 0 ? "from \(Format.duration(ownHistorySeconds)) of this host's data" : "from no data of this host's yet"
+        if levelUsesImported, let i = imported {
+            out += ", plus \(Format.duration(i.end.timeIntervalSince(i.start))) \(i.source.phrase)"
+        }
+        if unobservedEstimate > 0 {
+            out += "; the period's first \(Format.duration(unobservedSeconds)), before any data, estimated at the projected rate"
+        }
+        return out
+    }
+}
+
+extension ImportedUsage.Source {
+    /// How the counts came, for `historyDescription`.
+    var phrase: String {
+        switch self {
+        case .torState: return "from tor's state file"
+        case .torControl: return "from tor's control port"
+        case .vnstatJSON, .vnstatDB: return "imported from vnstat"
+        }
+    }
+}
+
+extension TorIntervalSource {
+    /// Where the interval came from, for a person.
+    public var phrase: String {
+        switch self {
+        case .torControl: return "tor's control port"
+        case .torStateFile: return "tor's state file"
+        case .computed: return "AccountingStart (computed)"
+        }
     }
 }

@@ -142,6 +142,22 @@ public final class AccountingReader: UsageHistorySource {
         return out
     }
 
+    /// When the store's observing began: the recorded first observation
+    /// where it lies inside the earliest bucket (the bucket starts on its
+    /// edge, the observing may have started later in it), else the earliest
+    /// bucket's start (a store written before the instant was recorded, or
+    /// older captures replayed into it later). nil for an empty store.
+    public func observationStart() throws -> Date? {
+        guard let first = try resolutions().min(by: { $0.firstStart < $1.firstStart }) else { return nil }
+        let recorded = try state(named: AccountingStore.firstObservationKey).flatMap { Int64($0) }
+            .map { Date(timeIntervalSince1970: Double($0) / 1e9) }
+        if let recorded, recorded >= first.firstStart,
+           recorded < first.firstStart.addingTimeInterval(Double(first.resolution.rawValue)) {
+            return recorded
+        }
+        return first.firstStart
+    }
+
     /// Spans overlapping [from, to) whose counts are a lower bound.
     public func gapRecords(from: Date, to: Date) throws -> [GapRecord] {
         try read { db in

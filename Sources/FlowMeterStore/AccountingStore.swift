@@ -52,6 +52,8 @@ public struct FlushBatch: Sendable {
     public var deltas: [BucketDelta] = []
     public var gaps: [GapRecord] = []
     public var state: [String: String] = [:]
+    /// State written only where the store has none yet (a first, never a latest).
+    public var stateIfAbsent: [String: String] = [:]
     /// Surge spans, ended or still open (an open one is rewritten at each flush).
     public var surges: [SurgeSpan] = []
     /// Captures whose counts are in this batch (`replay --db`).
@@ -63,7 +65,9 @@ public struct FlushBatch: Sendable {
     /// Move the WAL into the database file (period edges, shutdown).
     public var checkpoint = false
     public init(clockUTC: Int64) { self.clockUTC = clockUTC }
-    public var isEmpty: Bool { deltas.isEmpty && gaps.isEmpty && state.isEmpty && surges.isEmpty && imports.isEmpty && !prune }
+    public var isEmpty: Bool {
+        deltas.isEmpty && gaps.isEmpty && state.isEmpty && stateIfAbsent.isEmpty && surges.isEmpty && imports.isEmpty && !prune
+    }
 }
 
 /// What the previous writer left behind, read when the store opens.
@@ -89,6 +93,11 @@ public final class AccountingStore {
     /// State key: the last instant (ns since 1970, UTC) whose traffic is in the
     /// store — "now" for forecasts of a replayed history.
     public static let lastObservationKey = "last_observation_ns"
+    /// The instant the store's first counts were observed (nanoseconds since
+    /// 1970): the first hour bucket starts on the hour, the observing may
+    /// have started later in it, and a forecast must not read the minutes
+    /// before as observed silence.
+    public static let firstObservationKey = "first_observation_ns"
 
     public let path: String
     public let configuration: StoreConfiguration
@@ -199,6 +208,10 @@ public final class AccountingStore {
                 }
                 for (name, value) in batch.state {
                     try db.execute(sql: "INSERT OR REPLACE INTO state(name, value, updated_utc) VALUES (?, ?, ?)",
+                                   arguments: [name, value, batch.clockUTC])
+                }
+                for (name, value) in batch.stateIfAbsent {
+                    try db.execute(sql: "INSERT OR IGNORE INTO state(name, value, updated_utc) VALUES (?, ?, ?)",
                                    arguments: [name, value, batch.clockUTC])
                 }
                 if batch.prune {

@@ -66,6 +66,7 @@ public final class BucketAccumulator {
     private var pending: [PendingKey: CellCounts] = [:]
     private var pendingGaps: [GapRecord] = []
     private var pendingState: [String: String] = [:]
+    private var pendingStateIfAbsent: [String: String] = [:]
     private var pendingSurges: [SurgeSpan] = []
     private var clockNanos: Int64?
     private var sessionStartNanos: Int64?
@@ -224,6 +225,7 @@ public final class BucketAccumulator {
         }
         batch.gaps = pendingGaps
         batch.state = pendingState
+        batch.stateIfAbsent = pendingStateIfAbsent
         batch.surges = pendingSurges
         batch.imports = pendingImports
         batch.prune = pruneDue && !pruneSuspended
@@ -241,6 +243,7 @@ public final class BucketAccumulator {
         pending.removeAll(keepingCapacity: true)
         pendingGaps.removeAll()
         pendingState.removeAll()
+        pendingStateIfAbsent.removeAll()
         pendingSurges.removeAll()
         pendingImports.removeAll()
         if batch.prune { pruneDue = false }
@@ -287,6 +290,7 @@ public final class BucketAccumulator {
         guard let prev = clockNanos else {
             clockNanos = t
             sessionStartNanos = t
+            pendingStateIfAbsent[AccountingStore.firstObservationKey] = String(t)
             nextFlushNanos = t + configuration.flushIntervalSeconds * 1_000_000_000
             return nil
         }

@@ -65,19 +65,4 @@ import Testing
         let p = TorLivePredictor.predict(samples: [], latest: f, accountingMax: 100, now: now)
         #expect(p.wakeAt == now.addingTimeInterval(600) && p.softLimitAt == nil)
     }
-
-    @Test func aTorQuotaTakesTorsIntervalAndBytesWhenTheControlPortAnswers() throws {
-        let quota = Quota(name: "tor-exit", limit: 20 << 20, period: .torDefault, rule: .sum, timeZone: TimeZone(identifier: "UTC")!,
-                          scope: .tor(relay: "exit"), torRelay: "exit")
-        let usage = QuotaUsage(quotaName: "tor-exit", interval: DateInterval(start: Self.t0, duration: 60), read: 1, written: 2, used: 3, limit: 20 << 20)
-        let status = QuotaStatus(quota: quota, forecast: QuotaForecast(usage: usage, now: Self.t0, observedSeconds: 0, method: "test"), tor: nil)
-        let up = TorControlStatus(relay: "exit", up: true, rule: .sum, accountingMax: 20 << 20, figures: Self.figures(1000, 2000, at: Self.t0))
-        let q = status.usingTorControl([up])
-        #expect(q.source == "tor_control" && q.forecast.usage.used == 3000 && q.forecast.usage.read == 1000)
-        #expect(q.forecast.usage.interval.start == up.figures!.intervalStart)
-        var down = up
-        down.up = false
-        #expect(status.usingTorControl([down]).source == "packets")
-        #expect(status.usingTorControl([down]).forecast.usage.used == 3)
-    }
 }

@@ -107,4 +107,23 @@ import Testing
         #expect(r.status == 2)
         #expect(r.stderr.contains("--quota"))
     }
+
+    /// The interface contract of `backtest --ages`: one JSON object per
+    /// shape and age with these fields (the scores with an import nested).
+    @Test func backtestAgesPrintsOneObjectPerShapeAndAgeWithTheContractsFields() throws {
+        let r = try runProcess(Repo.flowmeterBinary, ["backtest", "--synthetic", "all", "--days", "62", "--ages", "10m,1h,1d,3d", "--json"],
+                               timeout: 300)
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.count == SyntheticHistory.Shape.allCases.count * 4)
+        for row in rows {
+            for key in ["shape", "age", "flowmeter_mape_percent", "vnstat_mape_percent", "coverage_percent", "with_import"] {
+                #expect(row.keys.contains(key), "\(key) missing in \(row)")
+            }
+        }
+        #expect(Set(rows.compactMap { $0["age"] as? String }) == ["10m", "1h", "1d", "3d"])
+        // Under 30 minutes of its own data FlowMeter does not project (null), vnstat's formula does.
+        let tenMinutes = rows.filter { $0["age"] as? String == "10m" }
+        #expect(tenMinutes.allSatisfy { $0["flowmeter_mape_percent"] is NSNull && $0["vnstat_mape_percent"] is Double })
+    }
 }

@@ -65,6 +65,10 @@ public struct DashboardPage: Sendable {
             } else {
                 out += " · too little history to project"
             }
+            out += " · <span class=\"quota-history\">\(SVG.escape(q.status.forecast.historyDescription))</span>"
+            if let source = q.status.intervalSource {
+                out += " · <span class=\"interval-source\" data-interval-source=\"\(source.rawValue)\">interval from \(source.phrase)</span>"
+            }
             if let t = q.status.tor?.current {
                 let parts = [t.predictedSoftHibernation.map { "soft limit \(SVG.time($0))" },
                              t.predictedHardHibernation.map { "hard limit \(SVG.time($0))" },
