@@ -80,4 +80,19 @@ public struct QuotaStatus: Sendable {
         if choice.source == .torControl { status.source = "tor_control" }
         return status
     }
+
+    /// The same status with tor's bytes from a newer control-port reading
+    /// of the same interval: the agent re-evaluates quotas every 30 s but
+    /// polls tor every 10 s, and tor's bytes are exact, so every view shows
+    /// the latest. Other quotas, and a reading of another interval (tor
+    /// moved on: the next evaluation says so), are left as they are.
+    public func withLatestTorBytes(_ figures: TorControlFigures?) -> QuotaStatus {
+        guard intervalSource == .torControl, let f = figures, f.accountingEnabled,
+              f.intervalStart == forecast.usage.interval.start, f.intervalEnd == forecast.usage.interval.end else { return self }
+        var s = self
+        s.forecast.usage.read = f.bytesRead
+        s.forecast.usage.written = f.bytesWritten
+        s.forecast.usage.used = quota.rule.bytes(read: f.bytesRead, written: f.bytesWritten)
+        return s
+    }
 }

@@ -119,14 +119,14 @@ final class AgentStore: @unchecked Sendable {
     /// else its state file read again (`TorIntervalChoice`).
     func quotaStatuses(now: Date, torControl: [TorControlStatus] = []) -> [QuotaStatus] {
         guard !quotas.isEmpty else { return [] }
-        return lock.withLock { m in
+        func latest(_ q: Quota) -> TorControlFigures? { torControl.first { $0.relay == q.scope.relay && $0.up }?.figures }
+        let statuses = lock.withLock { m in
             if let at = m.cachedAt, now.timeIntervalSince(at) < Self.quotaRefreshSeconds { return m.cached }
             do {
                 if m.reader == nil { m.reader = try AccountingReader(path: path) }
                 quotas = quotas.map { ($0.0, $0.1?.refreshed()) }
                 m.cached = try quotas.map { q, tor in
-                    let control = torControl.first { $0.relay == q.scope.relay && $0.up }?.figures
-                    return try QuotaStatus.evaluate(q, source: m.reader!, now: now, tor: tor, control: control)
+                    try QuotaStatus.evaluate(q, source: m.reader!, now: now, tor: tor, control: latest(q))
                 }
                 m.cachedAt = now
             } catch {
@@ -134,5 +134,6 @@ final class AgentStore: @unchecked Sendable {
             }
             return m.cached
         }
+        return statuses.map { $0.withLatestTorBytes(latest($0.quota)) }
     }
 }

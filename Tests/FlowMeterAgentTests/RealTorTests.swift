@@ -304,6 +304,11 @@ extension RealTorTests {
         let view = (doc?["tor_control"] as? [[String: Any]])?.first
         #expect(view?["relay"] as? String == relay && view?["up"] as? Bool == true)
         #expect(view?["hibernating"] as? String == "hard" && view?["predicted_wakeup"] is String)
+        // The quota every view shows is tor's own interval and bytes, and says so.
+        let line = (doc?["quotas"] as? [[String: Any]])?.first { $0["name"] as? String == quota }
+        #expect(line?["interval_source"] as? String == "tor_control", "\(status.stdout)")
+        #expect(line?["period_start"] as? String == view?["interval_start"] as? String, "\(status.stdout)")
+        #expect((line?["used_bytes"] as? Int).map { $0 == view?["accounting_bytes"] as? Int } == true, "\(status.stdout)")
 
         // Stopped, the agent has logged the control port once, and `forecast` asks tor itself.
         agent.stop()
@@ -315,7 +320,8 @@ extension RealTorTests {
         let q = try #require(quotas?.first { $0["name"] as? String == quota }, "forecast: \(forecast.stdout) \(forecast.stderr)")
         let own = q["tor_control"] as? [String: Any]
         print("RealTor: forecast source \(q["source"] ?? "?"), used \(q["used_bytes"] ?? "?"), tor \(own?["accounting_bytes"] ?? "?"), wake \(own?["predicted_wakeup"] ?? "?")")
-        #expect(q["source"] as? String == "tor_control")
+        #expect(q["source"] as? String == "tor_control" && q["interval_source"] as? String == "tor_control")
+        #expect(q["period_start"] as? String == own?["interval_start"] as? String)
         #expect(own?["hibernating"] as? String == "hard")
         #expect((q["used_bytes"] as? Int).map { $0 == own?["accounting_bytes"] as? Int } == true)
     }
