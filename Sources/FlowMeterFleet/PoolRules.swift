@@ -94,7 +94,7 @@ public enum PoolRules {
             """, lbl)
         r += record("pool_direction:flowmeter_pool_bytes:sum",
                     "sum by (pool, direction) (pool_host_direction:flowmeter_pool_bytes:sum\(pool))", "")
-        r += record("pool:flowmeter_pool_used_bytes", ruleApplied(q.rule, "pool_direction:flowmeter_pool_bytes:sum", pool), "")
+        r += record("pool:flowmeter_pool_used_bytes", used(q.rule, pool), "")
         r += record("pool_host:flowmeter_pool_share:ratio", share(q.rule, pool), "")
         for (name, range) in [("rate1d", "1d"), ("rate7d", "7d")] {
             r += record("pool:flowmeter_pool_bytes_per_second:\(name)",
@@ -105,13 +105,15 @@ public enum PoolRules {
         return r
     }
 
-    /// The rule's bytes from per-direction series `name` of one pool.
-    static func ruleApplied(_ rule: AccountingRule, _ name: String, _ pool: String) -> String {
+    /// The pool's use by its rule, straight from the per-host series: vmalert
+    /// writes each recorded series back asynchronously, so every rule read
+    /// from another adds up to an interval of delay.
+    static func used(_ rule: AccountingRule, _ pool: String) -> String {
+        let hd = "pool_host_direction:flowmeter_pool_bytes:sum"
         switch rule {
-        case .sum: return "sum by (pool) (\(name)\(pool))"
-        case .max: return "max by (pool) (\(name)\(pool))"
-        case .in: return "sum by (pool) (\(name)\(pool.dropLast()),direction=\"in\"})"
-        case .out: return "sum by (pool) (\(name)\(pool.dropLast()),direction=\"out\"})"
+        case .sum: return "sum by (pool) (\(hd)\(pool))"
+        case .max: return "max by (pool) (sum by (pool, direction) (\(hd)\(pool)))"
+        case .in, .out: return "sum by (pool) (\(hd)\(pool.dropLast()),direction=\"\(rule.rawValue)\"})"
         }
     }
 
@@ -179,7 +181,7 @@ extension PoolRules {
     /// The pool's alerts; thresholds as the per-host quota alerts
     /// (docs/alerting.md), `for` scaled to the group's interval.
     fileprivate static func alerts(_ p: PooledQuota, _ pool: String, expiringAt: Date, _ o: Options) -> String {
-        let ratio = "pool:flowmeter_pool_used_bytes\(pool) / on (pool) pool:flowmeter_pool_limit_bytes\(pool)"
+        let ratio = "\(used(p.quota.rule, pool)) / \(p.quota.limit)"
         let hostList = p.hosts.joined(separator: ", ")
         let twice = duration(2 * o.stepSeconds)
         var r = alert("FlowMeterPoolUsed", "\(ratio) >= 0.80 < 0.95", for: twice, severity: "warning",

@@ -49,8 +49,11 @@ public struct PrometheusQueryClient: PrometheusQuerying {
     }
 
     public func range(_ expr: String, start: Date, end: Date, step: TimeInterval) throws -> [PromSeries] {
+        // nocache: VictoriaMetrics would answer older ranges from its result
+        // cache, which misses samples a vmagent replayed after an outage
+        // (Prometheus ignores the parameter).
         try get("/api/v1/query_range", ["query": expr, "start": Self.seconds(start), "end": Self.seconds(end),
-                                        "step": String(Int(step.rounded()))])
+                                        "step": String(Int(step.rounded())), "nocache": "1"])
     }
 
     private func get(_ path: String, _ parameters: KeyValuePairs<String, String>) throws -> [PromSeries] {

@@ -1,4 +1,5 @@
 import FlowMeterAccounting
+import FlowMeterConfig
 import Foundation
 import Testing
 @testable import FlowMeterFleet
@@ -40,6 +41,19 @@ struct PoolRulesTests {
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
         let test = try LiveHarness.run(["/bin/sh", "-c", "cd '\(dir)' && promtool test rules pools.test.yml"], timeout: 120)
         #expect(test.status == 0, "\(test.stdout)\(test.stderr)")
+    }
+
+    @Test(.enabled(if: LiveHarness.tool("promtool") != nil, "needs promtool (Debian's prometheus package)"))
+    func theExampleFleetConfigsRulesPassPromtool() throws {
+        let file = try ConfigFile.load(Repo.path("deploy/fleet/flowmeter-fleet.yaml"))
+        let pools = try PooledQuota.load(file, defaultZone: Self.utc)
+        #expect(pools.map(\.name) == ["account", "family"])
+        let dir = try LiveHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try PoolRules.render(pools, options: .init(now: Date(), source: file.path))
+            .write(toFile: dir + "/pools.rules.yml", atomically: true, encoding: .utf8)
+        let check = try LiveHarness.run(["promtool", "check", "rules", dir + "/pools.rules.yml"])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
     }
 
     @Test(.enabled(if: LiveHarness.tool("vmalert") != nil, "needs vmalert (Debian's victoria-metrics package)"))
