@@ -379,6 +379,19 @@ EOF2
 [ "$agree" = yes ] && ok "fleet report and forecast: each host's part and the pool's use equal the agents' counts" ||
   fail "fleet report/forecast disagree with the agents (above)"
 
+# --- The Grafana dashboard's queries against the central store ------------------------
+python3 scripts/check_grafana.py --exprs --resolve >"$dir/panels.tsv"
+dashboard=$(while IFS=$'\t' read -r title expr; do
+  printf '%s\t' "$title"; query "$expr" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]["result"]))' || echo error
+done <"$dir/panels.tsv")
+bad=$(printf '%s\n' "$dashboard" | awk -F'\t' '$2 == "error"' | cut -f1 | sort -u | paste -sd, -)
+[ -z "$bad" ] && ok "every dashboard query evaluates on VictoriaMetrics" || fail "dashboard queries that do not evaluate: $bad"
+for panel in "Fleet traffic by category and direction" "Traffic by host" "Pooled quotas: used, limit and projected end" \
+             "Pool used share" "Pool share by host" "Hosts by quota pressure" "Wire bytes and what Tor counts"; do
+  printf '%s\n' "$dashboard" | awk -F'\t' -v t="$panel" '$1 == t && $2 > 0 { found = 1 } END { exit !found }' &&
+    ok "dashboard panel “$panel” has data" || fail "dashboard panel “$panel” has no data"
+done
+
 # --- Alerts: through Alertmanager to the webhook ---------------------------------------
 delivered() {  # delivered ALERTNAME LABEL=VALUE: a firing alert reached the webhook
   python3 - "$dir/alerts.jsonl" "$1" "$2" <<'EOF2'
