@@ -276,6 +276,13 @@ wait_until=$(python3 -c "print(int($outage_start + $outage))")
 while [ "$(date +%s)" -lt "$wait_until" ]; do sleep 0.5; done
 wait "${senders[@]}"
 outage_end=$(date +%s.%N)
+# What the queues hold now: samples of the whole outage, for deploy/fleet's buffer sizing.
+pending=$(for i in $(seq 1 $hosts); do
+  in_ns "fmf${tag}a$i" curl -fsS -m 5 http://127.0.0.1:8429/metrics |
+    awk '/^vmagent_remotewrite_pending_data_bytes/ { n += $NF } END { print n + 0 }'
+done | paste -sd' ')
+samples=$(metrics 1 | grep -vc '^#')
+say "queued after ${outage} s without the store: $pending bytes per host ($samples samples per scrape of h1, one scrape a second)"
 start vm "$central" victoria-metrics "${vm_args[@]}"
 wait_for 30 in_ns "$central" curl -fsS "$store_url/health" || fail "VictoriaMetrics did not restart"
 say "VictoriaMetrics back"

@@ -148,14 +148,12 @@ public struct FleetHistoryLoader {
 }
 
 extension FleetHistoryLoader {
+    /// A member without a sample for this long is silent: its recent traffic is unknown.
+    static let silentAfter: TimeInterval = 300
+
     /// Newest samples, missing members, gaps and notes.
     fileprivate func finish(_ pool: PooledQuota, buckets: [UsageBucket], readings: [CounterReadings.Key: [(Date, Double)]],
                             grid: [Date], starts: [String: Date?], now: Date) throws -> FleetHistory {
-        var newest: [String: Date] = [:]
-        let hosts = PromQL.selector(hosts: pool.hosts, categories: nil, relay: nil)
-        for s in try api.instant("max by (host) (timestamp(flowmeter_build_info\(hosts)))", at: now) {
-            if let h = s["host"], let v = s.samples.last?.value { newest[h] = Date(timeIntervalSince1970: v) }
-        }
         var seen: [String: (first: Date, last: Date)] = [:]
         for (key, list) in readings {
             for (t, _) in list {
@@ -163,13 +161,16 @@ extension FleetHistoryLoader {
                 seen[key.host] = (min(old.first, t), max(old.last, t))
             }
         }
-        for (h, span) in seen where newest[h] == nil { newest[h] = span.last }
+        let newest = try newestSamples(pool.hosts.filter { seen[$0] != nil }, now: now, fallback: seen.mapValues(\.last))
         var gaps: [DateInterval] = []
         var notes: [String] = []
         for h in pool.hosts {
             guard let span = seen[h] else { continue }
-            // A member silent since its last reading: the pool's recent hours lack its traffic.
-            if span.last < now { gaps.append(DateInterval(start: span.last, end: now)) }
+            // A silent member: the pool's recent hours lack its traffic.
+            if let last = newest[h], now.timeIntervalSince(last) > Self.silentAfter {
+                notes.append("\(h): no sample since \(Format.iso8601(last))")
+                gaps.append(DateInterval(start: last, end: now))
+            }
             if let first = grid.first, span.first > first, case let s?? = starts[h],
                let before = grid.last(where: { $0 < span.first }), s < before {
                 notes.append("\(h): its agent ran since \(Format.iso8601(s)) but the store has its counters only from \(Format.iso8601(span.first))")
@@ -178,5 +179,28 @@ extension FleetHistoryLoader {
         }
         return FleetHistory(buckets: buckets, gaps: gaps, newestSample: newest,
                             missingHosts: pool.hosts.filter { seen[$0] == nil }, notes: notes)
+    }
+
+    /// Each host's newest sample (of `flowmeter_build_info`, which every
+    /// scrape carries): the store's own lookback first, then a day back at
+    /// one-minute steps, else no later than the hour before `fallback`'s reading.
+    private func newestSamples(_ hosts: [String], now: Date, fallback: [String: Date]) throws -> [String: Date] {
+        var newest: [String: Date] = [:]
+        func ask(_ expr: String) throws {
+            for s in try api.instant(expr, at: now) {
+                if let h = s["host"], let v = s.samples.last?.value { newest[h] = Date(timeIntervalSince1970: v) }
+            }
+        }
+        guard !hosts.isEmpty else { return [:] }
+        try ask("max by (host) (timestamp(flowmeter_build_info\(PromQL.selector(hosts: hosts, categories: nil, relay: nil))))")
+        let quiet = hosts.filter { newest[$0] == nil }
+        if !quiet.isEmpty {
+            let sel = PromQL.selector(hosts: quiet, categories: nil, relay: nil)
+            try ask("max by (host) (max_over_time(timestamp(flowmeter_build_info\(sel))[1d:1m]))")
+        }
+        for h in hosts where newest[h] == nil {
+            newest[h] = fallback[h].map { min($0, now.addingTimeInterval(-3600)) }
+        }
+        return newest
     }
 }

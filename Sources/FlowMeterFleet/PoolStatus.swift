@@ -113,6 +113,27 @@ public struct FleetPoolJSON: Codable, Sendable, Equatable {
         public var counted_bytes: UInt64
         public var share: Double
         public var newest_data: String?
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(host, forKey: .host)
+            try c.encode(read_bytes, forKey: .read_bytes)
+            try c.encode(written_bytes, forKey: .written_bytes)
+            try c.encode(counted_bytes, forKey: .counted_bytes)
+            try c.encode(share, forKey: .share)
+            try c.encode(newest_data, forKey: .newest_data)  // null, never absent
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(pool, forKey: .pool)
+        try c.encode(hosts, forKey: .hosts)
+        try c.encode(forecast, forKey: .forecast)
+        try c.encode(members, forKey: .members)
+        try c.encode(newest_data, forKey: .newest_data)  // null, never absent
+        try c.encode(missing_hosts, forKey: .missing_hosts)
+        try c.encode(notes, forKey: .notes)
     }
 
     init(_ p: PoolStatus) {

@@ -1,5 +1,6 @@
 import FlowMeterAccounting
 import FlowMeterCore
+import FlowMeterReports
 import Foundation
 import Testing
 @testable import FlowMeterFleet
@@ -30,12 +31,15 @@ struct CentralStoreTests {
             // host, agent start, end of a hole in samples, restart, rates in/out
             add(host: "a", start: t0 + 300, hole: (t0 + 10 * 3600 + 300, t0 + 12 * 3600 + 600), restart: nil, rates: (1000, 500))
             add(host: "b", start: t0 + 2 * 3600 + 1200, hole: nil, restart: t0 + 20 * 3600 + 2400, rates: (2000, 100))
+            // c's vmagent stopped sending two hours ago.
+            add(host: "c", start: t0 + 60, hole: nil, restart: nil, rates: (300, 300), until: evaluation - 7200)
         }
 
-        mutating func add(host: String, start: Double, hole: (Double, Double)?, restart: Double?, rates: (Double, Double)) {
+        mutating func add(host: String, start: Double, hole: (Double, Double)?, restart: Double?, rates: (Double, Double),
+                          until end: Double? = nil) {
             var times: [Double] = []
             var t = start + 30
-            while t <= evaluation { if hole.map({ t < $0.0 || t > $0.1 }) ?? true { times.append(t) }; t += 60 }
+            while t <= (end ?? evaluation) { if hole.map({ t < $0.0 || t > $0.1 }) ?? true { times.append(t) }; t += 60 }
             func since(_ t: Double) -> (Double, Double) {  // (counter origin, agent start) at t
                 if let r = restart, t >= r { return (r, r) }
                 return (start, start)
@@ -57,11 +61,12 @@ struct CentralStoreTests {
             }
         }
 
-        var pool: PooledQuota {
+        func pool(_ hosts: String = "a,b") -> PooledQuota {
             let hm = Date(timeIntervalSince1970: periodStart)
             var c = Calendar(identifier: .gregorian)
             c.timeZone = TimeZone(identifier: "UTC")!
-            let spec = String(format: "pool 1TB-SI day %02d:%02d sum provider tz=UTC hosts=a,b", c.component(.hour, from: hm), c.component(.minute, from: hm))
+            let spec = String(format: "pool 1TB-SI day %02d:%02d sum provider tz=UTC hosts=%@", c.component(.hour, from: hm),
+                              c.component(.minute, from: hm), hosts)
             return try! PooledQuota(spec: spec, defaultZone: .current)
         }
 
@@ -86,7 +91,7 @@ struct CentralStoreTests {
 
     func check(_ api: PrometheusQuerying, _ s: Scenario) throws {
         let at = Date(timeIntervalSince1970: s.evaluation)
-        let p = try PoolStatus.evaluate(s.pool, api: api, now: at)
+        let p = try PoolStatus.evaluate(s.pool(), api: api, now: at)
         let expected = ["a", "b"].map { (s.used($0, "in"), s.used($0, "out")) }
         #expect(p.status.forecast.usage.interval.start == Date(timeIntervalSince1970: s.periodStart))
         #expect(p.members.map(\.read) == expected.map(\.0))
@@ -103,6 +108,19 @@ struct CentralStoreTests {
         }
         #expect(p.newestData.map { abs($0.timeIntervalSince1970 - s.evaluation) < 61 } == true)
         #expect(p.status.forecast.projection != nil)
+
+        // With the silent member: its last sample is the pool's newest data,
+        // its silence a gap, the use a lower bound, and `check` CRITICAL.
+        let silent = try PoolStatus.evaluate(s.pool("a,b,c"), api: api, now: at)
+        let lastOfC = s.series.first { $0.labels["host"] == "c" }!.samples.last!.time
+        #expect(silent.newestData.map { abs($0.timeIntervalSince1970 - lastOfC) < 1 } == true, "\(String(describing: silent.newestData))")
+        #expect(silent.history.notes.contains { $0.hasPrefix("c: no sample since") }, "\(silent.history.notes)")
+        #expect(silent.status.forecast.usageIsLowerBound)
+        #expect(silent.members.map(\.read).prefix(2) == p.members.map(\.read).prefix(2))
+        let verdict = CheckPlugin.evaluate([silent.checkInput], options: .init(warning: try .init(parsing: "80"), critical: try .init(parsing: "95"),
+                                                                             maxAge: 120),
+                                           now: at, newestData: silent.newestData, knownRelays: [])
+        #expect(verdict.status == .critical && verdict.line.contains("no data since"), "\(verdict.line)")
     }
 
     @Test(.enabled(if: LiveHarness.tool("victoria-metrics") != nil && LiveHarness.tool("curl") != nil,
