@@ -438,6 +438,11 @@ for line in open('$dir/apipoll.log'):
 print(sum(n in seen for n in ('FlowMeterPoolUsed', 'FlowMeterQuotaUsed', 'FlowMeterSurge')))")
 [ "$api" = 3 ] && ok "Alertmanager's API listed the pool, quota and surge alerts" ||
   fail "Alertmanager's API listed $api of the pool, quota and surge alerts"
+# How long vmalert took to evaluate the pool's group (its subquery over the period).
+pool_eval=$(in_ns "$central" curl -fsS -m 5 http://127.0.0.1:8880/metrics |
+  awk '/^vmalert_iteration_duration_seconds_(sum|count)\{.*flowmeter-pool-fleetpool/ { v[$1 ~ /_sum/] = $NF }
+       END { if (v[0] > 0) printf "%.0f ms mean over %d evaluations", 1000 * v[1] / v[0], v[0]; else print "unknown" }')
+say "vmalert's pool group: $pool_eval"
 queue=$(du -sk "$dir"/h1/queue 2>/dev/null | cut -f1)
 say "vmagent queue of h1: ${queue} KiB; replay ${replay_seconds} s; $failures failure(s)"
 say "wall time $((SECONDS - started_at)) s"
