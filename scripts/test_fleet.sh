@@ -44,7 +44,7 @@ flowmeter=$(cd "$(dirname "$flowmeter")" && pwd)/$(basename "$flowmeter")
 
 tag=$(( $$ % 100000 ))
 central=fmf${tag}c
-dir=$(mktemp -d /tmp/fmfleet.XXXXXX)
+dir=$(mktemp -d -t fmfleet.XXXXXX)
 store=198.18.200.1
 store_url=http://$store:8428
 pids=()
