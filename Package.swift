@@ -68,6 +68,12 @@ let package = Package(
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "NIOHTTP1", package: "swift-nio")], swiftSettings: v6),
+        // Pooled quotas of many hosts, evaluated from a central Prometheus-compatible
+        // store (`flowmeter fleet`): its query API over Export's NIO HTTP client.
+        .target(name: "FlowMeterFleet",
+                dependencies: ["FlowMeterCore", "FlowMeterConfig", "FlowMeterAccounting", "FlowMeterFormat",
+                               "FlowMeterReports", "FlowMeterExport", .product(name: "Yams", package: "Yams")],
+                swiftSettings: v6),
         // The composition root: wires capture, store, export and accounting.
         .target(name: "FlowMeterAgent",
                 dependencies: ["FlowMeterCore", "FlowMeterCapture", "FlowMeterConfig", "FlowMeterAccounting",
@@ -79,14 +85,14 @@ let package = Package(
         .executableTarget(name: "FlowMeterCLI",
                           dependencies: ["FlowMeterCore", "FlowMeterCapture", "FlowMeterConfig", "FlowMeterAccounting",
                                          "FlowMeterStore", "FlowMeterReports", "FlowMeterExport", "FlowMeterAgent", "FlowMeterFormat",
-                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         "FlowMeterFleet", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Yams", package: "Yams"), logging],
                           swiftSettings: v6),
 
         // Tests mirror the targets; shared fixtures live in FlowMeterTestSupport.
         .target(name: "FlowMeterTestSupport", dependencies: allLibraries, path: "Tests/FlowMeterTestSupport",
                 swiftSettings: v6),
-    ] + ["Core", "Capture", "Config", "Accounting", "Store", "Export", "Agent", "CLI"].map { name in
+    ] + ["Core", "Capture", "Config", "Accounting", "Store", "Export", "Agent", "Fleet", "CLI"].map { name in
         .testTarget(name: "FlowMeter\(name)Tests",
                     dependencies: allLibraries + ["FlowMeterTestSupport",
                                                   .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -99,5 +105,5 @@ let package = Package(
 
 var allLibraries: [Target.Dependency] {
     ["FlowMeterCore", "FlowMeterCapture", "FlowMeterConfig", "FlowMeterAccounting", "FlowMeterStore",
-     "FlowMeterReports", "FlowMeterExport", "FlowMeterAgent", "FlowMeterFormat"]
+     "FlowMeterReports", "FlowMeterExport", "FlowMeterAgent", "FlowMeterFormat", "FlowMeterFleet"]
 }

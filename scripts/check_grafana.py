@@ -9,11 +9,15 @@
 
 FILE defaults to deploy/grafana/flowmeter.json beside this script. What is checked:
 the top-level fields Grafana needs, the variables `datasource` (Prometheus),
-`host` and `relay`, unique panel ids (rows' nested panels included), a grid
-position inside the 24 columns for every panel and no two panels overlapping,
-an `expr` and a unique `refId` on every target of a data panel, the
-`${datasource}` variable as every data source, and no `$variable` in an
-expression that the dashboard does not define. Standard library only.
+`host` (the `host` label, set at the source: `instance` is 127.0.0.1:9477 on
+every host behind a vmagent or a tunnel) and `relay`, unique panel ids (rows'
+nested panels included), a grid position inside the 24 columns for every panel
+and no two panels overlapping, an `expr` and a unique `refId` on every target of
+a data panel, the `${datasource}` variable as every data source, no `$variable`
+in an expression that the dashboard does not define, `$host` only ever matched
+against the `host` label, the same categories in every target of a panel that
+compares counting layers (wire, payload, Tor payload), and table panels sorted by
+a column they have. Standard library only.
 """
 
 import argparse
@@ -39,6 +43,12 @@ BUILTINS = {
 }
 
 VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\]|\$(\w+)")
+
+# The counters of the three counting layers; a panel that shows several must
+# select the same traffic in each (like with like).
+LAYERS = re.compile(r"flowmeter_(?:bytes|payload_bytes|tor_payload_bytes)_total\{([^}]*)\}")
+CATEGORY = re.compile(r'category\s*(=~|=|!=|!~)\s*"([^"]*)"')
+HOST_USE = re.compile(r'(\w+)\s*=~\s*"\$\{?host\}?"')
 
 
 def panels_of(dashboard):
@@ -109,8 +119,8 @@ def check_variables(variables):
     if not ds or ds.get("type") != "datasource" or ds.get("query") != "prometheus":
         problems.append("variables: `datasource` must be a data source variable of type prometheus")
     host = variables.get("host")
-    if not host or "label_values(flowmeter_build_info, instance)" not in json.dumps(host.get("query")):
-        problems.append("variables: `host` must be label_values(flowmeter_build_info, instance)")
+    if not host or "label_values(flowmeter_build_info, host)" not in json.dumps(host.get("query")):
+        problems.append("variables: `host` must be label_values(flowmeter_build_info, host)")
     relay = variables.get("relay")
     if not relay or not relay.get("multi") or not relay.get("includeAll"):
         problems.append("variables: `relay` must exist, be multi-valued and include All")
@@ -155,6 +165,39 @@ def check_targets(where, panel, variables):
         unknown = sorted(referenced(expr) - set(variables) - set(BUILTINS))
         if unknown:
             problems.append(f"{at}: undefined variable(s) {', '.join('$' + u for u in unknown)}")
+        for label in HOST_USE.findall(expr):
+            if label != "host":
+                problems.append(f"{at}: $host is matched against `{label}`; it holds `host` label values")
+    problems += check_layers(where, targets)
+    if panel.get("type") == "table":
+        problems += check_table_sort(where, panel)
+    return problems
+
+
+def check_layers(where, targets):
+    """Every counting-layer selector of one panel names the same categories."""
+    selections = set()
+    for target in targets:
+        if isinstance(target, dict):
+            for matchers in LAYERS.findall(str(target.get("expr", ""))):
+                selections.add(tuple(sorted(CATEGORY.findall(matchers))))
+    if len(selections) > 1:
+        shown = "; ".join(", ".join(f"category{op}{v!r}" for op, v in s) or "all categories" for s in sorted(selections))
+        return [f"{where}: compares counting layers over different categories ({shown})"]
+    return []
+
+
+def check_table_sort(where, panel):
+    """A table's sortBy names a column its transformations produce."""
+    columns = set()
+    for t in panel.get("transformations") or []:
+        if isinstance(t, dict) and t.get("id") == "organize":
+            columns |= set((t.get("options") or {}).get("renameByName", {}).values())
+    problems = []
+    for sort in (panel.get("options") or {}).get("sortBy") or []:
+        name = sort.get("displayName") if isinstance(sort, dict) else None
+        if columns and name not in columns:
+            problems.append(f"{where}: sorted by “{name}”, which is not one of its columns ({', '.join(sorted(columns))})")
     return problems
 
 

@@ -133,7 +133,7 @@ struct CheckCommand: ParsableCommand {
 
     /// Writes the line with one write(2) (the timeout may race the answer;
     /// whichever comes first is the whole output) and exits with its status.
-    private static func emit(_ result: CheckPlugin.Result) -> Never {
+    static func emit(_ result: CheckPlugin.Result) -> Never {
         // The loser of the race waits for the winner's _exit.
         guard emitted.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
             while true { pause() }

@@ -17,7 +17,7 @@ public struct ConfigFile: @unchecked Sendable {
     /// Sections parsed elsewhere, with their marks intact.
     public var sections: [String: Node] = [:]
 
-    static let ownedSections: Set<String> = ["agent", "store", "quotas", "surge"]
+    static let ownedSections: Set<String> = ["agent", "store", "quotas", "pools", "surge"]
 
     public static func load(_ path: String) throws(ConfigError) -> ConfigFile {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -52,7 +52,7 @@ public struct ConfigFile: @unchecked Sendable {
                 for item in try r.sequence(value, "relays") { config.relays.append(try relay(item, r)) }
             default:
                 guard ownedSections.contains(key) else {
-                    throw r.error(value, "unknown key '\(key)' (expected host, relay_ports, directory_ports, resolvers, relays, quotas, store, agent, surge)")
+                    throw r.error(value, "unknown key '\(key)' (expected host, relay_ports, directory_ports, resolvers, relays, quotas, pools, store, agent, surge)")
                 }
                 config.sections[key] = value
             }

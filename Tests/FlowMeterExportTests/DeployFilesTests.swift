@@ -10,15 +10,9 @@ import Testing
 struct DeployFilesTests {
     static let deploy = Repo.path("deploy/prometheus")
 
-    @Test func theExampleScrapeConfigPassesPromtoolCheckConfig() throws {
-        // promtool also checks that the token file exists: check a copy beside one.
-        let dir = try LiveHarness.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        for f in ["prometheus.yml", "flowmeter-recording.rules.yml", "flowmeter-alerts.rules.yml"] {
-            try FileManager.default.copyItem(atPath: "\(Self.deploy)/\(f)", toPath: "\(dir)/\(f)")
-        }
-        try "example-token\n".write(toFile: dir + "/flowmeter.token", atomically: true, encoding: .utf8)
-        let out = try LiveHarness.run(["promtool", "check", "config", dir + "/prometheus.yml"])
+    @Test func theExampleScrapeConfigPassesPromtoolCheckConfigAsShipped() throws {
+        // As shipped: no token file beside it, nothing copied, nothing added.
+        let out = try LiveHarness.run(["promtool", "check", "config", "\(Self.deploy)/prometheus.yml"])
         #expect(out.status == 0, "\(out.stdout)\(out.stderr)")
     }
 
@@ -28,5 +22,44 @@ struct DeployFilesTests {
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
         let test = try LiveHarness.run(["/bin/sh", "-c", "cd '\(Self.deploy)' && promtool test rules flowmeter-rules.test.yml"])
         #expect(test.status == 0, "\(test.stdout)\(test.stderr)")
+    }
+}
+
+/// The fleet's reference deployment (deploy/fleet) passes each engine's own
+/// checker: vmagent's and vmalert's -dryRun, promtool for the Prometheus
+/// variants (agent mode, remote-write receiver, federation), amtool for
+/// Alertmanager, systemd-analyze for the units. scripts/test_fleet.sh runs it.
+struct FleetDeployFilesTests {
+    static let fleet = Repo.path("deploy/fleet")
+
+    @Test(.enabled(if: LiveHarness.tool("vmagent") != nil && LiveHarness.tool("vmalert") != nil, "needs Debian's victoria-metrics package"))
+    func vmagentsScrapeConfigAndTheShippedRulesPassTheirDryRuns() throws {
+        let agent = try LiveHarness.run(["vmagent", "-dryRun", "-promscrape.config=\(Self.fleet)/relay/vmagent.yml"])
+        #expect(agent.status == 0, "\(agent.stdout)\(agent.stderr)")
+        let rules = try LiveHarness.run(["vmalert", "-dryRun", "-rule=\(DeployFilesTests.deploy)/flowmeter-recording.rules.yml",
+                                         "-rule=\(DeployFilesTests.deploy)/flowmeter-alerts.rules.yml"])
+        #expect(rules.status == 0, "\(rules.stdout)\(rules.stderr)")
+    }
+
+    @Test(.enabled(if: LiveHarness.tool("promtool") != nil, "needs promtool (Debian's prometheus package)"))
+    func thePrometheusVariantsPassPromtoolCheckConfig() throws {
+        for (file, agentMode) in [("relay/prometheus-agent.yml", true), ("central/prometheus.yml", false),
+                                  ("federation/prometheus-relay.yml", false), ("federation/prometheus-central.yml", false)] {
+            let out = try LiveHarness.run(["promtool", "check", "config"] + (agentMode ? ["--agent"] : []) + ["\(Self.fleet)/\(file)"])
+            #expect(out.status == 0, "\(file): \(out.stdout)\(out.stderr)")
+        }
+    }
+
+    @Test(.enabled(if: LiveHarness.tool("amtool") != nil, "needs amtool (Debian's prometheus-alertmanager package)"))
+    func theAlertmanagerExamplePassesAmtool() throws {
+        let out = try LiveHarness.run(["amtool", "check-config", "\(Self.fleet)/central/alertmanager.yml"])
+        #expect(out.status == 0, "\(out.stdout)\(out.stderr)")
+    }
+
+    @Test(.enabled(if: LiveHarness.tool("systemd-analyze") != nil && LiveHarness.tool("vmagent") != nil, "needs systemd-analyze and vmagent"))
+    func theUnitsPassSystemdAnalyzeVerify() throws {
+        let out = try LiveHarness.run(["systemd-analyze", "verify", "\(Self.fleet)/relay/flowmeter-vmagent.service",
+                                       "\(Self.fleet)/central/flowmeter-vmalert.service"])
+        #expect(out.status == 0, "\(out.stdout)\(out.stderr)")
     }
 }

@@ -1,0 +1,147 @@
+import ArgumentParser
+import FlowMeterAccounting
+import FlowMeterCore
+import FlowMeterFleet
+import FlowMeterFormat
+import FlowMeterReports
+import Foundation
+
+/// `flowmeter fleet check`: the monitoring plugin for pooled quotas, as
+/// `flowmeter check` is for one host's (same ranges, perfdata, exit codes
+/// 0/1/2/3 and one status line for every outcome). A member the central
+/// store has never heard of is UNKNOWN (a configuration error); a member
+/// whose newest sample is older than --max-age makes the pool CRITICAL.
+struct FleetCheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Monitoring plugin for pooled quotas: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, one status line.",
+        discussion: """
+        Thresholds as `flowmeter check`: [@][START:][END], each end a percent of the pool's limit or a byte \
+        quantity. A pool over its limit is CRITICAL, as is a member whose newest sample is older than --max-age. \
+        The store unreachable, a bad config or a member the store does not know is UNKNOWN. The worst pool decides.
+        """)
+
+    @OptionGroup var options: FleetOptions
+    @Option(name: [.customShort("w"), .long], help: ArgumentHelp("WARNING range (percent of the limit or bytes).", valueName: "RANGE"))
+    var warning: String = "80"
+    @Option(name: [.customShort("c"), .long], help: ArgumentHelp("CRITICAL range (percent of the limit or bytes).", valueName: "RANGE"))
+    var critical: String = "95"
+    @Option(help: "WARNING when the projected exhaustion is less than this many hours away.") var warningHours: Double?
+    @Option(help: "CRITICAL when the projected exhaustion is less than this many hours away.") var criticalHours: Double?
+    @Option(help: ArgumentHelp("CRITICAL when a member's newest sample is older (120, 5m; 0 turns it off).", valueName: "DURATION"))
+    var maxAge: String = "120"
+    @Option(name: [.customShort("t"), .long], help: ArgumentHelp("Give up with UNKNOWN after this many seconds.", valueName: "SECONDS"))
+    var timeout: Int = 10
+    @Flag(name: [.customShort("V"), .customLong("version")], help: "Print the version and exit.") var showVersion = false
+
+    func validate() throws {
+        do {
+            _ = try CheckPlugin.Threshold(parsing: warning)
+            _ = try CheckPlugin.Threshold(parsing: critical)
+            _ = try CheckPlugin.parseDuration(maxAge)
+        } catch { throw ValidationError(error.description) }
+        for (name, v) in [("--warning-hours", warningHours), ("--critical-hours", criticalHours)] {
+            if let v, !(v >= 0 && v.isFinite) { throw ValidationError("\(name) must be a number of hours ≥ 0") }
+        }
+        if timeout < 1 { throw ValidationError("--timeout must be at least 1 second") }
+    }
+
+    /// Evaluates every selected pool and asks `CheckPlugin`; any failure is UNKNOWN.
+    func evaluate(current: Date = Date()) -> CheckPlugin.Result {
+        do {
+            // Leave the plugin a moment to answer before its own timeout fires.
+            let pools = try options.evaluate(deadline: current.addingTimeInterval(Double(timeout) * 0.9))
+            for p in pools where !p.history.missingHosts.isEmpty {
+                return CheckPlugin.unknown("pool \(p.pool.name) names host(s) \(p.history.missingHosts.joined(separator: ", ")), which the central store has no series of (the host label each host's series carry)")
+            }
+            let age = try CheckPlugin.parseDuration(maxAge)
+            let plugin = CheckPlugin.Options(
+                warning: try CheckPlugin.Threshold(parsing: warning), critical: try CheckPlugin.Threshold(parsing: critical),
+                warningHours: warningHours, criticalHours: criticalHours, maxAge: age > 0 ? age : nil)
+            return CheckPlugin.evaluate(pools.map(\.checkInput), options: plugin, now: options.instant,
+                                        newestData: pools.compactMap(\.newestData).min(), knownRelays: [])
+        } catch {
+            return CheckPlugin.unknown("\(error)")
+        }
+    }
+
+    /// As `CheckCommand.runAsPlugin`: parse errors are UNKNOWN lines too, and
+    /// a run past --timeout is cut off with UNKNOWN.
+    static func runAsPlugin(_ arguments: [String]) -> Never {
+        if arguments.contains(where: { ["-h", "--help"].contains($0) }) {
+            print(FlowMeterCommand.helpMessage(for: FleetCheck.self))
+            Foundation.exit(0)
+        }
+        if arguments.contains(where: { ["-V", "--version"].contains($0) }) {
+            print("flowmeter fleet check \(FlowMeterVersion.string)")
+            Foundation.exit(0)
+        }
+        let command: FleetCheck
+        do {
+            guard let parsed = try FlowMeterCommand.parseAsRoot(["fleet", "check"] + arguments) as? FleetCheck else {
+                CheckCommand.emit(CheckPlugin.unknown("usage: flowmeter fleet check --url URL [--pool NAME] [-w RANGE] [-c RANGE]"))
+            }
+            command = parsed
+        } catch {
+            if FlowMeterCommand.exitCode(for: error) == .success { FlowMeterCommand.exit(withError: error) }
+            CheckCommand.emit(CheckPlugin.unknown(FlowMeterCommand.message(for: error)))
+        }
+        let seconds = command.timeout
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(seconds)) {
+            CheckCommand.emit(CheckPlugin.unknown("timed out after \(seconds) s (--timeout)"))
+        }
+        CheckCommand.emit(command.evaluate())
+    }
+
+    func run() throws {
+        // Reached only when parsed outside `runAsPlugin` (tests): same line, same code.
+        let result = evaluate()
+        print(result.line)
+        if result.status != .ok { throw ExitCode(result.status.rawValue) }
+    }
+}
+
+/// The text of `fleet report` and `fleet forecast`.
+enum FleetText {
+    static func header(_ p: PoolStatus) -> String {
+        let j = p.json.forecast
+        let pct = j.limit_bytes == 0 ? 0 : 100 * Double(j.used_bytes) / Double(j.limit_bytes)
+        let atLeast = j.used_is_lower_bound ? "at least " : ""
+        var out = "pool \(p.pool.name) (\(j.scope), rule \(j.rule), \(p.pool.quota.period) \(p.pool.quota.timeZone.identifier)): "
+        out += "\(atLeast)\(Format.bytes(j.used_bytes)) of \(Format.bytes(j.limit_bytes)) used (\(String(format: "%.1f", pct)) %), \(Format.bytes(j.remaining_bytes)) left\n"
+        out += "  hosts \(p.pool.hosts.joined(separator: ", ")); period \(j.period_start) – \(j.period_end), as of \(j.now)\n"
+        out += "  newest data: \(p.newestData.map(Format.iso8601) ?? "none from some host")\n"
+        for n in p.history.notes { out += "  lower bound: \(n)\n" }
+        if !p.history.missingHosts.isEmpty { out += "  no series from: \(p.history.missingHosts.joined(separator: ", "))\n" }
+        return out
+    }
+
+    static func report(_ p: PoolStatus) -> String {
+        let rows = p.members.map { m in
+            [m.host, Format.bytes(m.read), Format.bytes(m.written), Format.bytes(m.counted),
+             String(format: "%.1f %%", 100 * m.share), m.newestSample.map(Format.iso8601) ?? "–"]
+        }
+        let total = p.status.forecast.usage
+        let table = TextTable(header: ["host", "in", "out", "counted", "share", "newest data"], rows: rows,
+                              footer: [["total", Format.bytes(total.read), Format.bytes(total.written), Format.bytes(total.used), "100.0 %", ""]],
+                              rightAlignedFrom: 1, trimsTrailingSpaces: true)
+        return header(p) + table.render().split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
+    }
+
+    static func forecast(_ p: PoolStatus) -> String {
+        var shown = p.status
+        shown.quota = p.pool.quota
+        let advice = shown.forecast.rateAdvice
+        // A pool's rate is the total over hosts, not one relay's torrc line.
+        shown.forecast.rateAdvice = nil
+        shown.forecast.relayBandwidthRateToLast = nil
+        var out = "pool \(p.pool.name) over hosts \(p.pool.hosts.joined(separator: ", "))\n" + ForecastText.render(shown)
+        if let a = advice {
+            out += "  to make it last: at most \(Format.bytes(a.bytesPerSecond))/s per direction for the whole pool; by the hosts' traffic over the last 24 h:\n"
+            for s in a.shares {
+                out += "    \(s.relay) (\(Int((100 * s.fraction).rounded())) %): \(Format.bytes(s.bytesPerSecond))/s for its relays together\n"
+            }
+        }
+        return out
+    }
+}
