@@ -123,7 +123,7 @@ extension ReportCommand {
             while at < min(to, current.start) {
                 let period = q.interval(containing: at)
                 let until = min(period.end, to, current.start)
-                let usage = try QuotaUsage.measure(q, buckets: try reader.buckets(from: period.start, to: until),
+                let usage = QuotaUsage.measure(q, buckets: try reader.buckets(from: period.start, to: until),
                                                    interval: DateInterval(start: period.start, end: until), now: until)
                 let lowerBound = !(try reader.gaps(from: period.start, to: until)).isEmpty
                 rows.append([q.name, Format.iso8601(period.start), Format.iso8601(until),
