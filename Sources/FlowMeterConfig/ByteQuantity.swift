@@ -67,6 +67,13 @@ public struct ByteQuantity: Sendable, Hashable, CustomStringConvertible {
         throw ByteQuantityError("Unknown unit '\(unit)' in '\(text)'; use B, KiB…PiB, kB-SI…PB-SI, or Tor's KBytes…TBytes / KBits…TBits")
     }
 
+    /// Whether a limit `parseLimit` accepts is written in SI units (`1TB-SI`):
+    /// such a quota is shown in SI units, as its contract reads.
+    public static func isSI(_ text: String) -> Bool {
+        guard let (_, unit) = try? split(text) else { return false }
+        return siUnits[unit.lowercased()] != nil
+    }
+
     private init(number: String, multiplier: UInt64, text: String) throws {
         if let whole = UInt64(number) {
             let (v, overflow) = whole.multipliedReportingOverflow(by: multiplier)
