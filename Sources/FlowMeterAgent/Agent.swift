@@ -5,6 +5,7 @@ import FlowMeterAccounting
 import FlowMeterStore
 import FlowMeterReports
 import FlowMeterExport
+import FlowMeterFormat
 import CLinuxShim
 import CPcapShim
 import Foundation
@@ -222,6 +223,7 @@ public final class Agent: @unchecked Sendable {
             status: { [self] in
                 var r = reading()
                 r.quotas = quotas(r)
+                r.glance = dashboard.glance(r, quotas: r.quotas, now: Date())
                 return StatusDocument(r).json()
             },
             dashboard: { [self] in
@@ -476,7 +478,7 @@ public final class Agent: @unchecked Sendable {
     }
 
     private func writeFinal(_ doc: StatusDocument) {
-        logger.info("stopped: \(doc.totals.packets) packets, \(doc.totals.bytes) bytes counted\(doc.lowerBound ? " (a lower bound: \(doc.lowerBoundReasons.joined(separator: ", ")))" : "")")
+        logger.info("stopped: \(doc.totals.packets) packets, \(Format.bytes(doc.totals.bytes)) (\(doc.totals.bytes) bytes) counted\(doc.lowerBound ? " (a lower bound: \(doc.lowerBoundReasons.joined(separator: ", ")))" : "")")
         guard let dir = initial.stateDirectory else { return }
         let path = "\(dir)/last-run.json"
         let temp = path + ".tmp"
