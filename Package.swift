@@ -77,7 +77,7 @@ let package = Package(
         // The composition root: wires capture, store, export and accounting.
         .target(name: "FlowMeterAgent",
                 dependencies: ["FlowMeterCore", "FlowMeterCapture", "FlowMeterConfig", "FlowMeterAccounting",
-                               "FlowMeterStore", "FlowMeterReports", "FlowMeterExport", "CLinuxShim", logging,
+                               "FlowMeterStore", "FlowMeterReports", "FlowMeterExport", "FlowMeterFormat", "CLinuxShim", logging,
                                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Yams", package: "Yams"),
                                .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: v6),

@@ -79,11 +79,11 @@ struct BacktestCommand: ParsableCommand {
                 runs.append((shape.rawValue, h, span))
             }
         } else if let path = db {
-            let reader = try AccountingReader(path: path)
+            let reader = try StoreAccess.reader(path)
             let stored = try reader.resolutions()
             guard let first = stored.map(\.firstStart).min(),
                   let last = stored.map({ $0.lastStart.addingTimeInterval(Double($0.resolution.rawValue)) }).max() else {
-                throw CLIError("\(path): the store holds no buckets yet")
+                throw CommandFailure.data("\(path): the store holds no buckets yet")
             }
             runs.append((path, reader, DateInterval(start: first, end: last)))
         }

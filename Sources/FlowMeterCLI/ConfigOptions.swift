@@ -45,7 +45,7 @@ struct ConfigOptions: ParsableArguments {
     /// Debian's tor layout under `systemRoot`, read when no --torrc is given.
     var torLayout: DebianTorLayout { DebianTorLayout(root: systemRoot) }
 
-    /// Loads everything or exits with code 2 naming file, line and problem.
+    /// Loads everything or fails (exit 2) naming file, line and problem.
     /// - Parameter warn: print warnings about what classification cannot tell apart.
     func load(warn: Bool = true) throws -> LoadedConfig {
         do {
@@ -53,8 +53,7 @@ struct ConfigOptions: ParsableArguments {
             if warn { for w in loaded.warnings { Diagnostics.warn(w) } }
             return loaded
         } catch {
-            Diagnostics.error("configuration: \(error)")
-            throw ExitCode(2)
+            throw CommandFailure.configuration("\(error)")
         }
     }
 
@@ -68,8 +67,7 @@ struct ConfigOptions: ParsableArguments {
             let store = try StoreSettings.parse(file?.sections["store"], file: name)
             return store.resolvedPath(stateDirectory: agent.effectiveStateDirectory(root: systemRoot))
         } catch {
-            Diagnostics.error("configuration: \(error)")
-            throw ExitCode(2)
+            throw CommandFailure.configuration("\(error)")
         }
     }
 }

@@ -52,22 +52,19 @@ struct ReplayCommand: ParsableCommand {
         if let db {
             let store: StoreSettings
             do { store = try StoreSettings.parse(loaded.configFile?.sections["store"], file: loaded.configFile?.path ?? "-") } catch {
-                Diagnostics.error("configuration: \(error)")
-                throw ExitCode(2)
+                throw CommandFailure.configuration("\(error)")
             }
             do {
                 accumulator = try BucketAccumulator(path: db, configuration: store.configuration, relayLabels: loaded.model.relayLabels)
             } catch {
-                Diagnostics.error("\(db): \(error)")
-                throw ExitCode(2)
+                throw CommandFailure.store(error, path: db)
             }
             if let e = accumulator?.openError { Diagnostics.error("\(db): \(e); counting in memory and retrying") }
         }
         var files = files
         if let accumulator, let db {
             do { files = try ReplayImports.select(files, accumulator: accumulator, db: db) } catch {
-                Diagnostics.error("\(db): \(error)")
-                throw ExitCode(2)
+                throw CommandFailure.store(error, path: db)
             }
             if files.isEmpty { try? accumulator.close(); return }
         }

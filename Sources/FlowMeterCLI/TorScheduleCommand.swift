@@ -65,10 +65,9 @@ struct TorScheduleCommand: ParsableCommand {
             }
             relay = read
         } catch {
-            Diagnostics.error("configuration: \(error)")
-            throw ExitCode(2)
+            throw CommandFailure.configuration("\(error)")
         }
-        guard let settings = relay.accounting else { throw CLIError("\(torrc): AccountingMax is not set, so Tor does no accounting") }
+        guard let settings = relay.accounting else { throw CommandFailure.configuration("\(torrc): AccountingMax is not set, so Tor does no accounting") }
         let zone = timeZone.flatMap(TimeZone.init(identifier:)) ?? .current
         let config = try TorHibernationConfig(settings: settings, timeZone: zone)
 
@@ -177,11 +176,12 @@ func localTime(_ d: Date, _ zone: TimeZone) -> String {
 
 func readText(_ path: String, what: String) throws -> String {
     do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
-        throw CLIError("cannot read \(what) '\(path)': \(error.localizedDescription)")
+        throw CLIError("cannot read \(what) '\(path)': \(Diagnostics.reason(error))")
     }
 }
 
-/// A failure while running (not a usage mistake): printed without the usage text, exit 1.
+/// A failure while running (not a usage mistake): printed without the usage
+/// text, exit 1 (`CommandFailure.runtime`, which `FlowMeterCommand.fail` makes of it).
 struct CLIError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
