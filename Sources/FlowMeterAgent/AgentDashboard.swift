@@ -25,6 +25,7 @@ final class AgentDashboard: @unchecked Sendable {
         var traffic: [Glance.Traffic] = []
         var day: DateInterval? = nil
         var period: DateInterval? = nil
+        var trafficUntil: Date? = nil
     }
     private let cache = Mutex(Cache())
     static let historySeconds: TimeInterval = 30 * 86_400
@@ -57,11 +58,12 @@ final class AgentDashboard: @unchecked Sendable {
                           countsSince: Date(timeIntervalSince1970: r.startTimeSeconds), quotas: quotas, torControl: r.torControl)
         }
         _ = stored(quotas: quotas, now: now)
-        let traffic = cache.withLock { c in
+        let (traffic, until) = cache.withLock { c in
             if c.day != day || c.period != period.0 { refreshTraffic(&c, day: day, period: period.0, now: now) }
-            return c.traffic
+            return (c.traffic, c.trafficUntil)
         }
-        return Glance(now: now, zone: zone, day: day, period: period, traffic: traffic, quotas: quotas, torControl: r.torControl)
+        return Glance(now: now, zone: zone, day: day, period: period, traffic: traffic, countsUntil: until,
+                      quotas: quotas, torControl: r.torControl)
     }
 
     /// Each relay's counts since the agent started, in every category.
@@ -82,7 +84,9 @@ final class AgentDashboard: @unchecked Sendable {
     private func refreshTraffic(_ c: inout Cache, day: DateInterval, period: DateInterval, now: Date) {
         guard let reader = c.reader else { return }
         do {
-            c.traffic = try Glance.traffic(from: reader, day: day, period: period, now: reader.dataEnd(current: now))
+            let until = reader.dataEnd(current: now)
+            c.traffic = try Glance.traffic(from: reader, day: day, period: period, now: until)
+            c.trafficUntil = until
             c.day = day
             c.period = period
         } catch {

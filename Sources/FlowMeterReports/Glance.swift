@@ -86,6 +86,9 @@ public struct Glance: Codable, Sendable, Equatable {
     /// Set when the counts start later than the day: the agent keeps no
     /// store and counts since it started.
     public var countsSince: String?
+    /// Where the stored counts end when that is before `readAt` (the
+    /// agent writes its store once a minute).
+    public var countsUntil: String?
     /// The host's total (`all`) first, then each relay label.
     public var traffic: [Traffic]
     public var quotas: [QuotaVerdict]
@@ -98,14 +101,15 @@ extension Glance {
     ///   - traffic: per relay label, (today in, today out, period in, period out, lower bound).
     ///   - torControl: each relay's own figures (the agent's control-port poller).
     public init(now: Date, zone: TimeZone, day: DateInterval, period: (DateInterval, String),
-                traffic: [Traffic], countsSince: Date? = nil, quotas: [QuotaStatus], torControl: [TorControlStatus]) {
+                traffic: [Traffic], countsSince: Date? = nil, countsUntil: Date? = nil, quotas: [QuotaStatus], torControl: [TorControlStatus]) {
         readAt = Format.iso8601(now)
-        timeZone = zone.identifier == "GMT" ? "UTC" : zone.identifier
+        timeZone = ["GMT", "UTC", "Etc/UTC", "Etc/GMT", "Etc/Universal", "Universal", "Zulu"].contains(zone.identifier) ? "UTC" : zone.identifier
         dayStart = Format.iso8601(day.start)
         periodStart = Format.iso8601(period.0.start)
         periodEnd = Format.iso8601(period.0.end)
         self.period = period.1
         self.countsSince = countsSince.map(Format.iso8601)
+        self.countsUntil = countsUntil.flatMap { now.timeIntervalSince($0) >= 60 ? Format.iso8601($0) : nil }
         var total = Traffic(relay: "all")
         for t in traffic {
             total.todayInBytes &+= t.todayInBytes; total.todayOutBytes &+= t.todayOutBytes

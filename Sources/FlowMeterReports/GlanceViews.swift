@@ -1,4 +1,5 @@
 import FlowMeterFormat
+import FlowMeterAccounting
 import Foundation
 
 /// The glance in words: the same sentences in `report`, `top` and the
@@ -40,6 +41,7 @@ extension Glance {
         }
         var out = ["Traffic, wire bytes in every category: \(dayPhrase)", "  and this period: \(periodPhrase)"]
         if let since = countsSince { out.append("  counted since \(Self.when(since)) (the agent keeps no store): a lower bound") }
+        if let until = countsUntil { out.append("  as stored until \(Self.when(until))") }
         out.append(pad("relay", relayWidth, right: false) + ["today in", "today out", "period in", "period out"]
             .map { pad($0, 12, right: true) }.joined())
         for t in traffic {
@@ -100,7 +102,7 @@ extension Glance.QuotaVerdict {
         } else {
             out = "\(history) (a projection needs 30 minutes)"
         }
-        return out + (intervalSource.map { "; interval from \($0)" } ?? "")
+        return out + (intervalSource.map { "; interval from \(TorIntervalSource(rawValue: $0)?.phrase ?? $0)" } ?? "")
     }
 }
 
@@ -108,6 +110,7 @@ extension Glance {
     /// "653.81–654.61 GiB", or "900.00 GiB–1.20 TiB" across units.
     static func range(_ lo: UInt64, _ hi: UInt64, units: ByteUnits) -> String {
         let a = Format.bytes(lo, units: units), b = Format.bytes(hi, units: units)
+        if a == b { return a }
         let unitA = a.split(separator: " ").last, unitB = b.split(separator: " ").last
         return unitA == unitB && unitA != "B" ? "\(a.split(separator: " ").first!)–\(b)" : "\(a)–\(b)"
     }
@@ -141,11 +144,12 @@ extension Glance {
         var out = "<section id=\"glance\"><h2>At a glance</h2>\n"
         out += "<p class=\"glance-period\">\(SVG.escape(dayPhrase.prefix(1).uppercased() + dayPhrase.dropFirst())) and this period: \(SVG.escape(periodPhrase)). Wire bytes, all categories"
         out += countsSince.map { "; counted since \(SVG.escape(Self.when($0))) (no store): a lower bound" } ?? ""
+        out += countsUntil.map { "; as stored until \(SVG.escape(Self.when($0)))" } ?? ""
         out += ".</p>\n<table class=\"glance-traffic\"><tr><th>relay</th><th>today in</th><th>today out</th><th>period in</th><th>period out</th></tr>\n"
         for t in traffic {
             let mark = t.lowerBound ? "≥" : ""
             out += "<tr data-relay=\"\(SVG.escape(t.relay))\"\(t.relay == "all" && traffic.first?.relay == "all" ? " class=\"total\"" : "")>"
-            out += "<td>\(t.relay == "all" ? "<b>all (host total)</b>" : SVG.escape(t.relay))</td>"
+            out += "<td>\(t.relay == "all" ? "<b title=\"every relay and the host's own traffic\">total</b>" : SVG.escape(t.relay))</td>"
             for (name, v) in [("today-in", t.todayInBytes), ("today-out", t.todayOutBytes), ("period-in", t.periodInBytes), ("period-out", t.periodOutBytes)] {
                 out += "<td class=\"\(name)\" data-bytes=\"\(v)\">\(mark)\(Format.bytes(v))</td>"
             }

@@ -215,10 +215,16 @@ final class RunningAgent {
     let port: Int
 
     /// `topLevelYAML`: more top-level sections of the config file (e.g. `surge:`).
-    init(veth: VethPair, agentYAML: String, topLevelYAML: String = "", extraArguments: [String] = [], port: Int = 9477) throws {
+    /// `torrc`: a relay's torrc, read as the host's /etc/tor/torrc.
+    init(veth: VethPair, agentYAML: String, topLevelYAML: String = "", extraArguments: [String] = [], port: Int = 9477,
+         torrc: String? = nil) throws {
         self.veth = veth
         self.port = port
         directory = try LiveHarness.temporaryDirectory()
+        if let torrc {
+            try FileManager.default.createDirectory(atPath: directory + "/etc/tor", withIntermediateDirectories: true)
+            try torrc.write(toFile: directory + "/etc/tor/torrc", atomically: true, encoding: .utf8)
+        }
         let config = """
         host:
           addresses: [\(TestTraffic.relayAddress), "\(TestTraffic.relayAddress6)"]

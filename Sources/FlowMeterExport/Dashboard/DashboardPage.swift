@@ -126,12 +126,13 @@ public struct DashboardPage: Sendable {
     table{border-collapse:collapse;font-size:.9em;width:100%;max-width:640px}
     td,th{padding:2px 6px;text-align:right;border-bottom:1px solid #eee}td:first-child,th:first-child{text-align:left}
     td i{display:inline-block;width:9px;height:9px;margin-right:4px}td{white-space:nowrap}th{font-weight:normal;color:#555}
+    td:first-child{white-space:normal;overflow-wrap:anywhere}
     tr.total td{font-weight:bold;border-bottom:2px solid #ccc}
     #glance{border:1px solid #ddd;padding:6px 10px;margin:8px 0}#glance h2{margin:4px 0}
     #glance ul{list-style:none;padding:0;margin:6px 0}#glance li{margin:3px 0;overflow-wrap:anywhere}
     .verdict{font-weight:bold}.verdict-lasts{color:#007a4d}.verdict-may_run_out{color:#9a6100}
     .verdict-runs_out,.verdict-over{color:#b03000}.tor-state{font-weight:bold}.quota p{overflow-wrap:anywhere}
-    @media (max-width:480px){table{font-size:.75em}td,th{padding:2px 3px}body{padding:4px}}
+    @media (max-width:480px){table{font-size:.75em}td,th{padding:2px}body{padding:4px}#glance{padding:4px}}
     svg.chart{display:block;max-width:100%;margin:6px 0;border:1px solid #eee}
     """
 }
