@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowMeterAgent
 import FlowMeterExport
+import FlowMeterTorControl
 import FlowMeterReports
 import FlowMeterStore
 import FlowMeterAccounting
