@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "FlowMeterAccounting", targets: ["FlowMeterAccounting"]),
         .library(name: "FlowMeterExport", targets: ["FlowMeterExport"]),
         .library(name: "FlowMeterTorControl", targets: ["FlowMeterTorControl"]),
+        .library(name: "FlowMeterReports", targets: ["FlowMeterReports"]),
         .executable(name: "flowmeter", targets: ["FlowMeterCLI"]),
     ],
     dependencies: [
