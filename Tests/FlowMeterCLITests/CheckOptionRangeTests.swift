@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 @testable import FlowMeterTestSupport
 
@@ -7,10 +8,20 @@ import Testing
 /// `replay` the same error and exit 2 as `run`), never a trap, never a
 /// backtrace. Hermetic: every command gets its own system root.
 @Suite struct CheckOptionRangeTests {
-    /// A store with a day of known history ending a minute ago, in its own directory.
+    /// A store with ten days of known history ending a minute ago, and the
+    /// agent's last observation then (so the data's age is measured), in its
+    /// own directory.
     static let root: String = {
         let dir = makeTemporaryDirectory("check-ranges")
-        try! KnownHistory.write(dir + "/acct.db", until: Date().addingTimeInterval(-60))
+        let end = Date().addingTimeInterval(-60)
+        try! KnownHistory.write(dir + "/acct.db", until: end)
+        // What the agent writes at each flush (AgentStore): written here directly.
+        let queue = try! DatabaseQueue(path: dir + "/acct.db")
+        try! queue.write { db in
+            try db.execute(sql: "INSERT INTO state(name, value, updated_utc) VALUES (?, ?, ?)",
+                           arguments: [AccountingStore.lastObservationKey, String(Int64(end.timeIntervalSince1970 * 1e9)),
+                                       Int64(end.timeIntervalSince1970)])
+        }
         return dir
     }()
 
