@@ -48,15 +48,15 @@ public enum TorControlAuthentication: Sendable, Equatable {
         if info.methods.contains("NULL") { return .none }
         let cookieMethods = info.methods.intersection(["SAFECOOKIE", "COOKIE"])
         guard !cookieMethods.isEmpty else {
-            throw .noUsableAuthentication(Format.printable(info.methods.sorted().joined(separator: ","), limit: 100))
+            throw .noUsableAuthentication("tor offers \(Format.printable(info.methods.sorted().joined(separator: ","), limit: 100)); set CookieAuthentication 1")
         }
         guard let file = settings.cookieFile else {
             throw .cookie("no cookie file known: the torrc sets neither CookieAuthFile nor DataDirectory")
         }
         if cookieMethods.contains("SAFECOOKIE") { return .safeCookie(cookieFile: file) }
         guard settings.plainCookie else {
-            throw .noUsableAuthentication("COOKIE without SAFECOOKIE, which would hand the cookie to whatever answers on the control port; "
-                                          + "tor has offered SAFECOOKIE since 0.2.3.13: set tor_control.plain_cookie only for an older tor")
+            throw .noUsableAuthentication("the control port offers COOKIE without SAFECOOKIE, which would hand the cookie to whatever answers there "
+                                          + "(tor has offered SAFECOOKIE since 0.2.3.13; set tor_control.plain_cookie only for an older tor)")
         }
         return .plainCookie(cookieFile: file)
     }

@@ -15,7 +15,7 @@ public enum TorControlError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unreachable(let s): return "control port unreachable: \(s)"
-        case .noUsableAuthentication(let s): return "no authentication FlowMeter will use (tor offers \(s)); set CookieAuthentication 1"
+        case .noUsableAuthentication(let s): return "no authentication FlowMeter will use: \(s)"
         case .cookie(let s): return "cookie: \(s)"
         case .refused(let s): return "tor refused: \(s)"
         case .protocolError(let s): return "unexpected answer: \(s)"
