@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "FlowMeterConfig", targets: ["FlowMeterConfig"]),
         .library(name: "FlowMeterAccounting", targets: ["FlowMeterAccounting"]),
         .library(name: "FlowMeterExport", targets: ["FlowMeterExport"]),
+        .library(name: "FlowMeterTorControl", targets: ["FlowMeterTorControl"]),
+        .library(name: "FlowMeterReports", targets: ["FlowMeterReports"]),
         .executable(name: "flowmeter", targets: ["FlowMeterCLI"]),
     ],
     dependencies: [
@@ -57,6 +59,13 @@ let package = Package(
                 dependencies: ["FlowMeterCore", "FlowMeterConfig", "FlowMeterFormat",
                                .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: v6),
+        // Tor's control port, client side: the reply grammar, the choice of
+        // authentication, a bounded blocking client and the agent's poller
+        // (docs/quotas.md, "Tor's own figures").
+        .target(name: "FlowMeterTorControl",
+                dependencies: ["FlowMeterConfig", "FlowMeterAccounting", "FlowMeterFormat", logging,
+                               .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: v6),
         .target(name: "FlowMeterStore",
                 dependencies: ["FlowMeterCore", "FlowMeterAccounting", "FlowMeterFormat", logging,
                                .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: v6),
@@ -77,22 +86,22 @@ let package = Package(
         // The composition root: wires capture, store, export and accounting.
         .target(name: "FlowMeterAgent",
                 dependencies: ["FlowMeterCore", "FlowMeterCapture", "FlowMeterConfig", "FlowMeterAccounting",
-                               "FlowMeterStore", "FlowMeterReports", "FlowMeterExport", "CLinuxShim", logging,
-                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "Yams", package: "Yams"),
-                               .product(name: "Crypto", package: "swift-crypto")],
+                               "FlowMeterStore", "FlowMeterReports", "FlowMeterExport", "FlowMeterTorControl", "CLinuxShim", logging,
+                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "Yams", package: "Yams")],
                 swiftSettings: v6),
         // The thin `flowmeter` executable.
         .executableTarget(name: "FlowMeterCLI",
                           dependencies: ["FlowMeterCore", "FlowMeterCapture", "FlowMeterConfig", "FlowMeterAccounting",
                                          "FlowMeterStore", "FlowMeterReports", "FlowMeterExport", "FlowMeterAgent", "FlowMeterFormat",
-                                         "FlowMeterFleet", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         "FlowMeterFleet", "FlowMeterTorControl",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Yams", package: "Yams"), logging],
                           swiftSettings: v6),
 
         // Tests mirror the targets; shared fixtures live in FlowMeterTestSupport.
         .target(name: "FlowMeterTestSupport", dependencies: allLibraries, path: "Tests/FlowMeterTestSupport",
                 swiftSettings: v6),
-    ] + ["Core", "Capture", "Config", "Accounting", "Store", "Export", "Agent", "Fleet", "CLI"].map { name in
+    ] + ["Core", "Capture", "Config", "Accounting", "Store", "Export", "Agent", "Fleet", "CLI", "TorControl"].map { name in
         .testTarget(name: "FlowMeter\(name)Tests",
                     dependencies: allLibraries + ["FlowMeterTestSupport",
                                                   .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -105,5 +114,5 @@ let package = Package(
 
 var allLibraries: [Target.Dependency] {
     ["FlowMeterCore", "FlowMeterCapture", "FlowMeterConfig", "FlowMeterAccounting", "FlowMeterStore",
-     "FlowMeterReports", "FlowMeterExport", "FlowMeterAgent", "FlowMeterFormat", "FlowMeterFleet"]
+     "FlowMeterReports", "FlowMeterExport", "FlowMeterAgent", "FlowMeterFormat", "FlowMeterFleet", "FlowMeterTorControl"]
 }

@@ -24,12 +24,17 @@ let targets: [(String, [Target.Dependency])] = [
                          .product(name: "NIOCore", package: "swift-nio"),
                          .product(name: "NIOEmbedded", package: "swift-nio"),
                          .product(name: "NIOHTTP1", package: "swift-nio")]),
+    ("FuzzTorControl", [flowMeter("FlowMeterTorControl"), flowMeter("FlowMeterConfig"), flowMeter("FlowMeterAccounting"),
+                        .product(name: "Crypto", package: "swift-crypto")]),
+    ("FuzzTopStatus", [flowMeter("FlowMeterExport"), flowMeter("FlowMeterReports")]),
+    ("FuzzCheckOptions", [flowMeter("FlowMeterReports")]),
 ]
 let package = Package(
     name: "FlowMeterFuzz",
     dependencies: [
         .package(name: "FlowMeter", path: "../"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .target(name: "FuzzSupport", dependencies: [flowMeter("FlowMeterCore")], path: "Sources/FuzzSupport",

@@ -13,7 +13,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-targets="decoder pcap-buffered pcap-libpcap pcapng torrc consensus config-yaml quota-spec http-request"
+targets="decoder pcap-buffered pcap-libpcap pcapng torrc consensus config-yaml quota-spec http-request tor-control top-status check-options"
 
 product() {
     case "$1" in
@@ -26,6 +26,9 @@ product() {
         config-yaml) echo FuzzConfigYAML ;;
         quota-spec) echo FuzzQuotaSpec ;;
         http-request) echo FuzzHTTPRequest ;;
+        tor-control) echo FuzzTorControl ;;
+        top-status) echo FuzzTopStatus ;;
+        check-options) echo FuzzCheckOptions ;;
         *) return 1 ;;
     esac
 }

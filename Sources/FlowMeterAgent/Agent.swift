@@ -5,6 +5,7 @@ import FlowMeterAccounting
 import FlowMeterStore
 import FlowMeterReports
 import FlowMeterExport
+import FlowMeterTorControl
 import CLinuxShim
 import CPcapShim
 import Foundation

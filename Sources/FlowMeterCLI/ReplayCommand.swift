@@ -46,15 +46,17 @@ struct ReplayCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try configOptions.load()
+        // Checked before any warning is printed, as `run` does: the same error, exit 2.
+        let loaded = try configOptions.load(warn: false)
+        let store: StoreSettings
+        do { store = try configOptions.serviceSettings(loaded).store } catch {
+            Diagnostics.error("configuration: \(error)")
+            throw ExitCode(2)
+        }
+        for w in loaded.warnings { Diagnostics.warn(w) }
         let progressLine = Diagnostics.stderrIsTerminal && !json ? ReplayProgress(files: files) : nil
         var accumulator: BucketAccumulator? = nil
         if let db {
-            let store: StoreSettings
-            do { store = try StoreSettings.parse(loaded.configFile?.sections["store"], file: loaded.configFile?.path ?? "-") } catch {
-                Diagnostics.error("configuration: \(error)")
-                throw ExitCode(2)
-            }
             do {
                 accumulator = try BucketAccumulator(path: db, configuration: store.configuration, relayLabels: loaded.model.relayLabels)
             } catch {

@@ -33,6 +33,9 @@ public enum ConfigLoader {
         warnings += w
         model.relays += read.map(\.relay)
         instances = read
+        if file?.torControlPlainCookie == true {
+            for i in instances.indices { instances[i].control?.plainCookie = true }
+        }
         // Labels must be unique: a second instance with the same name is numbered.
         var used = Set<String>(["host"])
         for i in model.relays.indices {

@@ -70,6 +70,27 @@ public enum Format {
         return String(out.reversed())
     }
 
+    /// `text` safe to put on a terminal or in a log line: every control
+    /// character (C0 with ESC, BEL, tab and newline; DEL; C1), every format
+    /// character (bidirectional overrides, zero-width marks) and line and
+    /// paragraph separators are dropped; printable UTF-8 stays. With `limit`,
+    /// at most that many characters are kept, the last one then `…`.
+    /// Text from outside FlowMeter (an agent's answer, a control port's) goes
+    /// through this before it is shown: an `ESC]52;…` must not write a
+    /// clipboard, nor an `ESC[2J` clear a screen.
+    public static func printable(_ text: String, limit: Int? = nil) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator, .surrogate: continue
+            default: out.append(scalar)
+            }
+        }
+        let clean = String(out)
+        guard let limit, clean.count > limit else { return clean }
+        return String(clean.prefix(max(0, limit - 1))) + "…"
+    }
+
     /// Year, month, day of a day number (days since 1970-01-01), proleptic
     /// Gregorian (Howard Hinnant's `civil_from_days`).
     public static func civil(fromDayNumber z0: Int64) -> (Int64, Int64, Int64) {
