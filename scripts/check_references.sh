@@ -2,7 +2,8 @@
 # The repository must stand alone. Exits 1, listing each offence, when a
 # tracked text file
 #   1. names a path outside the repository in its documentation or comments:
-#      ../shared, /work/ or /tmp/ (paths of the machine it was written on);
+#      a "shared" directory beside the checkout, /work/ or /tmp/ (paths of
+#      the machine it was written on);
 #      code that builds a temporary path at run time is not documentation
 #      and is left alone, and a line marked "check_references: allow" is
 #      skipped;
@@ -12,7 +13,8 @@
 #      that file itself, unless it follows a spec's name ("dir-spec §3.4.1",
 #      "RFC 7235 §2.1").
 # Sections are the numbered headings ("## 2. …", "### 2.4 …"). Needs only
-# git, bash and awk, so CI can run it before anything is installed (< 1 s).
+# bash, awk and git (grep without it), so CI can run it before anything is
+# installed (< 1 s).
 # Usage: scripts/check_references.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
