@@ -4,7 +4,7 @@ import PackageDescription
 // The targets are the architecture (docs/architecture.md): a hot-path core
 // that imports no Foundation, NIO, GRDB, Yams or Logging, and control-plane
 // targets that depend on it, never the other way. Dependencies are chosen for
-// their cold-build cost on a 2-core CI machine (../shared/docs/swift-notes.md).
+// their cold-build cost on a 2-core CI machine (BENCHMARKS.md, "Build costs").
 let v6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 

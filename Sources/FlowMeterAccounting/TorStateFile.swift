@@ -5,7 +5,7 @@ import Foundation
 // keys, the DataDirectory `fingerprint` file, and tor's time and interval text.
 // The schedule arithmetic that uses them is in TorSchedule.swift.
 
-/// The Accounting* keys of a tor `state` file (tor-accounting.md §2.8). Byte
+/// The Accounting* keys of a tor `state` file (docs/tor-facts.md §2.8). Byte
 /// counts there are rounded up to 1 KiB by Tor.
 public struct TorAccountingState: Sendable, Equatable {
     public var intervalStart: Date?

@@ -50,7 +50,7 @@ public struct ImportError: Error, CustomStringConvertible, Equatable {
 /// Reads a period's counts from tor's state file or vnstat 2.x.
 public enum UsageImporter {
     /// Tor's AccountingBytesReadInInterval / AccountingBytesWrittenInInterval
-    /// since AccountingIntervalStart (tor-accounting.md §2.8). Tor records the
+    /// since AccountingIntervalStart (docs/tor-facts.md §2.8). Tor records the
     /// counts at most ~11 minutes before it writes the file, so they run to
     /// the file's modification time, `writtenAt`.
     public static func torState(_ text: String, relay: String, writtenAt: Date, now: Date = Date()) throws -> ImportedUsage {

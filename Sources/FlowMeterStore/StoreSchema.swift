@@ -133,7 +133,7 @@ public enum StoreSchema {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in try db.execute(sql: versionOne) }
         // v2: spans whose counts are a lower bound (downtime, drops, clock
-        // jumps: what-users-ask #7) and named continuity state for quotas.
+        // jumps: recorded as unknown, never as zero) and named continuity state for quotas.
         // `gap` is a rowid table on purpose: SQLite 3.40.1 (Debian 12) reports
         // a false "NULL value in gap.end_utc" from integrity_check for this
         // shape as WITHOUT ROWID, and `db check` must be able to say "ok".

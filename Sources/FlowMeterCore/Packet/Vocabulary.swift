@@ -235,7 +235,7 @@ public struct IPAddress: Hashable, Sendable, Comparable {
     public static func < (a: IPAddress, b: IPAddress) -> Bool { (a.hi, a.lo) < (b.hi, b.lo) }
 
     /// Tor's `tor_addr_is_internal()`: peers Tor does not count for accounting
-    /// unless CountPrivateBandwidth is set (tor-accounting.md §1.4).
+    /// unless CountPrivateBandwidth is set (docs/tor-facts.md §1.4).
     @inline(__always)
     public var isTorInternal: Bool {
         if isIPv4 {
