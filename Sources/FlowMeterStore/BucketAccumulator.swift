@@ -35,7 +35,7 @@ public struct AccumulatorStats: Sendable, Equatable {
 /// deltas and writes them to the store in batches.
 ///
 /// Control plane, called at most a few times a second (a timer in `run`, bucket
-/// edges in `replay` through `ClockedSink`), never per packet. Confined to one
+/// edges in `replay` through `BucketClock`), never per packet. Confined to one
 /// thread. The clock is whatever the caller passes: the system clock in `run`,
 /// capture timestamps in `replay`, a synthetic one in tests.
 ///
@@ -172,7 +172,7 @@ public final class BucketAccumulator {
     }
 
     /// The next instant at which the clock must be shown to the accumulator
-    /// (a bucket edge or a flush), for `ClockedSink`'s one compare per packet.
+    /// (a bucket edge or a flush), for `BucketClock`'s one compare per packet.
     public var nextCheckNanos: Int64 {
         guard let c = clockNanos else { return .min }
         return min(nextFlushNanos, nextEdgeNanos(after: c))

@@ -39,7 +39,7 @@ import Glibc
 ///
 /// What stays with libpcap: pipes and other files that cannot be read at an
 /// offset, and files whose first interface has a link type whose records
-/// libpcap rewrites (`BufferedPcapReader.rewrittenAlways`/`WhenSwapped`).
+/// libpcap rewrites (`BufferedPcapReader.rewrittenAlways`, `rewrittenWhenSwapped`).
 /// Records of such a link type on a LATER interface are decoded as they are
 /// in the file (libpcap could not read past that interface anyway).
 ///
