@@ -50,7 +50,8 @@ public struct AccumulatorStats: Sendable, Equatable {
 ///   recorded as a `clock_jump` gap, pending counts are flushed, and retention
 ///   pruning is suspended for this process so a clock set to 2050 cannot
 ///   delete history.
-/// - a non-finite or absurd instant (beyond ±285 years of 1970) is ignored.
+/// - a non-finite or absurd instant (before 1970, or past 2255) is ignored:
+///   nothing is ever stored at an instant `AccountingReader` would refuse.
 public final class BucketAccumulator {
     public let configuration: StoreConfiguration
     public let relayLabels: [String]
@@ -125,8 +126,10 @@ public final class BucketAccumulator {
         observe(snapshot, atNanos: t)
     }
 
-    /// `observe(_:at:)` with the capture's own nanosecond timestamp.
+    /// `observe(_:at:)` with the capture's own nanosecond timestamp. An
+    /// instant before 1970 is ignored (its counts wait for the next sound one).
     public func observe(_ snapshot: CounterSnapshot, atNanos t: Int64) {
+        guard Self.storable(t) else { stats.ignoredInstants += 1; logIgnored(nanos: t); return }
         let reason = moveClock(to: t)
         addDeltas(snapshot, atNanos: t)
         if let reason { flush(reason: reason) }
@@ -140,6 +143,7 @@ public final class BucketAccumulator {
     }
 
     public func advanceClock(toNanos t: Int64) {
+        guard Self.storable(t) else { stats.ignoredInstants += 1; logIgnored(nanos: t); return }
         if let reason = moveClock(to: t) { flush(reason: reason) }
     }
 
@@ -386,9 +390,13 @@ public final class BucketAccumulator {
     /// Nanoseconds since 1970, or nil for an instant no clock can mean.
     static func nanos(_ d: Date) -> Int64? {
         let s = d.timeIntervalSince1970
-        guard s.isFinite, abs(s) < 9.0e9 else { return nil }
+        guard s.isFinite, s >= 0, s < 9.0e9 else { return nil }
         return Int64((s * 1e9).rounded(.down))
     }
+
+    /// Instants the store keeps: from 1970 to 9.0e9 s (2255), so every bucket
+    /// and gap edge, a day past it included, lies in `StoredRow.instantRange`.
+    static func storable(_ nanos: Int64) -> Bool { nanos >= 0 && nanos < 9_000_000_000_000_000_000 }
 
     static func seconds(_ nanos: Int64) -> Int64 {
         nanos >= 0 ? nanos / 1_000_000_000 : (nanos - 999_999_999) / 1_000_000_000
@@ -398,5 +406,9 @@ public final class BucketAccumulator {
 
     private func logIgnored(_ d: Date) {
         logger.warning("ignored an instant no clock can mean (\(d.timeIntervalSince1970) s since 1970)")
+    }
+
+    private func logIgnored(nanos: Int64) {
+        logger.warning("ignored an instant no clock can mean (\(nanos) ns since 1970)")
     }
 }

@@ -32,10 +32,12 @@ extension OfflineCapture {
         var first = true
         while pcap_next_ex(handle, &header, &data) == 1, let h = header, let d = data {
             // tv_usec holds nanoseconds: the handle was opened with nanosecond precision.
-            let ts = Self.unsigned(h.pointee.ts.tv_sec) &* 1_000_000_000 &+ Int64(h.pointee.ts.tv_usec)
-            if first { f.firstTimestampNanos = ts; f.lastTimestampNanos = ts; first = false }
-            f.firstTimestampNanos = min(f.firstTimestampNanos, ts)
-            f.lastTimestampNanos = max(f.lastTimestampNanos, ts)
+            let ts = Self.instant(seconds: Self.unsigned(h.pointee.ts.tv_sec), nanos: Int64(h.pointee.ts.tv_usec))
+            if ts != Self.invalidTimestamp {
+                if first { f.firstTimestampNanos = ts; f.lastTimestampNanos = ts; first = false }
+                f.firstTimestampNanos = min(f.firstTimestampNanos, ts)
+                f.lastTimestampNanos = max(f.lastTimestampNanos, ts)
+            }
             if f.packets < UInt64(Self.fingerprintRecords) {
                 var fields = (ts, UInt64(h.pointee.caplen) << 32 | UInt64(h.pointee.len))
                 withUnsafeBytes(of: &fields) { f.hash($0) }

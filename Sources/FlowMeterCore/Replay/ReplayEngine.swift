@@ -120,19 +120,27 @@ struct ClockedPipelineSink: PacketSink {
     @inline(__always)
     mutating func consume(_ summary: PacketSummary) {
         let ts = summary.timestampNanos
-        // One compare covers both sides of the window: below windowStart wraps to a huge value.
-        if UInt64(bitPattern: ts &- windowStart) >= windowLength { crossEdge(to: ts) }
+        // One compare covers both sides of the window: below windowStart wraps
+        // to a huge value, and so does `invalidTimestamp`, which lies outside
+        // every window.
+        if UInt64(bitPattern: ts &- windowStart) >= windowLength {
+            guard crossEdge(to: ts) else { pipeline.submit(summary); return }
+        }
         lastTimestamp = ts
         pipeline.submit(summary)
     }
 
+    /// Moves the window to `ts`; false for a record with no valid time, which
+    /// is counted in the current window and moves nothing.
     @inline(never)
-    private mutating func crossEdge(to ts: Int64) {
+    private mutating func crossEdge(to ts: Int64) -> Bool {
+        if ts == OfflineCapture.invalidTimestamp { return false }
         var counters: CounterSnapshot? = nil
         if lastTimestamp != nil {
             pipeline.drain()
             counters = pipeline.snapshot().counters
         }
         (windowStart, windowLength) = clock.cross(counters: counters, lastTimestampNanos: lastTimestamp, nextNanos: ts)
+        return true
     }
 }
