@@ -106,7 +106,7 @@ public final class BucketAccumulator {
             store = try AccountingStore(path: path, configuration: configuration)
         } catch let e as StoreError {
             switch e {
-            case .newerSchema, .notAFlowMeterDatabase, .writerBusy, .olderSchema, .invalidConfiguration: throw e
+            case .newerSchema, .notAFlowMeterDatabase, .writerBusy, .olderSchema, .invalidConfiguration, .unexpectedSchema, .notAFile: throw e
             default:
                 if openFailureIsFatal { throw e }
                 openError = e
