@@ -269,6 +269,22 @@ public final class AccountingStore {
         }
     }
 
+    /// A continuity value in the `state` table, or nil.
+    public func state(named name: String) throws -> String? {
+        guard let queue else { throw StoreError.readFailed(path: path, reason: "the store is closed") }
+        do {
+            return try queue.read { db in
+                try Row.fetchOne(db, sql: "SELECT value FROM state WHERE name = ?", arguments: [name]).map {
+                    try StoredRow(path: path, table: "state", row: $0).text("value")
+                }
+            }
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            throw StoreError.readFailed(path: path, reason: StoreError.reason(error))
+        }
+    }
+
     /// Marks a clean shutdown and releases the writer lock. A store that is
     /// never closed (kill -9) is seen as crashed by the next writer.
     public func close() throws {

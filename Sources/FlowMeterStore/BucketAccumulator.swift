@@ -264,6 +264,13 @@ public final class BucketAccumulator {
         return try store.importedUTC(f)
     }
 
+    /// A value in the store's `state` table (as written by an earlier
+    /// flush), or nil; pending values are not seen.
+    public func storedState(named name: String) throws -> String? {
+        guard let store else { throw openError ?? StoreError.readFailed(path: path, reason: "the store is not open") }
+        return try store.state(named: name)
+    }
+
     /// Flushes (reason `shutdown`) and closes the store cleanly.
     /// - Throws: the last `StoreError` if counts could not be saved: the
     ///   caller should tell the operator they are lost.
