@@ -45,6 +45,8 @@ public enum AgentError: Error, CustomStringConvertible {
     case privileges(PrivilegeError)
     case stateDirectory(path: String, reason: String)
     case store(path: String, reason: String)
+    /// The final counts could not be written to the store at stop.
+    case finalCountsNotStored(packets: UInt64, keptIn: String?)
 
     public var description: String {
         switch self {
@@ -60,6 +62,10 @@ public enum AgentError: Error, CustomStringConvertible {
         case .stateDirectory(let p, let r): return "state directory \(p): \(r)"
         case .store(let p, let r):
             return "accounting store \(p): \(r) (set store.path, fix the directory's owner, or run with --no-db to keep no history)"
+        case .finalCountsNotStored(let packets, let file?):
+            return "the final counts (\(packets) packets) could not be written to the accounting store; they are kept in \(file) and the next start merges them"
+        case .finalCountsNotStored(let packets, nil):
+            return "the final counts (\(packets) packets) could not be written to the accounting store nor to a spill file: they are lost"
         }
     }
 }
@@ -185,7 +191,9 @@ public final class Agent: @unchecked Sendable {
         let sources = handleSignals ? installSignalHandlers() : []
         stopRequested.wait()
         for src in sources { src.cancel() }
-        return stop(ticker)
+        let final = stop(ticker)
+        if let finalWriteFailure { throw finalWriteFailure }
+        return final
     }
 
     /// 1. As root: capture handles and the token file. Without CAP_NET_RAW
@@ -212,21 +220,23 @@ public final class Agent: @unchecked Sendable {
         let s = initial.settings
         let endpoint = HTTPEndpoint(
             access: .init(policy: s.accessPolicy, token: token),
+            // The handlers read what the ticker and the store's read queue
+            // published last: none of them waits on the store.
             metrics: { [self] in
                 var r = reading()
                 let current = store.withLock { $0 }
-                r.quotas = (current?.quotaStatuses(now: Date()) ?? []).map { $0.usingTorControl(r.torControl) }
+                r.quotas = (current?.quotaStatuses() ?? []).map { $0.usingTorControl(r.torControl) }
                 r.store = current?.health()
                 r.surges = surges.statuses
                 return renderer.withLock { Array($0.render(r)) }
             },
             status: { [self] in
                 var r = reading()
-                r.quotas = store.withLock { $0 }?.quotaStatuses(now: Date()) ?? []
+                r.quotas = store.withLock { $0 }?.quotaStatuses() ?? []
                 return StatusDocument(r).json()
             },
             dashboard: { [self] in
-                dashboard.page(reading(), quotas: store.withLock { $0 }?.quotaStatuses(now: Date()) ?? [], now: Date())
+                dashboard.page(reading(), quotas: store.withLock { $0 }?.quotaStatuses() ?? [], now: Date())
             })
         state.withLock { $0.endpoint = endpoint }
         let address = s.listenHost.contains(":") ? "[\(s.listenHost)]:\(s.listenPort)" : "\(s.listenHost):\(s.listenPort)"
@@ -285,7 +295,7 @@ public final class Agent: @unchecked Sendable {
         }
         do {
             let opened = try AgentStore(path: path, configuration: initial.storeConfiguration, labels: initial.model.relayLabels,
-                                        quotas: initial.quotas, logger: logger)
+                                        quotas: initial.quotas, spillDirectory: initial.stateDirectory, logger: logger)
             store.withLock { $0 = opened }
         } catch let e as StoreError {
             throw .store(path: path, reason: Self.storeReason(e, path: path))
@@ -311,7 +321,9 @@ public final class Agent: @unchecked Sendable {
             let (r, now) = (reading(), Date())
             surges.tick(r, now: now)
             dashboard.observe(r, now: now)
-            store.withLock { $0 }?.tick(r, now: now, surges: surges)
+            let current = store.withLock { $0 }
+            current?.tick(r, now: now, surges: surges)
+            current?.refreshReads(now: now) { [dashboard] quotas in dashboard.refresh(quotas: quotas, now: now) }
         }
         ticker.resume()
         startTorControl()
@@ -328,11 +340,20 @@ public final class Agent: @unchecked Sendable {
         ticker.cancel()
         torControl.withLock { $0?.stop() }
         let finalReading = reading()
-        store.withLock { $0 }?.close(finalReading, now: Date(), surges: surges)
+        let written = store.withLock { $0 }?.close(finalReading, now: Date(), surges: surges) ?? .stored
         let final = StatusDocument(finalReading)
         writeFinal(final)
+        switch written {
+        case .stored: break
+        case .spilled(let file, let packets): finalWriteFailure = .finalCountsNotStored(packets: packets, keptIn: file)
+        case .lost(let packets, _): finalWriteFailure = .finalCountsNotStored(packets: packets, keptIn: nil)
+        }
         return final
     }
+
+    /// Set by `stop` when the final counts did not reach the store: `run`
+    /// throws it after the status is written, so the exit status says so.
+    private var finalWriteFailure: AgentError?
 
     public func requestStop() { stopRequested.signal() }
 

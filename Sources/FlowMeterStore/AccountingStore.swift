@@ -92,7 +92,7 @@ public final class AccountingStore {
 
     public let path: String
     public let configuration: StoreConfiguration
-    public let previousSession: PreviousSession
+    public private(set) var previousSession: PreviousSession
     var queue: DatabaseQueue?
     private var lockFD: Int32
 
@@ -183,11 +183,14 @@ public final class AccountingStore {
         }
         do {
             try QueryTimeLimit.write.run(queue) { try apply(batch, queue) }
-            if batch.checkpoint {
-                try queue.writeWithoutTransaction { _ = try $0.checkpoint(.passive) }
-            }
         } catch {
             throw StoreError.writeFailed(path: path, reason: StoreError.reason(error))
+        }
+        // The batch is committed: a checkpoint that fails (a full disk cannot
+        // grow the file) must not make the caller write it a second time.
+        // The WAL keeps it; a later checkpoint moves it.
+        if batch.checkpoint {
+            _ = try? queue.writeWithoutTransaction { try $0.checkpoint(.passive) }
         }
     }
 
@@ -269,6 +272,19 @@ public final class AccountingStore {
         }
     }
 
+    /// Writes the counts of a spill the previous agent left (one
+    /// transaction, with its `spill/ID` marker), unless that id is already
+    /// merged. The previous session then ends at the spill's clock, cleanly:
+    /// its counts up to there are in the store, so no gap is recorded for them.
+    /// - Returns: false when the spill was merged before (only delete it).
+    public func merge(_ spill: SpillFile) throws -> Bool {
+        if try state(named: spill.mergedKey) != nil { return false }
+        try write(try spill.batch())
+        previousSession = PreviousSession(lastFlushUTC: max(previousSession.lastFlushUTC ?? spill.clockUTC, spill.clockUTC),
+                                          closedCleanly: true)
+        return true
+    }
+
     /// A continuity value in the `state` table, or nil.
     public func state(named name: String) throws -> String? {
         guard let queue else { throw StoreError.readFailed(path: path, reason: "the store is closed") }
@@ -295,8 +311,10 @@ public final class AccountingStore {
             flock(lockFD, LOCK_UN); Glibc.close(lockFD); lockFD = -1
         }
         do {
-            try queue.write { try $0.execute(sql: "INSERT OR REPLACE INTO info(name, value) VALUES ('clean_shutdown', '1')") }
-            try queue.writeWithoutTransaction { _ = try $0.checkpoint(.truncate) }
+            try QueryTimeLimit.write.run(queue) {
+                try queue.write { try $0.execute(sql: "INSERT OR REPLACE INTO info(name, value) VALUES ('clean_shutdown', '1')") }
+                try queue.writeWithoutTransaction { _ = try $0.checkpoint(.truncate) }
+            }
         } catch {
             throw StoreError.writeFailed(path: path, reason: StoreError.reason(error))
         }

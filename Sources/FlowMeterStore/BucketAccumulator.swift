@@ -204,7 +204,6 @@ public final class BucketAccumulator {
     /// - Returns: whether the store now holds every count observed.
     @discardableResult
     public func flush(reason: FlushReason) -> Bool {
-        let clockUTC = clockNanos.map(Self.seconds) ?? 0
         defer { if let c = clockNanos { nextFlushNanos = c + configuration.flushIntervalSeconds * 1_000_000_000 } }
         if writesOnlyAtShutdown && reason != .shutdown { return false }
         if store == nil {
@@ -220,17 +219,7 @@ public final class BucketAccumulator {
         }
         guard let store else { return false }
         noteRestartGap(store)
-        guard clockNanos != nil else { return pending.isEmpty }
-        var batch = FlushBatch(clockUTC: clockUTC)
-        batch.deltas = pending.map { key, c in
-            BucketDelta(resolution: BucketResolution(rawValue: key.resolution), startUTC: key.startUTC,
-                        cell: Cell(labels(ofCell: key.cell), c))
-        }
-        batch.gaps = pendingGaps
-        batch.state = pendingState
-        batch.surges = pendingSurges
-        batch.imports = pendingImports
-        batch.prune = pruneDue && !pruneSuspended
+        guard var batch = pendingBatch() else { return pending.isEmpty }
         batch.checkpoint = reason != .interval
         do {
             try store.write(batch)
@@ -253,6 +242,61 @@ public final class BucketAccumulator {
         logger.debug("flush (\(reason)): \(batch.deltas.count) buckets, \(batch.gaps.count) gaps")
         return true
     }
+
+    /// Everything the next flush would write, at the clock (nil before the
+    /// clock was first shown): for a spill file when it cannot be written.
+    public func pendingBatch() -> FlushBatch? {
+        guard let clockNanos else { return nil }
+        var batch = FlushBatch(clockUTC: Self.seconds(clockNanos))
+        batch.deltas = pending.map { key, c in
+            BucketDelta(resolution: BucketResolution(rawValue: key.resolution), startUTC: key.startUTC,
+                        cell: Cell(labels(ofCell: key.cell), c))
+        }
+        batch.gaps = pendingGaps
+        batch.state = pendingState
+        batch.surges = pendingSurges
+        batch.imports = pendingImports
+        batch.prune = pruneDue && !pruneSuspended
+        return batch
+    }
+
+    /// Writes what is pending into a spill file in `directory` (after a
+    /// final flush failed), for `mergeSpills` at the next start.
+    /// - Returns: the spill written, nil when nothing was pending.
+    public func spill(into directory: String) throws -> (SpillFile, path: String)? {
+        guard var batch = pendingBatch() else { return nil }
+        batch.prune = false
+        guard !batch.isEmpty else { return nil }
+        let spill = SpillFile(batch, database: Self.absolute(path))
+        return (spill, try spill.write(in: directory))
+    }
+
+    /// Merges the spill files of this database waiting in `directory`, each
+    /// exactly once (`AccountingStore.merge`), and deletes them; a spill
+    /// that cannot be merged now stays for the next start. Call it before
+    /// the first flush, so the restart gap starts where the spill ends.
+    public func mergeSpills(in directory: String) {
+        guard let store else { return }
+        for file in SpillFile.pending(in: directory) {
+            do {
+                let spill = try SpillFile.read(file)
+                guard spill.database == Self.absolute(path) else {
+                    logger.warning("\(file): counts of another database (\(spill.database)); left as it is")
+                    continue
+                }
+                if try store.merge(spill) {
+                    logger.notice("\(file): merged the \(spill.packets) packets' counts the previous run could not write (up to \(Self.iso(spill.clockUTC * 1_000_000_000)))")
+                } else {
+                    logger.notice("\(file): merged before; removing it")
+                }
+                unlink(file)
+            } catch {
+                logger.error("\(file): counts the previous run could not write are not merged yet: \(error); kept for the next start")
+            }
+        }
+    }
+
+    static func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
 
     /// A capture whose counts are being observed: its fingerprint is written
     /// with them, so `importedUTC` finds it next time.

@@ -60,8 +60,9 @@ public struct QueryTimeLimit: Sendable, Equatable {
     /// For the agent's quota and dashboard reads, which run while it serves.
     public static let agent = QueryTimeLimit(seconds: 20)
 
-    /// For the writer's flushes, whose statements are a few hundred upserts.
-    public static let write = QueryTimeLimit(seconds: 60)
+    /// For the writer's flushes, whose statements are a few hundred upserts
+    /// (milliseconds): short, because the agent's stop waits for one.
+    public static let write = QueryTimeLimit(seconds: 20)
 
     /// Runs `body`; if it is still running after `seconds`, interrupts the
     /// statement in progress and throws `QueryTimedOut`.
