@@ -16,6 +16,7 @@ let package = Package(
         // For the Fuzz/ package's parser targets only.
         .library(name: "FlowMeterConfig", targets: ["FlowMeterConfig"]),
         .library(name: "FlowMeterAccounting", targets: ["FlowMeterAccounting"]),
+        .library(name: "FlowMeterStore", targets: ["FlowMeterStore"]),
         .library(name: "FlowMeterExport", targets: ["FlowMeterExport"]),
         .library(name: "FlowMeterTorControl", targets: ["FlowMeterTorControl"]),
         .library(name: "FlowMeterReports", targets: ["FlowMeterReports"]),

@@ -46,6 +46,8 @@ public enum AgentError: Error, CustomStringConvertible {
     case privileges(PrivilegeError)
     case stateDirectory(path: String, reason: String)
     case store(path: String, reason: String)
+    /// The final counts could not be written to the store at stop.
+    case finalCountsNotStored(packets: UInt64, keptIn: String?)
 
     public var description: String {
         switch self {
@@ -61,6 +63,10 @@ public enum AgentError: Error, CustomStringConvertible {
         case .stateDirectory(let p, let r): return "state directory \(p): \(r)"
         case .store(let p, let r):
             return "accounting store \(p): \(r) (set store.path, fix the directory's owner, or run with --no-db to keep no history)"
+        case .finalCountsNotStored(let packets, let file?):
+            return "the final counts (\(packets) packets) could not be written to the accounting store; they are kept in \(file) and the next start merges them"
+        case .finalCountsNotStored(let packets, nil):
+            return "the final counts (\(packets) packets) could not be written to the accounting store nor to a spill file: they are lost"
         }
     }
 }
@@ -186,7 +192,9 @@ public final class Agent: @unchecked Sendable {
         let sources = handleSignals ? installSignalHandlers() : []
         stopRequested.wait()
         for src in sources { src.cancel() }
-        return stop(ticker)
+        let final = stop(ticker)
+        if let finalWriteFailure { throw finalWriteFailure }
+        return final
     }
 
     /// 1. As root: capture handles and the token file. Without CAP_NET_RAW
@@ -213,6 +221,8 @@ public final class Agent: @unchecked Sendable {
         let s = initial.settings
         let endpoint = HTTPEndpoint(
             access: .init(policy: s.accessPolicy, token: token),
+            // The handlers read what the ticker and the store's read queue
+            // published last: none of them waits on the store.
             metrics: { [self] in
                 var r = reading()
                 r.quotas = quotas(r)
@@ -286,7 +296,7 @@ public final class Agent: @unchecked Sendable {
         }
         do {
             let opened = try AgentStore(path: path, configuration: initial.storeConfiguration, labels: initial.model.relayLabels,
-                                        quotas: initial.quotas, logger: logger)
+                                        quotas: initial.quotas, spillDirectory: initial.stateDirectory, logger: logger)
             store.withLock { $0 = opened }
         } catch let e as StoreError {
             throw .store(path: path, reason: Self.storeReason(e, path: path))
@@ -315,7 +325,11 @@ public final class Agent: @unchecked Sendable {
             let (r, now) = (reading(), Date())
             surges.tick(r, now: now)
             dashboard.observe(r, now: now)
-            store.withLock { $0 }?.tick(r, now: now, surges: surges)
+            let current = store.withLock { $0 }
+            current?.tick(r, now: now, surges: surges)
+            current?.refreshReads(now: now, torControl: r.torControl) { [dashboard] quotas in
+                dashboard.refresh(quotas: quotas, now: now)
+            }
         }
         ticker.resume()
         startTorControl()
@@ -333,11 +347,20 @@ public final class Agent: @unchecked Sendable {
         ticker.cancel()
         torControl.withLock { $0?.stop() }
         let finalReading = reading()
-        store.withLock { $0 }?.close(finalReading, now: Date(), surges: surges)
+        let written = store.withLock { $0 }?.close(finalReading, now: Date(), surges: surges) ?? .stored
         let final = StatusDocument(finalReading)
         writeFinal(final)
+        switch written {
+        case .stored: break
+        case .spilled(let file, let packets): finalWriteFailure = .finalCountsNotStored(packets: packets, keptIn: file)
+        case .lost(let packets, _): finalWriteFailure = .finalCountsNotStored(packets: packets, keptIn: nil)
+        }
         return final
     }
+
+    /// Set by `stop` when the final counts did not reach the store: `run`
+    /// throws it after the status is written, so the exit status says so.
+    private var finalWriteFailure: AgentError?
 
     public func requestStop() { stopRequested.signal() }
 
@@ -400,10 +423,10 @@ public final class Agent: @unchecked Sendable {
     }
 
     /// The quotas every view shows (metrics, status, dashboard, and `top`
-    /// through the status): one evaluation, cached by the store, with each
-    /// relay's own figures where its tor answers on the control port.
+    /// through the status): the store's last evaluation, with tor's latest
+    /// bytes where its control port answers. Never waits on the store.
     private func quotas(_ r: AgentReading) -> [QuotaStatus] {
-        store.withLock { $0 }?.quotaStatuses(now: Date(), torControl: r.torControl) ?? []
+        store.withLock { $0 }?.quotaStatuses(torControl: r.torControl) ?? []
     }
 
     /// Polls tor's control ports, as the agent's user (the cookie must be readable by it).

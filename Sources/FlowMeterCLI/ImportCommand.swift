@@ -40,10 +40,10 @@ struct ImportCommand: ParsableCommand {
         do {
             if let path = torState {
                 let written = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date()
-                seed = try UsageImporter.torState(readText(path, what: "tor state file"), relay: relay!, writtenAt: written)
+                let text = String(decoding: try Self.readInput(path, what: "tor state file"), as: UTF8.self)
+                seed = try UsageImporter.torState(text, relay: relay!, writtenAt: written)
             } else if let path = vnstatJson {
-                guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read vnstat JSON '\(path)'") }
-                seed = try UsageImporter.vnstatJSON(data, interface: interface, relay: relay ?? "host")
+                seed = try UsageImporter.vnstatJSON(try Self.readInput(path, what: "vnstat JSON"), interface: interface, relay: relay ?? "host")
             } else {
                 seed = try UsageImporter.vnstatDatabase(path: vnstatDb!, interface: interface!, relay: relay ?? "host")
             }
@@ -55,5 +55,26 @@ struct ImportCommand: ParsableCommand {
         try store.close()
         print("imported from \(seed.source.rawValue) for \(seed.relay): \(seed.read) bytes read, \(seed.written) bytes written, "
               + "\(Format.iso8601(seed.start)) – \(Format.iso8601(seed.end))")
+    }
+
+    /// Far above any tor state file (a few KB) or `vnstat --json` (a few MB).
+    static let largestInput = 256 << 20
+
+    /// A regular file's bytes, at most `largestInput`: a FIFO would block the
+    /// read and a device never end, so both are refused before opening.
+    static func readInput(_ path: String, what: String) throws -> Data {
+        let attributes: [FileAttributeKey: Any]
+        do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
+            throw CLIError("cannot read \(what) '\(path)': \(error.localizedDescription)")
+        }
+        guard attributes[.type] as? FileAttributeType == .typeRegular else {
+            throw CLIError("\(what) '\(path)' is not a regular file (a FIFO or a device?); refusing to read it")
+        }
+        guard let size = attributes[.size] as? Int, size <= largestInput else {
+            throw CLIError("\(what) '\(path)' is larger than \(largestInput >> 20) MiB; refusing to read it")
+        }
+        do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw CLIError("cannot read \(what) '\(path)': \(error.localizedDescription)")
+        }
     }
 }

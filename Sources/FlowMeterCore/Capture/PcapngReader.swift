@@ -103,7 +103,7 @@ final class PcapngReader {
             seconds = seconds &+ offset
             // libpcap stores the seconds in a time_t and the fraction in an int.
             let sec = OfflineCapture.unsigned(Int(Int64(bitPattern: seconds)))
-            return sec &* 1_000_000_000 &+ Int64(Int32(truncatingIfNeeded: fraction))
+            return OfflineCapture.instant(seconds: sec, nanos: Int64(Int32(truncatingIfNeeded: fraction)))
         }
     }
 
