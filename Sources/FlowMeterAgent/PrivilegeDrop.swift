@@ -53,8 +53,11 @@ public enum PrivilegeDrop {
     }
 
     /// The account the process runs as now (its real uid).
-    public static func current() -> Account? {
-        guard let pw = getpwuid(getuid()) else { return nil }
+    public static func current() -> Account? { account(uid: getuid()) }
+
+    /// The account with this uid, when /etc/passwd (or NSS) knows it.
+    public static func account(uid: uid_t) -> Account? {
+        guard let pw = getpwuid(uid) else { return nil }
         return Account(name: String(cString: pw.pointee.pw_name), uid: pw.pointee.pw_uid, gid: pw.pointee.pw_gid,
                        home: String(cString: pw.pointee.pw_dir))
     }
