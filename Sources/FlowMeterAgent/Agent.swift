@@ -177,6 +177,7 @@ public final class Agent: @unchecked Sendable {
         // is a stop request the wait below sees, never lost.
         let sources = handleSignals ? installSignalHandlers() : []
         defer { for src in sources { src.cancel() } }
+        Self.leaveRaisedPriority()
         let (opened, token) = try openAsRoot()
         let server = try listen(token: token)
         defer { server.close() }

@@ -45,4 +45,18 @@ extension Agent {
             throw .stateDirectory(path: dir, reason: "cannot be created (\(errnoDescription(errno)))")
         }
     }
+
+    /// The packaged unit starts the agent at nice -4 (Nice=-4) so that
+    /// libdispatch's event thread, made by the first signal source, can take
+    /// the priority it asks for without a privilege. Threads inherit the nice
+    /// value of the thread that makes them, so the agent's own (capture, HTTP,
+    /// store) are put back to 0 by resetting this thread before it makes any:
+    /// on Linux, setpriority(PRIO_PROCESS, 0) changes the calling thread only.
+    /// Raising a nice value needs no privilege.
+    static func leaveRaisedPriority() {
+        errno = 0
+        let nice = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        guard errno == 0, nice < 0 else { return }
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 0)
+    }
 }

@@ -102,8 +102,9 @@ struct HostInterfacesTests {
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: false)
         #expect(chown(state, 65534, 65534) == 0 && chmod(dir, 0o755) == 0)
         try "agent:\n  state_directory: \(state)\n".write(toFile: dir + "/flowmeter.yaml", atomically: true, encoding: .utf8)
+        // Nice=-4 as the unit has it; libdispatch's complaints go to standard error.
         let agent = try BackgroundProcess(namespace: veth.meter, argv: [
-            "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=+net_raw", "--ambient-caps=+net_raw",
+            "nice", "-n", "-4", "env", "LIBDISPATCH_LOG=stderr", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=+net_raw", "--ambient-caps=+net_raw",
             LiveHarness.flowmeter, "run", "-i", veth.meterInterface, "--config", dir + "/flowmeter.yaml", "--system-root", dir,
             "--db", state + "/accounting.db"] + extra, logPath: dir + "/agent.log")
         defer { agent.stop(signal: SIGKILL, timeout: 5) }
@@ -118,6 +119,22 @@ struct HostInterfacesTests {
         #expect(field("CapAmb") == "0000000000000000" && field("CapInh") == "0000000000000000", "\(status)")
         #expect(field("NoNewPrivs") == "1")
         #expect(agent.log.contains("running as nobody"), "\(agent.log)")
+        #expect(!agent.log.contains("Failed to set thread priority"), "\(agent.log)")
+        // Only libdispatch's own threads keep the raised priority; the agent's are back at 0.
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(agent.pid)/task")
+        var agentThreads = 0
+        for tid in tasks {
+            let stat = try String(contentsOfFile: "/proc/\(agent.pid)/task/\(tid)/stat", encoding: .utf8)
+            guard let close = stat.lastIndex(of: ")") else { continue }
+            let name = stat[stat.index(after: stat.firstIndex(of: "(")!)..<close]
+            // Fields after the name: state is field 3, nice is field 19.
+            let nice = stat[stat.index(after: close)...].split(separator: " ")[16]
+            if name.hasPrefix("capture") || name.hasPrefix("NIO") || tid == "\(agent.pid)" {
+                agentThreads += 1
+                #expect(nice == "0", "thread \(name) runs at nice \(nice)")
+            }
+        }
+        #expect(agentThreads >= 2)
         #expect(agent.stop(signal: SIGTERM, timeout: 10) == 0, "\(agent.log)")
         let owner = try FileManager.default.attributesOfItem(atPath: state + "/accounting.db")[.ownerAccountID] as? Int
         #expect(owner == 65534, "the store belongs to the agent's user")
