@@ -5,12 +5,14 @@
 #                                    tcpreplay, tcpdump, prometheus (promtool), iproute2, curl,
 #                                    chromium (dashboard test), tmux (flowmeter top test),
 #                                    tor (with tor-gencert: RealTorTests' private network),
-#                                    vnstat (the importer reads its database)
+#                                    vnstat (the importer reads its database),
+#                                    debootstrap and systemd-container (scripts/test_systemd.sh
+#                                    boots Debian under systemd-nspawn), iputils-ping
 set -euo pipefail
 packages=(libpcap-dev libsqlite3-dev python3 pkg-config)
 if [ "${1:-}" = "--test" ]; then
   packages+=(tshark tcpreplay tcpdump prometheus iproute2 procps curl chromium tmux tor)
-  packages+=(vnstat)
+  packages+=(vnstat debootstrap systemd-container iputils-ping)
 fi
 missing=()
 for p in "${packages[@]}"; do
