@@ -29,8 +29,10 @@ public struct HostInterfaces: Sendable, Equatable {
         interfaces = out
     }
 
-    /// This host, now: getifaddrs and the kernel's routing tables.
-    public static func current(procNet: String = "/proc/net") -> HostInterfaces {
+    /// This host, now: getifaddrs and the kernel's routing tables. The
+    /// tables are read from /proc/self/net, the same files as /proc/net, which
+    /// systemd's ProcSubset=pid hides (the packaged unit sets it).
+    public static func current(procNet: String = "/proc/self/net") -> HostInterfaces {
         let v4 = (try? String(contentsOfFile: procNet + "/route", encoding: .utf8)) ?? ""
         let v6 = (try? String(contentsOfFile: procNet + "/ipv6_route", encoding: .utf8)) ?? ""
         return HostInterfaces(assigned: assignedAddresses(), defaultRoutes: defaultRouteInterfaces(ipv4: v4, ipv6: v6))
