@@ -125,6 +125,13 @@ ip link add "fmc$tag" netns "$ns" type veth peer name "fmp$tag" netns "$peer_ns"
 ip -n "$ns" link set lo up
 ip -n "$ns" addr add 198.18.78.1/24 dev "fmc$tag"
 ip -n "$ns" link set "fmc$tag" up
+# A default route out of an interface with no address, as a PPP or tunnel
+# device can be: an unconfigured agent must capture there too. Its peer is in
+# the same namespace, so what goes out there goes nowhere else.
+ip -n "$ns" link add "fmr$tag" type veth peer name "fmq$tag"
+ip -n "$ns" link set "fmr$tag" up
+ip -n "$ns" link set "fmq$tag" up
+ip -n "$ns" route add default dev "fmr$tag"
 ip -n "$peer_ns" addr add 198.18.78.2/24 dev "fmp$tag"
 ip -n "$peer_ns" link set "fmp$tag" up
 mkdir -p "$work/upper" "$work/overlay-work" "$merged"
@@ -255,8 +262,9 @@ in_ct systemctl enable --now flowmeter >/dev/null 2>&1 || fail "systemctl enable
 check "fresh install, no torrc" loose
 scrape metrics | grep -q 'flowmeter_packets_total{relay="host"' && ok "the host's traffic is counted under host" ||
   fail "no flowmeter_packets_total{relay=\"host\",...} on a host with no relay"
-in_ct journalctl -u flowmeter --no-pager -o cat | grep -q 'no relay is configured' ||
-  fail "the agent did not say that no relay is configured"
+in_ct journalctl -u flowmeter --no-pager -o cat | grep -q "no relay is configured: .* on fmc$tag, fmr$tag " &&
+  ok "no relay configured: the agent says so and captures on the interface with an address and the default route's" ||
+  fail "the agent did not say it counts the host on fmc$tag and fmr$tag: $(in_ct journalctl -u flowmeter --no-pager -o cat | grep notice)"
 
 # --- 2. Debian's tor as a stock relay ----------------------------------------------------------
 relay=fmstock
@@ -273,6 +281,7 @@ ExitRelay 0
 SocksPort 0
 ContactInfo flowmeter test <nobody@example.org>
 EOF
+ip -n "$ns" route del default
 [ -z "$(ip -n "$ns" route show default)" ] || { fail "the container's namespace has a default route"; exit 1; }
 in_ct systemctl daemon-reload
 in_ct systemctl restart tor || fail "systemctl restart tor"
