@@ -199,7 +199,7 @@ check() {  # check STEP [strict]: everything the issue asks after each step
   local metrics
   # The capture threads hand over a block every 100 ms: the traffic is in /metrics within a second.
   for _ in $(seq 1 30); do
-    metrics=$(scrape metrics)
+    metrics=$(scrape metrics 2>/dev/null || true)
     echo "$metrics" | grep -q '^flowmeter_packets_total{' && break
     sleep 0.1
   done
@@ -207,7 +207,7 @@ check() {  # check STEP [strict]: everything the issue asks after each step
   if [ -n "$relay" ]; then
     local up=""
     for _ in $(seq 1 150); do   # tor is asked at start, then every 10 s
-      up=$(scrape metrics | awk -v k="flowmeter_tor_control_up{relay=\"$relay\"}" '$1 == k { print $2 }')
+      up=$( { scrape metrics 2>/dev/null || true; } | awk -v k="flowmeter_tor_control_up{relay=\"$relay\"}" '$1 == k { print $2 }')
       [ "$up" = 1 ] && break
       sleep 0.1
     done
@@ -292,6 +292,14 @@ in_ct id -nG flowmeter | grep -qw debian-tor && ok "flowmeter is in debian-tor (
   fail "flowmeter is not in debian-tor: $(in_ct id -nG flowmeter)"
 in_ct systemctl restart flowmeter
 check "tor configured, restarted" loose
+in_ct systemctl reload flowmeter || fail "systemctl reload flowmeter"
+reloaded=""
+for _ in $(seq 1 50); do
+  reloaded=$( { scrape metrics 2>/dev/null || true; } | awk '$1 == "flowmeter_config_reloads_total{result=\"success\"}" { print $2 }')
+  [ "$reloaded" = 1 ] && break
+  sleep 0.1
+done
+[ "$reloaded" = 1 ] && ok "systemctl reload: the agent reloaded (SIGHUP)" || fail "systemctl reload: reloads_total{result=\"success\"} is '$reloaded'"
 
 # --- 3. Three restarts --------------------------------------------------------------------------
 for i in 1 2 3; do
