@@ -52,7 +52,8 @@ public enum AgentError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .noInterfaces:
-            return "no interface to capture: none carries a configured address; name them with -i or agent.interfaces"
+            return "no interface to capture: none carries a configured address, and this host has no address but loopback "
+                + "and no default route; name them with -i or agent.interfaces"
         case .noSuchInterface(let missing, let available):
             return "no such interface: \(missing.joined(separator: ", ")); this host has \(available.joined(separator: ", "))"
         case .missingCapability(let cap):
@@ -80,18 +81,18 @@ public enum AgentError: Error, CustomStringConvertible {
 /// check the named interfaces exist and CAP_NET_RAW is held, open capture
 /// handles and read the token file as root → bind the listener → make and
 /// hand over the state directory, drop to `user` keeping CAP_NET_RAW → open
-/// the store → start capture threads → wait for signals → stop threads →
-/// write final counters. Everything before the capture threads start stops
-/// the start with an `AgentError` naming the cause.
+/// the store → log "serving" → start capture threads → wait for signals →
+/// stop threads → write final counters. Everything before the capture
+/// threads start stops the start with an `AgentError` naming the cause.
 public final class Agent: @unchecked Sendable {
     // @unchecked Sendable — Safe: mutable state is behind `state` (a Mutex);
     // the rest is immutable after init or itself Sendable.
     public typealias Loader = @Sendable () throws -> AgentConfiguration
 
-    private let logger: Logger
+    let logger: Logger
     private let loader: Loader
     private let clock: LiveClock
-    private let initial: AgentConfiguration
+    let initial: AgentConfiguration
     private let slot: GenerationSlot
     private let workers: [CaptureWorker]
     private let interfaceDrops: InterfaceDropCounter
@@ -137,6 +138,7 @@ public final class Agent: @unchecked Sendable {
         let selection = InterfaceSelection.choose(explicit: s.interfaces, addresses: configuration.model.allLocalAddresses, sysfs: sysfs)
         for w in selection.warnings { logger.warning("\(w)") }
         guard !selection.interfaces.isEmpty else { throw .noInterfaces }
+        for n in selection.notices(relayCount: configuration.model.relays.count) { logger.notice("\(n)") }
         interfaces = selection.interfaces
         // Fanout is the default layout (BENCHMARKS.md, "Live capture"): on the
         // 2-core machine measured at ~1 M pps, fanout dropped nothing while one
@@ -178,6 +180,11 @@ public final class Agent: @unchecked Sendable {
     /// Runs until SIGTERM or SIGINT (or `requestStop`); returns when the
     /// final counters are written.
     public func run(handleSignals: Bool = true) throws(AgentError) -> StatusDocument {
+        // First: a SIGTERM while starting (systemctl stop right after start)
+        // is a stop request the wait below sees, never lost.
+        let sources = handleSignals ? installSignalHandlers() : []
+        defer { for src in sources { src.cancel() } }
+        Self.leaveRaisedPriority()
         var (opened, token) = try openAsRoot()
         let server = try listen(token: token)
         defer { server.close() }
@@ -188,10 +195,9 @@ public final class Agent: @unchecked Sendable {
             for w in workers { w.stop() }
             throw error
         }
+        logServing(server)
         let ticker = count(&opened)
-        let sources = handleSignals ? installSignalHandlers() : []
         stopRequested.wait()
-        for src in sources { src.cancel() }
         let final = stop(ticker)
         if let finalWriteFailure { throw finalWriteFailure }
         return final
@@ -251,39 +257,13 @@ public final class Agent: @unchecked Sendable {
             for w in workers { w.stop() }
             throw .listen(address: address, reason: "cannot listen (\(error))")
         }
-        logger.info("serving /metrics, /api/v1/status and the dashboard at / on \(s.listenHost):\(server.boundPort), access: \(s.accessPolicy)")
         return server
     }
 
-    /// 3. Least privilege, before any capture thread exists. The state
-    /// directory is made (systemd makes it for the unit) and handed over first.
-    private func dropPrivileges() throws(AgentError) {
-        if let dir = initial.stateDirectory, !FileManager.default.fileExists(atPath: dir) {
-            // Parents with the usual mode (they are /var/lib in practice); the directory itself 0750.
-            let parent = (dir as NSString).deletingLastPathComponent
-            try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-            guard mkdir(dir, 0o750) == 0 || errno == EEXIST else {
-                throw .stateDirectory(path: dir, reason: "cannot be created (\(errnoDescription(errno)))")
-            }
-        }
-        guard let user = initial.settings.user else { return }
-        let account: PrivilegeDrop.Account
-        do throws(PrivilegeError) {
-            account = try PrivilegeDrop.lookUp(user: user)
-        } catch {
-            throw .privileges(error)
-        }
-        // Checked before it is chowned: a link, a stranger's or a world-writable directory is refused.
-        if let dir = initial.stateDirectory,
-           let refusal = StateDirectoryHandover.handOver(dir, uid: account.uid, gid: account.gid, user: user) {
-            throw .stateDirectory(path: dir, reason: refusal)
-        }
-        do throws(PrivilegeError) {
-            try PrivilegeDrop.drop(to: account)
-        } catch {
-            throw .privileges(error)
-        }
-        logger.info("running as \(user) with CAP_NET_RAW only")
+    /// Said once the store is open too, so "serving" means the start succeeded.
+    private func logServing(_ server: MetricsServer) {
+        let s = initial.settings
+        logger.info("serving /metrics, /api/v1/status and the dashboard at / on \(s.listenHost):\(server.boundPort), access: \(s.accessPolicy)")
     }
 
     /// 3b. The accounting store, as the agent's user. One that cannot be
