@@ -4,7 +4,7 @@ import PackageDescription
 // The targets are the architecture (docs/architecture.md): a hot-path core
 // that imports no Foundation, NIO, GRDB, Yams or Logging, and control-plane
 // targets that depend on it, never the other way. Dependencies are chosen for
-// their cold-build cost on a 2-core CI machine (../shared/docs/swift-notes.md).
+// their cold-build cost on a 2-core CI machine (BENCHMARKS.md, "Build costs").
 let v6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 
@@ -16,7 +16,10 @@ let package = Package(
         // For the Fuzz/ package's parser targets only.
         .library(name: "FlowMeterConfig", targets: ["FlowMeterConfig"]),
         .library(name: "FlowMeterAccounting", targets: ["FlowMeterAccounting"]),
+        .library(name: "FlowMeterStore", targets: ["FlowMeterStore"]),
         .library(name: "FlowMeterExport", targets: ["FlowMeterExport"]),
+        .library(name: "FlowMeterTorControl", targets: ["FlowMeterTorControl"]),
+        .library(name: "FlowMeterReports", targets: ["FlowMeterReports"]),
         .executable(name: "flowmeter", targets: ["FlowMeterCLI"]),
     ],
     dependencies: [
@@ -57,6 +60,13 @@ let package = Package(
                 dependencies: ["FlowMeterCore", "FlowMeterConfig", "FlowMeterFormat",
                                .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: v6),
+        // Tor's control port, client side: the reply grammar, the choice of
+        // authentication, a bounded blocking client and the agent's poller
+        // (docs/quotas.md, "Tor's own figures").
+        .target(name: "FlowMeterTorControl",
+                dependencies: ["FlowMeterConfig", "FlowMeterAccounting", "FlowMeterFormat", logging,
+                               .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: v6),
         .target(name: "FlowMeterStore",
                 dependencies: ["FlowMeterCore", "FlowMeterAccounting", "FlowMeterFormat", logging,
                                .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: v6),
@@ -77,22 +87,22 @@ let package = Package(
         // The composition root: wires capture, store, export and accounting.
         .target(name: "FlowMeterAgent",
                 dependencies: ["FlowMeterCore", "FlowMeterCapture", "FlowMeterConfig", "FlowMeterAccounting",
-                               "FlowMeterStore", "FlowMeterReports", "FlowMeterExport", "FlowMeterFormat", "CLinuxShim", logging,
-                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "Yams", package: "Yams"),
-                               .product(name: "Crypto", package: "swift-crypto")],
+                               "FlowMeterStore", "FlowMeterReports", "FlowMeterExport", "FlowMeterTorControl", "FlowMeterFormat", "CLinuxShim", logging,
+                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "Yams", package: "Yams")],
                 swiftSettings: v6),
         // The thin `flowmeter` executable.
         .executableTarget(name: "FlowMeterCLI",
                           dependencies: ["FlowMeterCore", "FlowMeterCapture", "FlowMeterConfig", "FlowMeterAccounting",
                                          "FlowMeterStore", "FlowMeterReports", "FlowMeterExport", "FlowMeterAgent", "FlowMeterFormat",
-                                         "FlowMeterFleet", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         "FlowMeterFleet", "FlowMeterTorControl",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Yams", package: "Yams"), logging],
                           swiftSettings: v6),
 
         // Tests mirror the targets; shared fixtures live in FlowMeterTestSupport.
         .target(name: "FlowMeterTestSupport", dependencies: allLibraries, path: "Tests/FlowMeterTestSupport",
                 swiftSettings: v6),
-    ] + ["Core", "Capture", "Config", "Accounting", "Store", "Export", "Agent", "Fleet", "CLI"].map { name in
+    ] + ["Core", "Capture", "Config", "Accounting", "Store", "Export", "Agent", "Fleet", "CLI", "TorControl"].map { name in
         .testTarget(name: "FlowMeter\(name)Tests",
                     dependencies: allLibraries + ["FlowMeterTestSupport",
                                                   .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -105,5 +115,5 @@ let package = Package(
 
 var allLibraries: [Target.Dependency] {
     ["FlowMeterCore", "FlowMeterCapture", "FlowMeterConfig", "FlowMeterAccounting", "FlowMeterStore",
-     "FlowMeterReports", "FlowMeterExport", "FlowMeterAgent", "FlowMeterFormat", "FlowMeterFleet"]
+     "FlowMeterReports", "FlowMeterExport", "FlowMeterAgent", "FlowMeterFormat", "FlowMeterFleet", "FlowMeterTorControl"]
 }

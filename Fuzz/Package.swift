@@ -20,16 +20,27 @@ let targets: [(String, [Target.Dependency])] = [
     ("FuzzConsensus", [flowMeter("FlowMeterConfig")]),
     ("FuzzConfigYAML", [flowMeter("FlowMeterConfig")]),
     ("FuzzQuotaSpec", [flowMeter("FlowMeterAccounting")]),
+    ("FuzzVnstatJSON", [flowMeter("FlowMeterStore"), flowMeter("FlowMeterAccounting")]),
+    ("FuzzVnstatDB", [flowMeter("FlowMeterStore"), flowMeter("FlowMeterAccounting"), .product(name: "GRDB", package: "GRDB.swift")]),
+    ("FuzzTorState", [flowMeter("FlowMeterStore"), flowMeter("FlowMeterAccounting")]),
+    ("FuzzStoreReader", [flowMeter("FlowMeterStore"), flowMeter("FlowMeterAccounting"), flowMeter("FlowMeterCore"),
+                         .product(name: "GRDB", package: "GRDB.swift")]),
     ("FuzzHTTPRequest", [flowMeter("FlowMeterExport"), flowMeter("FlowMeterCore"),
                          .product(name: "NIOCore", package: "swift-nio"),
                          .product(name: "NIOEmbedded", package: "swift-nio"),
                          .product(name: "NIOHTTP1", package: "swift-nio")]),
+    ("FuzzTorControl", [flowMeter("FlowMeterTorControl"), flowMeter("FlowMeterConfig"), flowMeter("FlowMeterAccounting"),
+                        .product(name: "Crypto", package: "swift-crypto")]),
+    ("FuzzTopStatus", [flowMeter("FlowMeterExport"), flowMeter("FlowMeterReports")]),
+    ("FuzzCheckOptions", [flowMeter("FlowMeterReports")]),
 ]
 let package = Package(
     name: "FlowMeterFuzz",
     dependencies: [
         .package(name: "FlowMeter", path: "../"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .target(name: "FuzzSupport", dependencies: [flowMeter("FlowMeterCore")], path: "Sources/FuzzSupport",

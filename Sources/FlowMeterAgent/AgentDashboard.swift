@@ -9,27 +9,31 @@ import Synchronization
 
 /// The agent's side of the dashboard at `/`: the live ring fed by the 1 s
 /// tick, and the store's last 30 days, quota curves and today's and this
-/// period's totals (the glance), read at most once a minute (a page refresh
-/// reads memory, not the disk).
+/// period's totals (the glance), read at most once a minute on the store's
+/// read queue (`refresh`); a page reads memory only, never the disk, so a
+/// slow or hostile store cannot hold a request.
 final class AgentDashboard: @unchecked Sendable {
-    // @unchecked Sendable — Safe: the reader and cached charts are used only under `cache`.
+    // @unchecked Sendable — Safe: the cached charts are used only under `cache`;
+    // the reader only inside `refresh`, which runs on one serial queue.
     let live = LiveHistory()
     private let database: String?
     private let logger: Logger
     private struct Cache {
-        var reader: AccountingReader? = nil
         var at: Date? = nil
         var history: (series: [TrafficSeries], spans: [ChartSpan])? = nil
         var quotas: [QuotaChart] = []
-        /// Stored totals per relay for `day` and `period` (as of `at`).
+        /// Stored totals per relay for `day` and `period`, counted until `trafficUntil`.
         var traffic: [Glance.Traffic] = []
         var day: DateInterval? = nil
         var period: DateInterval? = nil
         var trafficUntil: Date? = nil
     }
     private let cache = Mutex(Cache())
+    private var reader: AccountingReader? = nil
     static let historySeconds: TimeInterval = 30 * 86_400
     static let refreshSeconds: TimeInterval = 60
+    /// The zone "today" is a day in: this host's, as Tor's own dates are.
+    static let zone = TimeZone.current
 
     init(database: String?, logger: Logger) {
         self.database = database
@@ -39,7 +43,7 @@ final class AgentDashboard: @unchecked Sendable {
     func observe(_ r: AgentReading, now: Date) { live.observe(r, now: now) }
 
     func page(_ r: AgentReading, quotas: [QuotaStatus], now: Date) -> String {
-        let (history, charts) = stored(quotas: quotas, now: now)
+        let (history, charts) = cache.withLock { c in (c.history, c.quotas) }
         var page = DashboardPage(reading: r, live: live.series(), history: history, quotas: charts,
                                  rates: live.recentRates(now: now))
         page.glance = glance(r, quotas: quotas, now: now)
@@ -48,21 +52,16 @@ final class AgentDashboard: @unchecked Sendable {
 
     /// The three answers (`Glance`): today in this host's zone, the first
     /// host-wide quota's period (else the month), the stored totals as of
-    /// the last read; without a store, the counts since the agent started.
+    /// the last refresh; without a store, the counts since the agent started.
     func glance(_ r: AgentReading, quotas: [QuotaStatus], now: Date) -> Glance {
-        let zone = TimeZone.current
-        let day = Glance.day(containing: now, zone: zone)
-        let period = Glance.period(quotas: quotas, now: now, zone: zone)
+        let day = Glance.day(containing: now, zone: Self.zone)
+        let period = Glance.period(quotas: quotas, now: now, zone: Self.zone)
         guard database != nil else {
-            return Glance(now: now, zone: zone, day: day, period: period, traffic: Self.sinceStart(r),
+            return Glance(now: now, zone: Self.zone, day: day, period: period, traffic: Self.sinceStart(r),
                           countsSince: Date(timeIntervalSince1970: r.startTimeSeconds), quotas: quotas, torControl: r.torControl)
         }
-        _ = stored(quotas: quotas, now: now)
-        let (traffic, until) = cache.withLock { c in
-            if c.day != day || c.period != period.0 { refreshTraffic(&c, day: day, period: period.0, now: now) }
-            return (c.traffic, c.trafficUntil)
-        }
-        return Glance(now: now, zone: zone, day: day, period: period, traffic: traffic, countsUntil: until,
+        let (traffic, until) = cache.withLock { c in (c.traffic, c.trafficUntil) }
+        return Glance(now: now, zone: Self.zone, day: day, period: period, traffic: traffic, countsUntil: until,
                       quotas: quotas, torControl: r.torControl)
     }
 
@@ -81,42 +80,43 @@ final class AgentDashboard: @unchecked Sendable {
         }
     }
 
-    private func refreshTraffic(_ c: inout Cache, day: DateInterval, period: DateInterval, now: Date) {
-        guard let reader = c.reader else { return }
-        do {
-            let until = reader.dataEnd(current: now)
-            c.traffic = try Glance.traffic(from: reader, day: day, period: period, now: until)
-            c.trafficUntil = until
-            c.day = day
-            c.period = period
-        } catch {
-            logger.warning("\(database ?? ""): today's and this period's totals not read: \(error)")
+    /// Reads the store's history, quota curves and the glance's totals when
+    /// the cache is a minute old (or the quotas, the day or the period
+    /// changed). Call it from one serial queue only.
+    func refresh(quotas: [QuotaStatus], now: Date) {
+        guard let database else { return }
+        let day = Glance.day(containing: now, zone: Self.zone)
+        let period = Glance.period(quotas: quotas, now: now, zone: Self.zone).0
+        let fresh = cache.withLock { c in
+            c.at.map { now.timeIntervalSince($0) < Self.refreshSeconds } == true && c.quotas.count == quotas.count
+                && c.day == day && c.period == period
         }
-    }
-
-    private func stored(quotas: [QuotaStatus], now: Date) -> ((series: [TrafficSeries], spans: [ChartSpan])?, [QuotaChart]) {
-        guard let database else { return (nil, []) }
-        return cache.withLock { c in
-            if let at = c.at, now.timeIntervalSince(at) < Self.refreshSeconds, c.quotas.count == quotas.count {
-                return (c.history, c.quotas)
+        if fresh { return }
+        do {
+            let reader = try self.reader ?? AccountingReader(path: database, timeLimit: .agent)
+            self.reader = reader
+            let from = now.addingTimeInterval(-Self.historySeconds)
+            let dataEnd = reader.dataEnd(current: now)
+            var history = try TrafficSeries.fromHistory(reader, from: from, to: now, now: dataEnd)
+            // Surges recorded in the store, shaded like gaps: their bytes count, but they are not the trend.
+            let surges = try reader.surgeSpans(from: from, to: now).map { s in
+                ChartSpan(DateInterval(start: s.start, end: max(s.start, s.end ?? now)), reason: "surge")
             }
-            do {
-                if c.reader == nil { c.reader = try AccountingReader(path: database) }
-                let from = now.addingTimeInterval(-Self.historySeconds)
-                let dataEnd = c.reader!.dataEnd(current: now)
-                c.history = try TrafficSeries.fromHistory(c.reader!, from: from, to: now, now: dataEnd)
-                // Surges recorded in the store, shaded like gaps: their bytes count, but they are not the trend.
-                let surges = try c.reader!.surgeSpans(from: from, to: now).map { s in
-                    ChartSpan(DateInterval(start: s.start, end: max(s.start, s.end ?? now)), reason: "surge")
-                }
-                c.history?.spans += surges
-                c.quotas = try quotas.enumerated().map { try QuotaChart.build($1, source: c.reader!, id: "quota-\($0)") }
+            history.spans += surges
+            let charts = try quotas.enumerated().map { try QuotaChart.build($1, source: reader, id: "quota-\($0)") }
+            let traffic = try Glance.traffic(from: reader, day: day, period: period, now: dataEnd)
+            cache.withLock { c in
+                c.history = history
+                c.quotas = charts
                 c.at = now
-                c.day = nil  // the glance's totals are read again with the history
-            } catch {
-                logger.warning("\(database): dashboard history not read: \(error)")
+                c.traffic = traffic
+                c.day = day
+                c.period = period
+                c.trafficUntil = dataEnd
             }
-            return (c.history, c.quotas)
+        } catch {
+            reader = nil
+            logger.warning("\(database): dashboard history not read: \(error)")
         }
     }
 }

@@ -39,18 +39,24 @@ struct CheckCommand: ParsableCommand {
     var maxAge: String?
     @Option(name: [.customShort("t"), .long], help: ArgumentHelp("Give up with UNKNOWN after this many seconds.", valueName: "SECONDS"))
     var timeout: Int = 10
-    @Flag(name: [.customShort("V"), .customLong("version")], help: "Print the version and exit.") var showVersion = false
+    /// `-V` as monitoring plugins have it; `--version` is every command's.
+    @Flag(name: .customShort("V"), help: "Print the version and exit (as --version).") var showVersion = false
 
+    /// The longest --timeout: a monitoring system waits seconds, not days.
+    static let longestTimeout = 86_400
+
+    /// Every value against its range before anything runs: a parse or range
+    /// error is one UNKNOWN line (`runAsPlugin`), never a trap.
     func validate() throws {
-        do {
-            _ = try CheckPlugin.Threshold(parsing: warning)
-            _ = try CheckPlugin.Threshold(parsing: critical)
-            if let maxAge { _ = try CheckPlugin.parseDuration(maxAge) }
-        } catch { throw ValidationError(error.description) }
-        for (name, v) in [("--warning-hours", warningHours), ("--critical-hours", criticalHours)] {
-            if let v, !(v >= 0 && v.isFinite) { throw ValidationError("\(name) must be a number of hours ≥ 0") }
+        do { _ = try pluginOptions() } catch { throw ValidationError(error.description) }
+        if !(1...Self.longestTimeout).contains(timeout) {
+            throw ValidationError("--timeout must be 1 to \(Self.longestTimeout) seconds")
         }
-        if timeout < 1 { throw ValidationError("--timeout must be at least 1 second") }
+    }
+
+    func pluginOptions() throws(CheckPlugin.CheckError) -> CheckPlugin.Options {
+        try CheckPlugin.Options(warning: warning, critical: critical, warningHours: warningHours, criticalHours: criticalHours,
+                                maxAge: maxAge, defaultMaxAge: Double(2 * StoreConfiguration().flushIntervalSeconds))
     }
 
     func run() throws {
@@ -69,19 +75,16 @@ struct CheckCommand: ParsableCommand {
         do {
             let zone = options.tz.flatMap(TimeZone.init(identifier:)) ?? .current
             let c = options.configOptions
-            let loaded = try c.load()
+            let loaded = try c.loadConfig()
             let list = try QuotaOptions.quotaList(specs: options.quotas, loaded: loaded, zone: zone)
-            let reader = try StoreAccess.reader(try options.dbOption ?? c.defaultStorePath())
+            let reader = try StoreAccess.reader(try options.dbOption ?? c.storePath())
             let wallNow = options.now.flatMap { Format.parseISO8601($0) } ?? current
             let at = options.instant(reader, current: wallNow)
             let statuses = try QuotaEvaluation.statuses(list, torInstances: loaded.torInstances, source: reader, at: at,
                                                         askTor: options.now == nil)
             var known = loaded.model.relayLabels
             for r in try reader.relayLabels() where !known.contains(r) { known.append(r) }
-            let maxAge = try maxAge.map(CheckPlugin.parseDuration) ?? Double(2 * StoreConfiguration().flushIntervalSeconds)
-            let plugin = CheckPlugin.Options(
-                warning: try CheckPlugin.Threshold(parsing: warning), critical: try CheckPlugin.Threshold(parsing: critical),
-                warningHours: warningHours, criticalHours: criticalHours, maxAge: maxAge > 0 ? maxAge : nil)
+            let plugin = try pluginOptions()
             let inputs = try statuses.map { s in
                 var input = CheckPlugin.QuotaInput(s)
                 // Over the limit before a projection exists (30 min of data): when it was crossed.
@@ -94,6 +97,8 @@ struct CheckCommand: ParsableCommand {
             }
             return CheckPlugin.evaluate(inputs, options: plugin, now: wallNow,
                                         newestData: QuotaOptions.newestData(reader), knownRelays: known)
+        } catch let error as ConfigError {
+            return CheckPlugin.unknown("configuration: \(error)")
         } catch {
             return CheckPlugin.unknown("\(error)")
         }

@@ -49,7 +49,7 @@ struct ConfigOptions: ParsableArguments {
     /// - Parameter warn: print warnings about what classification cannot tell apart.
     func load(warn: Bool = true) throws -> LoadedConfig {
         do {
-            let loaded = try ConfigLoader.load(torrcs: torrcs, consensus: consensus, config: configFile, layout: torLayout)
+            let loaded = try loadConfig()
             if warn { for w in loaded.warnings { Diagnostics.warn(w) } }
             return loaded
         } catch {
@@ -57,17 +57,36 @@ struct ConfigOptions: ParsableArguments {
         }
     }
 
+    /// Loads everything; the error names file, line and problem (for a
+    /// caller that reports it its own way, as `check` does on one line).
+    func loadConfig() throws(ConfigError) -> LoadedConfig {
+        try ConfigLoader.load(torrcs: torrcs, consensus: consensus, config: configFile, layout: torLayout)
+    }
+
     /// The store `run` writes with this config and no --db: `store.path`,
     /// else `state_directory/accounting.db` (docs/configuration.md, "store:").
     func defaultStorePath() throws -> String {
-        do {
-            let file = try configFile.map { path throws(ConfigError) in try ConfigFile.load(path) }
-            let name = file?.path ?? "-"
-            let agent = try AgentSettings.parse(file?.sections["agent"], file: name)
-            let store = try StoreSettings.parse(file?.sections["store"], file: name)
-            return store.resolvedPath(stateDirectory: agent.effectiveStateDirectory(root: systemRoot))
-        } catch {
+        do { return try storePath() } catch {
             throw CommandFailure.configuration("\(error)")
         }
+    }
+
+    /// `defaultStorePath()` with the error as a value.
+    func storePath() throws(ConfigError) -> String {
+        let file = try configFile.map { path throws(ConfigError) in try ConfigFile.load(path) }
+        let name = file?.path ?? "-"
+        let agent = try AgentSettings.parse(file?.sections["agent"], file: name)
+        let store = try StoreSettings.parse(file?.sections["store"], file: name)
+        return store.resolvedPath(stateDirectory: agent.effectiveStateDirectory(root: systemRoot))
+    }
+
+    /// The config file's `agent:`, `surge:` and `store:` sections as `run`
+    /// reads them: `replay` checks them too, so a value `run` would refuse
+    /// is refused the same way (exit 2) before any capture is read.
+    func serviceSettings(_ loaded: LoadedConfig) throws(ConfigError) -> (agent: AgentSettings, surge: SurgeSettings, store: StoreSettings) {
+        let file = loaded.configFile?.path ?? "-"
+        return (try AgentSettings.parse(loaded.configFile?.sections["agent"], file: file),
+                try SurgeSettings.parse(loaded.configFile?.sections["surge"], file: file),
+                try StoreSettings.parse(loaded.configFile?.sections["store"], file: file))
     }
 }

@@ -2,6 +2,7 @@ import FlowMeterAgent
 import FlowMeterFormat
 import FlowMeterReports
 import FlowMeterAccounting
+import FlowMeterTorControl
 import FlowMeterConfig
 import FlowMeterStore
 import Foundation

@@ -46,14 +46,16 @@ struct ReplayCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try configOptions.load()
+        // Checked before any warning is printed, as `run` does: the same error, exit 2.
+        let loaded = try configOptions.load(warn: false)
+        let store: StoreSettings
+        do { store = try configOptions.serviceSettings(loaded).store } catch {
+            throw CommandFailure.configuration("\(error)")
+        }
+        for w in loaded.warnings { Diagnostics.warn(w) }
         let progressLine = Diagnostics.stderrIsTerminal && !json ? ReplayProgress(files: files) : nil
         var accumulator: BucketAccumulator? = nil
         if let db {
-            let store: StoreSettings
-            do { store = try StoreSettings.parse(loaded.configFile?.sections["store"], file: loaded.configFile?.path ?? "-") } catch {
-                throw CommandFailure.configuration("\(error)")
-            }
             do {
                 accumulator = try BucketAccumulator(path: db, configuration: store.configuration, relayLabels: loaded.model.relayLabels)
             } catch {
@@ -61,20 +63,20 @@ struct ReplayCommand: ParsableCommand {
             }
             if let e = accumulator?.openError { Diagnostics.error("\(db): \(e); counting in memory and retrying") }
         }
-        var files = files
+        var plan = ReplayImports.Plan(files: files, skipping: [])
         if let accumulator, let db {
-            do { files = try ReplayImports.select(files, accumulator: accumulator, db: db) } catch {
+            do { plan = try ReplayImports.select(files, accumulator: accumulator, db: db) } catch {
                 throw CommandFailure.store(error, path: db)
             }
-            if files.isEmpty { try? accumulator.close(); return }
+            if plan.files.isEmpty { try? accumulator.close(); return }
         }
         let progress: ((String, OfflineCapture, ReadTotals) -> Void)? = progressLine.map { p in
             { path, capture, totals in p.update(path: path, capture: capture, totals: totals) }
         }
         let clock = accumulator.map(BucketClock.init(accumulator:))
-        let engine = ReplayEngine.replay(files: files, model: loaded.model, workers: workers,
+        let engine = ReplayEngine.replay(files: plan.files, model: loaded.model, workers: workers,
                                          flowTableCapacity: flowTableCapacity, reader: reader, clock: clock,
-                                         progress: progress)
+                                         skipping: plan.skipping, progress: progress)
         let result = engine.replay
         let report = ReplayReport(engine)
         progressLine?.clear()

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowMeterAgent
 import FlowMeterExport
+import FlowMeterTorControl
 import FlowMeterReports
 import FlowMeterStore
 import FlowMeterAccounting
@@ -74,10 +75,10 @@ struct RunCommand: ParsableCommand {
         try checkOptions()
         let loaded = try ConfigLoader.load(torrcs: configOptions.torrcs, consensus: configOptions.consensus,
                                            config: configOptions.configFile, layout: configOptions.torLayout)
-        let file = loaded.configFile?.path ?? "-"
-        var settings = try AgentSettings.parse(loaded.configFile?.sections["agent"], file: file)
-        settings.surge = try SurgeSettings.parse(loaded.configFile?.sections["surge"], file: file)
-        let storeSettings = try StoreSettings.parse(loaded.configFile?.sections["store"], file: file)
+        let sections = try configOptions.serviceSettings(loaded)
+        var settings = sections.agent
+        settings.surge = sections.surge
+        let storeSettings = sections.store
         applyOverrides(&settings)
         let stateDirectory = settings.effectiveStateDirectory(root: configOptions.systemRoot)
         let database = noDB ? nil : db ?? storeSettings.resolvedPath(stateDirectory: stateDirectory)

@@ -1,4 +1,6 @@
 import ArgumentParser
+import FlowMeterExport
+import FlowMeterFormat
 import FlowMeterReports
 import Foundation
 #if canImport(Glibc)
@@ -10,12 +12,14 @@ import Glibc
 /// each quota with its projection, and Tor's schedule. It reads
 /// `/api/v1/status` like any other client (the access policy and token
 /// apply); when standard output is not a terminal it prints plain blocks of
-/// lines instead of redrawing.
+/// lines instead of redrawing. Whatever answers there is not trusted: each
+/// refresh has one deadline and a size bound (`AgentStatusClient`), and every
+/// string shown is made printable (`TopView`, `Format.printable`).
 struct TopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "top",
         abstract: "Live view of a running agent: rates per relay and category, connections, quotas, Tor's schedule.",
-        discussion: "Keys: q quits. Exit status: 0 on q or after --count refreshes; 1 when the agent cannot be read.")
+        discussion: "Keys: q quits. Exit status: 0 on q or after --count refreshes; 1 when the agent cannot be read (no complete answer within 5 s, an answer over 4 MiB, or not a status document).")
 
     @Option(help: ArgumentHelp("The agent's listener (agent.listen).", valueName: "HOST:PORT"))
     var agent: String = "127.0.0.1:9477"
@@ -32,7 +36,7 @@ struct TopCommand: ParsableCommand {
     func validate() throws {
         if !(0.1...3600).contains(interval) { throw ValidationError("--interval must be 0.1…3600 seconds") }
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
-        if StatusClient(agent: agent, token: nil) == nil { throw ValidationError("--agent '\(agent)' is not HOST:PORT") }
+        if AgentStatusClient(agent: agent, token: nil) == nil { throw ValidationError("--agent '\(agent)' is not HOST:PORT") }
     }
 
     func run() throws {
@@ -43,7 +47,7 @@ struct TopCommand: ParsableCommand {
                 throw ExitCode(1)
             }
         }
-        let client = StatusClient(agent: agent, token: token)!
+        let client = AgentStatusClient(agent: agent, token: token)!
         let interactive = isatty(1) == 1
         let keys = interactive && isatty(0) == 1 ? RawKeyboard() : nil
         if interactive { Self.write("\u{1B}[?1049h\u{1B}[?25l") }
@@ -55,10 +59,10 @@ struct TopCommand: ParsableCommand {
         var refreshes = 0
         while true {
             let status: TopView.Status
-            do { status = try client.fetch() } catch {
+            do { status = try Self.fetch(client) } catch {
                 keys?.restore()
                 if interactive { Self.write("\u{1B}[?25h\u{1B}[?1049l") }
-                Diagnostics.error("\(agent): \(error)")
+                Diagnostics.error(Format.printable("\(agent): \(error)"))
                 throw ExitCode(1)
             }
             let lines = TopView.lines(status, previous: previous, agent: agent, width: 80)
@@ -76,6 +80,20 @@ struct TopCommand: ParsableCommand {
 }
 
 extension TopCommand {
+    /// One refresh: GET /api/v1/status within the client's deadline and
+    /// size bound, decoded; any failure says what went wrong, in printable text.
+    static func fetch(_ client: AgentStatusClient) throws -> TopView.Status {
+        let (code, body) = try client.get("/api/v1/status")
+        guard code == 200 else {
+            let text = code == 401 ? "a valid token is required (--token-file)"
+                : "HTTP \(code): " + Format.printable(String(decoding: body.prefix(200), as: UTF8.self), limit: 120)
+            throw AgentStatusClient.Failure(text)
+        }
+        do { return try TopView.Status.decode(Data(body)) } catch {
+            throw AgentStatusClient.Failure("the status document could not be read: " + Format.printable("\(error)", limit: 200))
+        }
+    }
+
     /// Straight to fd 1 with write(2): each screen goes out whole, at once,
     /// with no C `stdout` buffer in between.
     static func write(_ text: String) {

@@ -14,6 +14,9 @@ public struct ConfigFile: @unchecked Sendable {
     public var directoryPorts: [FlowMeterCore.Port]? = nil
     public var resolvers: [IPAddress] = []
     public var relays: [HostModel.Relay] = []
+    /// `tor_control.plain_cookie`: plain COOKIE authentication is allowed
+    /// where tor offers no SAFECOOKIE (`TorControlSettings.plainCookie`).
+    public var torControlPlainCookie = false
     /// Sections parsed elsewhere, with their marks intact.
     public var sections: [String: Node] = [:]
 
@@ -50,9 +53,16 @@ public struct ConfigFile: @unchecked Sendable {
             case "resolvers": config.resolvers = try r.addresses(value, "resolvers")
             case "relays":
                 for item in try r.sequence(value, "relays") { config.relays.append(try relay(item, r)) }
+            case "tor_control":
+                for (k, v) in try r.mapping(value, "tor_control") {
+                    switch k {
+                    case "plain_cookie": config.torControlPlainCookie = try r.bool(v, "tor_control.plain_cookie")
+                    default: throw r.error(v, "unknown key 'tor_control.\(k)' (expected plain_cookie)")
+                    }
+                }
             default:
                 guard ownedSections.contains(key) else {
-                    throw r.error(value, "unknown key '\(key)' (expected host, relay_ports, directory_ports, resolvers, relays, quotas, pools, store, agent, surge)")
+                    throw r.error(value, "unknown key '\(key)' (expected host, relay_ports, directory_ports, resolvers, relays, tor_control, quotas, pools, store, agent, surge)")
                 }
                 config.sections[key] = value
             }

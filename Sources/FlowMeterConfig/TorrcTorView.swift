@@ -24,12 +24,18 @@ public struct TorControlSettings: Sendable, Equatable {
     public var endpoints: [Endpoint]
     /// `CookieAuthentication 1`.
     public var cookieAuthentication: Bool
-    /// `CookieAuthFile`, else DataDirectory/control_auth_cookie; tor's
-    /// PROTOCOLINFO answer names the file too and wins when present.
+    /// `CookieAuthFile`, else DataDirectory/control_auth_cookie: the only
+    /// file FlowMeter reads as the cookie. The file a PROTOCOLINFO answer
+    /// names is never read: whatever answers on the port may not be tor.
     public var cookieFile: String?
+    /// Whether plain COOKIE authentication (the cookie itself on the wire)
+    /// may be used when tor offers no SAFECOOKIE: the config file's
+    /// `tor_control.plain_cookie`, off unless the operator turns it on.
+    public var plainCookie: Bool
 
-    public init(endpoints: [Endpoint], cookieAuthentication: Bool, cookieFile: String?) {
+    public init(endpoints: [Endpoint], cookieAuthentication: Bool, cookieFile: String?, plainCookie: Bool = false) {
         self.endpoints = endpoints; self.cookieAuthentication = cookieAuthentication; self.cookieFile = cookieFile
+        self.plainCookie = plainCookie
     }
 }
 

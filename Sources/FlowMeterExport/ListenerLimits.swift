@@ -8,10 +8,11 @@ import Glibc
 
 /// The listener's limits, for a port other machines can reach: a peer the
 /// policy refuses is answered 403 and closed before a byte of its request is
-/// read; a connection that sends nothing, trickles a header or never ends its
-/// request is closed; and the number of open connections stays below the file
-/// descriptor limit, closing the oldest idle one to make room. Documented in
-/// docs/agent.md ("Limits of the HTTP listener").
+/// read; every other request is answered on its head (a body is never read);
+/// a connection that sends nothing, trickles a header, sends a head over
+/// `maxHeadBytes` or never ends its request is closed; and the number of open
+/// connections stays below the file descriptor limit, closing the oldest idle
+/// one to make room. Documented in docs/agent.md ("Limits of the HTTP listener").
 public struct ListenerLimits: Sendable, Equatable {
     /// A connection from which nothing arrives for this long is closed.
     public var idleTimeout: TimeAmount
@@ -22,11 +23,16 @@ public struct ListenerLimits: Sendable, Equatable {
     public var requestTimeout: TimeAmount
     /// Open connections at most; the next one closes the oldest idle one.
     public var maxConnections: Int
+    /// The request line and headers together at most: a scrape's head is a
+    /// few hundred bytes, a browser's with cookies a few KiB.
+    public var maxHeadBytes: Int
 
     public init(idleTimeout: TimeAmount = .seconds(5), headerTimeout: TimeAmount = .seconds(5),
-                requestTimeout: TimeAmount = .seconds(10), maxConnections: Int = ListenerLimits.connectionCap()) {
+                requestTimeout: TimeAmount = .seconds(10), maxConnections: Int = ListenerLimits.connectionCap(),
+                maxHeadBytes: Int = 32 << 10) {
         self.idleTimeout = idleTimeout; self.headerTimeout = headerTimeout
         self.requestTimeout = requestTimeout; self.maxConnections = max(1, maxConnections)
+        self.maxHeadBytes = max(256, maxHeadBytes)
     }
 
     /// Half of what the descriptor limit leaves after 64 for the agent's own
@@ -73,18 +79,20 @@ final class ConnectionTable: @unchecked Sendable {
         return true
     }
 
-    func markBusy(_ channel: Channel) {
+    func markBusy(_ channel: Channel, _ busy: Bool = true) {
         loop.preconditionInEventLoop()
         let id = ObjectIdentifier(channel)
-        if let i = open.firstIndex(where: { $0.id == id }) { open[i].busy = true }
+        if let i = open.firstIndex(where: { $0.id == id }) { open[i].busy = busy }
     }
 }
 
 /// First in each connection's pipeline after the idle timer, in front of
 /// the HTTP codec, so it works on raw bytes: it takes a place under the cap
 /// and decides the policy when the connection becomes active, before anything
-/// is read; it runs the header and request timers (`RequestProgress` tells it
-/// how far the request got) and ends a connection the idle timer reports.
+/// is read; it counts the head's bytes against `maxHeadBytes`, runs the
+/// header and request timers (`RequestProgress` tells it how far the request
+/// got), drops whatever follows an answer given on the head, and ends a
+/// connection the idle timer reports.
 final class ConnectionGuard: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -96,7 +104,10 @@ final class ConnectionGuard: ChannelInboundHandler {
     private let endpoint: HTTPEndpoint
     private let table: ConnectionTable
     private let limits: ListenerLimits
+    /// Nothing more reaches the codec: refused by policy, or answered.
     private var refused = false
+    private var headBytes = 0
+    private var headComplete = false
     private var headerTimer: Scheduled<Void>?
     private var requestTimer: Scheduled<Void>?
 
@@ -123,11 +134,13 @@ final class ConnectionGuard: ChannelInboundHandler {
     /// Whatever it sends is dropped unread (closing at once with it unread
     /// would reset the connection and lose the 403); it is closed after
     /// `refusalLinger` at most, and stays first in line for eviction.
-    private func refuse(_ context: ChannelHandlerContext) {
+    private func refuse(_ context: ChannelHandlerContext, status: String = "403 Forbidden",
+                        body: String = "refused by the access policy\n") {
         refused = true
-        let body = "refused by the access policy\n"
+        headerTimer?.cancel()
+        requestTimer?.cancel()
         var buffer = context.channel.allocator.buffer(capacity: 128)
-        buffer.writeString("HTTP/1.1 403 Forbidden\r\ncontent-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n" + body)
+        buffer.writeString("HTTP/1.1 \(status)\r\ncontent-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n" + body)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(mode: .output, promise: nil) }
         requestTimer = context.eventLoop.scheduleTask(in: Self.refusalLinger) { channel.close(promise: nil) }
@@ -135,12 +148,33 @@ final class ConnectionGuard: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if refused { return }
+        if !headComplete {
+            headBytes += unwrapInboundIn(data).readableBytes
+            guard headBytes <= limits.maxHeadBytes else {
+                refuse(context, status: "431 Request Header Fields Too Large",
+                       body: "a request head over \(limits.maxHeadBytes) bytes\n")
+                return
+            }
+        }
         context.fireChannelRead(data)
     }
 
     func headReceived(_ channel: Channel) {
+        headComplete = true
         headerTimer?.cancel()
         table.markBusy(channel)
+    }
+
+    /// The request was answered on its head while a body is announced: the
+    /// body is never read (reading stops; closing at once with it unread would
+    /// reset the connection and could lose the answer). The connection stays
+    /// until the request timer ends it, idle, so it is the first to go when a
+    /// newcomer needs its place; a peer that reconnects at once gains nothing.
+    func answeredEarly(_ channel: Channel) {
+        refused = true
+        headerTimer?.cancel()
+        table.markBusy(channel, false)
+        channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
     }
 
     func requestEnded() { requestTimer?.cancel() }
@@ -182,13 +216,13 @@ final class RequestProgress: ChannelInboundHandler {
 extension MetricsServer {
     /// The per-connection pipeline: idle timer, guard, HTTP codec, progress, handler.
     static func configure(_ channel: Channel, endpoint: HTTPEndpoint, table: ConnectionTable,
-                          limits: ListenerLimits, handler: ChannelHandler) throws {
+                          limits: ListenerLimits, handler: (ConnectionGuard) -> ChannelHandler) throws {
         let sync = channel.pipeline.syncOperations
         let guardHandler = ConnectionGuard(endpoint: endpoint, table: table, limits: limits)
         try sync.addHandler(IdleStateHandler(readTimeout: limits.idleTimeout))
         try sync.addHandler(guardHandler)
         try sync.configureHTTPServerPipeline(withErrorHandling: true)
         try sync.addHandler(RequestProgress(guardHandler))
-        try sync.addHandler(handler)
+        try sync.addHandler(handler(guardHandler))
     }
 }

@@ -43,10 +43,15 @@ public final class HTTPEndpoint: Sendable {
     /// as a table.
     public enum Decision: Equatable, Sendable {
         case metrics, status, dashboard, notFound, methodNotAllowed
+        /// A request that announces a body: none of the endpoints takes one.
+        case bodyNotAllowed
         case refusedByPolicy, refusedByToken
     }
 
-    public func decide(client: IPAddress?, method: HTTPMethod, uri: String, authorization: String?) -> Decision {
+    /// Decided on the request head alone, in this order: policy, token,
+    /// method, body, path. A request refused here never has its body read.
+    public func decide(client: IPAddress?, method: HTTPMethod, uri: String, authorization: String?,
+                       announcesBody: Bool = false) -> Decision {
         let a = currentAccess
         guard let client, a.policy.admits(client) else {
             refusedByPolicy.wrappingAdd(1, ordering: .relaxed)
@@ -60,6 +65,7 @@ public final class HTTPEndpoint: Sendable {
             }
         }
         guard method == .GET || method == .HEAD else { return .methodNotAllowed }
+        if announcesBody { return .bodyNotAllowed }
         let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
         switch path {
         case "/metrics": return .metrics
@@ -67,6 +73,13 @@ public final class HTTPEndpoint: Sendable {
         case "/": return dashboard == nil ? .notFound : .dashboard
         default: return .notFound
         }
+    }
+
+    /// Whether a request head says a body follows: a Content-Length other
+    /// than 0, or any Transfer-Encoding (RFC 9112 §6.3).
+    public static func announcesBody(_ head: HTTPRequestHead) -> Bool {
+        head.headers.contains(name: "transfer-encoding")
+            || head.headers["content-length"].contains { $0.trimmingCharacters(in: .whitespaces) != "0" }
     }
 
     /// The credentials of `Bearer <token>`; the scheme is case-insensitive
@@ -101,13 +114,18 @@ public final class MetricsServer: Sendable {
         // One loop serves the listener and every connection: the table relies on it.
         let table = ConnectionTable(loop: group.next(), cap: limits.maxConnections)
         do {
+            // A backlog for bursts: hundreds of refused or answered peers
+            // reconnecting at once must not fill it and drop a scrape's SYN
+            // (the kernel caps it at net.core.somaxconn); many accepts per wake-up.
             let channel = try ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 64)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.maxMessagesPerRead, value: 64)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try MetricsServer.configure(channel, endpoint: endpoint, table: table, limits: limits,
-                                           handler: RequestHandler(endpoint: endpoint))
+                        try MetricsServer.configure(channel, endpoint: endpoint, table: table, limits: limits) { guardHandler in
+                            RequestHandler(endpoint: endpoint, guardHandler: guardHandler)
+                        }
                     }
                 }
                 .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -127,71 +145,84 @@ public final class MetricsServer: Sendable {
     }
 }
 
+/// Answers each connection's one request as soon as its head is complete:
+/// every decision needs the head only, so a body (which none of the
+/// endpoints takes) is never waited for, and a trickled one holds nothing.
 private final class RequestHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let endpoint: HTTPEndpoint
-    private var head: HTTPRequestHead? = nil
+    private let guardHandler: ConnectionGuard
+    private var answered = false
 
-    init(endpoint: HTTPEndpoint) { self.endpoint = endpoint }
+    init(endpoint: HTTPEndpoint, guardHandler: ConnectionGuard) {
+        self.endpoint = endpoint; self.guardHandler = guardHandler
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let h): head = h
-        case .body: break  // GET only; a body is ignored
-        case .end:
-            guard let h = head else { return }
-            head = nil
-            respond(context: context, to: h)
-        }
+        // Body parts and the end are never needed: the answer went out at the head.
+        guard case .head(let h) = unwrapInboundIn(data), !answered else { return }
+        answered = true
+        respond(context: context, to: h)
     }
 
     private func respond(context: ChannelHandlerContext, to request: HTTPRequestHead) {
         let client = context.channel.remoteAddress?.ipAddress.flatMap { IPAddress(parsing: $0) }
+        let body = HTTPEndpoint.announcesBody(request)
         let decision = endpoint.decide(client: client, method: request.method, uri: request.uri,
-                                       authorization: request.headers.first(name: "authorization"))
+                                       authorization: request.headers.first(name: "authorization"), announcesBody: body)
         var headers = HTTPHeaders()
         let status: HTTPResponseStatus
-        var body = context.channel.allocator.buffer(capacity: 0)
+        var content = context.channel.allocator.buffer(capacity: 0)
         switch decision {
         case .metrics:
             status = .ok
             headers.add(name: "content-type", value: PrometheusRenderer.contentType)
-            body.writeBytes(endpoint.metrics())
+            content.writeBytes(endpoint.metrics())
         case .status:
             status = .ok
             headers.add(name: "content-type", value: "application/json")
-            body.writeBytes(endpoint.status())
+            content.writeBytes(endpoint.status())
         case .dashboard:
             status = .ok
             headers.add(name: "content-type", value: "text/html; charset=utf-8")
             headers.add(name: "cache-control", value: "no-store")
             headers.add(name: "content-security-policy", value: DashboardAccess.contentSecurityPolicy)
-            body.writeString(endpoint.dashboard?() ?? "")
+            content.writeString(endpoint.dashboard?() ?? "")
         case .notFound:
             status = .notFound
-            body.writeString("not found: try /metrics or /api/v1/status\n")
+            content.writeString("not found: try /metrics or /api/v1/status\n")
         case .methodNotAllowed:
             status = .methodNotAllowed
             headers.add(name: "allow", value: "GET, HEAD")
+        case .bodyNotAllowed:
+            status = .payloadTooLarge
+            content.writeString("these endpoints take no request body\n")
         case .refusedByPolicy:
             status = .forbidden
-            body.writeString("refused by the access policy\n")
+            content.writeString("refused by the access policy\n")
         case .refusedByToken:
             status = .unauthorized
             headers.add(name: "www-authenticate", value: DashboardAccess.challenge(uri: request.uri))
-            body.writeString("a valid bearer token is required\n")
+            content.writeString("a valid bearer token is required\n")
         }
-        headers.add(name: "content-length", value: String(body.readableBytes))
+        headers.add(name: "content-length", value: String(content.readableBytes))
         headers.add(name: "connection", value: "close")
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
-        if request.method != .HEAD && body.readableBytes > 0 {
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        if request.method != .HEAD && content.readableBytes > 0 {
+            context.write(wrapOutboundOut(.body(.byteBuffer(content))), promise: nil)
         }
         // One request per connection: scrapes are seconds apart, and closing
-        // keeps the handler free of keep-alive state.
+        // keeps the handler free of keep-alive state. A body still on its way
+        // is left unread (`ConnectionGuard.answeredEarly`).
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        let flushed = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if body {
+            guardHandler.answeredEarly(channel)
+            flushed.whenComplete { _ in channel.close(mode: .output, promise: nil) }
+        } else {
+            flushed.whenComplete { _ in channel.close(promise: nil) }
+        }
     }
 }

@@ -84,6 +84,27 @@ public enum Format {
         return String(out.reversed())
     }
 
+    /// `text` safe to put on a terminal or in a log line: every control
+    /// character (C0 with ESC, BEL, tab and newline; DEL; C1), every format
+    /// character (bidirectional overrides, zero-width marks) and line and
+    /// paragraph separators are dropped; printable UTF-8 stays. With `limit`,
+    /// at most that many characters are kept, the last one then `…`.
+    /// Text from outside FlowMeter (an agent's answer, a control port's) goes
+    /// through this before it is shown: an `ESC]52;…` must not write a
+    /// clipboard, nor an `ESC[2J` clear a screen.
+    public static func printable(_ text: String, limit: Int? = nil) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator, .surrogate: continue
+            default: out.append(scalar)
+            }
+        }
+        let clean = String(out)
+        guard let limit, clean.count > limit else { return clean }
+        return String(clean.prefix(max(0, limit - 1))) + "…"
+    }
+
     /// Year, month, day of a day number (days since 1970-01-01), proleptic
     /// Gregorian (Howard Hinnant's `civil_from_days`).
     public static func civil(fromDayNumber z0: Int64) -> (Int64, Int64, Int64) {
@@ -130,24 +151,30 @@ public struct TextTable {
         self.rightAlignedFrom = rightAlignedFrom; self.trimsTrailingSpaces = trimsTrailingSpaces
     }
 
+    /// Columns are padded to at most this many characters: a longer cell
+    /// (a 50 KB relay name) overflows its own line instead of widening every
+    /// line of the table, which made the output rows × the longest cell.
+    public static let maxColumnWidth = 64
+
     public func render() -> String {
         let all = [header] + rows + footer
-        let n = all.map(\.count).max() ?? 0
-        var widths = [Int](repeating: 0, count: n)
-        for l in all { for (i, c) in l.enumerated() { widths[i] = max(widths[i], c.count) } }
+        let lengths = all.map { $0.map(\.count) }
+        var widths = [Int](repeating: 0, count: all.map(\.count).max() ?? 0)
+        for l in lengths { for (i, c) in l.enumerated() { widths[i] = max(widths[i], min(c, Self.maxColumnWidth)) } }
         let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n"
-        func line(_ l: [String]) -> String {
-            let text = l.enumerated().map { i, c in
-                let pad = String(repeating: " ", count: widths[i] - c.count)
+        func line(_ k: Int) -> String {
+            var text = all[k].enumerated().map { i, c in
+                let pad = String(repeating: " ", count: max(0, widths[i] - lengths[k][i]))
                 return i >= rightAlignedFrom ? pad + c : c + pad
             }.joined(separator: "  ")
-            return trimsTrailingSpaces ? String(text.reversed().drop(while: { $0 == " " }).reversed()) : text
+            if trimsTrailingSpaces { while text.utf8.last == UInt8(ascii: " ") { text.removeLast() } }
+            return text + "\n"
         }
-        var out = line(header) + "\n" + rule
-        for r in rows { out += line(r) + "\n" }
+        var out = line(0) + rule
+        for k in 1..<(rows.count + 1) { out += line(k) }
         if !footer.isEmpty {
             out += rule
-            for r in footer { out += line(r) + "\n" }
+            for k in (rows.count + 1)..<all.count { out += line(k) }
         }
         return out
     }

@@ -50,7 +50,12 @@ public enum CheckPlugin {
                 if s.isEmpty { return empty }
                 if s == "~" { return .infinite }
                 let plain = s.hasSuffix("%") ? s.dropLast() : s
-                if let v = Double(plain), v.isFinite { return .percent(v) }
+                if let v = Double(plain), v.isFinite {
+                    guard abs(v) <= Self.largestPercent else {
+                        throw CheckError("threshold '\(text)': \(s) is beyond ±\(Int(Self.largestPercent)) % of the limit")
+                    }
+                    return .percent(v)
+                }
                 do { return .bytes(try ByteQuantity.parseLimit(String(s)).bytes) } catch {
                     throw CheckError("threshold '\(text)': '\(s)' is neither a percent of the limit (80, 80%) nor a byte quantity (1.5TiB)")
                 }
@@ -67,6 +72,9 @@ public enum CheckPlugin {
                 throw CheckError("threshold '\(text)': start is above end")
             }
         }
+
+        /// A percent beyond this many times the limit is a typo, not a threshold.
+        static let largestPercent = 1_000_000.0
 
         private static func order(_ b: Bound) -> Double {
             switch b { case .percent(let p): return p; case .bytes(let v): return Double(v); case .infinite: return -.infinity }
@@ -86,7 +94,7 @@ public enum CheckPlugin {
         public func perfdata(limit: UInt64) -> String {
             func render(_ b: Bound, isStart: Bool) -> String {
                 if case .infinite = b { return isStart ? "~" : "" }
-                return String(UInt64(max(0, b.resolve(limit: limit, infinity: 0)).rounded()))
+                return String(CheckPlugin.clampedUInt64(b.resolve(limit: limit, infinity: 0)))
             }
             let lo: String
             if case .percent(let p) = start, p == 0 { lo = "" } else { lo = render(start, isStart: true) }
@@ -139,6 +147,43 @@ public enum CheckPlugin {
             self.warning = warning; self.critical = critical
             self.warningHours = warningHours; self.criticalHours = criticalHours; self.maxAge = maxAge
         }
+
+        /// The command line's values, every one checked against its range
+        /// before anything runs: thresholds, hours 0…876,600 (100 years),
+        /// `--max-age` as `parseDuration` takes it (nil: `defaultMaxAge`; 0 turns it off).
+        public init(warning: String, critical: String, warningHours: Double?, criticalHours: Double?,
+                    maxAge: String?, defaultMaxAge: TimeInterval) throws(CheckError) {
+            let longest = CheckPlugin.longestDuration / 3600
+            for (name, v) in [("--warning-hours", warningHours), ("--critical-hours", criticalHours)] {
+                if let v, !(v >= 0 && v <= longest) {
+                    throw CheckError("\(name) must be a number of hours from 0 to \(Int(longest)) (100 years)")
+                }
+            }
+            let age: TimeInterval
+            do { age = try maxAge.map(CheckPlugin.parseDuration) ?? defaultMaxAge } catch {
+                throw CheckError("--max-age: \(error)")
+            }
+            self.init(warning: try Threshold(parsing: warning), critical: try Threshold(parsing: critical),
+                      warningHours: warningHours, criticalHours: criticalHours, maxAge: age > 0 ? age : nil)
+        }
+    }
+
+    /// The longest duration an option takes: 100 years, far below where a
+    /// count of seconds stops fitting an Int.
+    public static let longestDuration: TimeInterval = 100 * 365.25 * 86_400
+
+    /// `v` rounded into 0…UInt64.max, NaN as 0: figures from outside must not trap.
+    static func clampedUInt64(_ v: Double) -> UInt64 {
+        let r = v.rounded()
+        guard r > 0 else { return 0 }
+        return r < 18_446_744_073_709_549_568.0 ? UInt64(r) : .max
+    }
+
+    /// `v` rounded into Int's range, NaN as 0.
+    static func clampedInt(_ v: Double) -> Int {
+        let r = v.rounded()
+        guard r.isFinite else { return r.isNaN ? 0 : (r > 0 ? .max : .min) }
+        return r >= 9.2e18 ? .max : r <= -9.2e18 ? .min : Int(r)
     }
 
     /// UNKNOWN with `message`: usage, configuration and store errors, timeouts.
@@ -173,7 +218,7 @@ public enum CheckPlugin {
                 texts.append(newestData.map { "no data since \(iso($0)) (\(duration(age)) ago, more than \(duration(maxAge)))" }
                              ?? "no data in the store")
             }
-            if age.isFinite { perf.append("'data_age'=\(Int(age.rounded()))s;;\(Int(maxAge));0;") }
+            if age.isFinite { perf.append("'data_age'=\(clampedInt(age))s;;\(clampedInt(maxAge));0;") }
         }
         for q in quotas {
             let (level, text) = verdict(q, o, now: now)
@@ -209,9 +254,9 @@ public enum CheckPlugin {
     private static func perfdata(_ q: QuotaInput, _ o: Options, now: Date) -> String {
         var out = "\(label(q.name))=\(q.used)B;\(o.warning.perfdata(limit: q.limit));\(o.critical.perfdata(limit: q.limit));0;\(q.limit)"
         if let exhaustion = q.exhaustion, exhaustion < q.periodEnd {
-            let seconds = max(0, Int(exhaustion.timeIntervalSince(now).rounded()))
-            let w = o.warningHours.map { "\(Int($0 * 3600)):" } ?? ""
-            let c = o.criticalHours.map { "\(Int($0 * 3600)):" } ?? ""
+            let seconds = max(0, clampedInt(exhaustion.timeIntervalSince(now)))
+            let w = o.warningHours.map { "\(clampedInt($0 * 3600)):" } ?? ""
+            let c = o.criticalHours.map { "\(clampedInt($0 * 3600)):" } ?? ""
             out += " \(label(q.name + " exhaustion"))=\(seconds)s;\(w);\(c);0;"
         }
         return out
@@ -231,20 +276,23 @@ public enum CheckPlugin {
     static func iso(_ d: Date) -> String { Format.iso8601(d) }
 
     static func duration(_ s: TimeInterval) -> String {
-        if s >= 86_400 * 2 { return "\(Int(s / 86_400)) d" }
+        if s >= 86_400 * 2 { return "\(clampedInt((s / 86_400).rounded(.down))) d" }
         if s >= 7200 { return "\(Int(s / 3600)) h" }
         if s >= 120 { return "\(Int(s / 60)) min" }
-        return "\(Int(s)) s"
+        return "\(clampedInt(s.rounded(.towardZero))) s"
     }
 
     /// `--max-age`: seconds, or a number with s, m, h or d; 0 disables.
     public static func parseDuration(_ text: String) throws(CheckError) -> TimeInterval {
         let t = text.trimmingCharacters(in: .whitespaces).lowercased()
         let units: [(String, Double)] = [("min", 60), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
-        for (suffix, scale) in units where t.hasSuffix(suffix) {
-            if let v = Double(t.dropLast(suffix.count)), v.isFinite, v >= 0 { return v * scale }
+        var seconds: Double? = nil
+        for (suffix, scale) in units where seconds == nil && t.hasSuffix(suffix) {
+            if let v = Double(t.dropLast(suffix.count)), v.isFinite, v >= 0 { seconds = v * scale }
         }
-        if let v = Double(t), v.isFinite, v >= 0 { return v }
-        throw CheckError("'\(text)' is not a duration (e.g. 120, 120s, 5m, 2h, 1d)")
+        if seconds == nil, let v = Double(t), v.isFinite, v >= 0 { seconds = v }
+        guard let seconds else { throw CheckError("'\(text)' is not a duration (e.g. 120, 120s, 5m, 2h, 1d)") }
+        guard seconds <= longestDuration else { throw CheckError("'\(text)' is longer than 100 years") }
+        return seconds
     }
 }

@@ -114,5 +114,32 @@ import Testing
         #expect(try CheckPlugin.parseDuration("2h") == 7200)
         #expect(try CheckPlugin.parseDuration("1d") == 86_400)
         #expect(throws: CheckPlugin.CheckError.self) { try CheckPlugin.parseDuration("soon") }
+        #expect(try CheckPlugin.parseDuration("36500d") == 36_500 * 86_400)
+        #expect(throws: CheckPlugin.CheckError.self) { try CheckPlugin.parseDuration("99999999999999999999") }
+    }
+
+    @Test func everyOptionIsCheckedAgainstItsRangeBeforeAnythingRuns() throws {
+        typealias Args = (w: String, c: String, wh: Double?, ch: Double?, age: String?)
+        func options(_ a: Args) throws(CheckPlugin.CheckError) -> CheckPlugin.Options {
+            try CheckPlugin.Options(warning: a.w, critical: a.c, warningHours: a.wh, criticalHours: a.ch, maxAge: a.age, defaultMaxAge: 600)
+        }
+        #expect(try options(("1000000", "@-1000000%:1000000%", 876_600, 0, "36524d")).maxAge == 36_524 * 86_400)
+        let bad: [Args] = [("1e300", "95", nil, nil, nil), ("80", "@1e307:1e308", nil, nil, nil), ("80", "95", 1e300, nil, nil),
+                           ("80", "95", nil, -1, nil), ("80", "95", .nan, nil, nil), ("80", "95", nil, nil, "1e300d"),
+                           ("80", "95", nil, nil, "99999999999999999999")]
+        for a in bad {
+            #expect(throws: CheckPlugin.CheckError.self, "\(a)") { _ = try options(a) }
+        }
+    }
+
+    @Test func figuresAtTheEdgesOfTheirRangesMakeAStatusLineNotATrap() throws {
+        let o = try CheckPlugin.Options(warning: "1000000", critical: "@-1000000:1000000", warningHours: 876_600, criticalHours: 876_600,
+                                        maxAge: "36524d", defaultMaxAge: 600)
+        let edge = CheckPlugin.QuotaInput(name: "edge", used: 0, limit: .max, periodEnd: now.addingTimeInterval(4e9),
+                                          exhaustion: now.addingTimeInterval(3.9e9), relay: nil)
+        for newest in [now, Date.distantPast, now.addingTimeInterval(-4e9)] {
+            let r = CheckPlugin.evaluate([edge, quota(.max, limit: 1)], options: o, now: now, newestData: newest, knownRelays: [])
+            #expect(r.line.hasPrefix("FLOWMETER ") && !r.line.contains("\n"), "\(r.line)")
+        }
     }
 }

@@ -72,7 +72,7 @@ import Testing
         let dir = makeTemporaryDirectory("yaml")
         let path = write(dir, "fm.yaml", "host:\n  addresses: [203.0.113.5]\nrelay_port: [9001]\n")
         #expect(throws: ConfigError(file: path, line: 3,
-            "unknown key 'relay_port' (expected host, relay_ports, directory_ports, resolvers, relays, quotas, pools, store, agent, surge)")) {
+            "unknown key 'relay_port' (expected host, relay_ports, directory_ports, resolvers, relays, tor_control, quotas, pools, store, agent, surge)")) {
             try ConfigFile.load(path)
         }
     }

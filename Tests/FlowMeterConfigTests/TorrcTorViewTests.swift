@@ -77,4 +77,16 @@ import Testing
     @Test func aBadControlPortIsAnError() {
         do { _ = try relay("ControlPort 99999"); Issue.record("accepted") } catch { #expect(error.line == 2) }
     }
+
+    @Test func plainCookieIsOffUnlessTheConfigFileTurnsItOn() throws {
+        let dir = makeTemporaryDirectory("plain-cookie")
+        writeFile(dir + "/torrc", Data("ORPort 9001\nControlPort 9051\nCookieAuthentication 1\nDataDirectory /d\n".utf8))
+        writeFile(dir + "/on.yaml", Data("tor_control:\n  plain_cookie: true\n".utf8))
+        writeFile(dir + "/bad.yaml", Data("tor_control:\n  plain_cookies: true\n".utf8))
+        let off = try ConfigLoader.load(torrcs: [dir + "/torrc"], consensus: nil, config: nil)
+        #expect(off.torInstances.first?.control?.plainCookie == false)
+        let on = try ConfigLoader.load(torrcs: [dir + "/torrc"], consensus: nil, config: dir + "/on.yaml")
+        #expect(on.torInstances.first?.control?.plainCookie == true)
+        #expect(throws: ConfigError.self) { try ConfigLoader.load(torrcs: [dir + "/torrc"], consensus: nil, config: dir + "/bad.yaml") }
+    }
 }

@@ -126,6 +126,33 @@ final class LoopbackClient {
         #expect(idle[0].readUntilClosed(timeout: 2).closed, "the oldest idle connection was closed to make room")
     }
 
+    @Test(arguments: [(nil, "Content-Length: 10000000", "413"), (nil, "Transfer-Encoding: chunked", "413"),
+                      ("t0k", "Content-Length: 10000000", "401"), (nil, "Content-Length: 0", "200")])
+    func aRequestIsAnsweredOnItsHeadWithoutWaitingForItsBody(token: String?, framing: String, status: String) throws {
+        let endpoint = HTTPEndpoint(access: .init(policy: .loopbackOnly, token: token),
+                                    metrics: { Array("flowmeter_up 1\n".utf8) }, status: { Data("{}".utf8) })
+        let s = try MetricsServer(host: "127.0.0.1", port: 0, endpoint: endpoint, limits: ListenerLimits())
+        defer { s.close() }
+        let c = try #require(LoopbackClient(port: s.boundPort))
+        let started = Date()
+        c.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\(framing)\r\n\r\n")
+        let r = c.readUntilClosed(timeout: 0.5)
+        #expect(r.text.hasPrefix("HTTP/1.1 " + status), "\(r.text)")
+        #expect(Date().timeIntervalSince(started) < 1)
+        #expect(endpoint.decide(client: IPAddress(parsing: "127.0.0.1"), method: .GET, uri: "/metrics",
+                                authorization: token.map { "Bearer \($0)" }, announcesBody: status != "200") == (status == "200" ? .metrics : .bodyNotAllowed))
+    }
+
+    @Test func aRequestHeadOver32KiBIsAnswered431() throws {
+        let s = try Self.server(limits: ListenerLimits())
+        defer { s.close() }
+        let c = try #require(LoopbackClient(port: s.boundPort))
+        c.send("GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        for i in 0..<40 { c.send("X-Filler-\(i): " + String(repeating: "a", count: 1000) + "\r\n") }
+        let r = c.readUntilClosed(timeout: 3)
+        #expect(r.text.hasPrefix("HTTP/1.1 431"), "\(r.text.prefix(80))")
+    }
+
     @Test func theCapStaysBelowTheDescriptorLimit() {
         #expect(ListenerLimits.connectionCap(fdLimit: 1024) == 480)
         #expect(ListenerLimits.connectionCap(fdLimit: 100) == 18)

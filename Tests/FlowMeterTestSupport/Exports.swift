@@ -9,3 +9,4 @@
 @_exported import FlowMeterExport
 @_exported import FlowMeterAgent
 @_exported import FlowMeterFormat
+@_exported import FlowMeterTorControl

@@ -38,8 +38,9 @@ final class DecidingHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(let head) = unwrapInboundIn(data) else { return }
         let authorization = head.headers.first(name: "authorization")
+        let body = HTTPEndpoint.announcesBody(head)
         for client in clients {
-            _ = endpoint.decide(client: client, method: head.method, uri: head.uri, authorization: authorization)
+            _ = endpoint.decide(client: client, method: head.method, uri: head.uri, authorization: authorization, announcesBody: body)
         }
     }
 }
