@@ -88,9 +88,10 @@ extension Glance.QuotaVerdict {
         }
     }
 
-    /// "61.43 GB of 1.00 TB used".
+    /// "61.43 GB of 1.00 TB used (6.1 %)".
     public var usePhrase: String {
-        "\(Format.bytes(usedBytes, units: units)) of \(Format.bytes(limitBytes, units: units)) used"
+        let share = limitBytes == 0 ? 0 : Double(usedBytes) / Double(limitBytes) * 100
+        return "\(Format.bytes(usedBytes, units: units)) of \(Format.bytes(limitBytes, units: units)) used (\(String(format: "%.1f", share)) %)"
     }
 
     /// "projected 0.90–1.20 TB by 2026-12-01 00:00 UTC, from 6.0 days of
@@ -125,7 +126,7 @@ extension Glance.TorState {
             if let h = hardLimitAt { return "awake; hard limit expected \(Glance.when(h))" }
             return "awake; no limit expected this interval"
         case .soft:
-            return "soft limit reached: no new connections" + (nextWakeup.map { "; next wake-up \(Glance.when($0))" } ?? "")
+            return "soft limit: no new connections" + (nextWakeup.map { "; next wake-up \(Glance.when($0))" } ?? "")
         case .hard:
             return "hibernating" + (nextWakeup.map { "; next wake-up \(Glance.when($0))" } ?? "")
         case .accountingOff:

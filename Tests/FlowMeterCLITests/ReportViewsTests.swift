@@ -65,7 +65,7 @@ import Testing
         #expect(lines.first?.hasPrefix("Traffic, wire bytes in every category: today (2026-03-11, UTC)") == true, "\(r.stdout)")
         #expect(lines.contains { $0.hasPrefix("all ") && $0.hasSuffix("140.62 GiB   70.31 GiB") }, "\(r.stdout)")
         // A quota written in SI is shown in SI: 226.49 GB of 1.00 TB, never 931.32 GiB.
-        #expect(lines.contains("  pro: lasts; 226.49 GB of 1.00 TB used"), "\(r.stdout)")
+        #expect(lines.contains("  pro: lasts; 226.49 GB of 1.00 TB used (22.6 %)"), "\(r.stdout)")
         #expect(lines.contains("Tor: no relay with accounting (AccountingMax) known: nothing will hibernate"))
         #expect(!r.stdout.contains("GiB of 1.00 TB") && !r.stdout.contains("931.32"))
         // The quota table is in units too; --csv keeps exact bytes.
