@@ -119,8 +119,8 @@ extension ReportCommand {
         func add(_ q: Quota, _ label: String, _ period: DateInterval, used: UInt64, limit: UInt64, lowerBound: Bool) {
             let share = limit == 0 ? 0 : Double(used) / Double(limit)
             let mark = lowerBound ? "≥" : ""
-            rows.append([label, Format.iso8601(period.start), Format.iso8601(period.end), mark + String(used), String(limit),
-                         String(format: "%.2f%%", share * 100)])
+            rows.append([label, Format.iso8601(period.start), Format.iso8601(period.end), String(used), String(limit),
+                         String(format: "%.2f%%", share * 100), lowerBound ? "true" : "false"])
             text.append([label, Format.iso8601(period.start), Format.iso8601(period.end), mark + Format.bytes(used, units: q.units),
                          Format.bytes(limit, units: q.units), String(format: "%.2f %%", share * 100)])
         }
@@ -144,7 +144,7 @@ extension ReportCommand {
             }
         }
         var section = ReportSection(title: "Quotas (used per period; ≥ marks a lower bound)",
-                                    columns: ["quota", "period_start", "period_end", "used_bytes", "limit_bytes", "used"],
+                                    columns: ["quota", "period_start", "period_end", "used_bytes", "limit_bytes", "used", "lower_bound"],
                                     rows: rows, textColumns: ["quota", "period start", "period end", "used", "limit", "share"], textRows: text)
         section.textNumbersFrom = 3
         return section

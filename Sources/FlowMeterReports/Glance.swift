@@ -6,8 +6,9 @@ import Foundation
 /// The three answers every first screen opens with (the dashboard, `top`,
 /// `report`), before any chart: how much the host and each relay moved
 /// today and this period, whether each quota will last, and what Tor is
-/// doing. `glance` in `/api/v1/status` (docs/agent.md); byte counts are
-/// exact integers, instants ISO-8601 UTC.
+/// doing. `glance` in `/api/v1/status` and `report --json`, field by field in
+/// docs/reports.md; byte counts are whole numbers, instants ISO-8601 UTC,
+/// absent values null.
 public struct Glance: Codable, Sendable, Equatable {
     /// One row of the traffic answer: wire bytes in every category.
     public struct Traffic: Codable, Sendable, Equatable {
@@ -22,6 +23,7 @@ public struct Glance: Codable, Sendable, Equatable {
         public var lowerBound: Bool = false
 
         public init(relay: String, lowerBound: Bool = false) { self.relay = relay; self.lowerBound = lowerBound }
+        public func encode(to encoder: any Encoder) throws { try encodeAllKeys(self, to: encoder) }
     }
 
     /// A quota's answer: will it last?
@@ -54,6 +56,7 @@ public struct Glance: Codable, Sendable, Equatable {
         public var intervalSource: String?
         /// binary or si: the units its figures are shown in.
         public var units: ByteUnits
+        public func encode(to encoder: any Encoder) throws { try encodeAllKeys(self, to: encoder) }
     }
 
     /// A relay's Tor state: awake, soft limit (no new connections), hard
@@ -72,6 +75,7 @@ public struct Glance: Codable, Sendable, Equatable {
         /// While awake: when the soft / hard limit is expected (at the recent rate).
         public var softLimitAt: String?
         public var hardLimitAt: String?
+        public func encode(to encoder: any Encoder) throws { try encodeAllKeys(self, to: encoder) }
     }
 
     public var readAt: String
@@ -93,6 +97,9 @@ public struct Glance: Codable, Sendable, Equatable {
     public var traffic: [Traffic]
     public var quotas: [QuotaVerdict]
     public var tor: [TorState]
+
+    /// Every key, an absent value as null (as `forecast --json`).
+    public func encode(to encoder: any Encoder) throws { try encodeAllKeys(self, to: encoder) }
 }
 
 extension Glance {

@@ -71,7 +71,7 @@ import Testing
         // The quota table is in units too; --csv keeps exact bytes.
         #expect(lines.contains { $0.hasPrefix("pro ") && $0.contains("226.49 GB") && $0.contains("1.00 TB") && $0.hasSuffix("22.65 %") }, "\(r.stdout)")
         let csv = try run(["report", "--db", Self.store, "--by", "month", "--csv", "--quota", "pro 1TB-SI month 1 00:00 sum provider tz=UTC"])
-        #expect(csv.stdout.contains("pro,2026-03-01T00:00:00Z,2026-04-01T00:00:00Z,226492416000,1000000000000,22.65%"), "\(csv.stdout)")
+        #expect(csv.stdout.contains("quota,period_start,period_end,used_bytes,limit_bytes,used,lower_bound\npro,2026-03-01T00:00:00Z,2026-04-01T00:00:00Z,226492416000,1000000000000,22.65%,false"), "\(csv.stdout)")
         #expect(!csv.stdout.contains("Traffic,"))
     }
 
