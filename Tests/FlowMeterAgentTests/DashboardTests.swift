@@ -36,8 +36,12 @@ struct DashboardTests {
         try traffic.write(to: pcap)
         try veth.replay(pcap, pps: LiveAgentTests.rate)
         let expected = traffic.expected[.init(relay: "guard1", category: "or_inbound", direction: "in")]!.bytes
-        #expect(LiveHarness.waitUntil(timeout: 20) {
-            (try? agent.metrics())?["flowmeter_bytes_total{relay=\"guard1\",category=\"or_inbound\",direction=\"in\"}"] == Double(expected)
+        // The counts, and the quotas the agent evaluates off the request path on its store's ticker.
+        #expect(LiveHarness.waitUntil(timeout: 40) {
+            guard let m = try? agent.metrics() else { return false }
+            return m["flowmeter_bytes_total{relay=\"guard1\",category=\"or_inbound\",direction=\"in\"}"] == Double(expected)
+                && m.keys.contains { $0.hasPrefix("flowmeter_quota_used_bytes{") && $0.contains("quota=\"provider\"") }
+                && m.keys.filter { $0.hasPrefix("flowmeter_quota_used_bytes{") }.count >= 2  // and exit9's AccountingMax
         })
 
         let url = "http://127.0.0.1:\(agent.port)/"
