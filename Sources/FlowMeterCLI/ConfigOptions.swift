@@ -40,7 +40,11 @@ struct ConfigOptions: ParsableArguments {
     /// Tests point this at a temporary tree: where /etc/tor/torrc,
     /// /etc/tor/instances and /var/lib/flowmeter are looked for.
     @Option(name: .customLong("system-root"), help: .hidden)
-    var systemRoot: String = "/"
+    var systemRoot: String = ConfigOptions.defaultSystemRoot
+
+    /// `/`, or FLOWMETER_SYSTEM_ROOT: the test suite sets it so every command
+    /// it runs is hermetic without naming a root on each command line.
+    static var defaultSystemRoot: String { ProcessInfo.processInfo.environment["FLOWMETER_SYSTEM_ROOT"] ?? "/" }
 
     /// Debian's tor layout under `systemRoot`, read when no --torrc is given.
     var torLayout: DebianTorLayout { DebianTorLayout(root: systemRoot) }

@@ -40,7 +40,7 @@ struct TorScheduleCommand: ParsableCommand {
     @Option(help: "Accounting bytes/s for the soft/hard predictions (default: Tor's E).") var rate: Double?
     @Flag(help: "Print JSON.") var json = false
     /// Tests point this at a temporary tree (Debian's tor layout defaults).
-    @Option(name: .customLong("system-root"), help: .hidden) var systemRoot: String = "/"
+    @Option(name: .customLong("system-root"), help: .hidden) var systemRoot: String = ConfigOptions.defaultSystemRoot
 
     /// Flags that describe a what-if state: then tor is not asked.
     private var simulates: Bool {

@@ -8,7 +8,7 @@ import Testing
 /// headless Chromium loads the page inside the meter namespace (which has no
 /// route anywhere), and the rendered DOM must carry the relay names, the
 /// per-category byte counts and the quota's percentage.
-@Suite(.serialized, .enabled(if: LiveHarness.canRun && LiveHarness.tool("chromium") != nil,
+@Suite(.serialized, .enabled(if: LiveHarness.canRun && LiveHarness.suiteTool("chromium") != nil,
                              "needs root, ip netns, tcpreplay, curl and Debian's chromium package"))
 struct DashboardTests {
     static let quotaSpec = KnownHistory.quotaSpec

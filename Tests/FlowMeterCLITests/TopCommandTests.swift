@@ -7,7 +7,7 @@ import Testing
 /// three answers, shows the relay and category figures, answers h, s and r,
 /// and `q` ends it with status 0; with standard output not a terminal it
 /// prints plain lines.
-@Suite(.serialized, .enabled(if: LiveHarness.canRun && LiveHarness.tool("tmux") != nil,
+@Suite(.serialized, .enabled(if: LiveHarness.canRun && LiveHarness.suiteTool("tmux") != nil,
                              "needs root, ip netns, tcpreplay, curl and tmux"))
 struct TopCommandTests {
     @Test func topInTmuxShowsTheRelayAndCategoryFiguresAndQExitsZero() throws {

@@ -1,7 +1,6 @@
 import Testing
 @testable import FlowMeterTestSupport
 @testable import FlowMeterCore
-@testable import FlowMeterAccounting
 
 /// One test per rule of docs/classification.md §3, and per ambiguous case of §4.
 @Suite struct ClassifierTests {
@@ -156,7 +155,7 @@ import Testing
         let ports: [UInt16] = [9001, 9002, 9030, 443, 53, 80, 40000, 50000, 0]
         let models = [Self.model(), Self.model(consensus: false), Self.model(localKnown: false),
                       Self.overlappingListenersModel()]
-        var rng = SplitMix64(seed: 42)
+        var rng = SeededRandom(seed: 42)
         for m in models {
             let fast = Classifier(m), full = Classifier(m, listenerShortcut: false)
             let counter = PacketCounter(classifier: full, block: CounterBlock(layout: CounterLayout(relayCount: full.relayCount)))

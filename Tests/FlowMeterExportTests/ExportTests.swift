@@ -93,7 +93,7 @@ struct PrometheusRendererTests {
         }
     }
 
-    @Test(.enabled(if: LiveHarness.tool("promtool") != nil, "needs promtool (Debian's prometheus package)"))
+    @Test(.enabled(if: LiveHarness.suiteTool("promtool") != nil, "needs promtool (Debian's prometheus package)"))
     func promtoolAcceptsTheExposition() throws {
         let promtool = try #require(LiveHarness.tool("promtool"))
         let dir = try LiveHarness.temporaryDirectory()

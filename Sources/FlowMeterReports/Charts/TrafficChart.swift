@@ -52,7 +52,7 @@ public struct TrafficSeries: Sendable, Equatable {
     /// hour, or the coarsest stored resolution met in the range if that is
     /// coarser (where hours were pruned, days stand in): never finer than what
     /// the store kept, so no bucket is smeared into steps it did not measure.
-    /// - Parameter now: where the stored data end (`StoreClock.dataEnd`),
+    /// - Parameter now: where the stored data end (`AccountingReader.dataEnd`),
     ///   so a step in progress is drawn at its real rate.
     public static func fromHistory(_ source: any UsageHistorySource, from: Date, to: Date,
                                    minimumStepSeconds: Int = 3600, now: Date? = nil) throws -> (series: [TrafficSeries], spans: [ChartSpan]) {
