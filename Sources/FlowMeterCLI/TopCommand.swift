@@ -78,12 +78,16 @@ struct TopCommand: ParsableCommand {
 }
 
 extension TopCommand {
+    /// Wider than any line top draws: nothing is cut.
+    static let wholeLineWidth = 1_000
+
     /// The screen at the terminal's size (80×24 when it says nothing), or
-    /// every line, 80 wide, when standard output is not a terminal.
+    /// every line whole when standard output is not a terminal (a script
+    /// reading `top --count 1` gets no `…` in place of what it looks for).
     static func draw(_ screen: inout TopScreen, interactive: Bool) {
         var size = winsize()
         let known = interactive && ioctl(1, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 0 && size.ws_row > 0
-        screen.width = known ? Int(size.ws_col) : 80
+        screen.width = known ? Int(size.ws_col) : interactive ? 80 : TopCommand.wholeLineWidth
         screen.height = interactive ? (known ? Int(size.ws_row) : 24) : Int.max
         let lines = screen.lines()
         write(interactive ? "\u{1B}[H\u{1B}[2J" + lines.joined(separator: "\r\n") : lines.joined(separator: "\n") + "\n\n")

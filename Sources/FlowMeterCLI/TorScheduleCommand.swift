@@ -132,7 +132,7 @@ struct TorScheduleCommand: ParsableCommand {
             ("interval start", { when($0.interval.start) }),
             ("interval end", { when($0.interval.end) }),
             ("E (bytes/min)", { "\($0.expectedUsage.bytesPerMinute) [\($0.expectedUsage.basis.rawValue)\($0.expectedUsage.capped ? ", capped" : "")\($0.expectedUsage.usesDivideBy60Quirk ? ", Tor's ÷60 quirk" : "")]" }),
-            ("soft limit", { "\($0.softLimit) B (\(ByteQuantity.format($0.softLimit)))" }),
+            ("soft limit", { "\($0.softLimit) B (\(Format.bytes($0.softLimit)))" }),
             ("wake-up", { when($0.wakeup?.wake) }),
             ("time to exhaust", { $0.wakeup?.timeToExhaustSeconds.map { "\($0) s" } ?? "— (E = 0)" }),
             ("Tor expects exhaustion", { when($0.wakeup?.expectedExhaustion) }),

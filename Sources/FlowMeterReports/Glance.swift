@@ -21,6 +21,9 @@ public struct Glance: Codable, Sendable, Equatable {
         /// A gap (agent stopped, drops) overlaps the day or period, or the
         /// counts begin after its start: true counts are at least these.
         public var lowerBound: Bool = false
+        /// Why `lowerBound` holds, for a person: where the counts begin or the
+        /// first gap in them. Nil when the figures are whole.
+        public var lowerBoundReason: String? = nil
 
         public init(relay: String, lowerBound: Bool = false) { self.relay = relay; self.lowerBound = lowerBound }
         public func encode(to encoder: any Encoder) throws { try encodeAllKeys(self, to: encoder) }
@@ -122,6 +125,7 @@ extension Glance {
             total.todayInBytes &+= t.todayInBytes; total.todayOutBytes &+= t.todayOutBytes
             total.periodInBytes &+= t.periodInBytes; total.periodOutBytes &+= t.periodOutBytes
             total.lowerBound = total.lowerBound || t.lowerBound
+            total.lowerBoundReason = total.lowerBoundReason ?? t.lowerBoundReason
         }
         let ordered = traffic.sorted { ($0.relay == "host" ? 1 : 0, $0.relay) < ($1.relay == "host" ? 1 : 0, $1.relay) }
         self.traffic = [total] + ordered
@@ -170,8 +174,17 @@ extension Glance {
         }
         let gaps = try source.gaps(from: from, to: now)
         let start = try source.observationStart() ?? first
-        let partial = !gaps.isEmpty || (start.map { $0 > from.addingTimeInterval(3600) } ?? true)
-        return rows.values.map { var t = $0; t.lowerBound = partial; return t }
+        let reason: String?
+        if let gap = gaps.first {
+            reason = "the store has no counts from \(Format.iso8601(gap.start)) to \(Format.iso8601(gap.end))"
+        } else if let start, start > from.addingTimeInterval(3600) {
+            reason = "the store's counts begin at \(Format.iso8601(start)), after the day or period began"
+        } else if start == nil {
+            reason = "the store holds no counts yet"
+        } else {
+            reason = nil
+        }
+        return rows.values.map { var t = $0; t.lowerBound = reason != nil; t.lowerBoundReason = reason; return t }
     }
 
     /// Each relay's answer, from its tor's control port where it answered,

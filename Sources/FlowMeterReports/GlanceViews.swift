@@ -50,6 +50,7 @@ extension Glance {
                 + [t.todayInBytes, t.todayOutBytes, t.periodInBytes, t.periodOutBytes]
                 .map { pad(mark + Format.bytes($0), 12, right: true) }.joined())
         }
+        if let reason = traffic.lazy.compactMap(\.lowerBoundReason).first { out.append("  ≥ a lower bound: \(reason)") }
         return out
     }
 
@@ -156,7 +157,11 @@ extension Glance {
             }
             out += "</tr>\n"
         }
-        out += "</table>\n<ul class=\"glance-quotas\">"
+        out += "</table>\n"
+        if let reason = traffic.lazy.compactMap(\.lowerBoundReason).first {
+            out += "<p class=\"glance-lower-bound\">≥ a lower bound: \(SVG.escape(reason)).</p>\n"
+        }
+        out += "<ul class=\"glance-quotas\">"
         if quotas.isEmpty { out += "<li>No quota configured.</li>" }
         for q in quotas {
             out += "<li data-quota=\"\(SVG.escape(q.name))\" data-verdict=\"\(q.verdict.rawValue)\"><b>\(SVG.escape(q.name))</b>: "

@@ -20,7 +20,7 @@ final class FlowHarness {
         var model = HostModel()
         var relay = HostModel.Relay(name: "guard")
         let address = IPAddress(ipv4: Self.server)
-        relay.orListeners = [.init(address: address, port: Port(9001))]
+        relay.orListeners = [.init(address: address, port: PortNumber(9001))]
         relay.addresses = [address]
         model.relays = [relay]
         let classifier = Classifier(model)

@@ -64,8 +64,8 @@ enum EngineFixtures {
         var m = HostModel()
         var r = HostModel.Relay(name: "relay1")
         let a = IPAddress(ipv4: relayAddress)
-        r.orListeners = [.init(address: a, port: Port(orPort))]
-        r.dirListeners = [.init(address: a, port: Port(9030))]
+        r.orListeners = [.init(address: a, port: PortNumber(orPort))]
+        r.dirListeners = [.init(address: a, port: PortNumber(9030))]
         r.addresses = [a]
         r.exitAddresses = [a]
         r.isExit = true

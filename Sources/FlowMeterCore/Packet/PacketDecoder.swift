@@ -197,8 +197,8 @@ public struct PacketDecoder {
         s.src = IPAddress(ipv4: b.u32(26))
         s.dst = IPAddress(ipv4: b.u32(30))
         s.transportHeaderPresent = true
-        s.srcPort = Port(UInt16(truncatingIfNeeded: ports >> 16))
-        s.dstPort = Port(UInt16(truncatingIfNeeded: ports))
+        s.srcPort = PortNumber(UInt16(truncatingIfNeeded: ports >> 16))
+        s.dstPort = PortNumber(UInt16(truncatingIfNeeded: ports))
         s.tcpFlags = flags
         s.payloadLength = UInt32(clamping: max(0, payload))
         s.outcome = .ip
@@ -517,16 +517,16 @@ public struct PacketDecoder {
         switch s.proto.rawValue {
         case IPProtocol.tcp.rawValue:
             guard b.count >= o + 20 else { return fail(&s, .tcpTruncated) }
-            s.srcPort = Port(b.u16(o))
-            s.dstPort = Port(b.u16(o + 2))
+            s.srcPort = PortNumber(b.u16(o))
+            s.dstPort = PortNumber(b.u16(o + 2))
             let dataOffset = Int(b.u8(o + 12) >> 4) * 4
             guard dataOffset >= 20 else { return fail(&s, .tcpHeaderLengthInvalid) }
             s.tcpFlags = b.u8(o + 13)
             s.payloadLength = UInt32(clamping: max(0, ipPayload - dataOffset))
         case IPProtocol.udp.rawValue:
             guard b.count >= o + 8 else { return fail(&s, .udpTruncated) }
-            s.srcPort = Port(b.u16(o))
-            s.dstPort = Port(b.u16(o + 2))
+            s.srcPort = PortNumber(b.u16(o))
+            s.dstPort = PortNumber(b.u16(o + 2))
             s.payloadLength = UInt32(clamping: max(0, ipPayload - 8))
         default:
             s.payloadLength = UInt32(clamping: ipPayload)
