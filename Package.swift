@@ -102,10 +102,16 @@ let package = Package(
                                          .product(name: "Yams", package: "Yams"), logging],
                           swiftSettings: v6),
 
-        // Tests mirror the targets; shared fixtures live in FlowMeterTestSupport.
-        .target(name: "FlowMeterTestSupport", dependencies: allLibraries, path: "Tests/FlowMeterTestSupport",
+        // Tests mirror the targets. Fixtures come in layers, as the code does:
+        // Core's (captures with a known truth, the corpus, processes) depend on
+        // Core alone; the control plane's build on them.
+        .target(name: "FlowMeterCoreTestSupport", dependencies: ["FlowMeterCore"], path: "Tests/FlowMeterCoreTestSupport",
                 swiftSettings: v6),
-    ] + ["Core", "Capture", "Config", "Accounting", "Store", "Export", "Agent", "Fleet", "CLI", "TorControl"].map { name in
+        .target(name: "FlowMeterTestSupport", dependencies: allLibraries + ["FlowMeterCoreTestSupport"],
+                path: "Tests/FlowMeterTestSupport", swiftSettings: v6),
+        .testTarget(name: "FlowMeterCoreTests", dependencies: ["FlowMeterCore", "FlowMeterCoreTestSupport"], swiftSettings: v6),
+        .testTarget(name: "FlowMeterFormatTests", dependencies: ["FlowMeterFormat"], swiftSettings: v6),
+    ] + ["Capture", "Config", "Accounting", "Store", "Reports", "Export", "Agent", "Fleet", "CLI", "TorControl"].map { name in
         .testTarget(name: "FlowMeter\(name)Tests",
                     dependencies: allLibraries + ["FlowMeterTestSupport",
                                                   .product(name: "NIOHTTP1", package: "swift-nio"),

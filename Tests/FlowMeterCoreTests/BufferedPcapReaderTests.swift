@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import FlowMeterTestSupport
+import FlowMeterCoreTestSupport
 @testable import FlowMeterCore
 
 /// What one read of a capture produced, record by record (as a digest of every
@@ -141,7 +141,7 @@ struct CraftedPcap {
         var disagreements: [String] = []
         var buffered = 0
         for path in files {
-            let name = CorpusTests.shortName(path)
+            let name = Repo.corpusName(path)
             if let d = Readers.replayDisagreement(path, name: name) { disagreements.append(d) }
             // Record by record, with the default buffer and with one so small that records cross its end all the time.
             let (reference, _) = Readers.read(path, .libpcap)

@@ -1,5 +1,5 @@
 import Testing
-@testable import FlowMeterTestSupport
+import FlowMeterCoreTestSupport
 @testable import FlowMeterCore
 
 /// One test per rule of docs/classification.md §3, and per ambiguous case of §4.

@@ -1,5 +1,5 @@
 import Testing
-@testable import FlowMeterTestSupport
+import FlowMeterCoreTestSupport
 @testable import FlowMeterCore
 
 /// Drives one flow table with summaries, one packet at a time, through the

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import FlowMeterTestSupport
+import FlowMeterCoreTestSupport
 @testable import FlowMeterCore
 
 /// Writes pcapng files with exactly the blocks a test asks for, each section
@@ -99,7 +99,7 @@ struct CraftedPcapng {
         var disagreements: [String] = []
         var own = 0
         for path in files {
-            let name = CorpusTests.shortName(path)
+            let name = Repo.corpusName(path)
             if Self.knownDifferences[name] != nil { continue }
             if let d = Readers.replayDisagreement(path, name: name) { disagreements.append(d) }
             let (reference, _) = Readers.read(path, .libpcap)
@@ -309,7 +309,7 @@ struct CraftedPcapng {
         #expect(result.counters.reasonPackets(.linkTypeUnsupported) == 2)
         #expect(result.unsupportedLinkTypes == reference.unsupportedLinkTypes)
         #expect(result.unsupportedLinkTypes.map(\.linkType) == [127])
-        #expect(ReplayReport(result).protocols["ipv4"] == UInt64(file.records) - 2, "every record but the two radiotap ones is IPv4")
+        #expect(result.counters.protocolPackets(.ipv4) == UInt64(file.records) - 2, "every record but the two radiotap ones is IPv4")
         // The multi-worker engine counts the same.
         let engine = ReplayEngine.replay(files: [path], model: HostModel(), workers: 2, flowTableCapacity: 4096)
         #expect(engine.counters == result.counters)

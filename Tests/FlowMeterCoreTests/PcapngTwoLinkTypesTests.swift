@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import FlowMeterTestSupport
+import FlowMeterCoreTestSupport
 @testable import FlowMeterCore
 
 /// A pcapng file with interfaces of two link types read through libpcap

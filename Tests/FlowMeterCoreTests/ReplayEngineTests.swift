@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import FlowMeterTestSupport
+import FlowMeterCoreTestSupport
 @testable import FlowMeterCore
 
 @Suite struct ReplayEngineTests {

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
-@testable import FlowMeterTestSupport
+import FlowMeterCoreTestSupport
 @testable import FlowMeterCore
 
 @Suite struct SPSCRingTests {

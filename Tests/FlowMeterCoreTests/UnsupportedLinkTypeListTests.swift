@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import FlowMeterTestSupport
+import FlowMeterCoreTestSupport
 @testable import FlowMeterCore
 
 /// The `link_types` list of `link_type_unsupported` holds only records the

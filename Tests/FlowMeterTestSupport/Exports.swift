@@ -10,3 +10,4 @@
 @_exported import FlowMeterAgent
 @_exported import FlowMeterFormat
 @_exported import FlowMeterTorControl
+@_exported import FlowMeterCoreTestSupport

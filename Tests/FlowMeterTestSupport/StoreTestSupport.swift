@@ -3,14 +3,6 @@ import GRDB
 import Testing
 
 /// A fresh directory under the system's temporary directory, removed by `cleanup()`.
-struct TempDir {
-    let url: URL
-    init() throws {
-        url = URL(fileURLWithPath: makeTemporaryDirectory("store"))
-    }
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-    func cleanup() { try? FileManager.default.removeItem(at: url) }
-}
 
 /// Cumulative counters built by hand: `add` counts packets into one slot.
 struct SyntheticCounters {

@@ -1,13 +1,14 @@
+import FlowMeterCore
 import Foundation
 
 /// Builds small Ethernet/IPv4 captures with a known ground truth for engine
 /// tests, and finds the shared corpus relative to this file.
-struct TestCapture {
-    private(set) var bytes: [UInt8] = []
-    private(set) var packets = 0
-    private(set) var wireBytes: UInt64 = 0
+public struct TestCapture {
+    public private(set) var bytes: [UInt8] = []
+    public private(set) var packets = 0
+    public private(set) var wireBytes: UInt64 = 0
 
-    init() {
+    public init() {
         // pcap global header, microseconds, Ethernet.
         append32(0xA1B2_C3D4); append16(2); append16(4); append32(0); append32(0)
         append32(65535); append32(1)
@@ -17,7 +18,7 @@ struct TestCapture {
     private mutating func append32(_ v: UInt32) { for i in 0..<4 { bytes.append(UInt8((v >> (8 * UInt32(i))) & 0xFF)) } }
 
     /// One TCP (proto 6) or UDP (17) packet from `src:sport` to `dst:dport` at `micros`.
-    mutating func add(src: UInt32, sport: UInt16, dst: UInt32, dport: UInt16, proto: UInt8 = 6,
+    public mutating func add(src: UInt32, sport: UInt16, dst: UInt32, dport: UInt16, proto: UInt8 = 6,
                       flags: TCPFlags = [], payload: Int = 0, micros: Int64) {
         let l4 = proto == 6 ? 20 : 8
         let ipLength = 20 + l4 + payload
@@ -46,7 +47,7 @@ struct TestCapture {
         wireBytes += UInt64(wire)
     }
 
-    func write(named name: String) throws -> String {
+    public func write(named name: String) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flowmeter-engine-tests-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let url = dir.appendingPathComponent(name)
@@ -55,12 +56,12 @@ struct TestCapture {
     }
 }
 
-enum EngineFixtures {
-    static let relayAddress: UInt32 = 0xC633_640A  // 198.51.100.10
-    static let orPort: UInt16 = 9001
+public enum EngineFixtures {
+    public static let relayAddress: UInt32 = 0xC633_640A  // 198.51.100.10
+    public static let orPort: UInt16 = 9001
 
     /// One exit relay on 198.51.100.10 with ORPort 9001 and DirPort 9030.
-    static var model: HostModel {
+    public static var model: HostModel {
         var m = HostModel()
         var r = HostModel.Relay(name: "relay1")
         let a = IPAddress(ipv4: relayAddress)
@@ -73,14 +74,14 @@ enum EngineFixtures {
         return m
     }
 
-    static var repoRoot: URL {
+    public static var repoRoot: URL {
         Repo.root
     }
 
-    static var corpus: URL { Repo.corpus }
+    public static var corpus: URL { Repo.corpus }
 
     /// Corpus captures, largest first.
-    static func corpusFiles(limit: Int) -> [String] {
+    public static func corpusFiles(limit: Int) -> [String] {
         var files: [(String, Int)] = []
         for sub in ["tcpdump", "libpcap"] {
             let dir = corpus.appendingPathComponent(sub)
@@ -98,7 +99,7 @@ enum EngineFixtures {
     /// `opened` full connections to the ORPort (handshake, data both ways, FIN
     /// both ways), `unanswered` SYNs to it, `reset` connections refused by RST,
     /// and `open` connections still open at the end. Many flows interleave.
-    static func torMix(opened: Int, unanswered: Int, reset: Int, open: Int) -> TestCapture {
+    public static func torMix(opened: Int, unanswered: Int, reset: Int, open: Int) -> TestCapture {
         var c = TestCapture()
         var t: Int64 = 1_700_000_000_000_000
         var rng = SeededRandom(seed: 42)

@@ -33,10 +33,7 @@ import Testing
         "tcpdump/timestamp_invalid_nano.pcap": "2 of 3 records have a nanosecond field of 10^9 or more: counted as timestamp_invalid, not decoded",
     ]
 
-    static func shortName(_ path: String) -> String {
-        let url = URL(fileURLWithPath: path)
-        return url.deletingLastPathComponent().lastPathComponent + "/" + url.lastPathComponent
-    }
+    static func shortName(_ path: String) -> String { Repo.corpusName(path) }
 
     @Test func theCorpusIsThere() {
         #expect(Repo.corpusFiles.count > 800, "expected the corpus in Tests/Corpus/pcap")

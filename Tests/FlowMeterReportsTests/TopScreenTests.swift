@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowMeterTestSupport
-@testable import FlowMeterExport
+@testable import FlowMeterReports
 
 /// `flowmeter top` on a terminal: the three answers first, rates that do
 /// not read zero between bursts, a screen that fits 80×24 (columns go

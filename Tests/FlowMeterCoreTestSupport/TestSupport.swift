@@ -1,16 +1,23 @@
+import FlowMeterCore
 import Foundation
 
 /// Paths relative to the repository, found from this file, never absolute.
-enum Repo {
-    static let root: URL = URL(fileURLWithPath: #filePath)
+public enum Repo {
+    public static let root: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
     /// The outside capture corpus kept in the repository (Tests/Corpus/pcap/README.md).
-    static let corpus: URL = root.appendingPathComponent("Tests/Corpus/pcap")
-    static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
+    public static let corpus: URL = root.appendingPathComponent("Tests/Corpus/pcap")
+    public static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
+
+    /// `tcpdump/dns_tcp.pcap`: a corpus file by its folder and name.
+    public static func corpusName(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        return url.deletingLastPathComponent().lastPathComponent + "/" + url.lastPathComponent
+    }
 
     /// Every capture in the outside corpus, sorted.
-    static var corpusFiles: [String] {
+    public static var corpusFiles: [String] {
         var out: [String] = []
         for folder in ["libpcap", "tcpdump"] {
             let dir = corpus.appendingPathComponent(folder)
@@ -22,7 +29,7 @@ enum Repo {
 
     /// The built `flowmeter` executable, beside the test bundle. Every test
     /// that runs it goes through here, so every run is hermetic (HermeticRoot).
-    static var flowmeterBinary: String {
+    public static var flowmeterBinary: String {
         _ = HermeticRoot.path
         var dir = Bundle.main.bundleURL
         for _ in 0..<4 {
@@ -34,10 +41,10 @@ enum Repo {
     }
 }
 
-struct ProcessResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+public struct ProcessResult {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
 }
 
 /// Runs a program to completion, bounded by `timeout` seconds (killed by
@@ -46,7 +53,7 @@ struct ProcessResult {
 /// a pipe nobody reads would hang, and a daemon it leaves behind (tmux)
 /// would keep a pipe open forever.
 @discardableResult
-func runProcess(_ executable: String, _ arguments: [String], cwd: String? = nil, timeout: TimeInterval = 600) throws -> ProcessResult {
+public func runProcess(_ executable: String, _ arguments: [String], cwd: String? = nil, timeout: TimeInterval = 600) throws -> ProcessResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
     p.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
@@ -69,7 +76,7 @@ func runProcess(_ executable: String, _ arguments: [String], cwd: String? = nil,
 
 /// A new, empty directory under the system's temporary directory: the one
 /// temporary-directory maker of the tests (the caller removes it).
-func makeTemporaryDirectory(_ name: String) -> String {
+public func makeTemporaryDirectory(_ name: String) -> String {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flowmeter-\(name)-\(UUID().uuidString)")
     try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     return dir.path
@@ -78,7 +85,7 @@ func makeTemporaryDirectory(_ name: String) -> String {
 /// Writes `contents` to `path`, replacing it: the one file writer of the
 /// tests. A test that cannot write in its own temporary directory stops here,
 /// naming the file, rather than failing later for a reason that hides it.
-func writeFile(_ path: String, _ contents: Data = Data()) {
+public func writeFile(_ path: String, _ contents: Data = Data()) {
     guard FileManager.default.createFile(atPath: path, contents: contents) else {
         preconditionFailure("cannot write \(path)")
     }
@@ -86,11 +93,11 @@ func writeFile(_ path: String, _ contents: Data = Data()) {
 
 /// The oracle: captures of a busy relay host written by scripts/gen_relay_capture.py
 /// with the exact counters expected under docs/classification.md.
-struct GeneratedRelayHost: @unchecked Sendable {
-    let directory: String
-    let expected: [String: Any]
+public struct GeneratedRelayHost: @unchecked Sendable {
+    public let directory: String
+    public let expected: [String: Any]
 
-    static let shared: GeneratedRelayHost = {
+    public static let shared: GeneratedRelayHost = {
         let dir = makeTemporaryDirectory("oracle")
         let r = try! runProcess("python3", [Repo.path("scripts/gen_relay_capture.py"), "--out", dir])
         precondition(r.status == 0, "generator failed: \(r.stderr)")
@@ -98,20 +105,15 @@ struct GeneratedRelayHost: @unchecked Sendable {
         return GeneratedRelayHost(directory: dir, expected: try! JSONSerialization.jsonObject(with: data) as! [String: Any])
     }()
 
-    var args: [String: Any] { expected["args"] as! [String: Any] }
-    var files: [String: [String: Any]] { expected["files"] as! [String: [String: Any]] }
-    func path(_ name: String) -> String { directory + "/" + name }
+    public var args: [String: Any] { expected["args"] as! [String: Any] }
+    public var files: [String: [String: Any]] { expected["files"] as! [String: [String: Any]] }
+    public func path(_ name: String) -> String { directory + "/" + name }
 
-    func load() throws -> LoadedConfig {
-        let torrcs = (args["torrc"] as! [String]).map(path)
-        return try ConfigLoader.load(torrcs: torrcs, consensus: (args["consensus"] as? String).map(path),
-                                     config: (args["config"] as? String).map(path))
-    }
 }
 
 /// One file set through the one replay driver, with one worker and a small
 /// flow table (the corpus has ~870 files; a full table per file is wasted).
-func replayOnce(files: [String], model: HostModel, reader: OfflineReader = .automatic,
+public func replayOnce(files: [String], model: HostModel, reader: OfflineReader = .automatic,
                 clock: (any ReplayClock)? = nil) -> ReplayResult {
     ReplayEngine.replay(files: files, model: model, workers: 1, flowTableCapacity: 4096, reader: reader,
                         clock: clock).replay
@@ -121,8 +123,8 @@ func replayOnce(files: [String], model: HostModel, reader: OfflineReader = .auto
 /// `/` (FLOWMETER_SYSTEM_ROOT, set once for this test process and inherited by
 /// its children): the host's /etc/tor, /etc/flowmeter and /var/lib/flowmeter
 /// never leak into a test. A test that wants a layout passes `--system-root`.
-enum HermeticRoot {
-    static let path: String = {
+public enum HermeticRoot {
+    public static let path: String = {
         let dir = makeTemporaryDirectory("system-root")
         setenv("FLOWMETER_SYSTEM_ROOT", dir, 1)
         return dir

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowMeterTestSupport
-@testable import FlowMeterExport
+@testable import FlowMeterReports
 
 /// History kept in memory for the charts.
 private struct Buckets: UsageHistorySource {

@@ -1,3 +1,4 @@
+import FlowMeterCore
 import Foundation
 
 /// A small relay-host capture written by the test, with its ground truth:
@@ -6,29 +7,32 @@ import Foundation
 /// from FlowMeter's own classifier. Addresses are documentation ranges
 /// (RFC 5737); the frames only ever cross the test's own veth pair, and the
 /// meter namespace has no route for them, so nothing answers.
-struct TestTraffic {
-    static let relayAddress = "198.51.100.10"
+public struct TestTraffic {
+    public static let relayAddress = "198.51.100.10"
     /// The relay host's IPv6 address (RFC 3849 documentation range).
-    static let relayAddress6 = "2001:db8::10"
-    struct Key: Hashable, CustomStringConvertible {
-        var relay: String
-        var category: String
-        var direction: String
-        var description: String { "\(relay)/\(category)/\(direction)" }
+    public static let relayAddress6 = "2001:db8::10"
+    public struct Key: Hashable, CustomStringConvertible {
+        public var relay: String
+        public var category: String
+        public var direction: String
+        public var description: String { "\(relay)/\(category)/\(direction)" }
+        public init(relay: String, category: String, direction: String) {
+            self.relay = relay; self.category = category; self.direction = direction
+        }
     }
 
-    private(set) var frames: [[UInt8]] = []
-    private(set) var expected: [Key: (packets: UInt64, bytes: UInt64)] = [:]
-    private(set) var expectedUndecoded: [String: UInt64] = [:]
-    private(set) var expectedUndecodedBytes: [String: UInt64] = [:]
+    public private(set) var frames: [[UInt8]] = []
+    public private(set) var expected: [Key: (packets: UInt64, bytes: UInt64)] = [:]
+    public private(set) var expectedUndecoded: [String: UInt64] = [:]
+    public private(set) var expectedUndecodedBytes: [String: UInt64] = [:]
 
     /// Wire bytes of every frame.
-    var byteCount: UInt64 { frames.reduce(0) { $0 + UInt64($1.count) } }
+    public var byteCount: UInt64 { frames.reduce(0) { $0 + UInt64($1.count) } }
 
-    var packetCount: UInt64 { UInt64(frames.count) }
+    public var packetCount: UInt64 { UInt64(frames.count) }
 
     /// `rounds` copies of every kind of frame, payload sizes varying per round.
-    static func relayHost(rounds: Int) -> TestTraffic {
+    public static func relayHost(rounds: Int) -> TestTraffic {
         var t = TestTraffic()
         let relay = ip(198, 51, 100, 10)
         let client = ip(203, 0, 113, 5), peerRelay = ip(203, 0, 113, 7)
@@ -57,7 +61,7 @@ struct TestTraffic {
     /// overlapping repeat), and lone later fragments whose first fragment
     /// never comes. A datagram's fragments count in its category; a lone
     /// one under `fragment_first_not_seen`, with its wire bytes either way.
-    static func fragments(rounds: Int) -> TestTraffic {
+    public static func fragments(rounds: Int) -> TestTraffic {
         var t = TestTraffic()
         let relay = ip(198, 51, 100, 10), resolver = ip(203, 0, 113, 53), clock = ip(203, 0, 113, 123)
         let relay6 = ip6(0x10), resolver6 = ip6(0x53)
@@ -84,7 +88,7 @@ struct TestTraffic {
     /// Frames the receiving stack discards after the packet tap has seen
     /// them: a protocol nobody handles, IPv4 for another host's MAC, IPv6
     /// to an interface where IPv6 is disabled (the test's namespaces).
-    static func strayFrames(rounds: Int) -> TestTraffic {
+    public static func strayFrames(rounds: Int) -> TestTraffic {
         var t = TestTraffic()
         let relay = ip(198, 51, 100, 10), stranger = ip(203, 0, 113, 5)
         for round in 0..<rounds {
@@ -102,7 +106,7 @@ struct TestTraffic {
     }
 
     /// `count` lone later fragments, as a fragment flood sends them.
-    static func fragmentFlood(count: Int) -> TestTraffic {
+    public static func fragmentFlood(count: Int) -> TestTraffic {
         var t = TestTraffic()
         let target = ip(198, 51, 100, 10)
         for i in 0..<count {
@@ -113,13 +117,13 @@ struct TestTraffic {
         return t
     }
 
-    mutating func addUndecoded(_ frame: [UInt8], _ reason: String) {
+    public mutating func addUndecoded(_ frame: [UInt8], _ reason: String) {
         frames.append(frame)
         expectedUndecoded[reason, default: 0] += 1
         expectedUndecodedBytes[reason, default: 0] += UInt64(frame.count)
     }
 
-    mutating func add(_ frame: [UInt8], _ key: Key) {
+    public mutating func add(_ frame: [UInt8], _ key: Key) {
         frames.append(frame)
         let v = expected[key] ?? (0, 0)
         expected[key] = (v.packets + 1, v.bytes + UInt64(frame.count))
@@ -127,7 +131,7 @@ struct TestTraffic {
 
     /// Writes a classic pcap (microseconds, Ethernet); with `vlan`, every
     /// frame carries an 802.1Q tag with that id.
-    func write(to path: String, vlan: UInt16? = nil) throws {
+    public func write(to path: String, vlan: UInt16? = nil) throws {
         var out: [UInt8] = []
         func le32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         func le16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
@@ -144,12 +148,12 @@ struct TestTraffic {
 
     // MARK: Frames
 
-    static func ip(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) -> [UInt8] { [a, b, c, d] }
+    public static func ip(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) -> [UInt8] { [a, b, c, d] }
     private static let macA: [UInt8] = [0x02, 0, 0, 0, 0, 0x0A]
     private static let macB: [UInt8] = [0x02, 0, 0, 0, 0, 0x0B]
 
     /// 2001:db8::`last` (the documentation prefix).
-    static func ip6(_ last: UInt8) -> [UInt8] { [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [last] }
+    public static func ip6(_ last: UInt8) -> [UInt8] { [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [last] }
 
     /// An IPv4 frame; `fragment` is the flags-and-offset field (default: DF, whole).
     private static func ipv4(_ src: [UInt8], _ dst: [UInt8], proto: UInt8, l4: [UInt8],
@@ -166,14 +170,14 @@ struct TestTraffic {
         return macB + macA + [0x08, 0x00] + h + l4
     }
 
-    static func tcp(_ src: [UInt8], _ sp: UInt16, _ dst: [UInt8], _ dp: UInt16, payload: Int) -> [UInt8] {
+    public static func tcp(_ src: [UInt8], _ sp: UInt16, _ dst: [UInt8], _ dp: UInt16, payload: Int) -> [UInt8] {
         var l4: [UInt8] = [UInt8(sp >> 8), UInt8(sp & 0xFF), UInt8(dp >> 8), UInt8(dp & 0xFF),
                            0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x18, 0xFF, 0xFF, 0, 0, 0, 0]
         l4 += [UInt8](repeating: 0x5A, count: payload)
         return ipv4(src, dst, proto: 6, l4: l4)
     }
 
-    static func udp(_ src: [UInt8], _ sp: UInt16, _ dst: [UInt8], _ dp: UInt16, payload: Int) -> [UInt8] {
+    public static func udp(_ src: [UInt8], _ sp: UInt16, _ dst: [UInt8], _ dp: UInt16, payload: Int) -> [UInt8] {
         let len = 8 + payload
         var l4: [UInt8] = [UInt8(sp >> 8), UInt8(sp & 0xFF), UInt8(dp >> 8), UInt8(dp & 0xFF),
                            UInt8(len >> 8), UInt8(len & 0xFF), 0, 0]
@@ -182,7 +186,7 @@ struct TestTraffic {
     }
 
     /// A UDP datagram as IPv4 fragments of at most 1,480 bytes of IP payload.
-    static func udpFragments(_ src: [UInt8], _ sp: UInt16, _ dst: [UInt8], _ dp: UInt16,
+    public static func udpFragments(_ src: [UInt8], _ sp: UInt16, _ dst: [UInt8], _ dp: UInt16,
                              payload: Int, id: UInt16) -> [[UInt8]] {
         let data = udpHeader(sp, dp, payload: payload) + [UInt8](repeating: 0x44, count: payload)
         return stride(from: 0, to: data.count, by: 1480).map { start in
@@ -193,12 +197,12 @@ struct TestTraffic {
     }
 
     /// A later IPv4 fragment (offset in 8-byte words) of a datagram whose first fragment is never sent.
-    static func loneFragment(_ src: [UInt8], _ dst: [UInt8], id: UInt16, offsetWords: UInt16, payload: Int) -> [UInt8] {
+    public static func loneFragment(_ src: [UInt8], _ dst: [UInt8], id: UInt16, offsetWords: UInt16, payload: Int) -> [UInt8] {
         ipv4(src, dst, proto: 17, l4: [UInt8](repeating: 0x55, count: payload), id: id, fragment: 0x2000 | offsetWords)
     }
 
     /// A UDP datagram as IPv6 fragments (fragment header, at most 1,448 bytes each).
-    static func udp6Fragments(_ src: [UInt8], _ sp: UInt16, _ dst: [UInt8], _ dp: UInt16,
+    public static func udp6Fragments(_ src: [UInt8], _ sp: UInt16, _ dst: [UInt8], _ dp: UInt16,
                               payload: Int, id: UInt32) -> [[UInt8]] {
         let data = udpHeader(sp, dp, payload: payload) + [UInt8](repeating: 0x66, count: payload)
         return stride(from: 0, to: data.count, by: 1448).map { start in
@@ -207,7 +211,7 @@ struct TestTraffic {
         }
     }
 
-    static func loneFragment6(_ src: [UInt8], _ dst: [UInt8], id: UInt32, offsetWords: UInt16, payload: Int) -> [UInt8] {
+    public static func loneFragment6(_ src: [UInt8], _ dst: [UInt8], id: UInt32, offsetWords: UInt16, payload: Int) -> [UInt8] {
         ipv6Fragment(src, dst, id: id, offsetWords: offsetWords, more: true, [UInt8](repeating: 0x77, count: payload))
     }
 
@@ -227,7 +231,7 @@ struct TestTraffic {
     }
 
     /// An ARP request for an address nobody in the test has.
-    static func arp() -> [UInt8] {
+    public static func arp() -> [UInt8] {
         [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF] + macA + [0x08, 0x06,
          0, 1, 0x08, 0, 6, 4, 0, 1] + macA + [198, 51, 100, 77] + [0, 0, 0, 0, 0, 0] + [198, 51, 100, 78]
     }

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowMeterTestSupport
-@testable import FlowMeterExport
+@testable import FlowMeterReports
 
 /// Stored buckets with one gap list, for the traffic answer.
 private struct Stored: UsageHistorySource {

@@ -1,3 +1,4 @@
+import FlowMeterCore
 import Foundation
 
 extension TestTraffic {
@@ -5,7 +6,7 @@ extension TestTraffic {
     /// Ethernet pads short frames) to the relay's ORPort, each from another
     /// spoofed source in 203.0.113.0/24 and 198.18.0.0/15 (documentation and
     /// benchmark ranges): guard1/or_inbound/in.
-    static func synFlood(count: Int) -> TestTraffic {
+    public static func synFlood(count: Int) -> TestTraffic {
         var t = TestTraffic()
         for i in 0..<count {
             var f = tcp(spoofed(i), UInt16(1024 + i % 60_000), ip(198, 51, 100, 10), 9001, payload: 0)
@@ -18,7 +19,7 @@ extension TestTraffic {
 
     /// `count` UDP datagrams of `payload` bytes to port 5555 of the relay's
     /// address (no relay listens there), from spoofed sources: host/other/in.
-    static func udpFlood(count: Int, payload: Int = 100) -> TestTraffic {
+    public static func udpFlood(count: Int, payload: Int = 100) -> TestTraffic {
         var t = TestTraffic()
         for i in 0..<count {
             t.add(udp(spoofed(i), UInt16(1024 + i % 60_000), ip(198, 51, 100, 10), 5555, payload: payload),
