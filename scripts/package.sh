@@ -55,8 +55,11 @@ build_started=$SECONDS
 if [ -z "${FLOWMETER_SKIP_BUILD:-}" ]; then
   # -z now: full RELRO (the GOT read-only after start), as Debian's hardening
   # flags give every package; it only changes the final link.
-  nice -n 19 swift build -c release --static-swift-stdlib --product flowmeter --scratch-path "$scratch" \
-    -Xlinker -z -Xlinker now
+  # Every target, not only the product: this is CI's release build of the
+  # whole package, with SwiftPM's check that each import is a declared
+  # dependency (an error, not a warning).
+  nice -n 19 swift build -c release --static-swift-stdlib --scratch-path "$scratch" \
+    --explicit-target-dependency-import-check error -Xlinker -z -Xlinker now
 fi
 binary="$scratch/release/flowmeter"
 [ -x "$binary" ] || { echo "package.sh: $binary is missing (build it, or drop FLOWMETER_SKIP_BUILD)" >&2; exit 1; }
