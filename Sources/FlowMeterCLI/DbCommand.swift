@@ -26,11 +26,8 @@ struct DbCommand: ParsableCommand {
         @Option(name: .long, help: "Also list the columns of this database file as it is.") var db: String?
 
         func run() throws {
-            print("table   column              holds")
-            for a in StoreSchema.audit {
-                print(a.table.padding(toLength: 8, withPad: " ", startingAt: 0)
-                      + a.column.padding(toLength: 20, withPad: " ", startingAt: 0) + a.meaning)
-            }
+            print(TextTable(header: ["table", "column", "holds"], rows: StoreSchema.audit.map { [$0.table, $0.column, $0.meaning] },
+                            rightAlignedFrom: 3, trimsTrailingSpaces: true).render(), terminator: "")
             print("No peer address, port or per-flow record is ever stored.")
             guard let db else { return }
             do {

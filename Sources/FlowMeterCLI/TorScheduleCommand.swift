@@ -140,12 +140,9 @@ struct TorScheduleCommand: ParsableCommand {
             ("predicted soft limit", { when($0.predictedSoftHibernation) }),
             ("predicted hard limit", { when($0.predictedHardHibernation) }),
         ]
-        let w = 24
-        lines.append("".padding(toLength: w, withPad: " ", startingAt: 0) + "current".padding(toLength: 52, withPad: " ", startingAt: 0) + "next")
-        for (label, f) in rows {
-            lines.append(label.padding(toLength: w, withPad: " ", startingAt: 0)
-                         + f(r.current).padding(toLength: 52, withPad: " ", startingAt: 0) + f(r.next))
-        }
+        let table = TextTable(header: ["", "current", "next"], rows: rows.map { [$0.0, $0.1(r.current), $0.1(r.next)] },
+                              rightAlignedFrom: 3, trimsTrailingSpaces: true)
+        lines.append(String(table.render().dropLast()))
         lines.append("")
         lines.append("predictions use \(String(format: "%.0f", r.rate)) B/s (\(r.rateSource)); Tor stays dormant until the wake-up.")
         if r.current.expectedUsage.usesDivideBy60Quirk || r.next.expectedUsage.usesDivideBy60Quirk {
