@@ -31,7 +31,7 @@ let targets: [(String, [Target.Dependency])] = [
                          .product(name: "NIOHTTP1", package: "swift-nio")]),
     ("FuzzTorControl", [flowMeter("FlowMeterTorControl"), flowMeter("FlowMeterConfig"), flowMeter("FlowMeterAccounting"),
                         .product(name: "Crypto", package: "swift-crypto")]),
-    ("FuzzTopStatus", [flowMeter("FlowMeterExport"), flowMeter("FlowMeterReports")]),
+    ("FuzzTopStatus", [flowMeter("FlowMeterReports")]),
     ("FuzzCheckOptions", [flowMeter("FlowMeterReports")]),
 ]
 let package = Package(

@@ -1,19 +1,16 @@
-import FlowMeterExport
 import FlowMeterReports
 import Foundation
 import FuzzSupport
 
-/// What `flowmeter top` reads from whatever answers at `--agent`, arbitrary
-/// bytes: the HTTP answer (status line, headers, Content-Length), then its
-/// body (or, when it is no HTTP answer, the bytes themselves) as a status
-/// document, drawn as top draws it on two terminal sizes after a few keys. A
+/// What `flowmeter top` reads from whatever answers at `--agent` (the HTTP is
+/// SwiftNIO's), arbitrary bytes as the body: a status document, drawn as top
+/// draws it on two terminal sizes after a few keys. A
 /// screen or an error, never a trap; and no control character, no line wider
 /// and no more lines than the screen.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzTopStatus(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    let body = ((try? HTTPAnswer(bytes, closed: true)) ?? nil)?.body ?? bytes
-    guard let status = try? TopView.Status.decode(Data(body)) else { return 0 }
+    let body = Data(UnsafeBufferPointer(start: data, count: size))
+    guard let status = try? TopView.Status.decode(body) else { return 0 }
     for (width, height) in [(80, 24), (40, 10)] {
         var screen = TopScreen(agent: "127.0.0.1:9477")
         screen.width = width
