@@ -16,8 +16,8 @@ final class FlowHarness {
     static let server: UInt32 = 0xC633_640A
     static let client: UInt32 = 0x5DB8_D822
 
-    init(capacity: Int = 1024, timeouts: FlowTimeouts = FlowTimeouts()) {
-        table = FlowTable(capacity: capacity, timeouts: timeouts, connections: connections)
+    init(capacity: Int = 1024, timeouts: FlowTimeouts = FlowTimeouts(), growth: FlowTableGrowth = .growing) {
+        table = FlowTable(capacity: capacity, timeouts: timeouts, connections: connections, growth: growth)
         var model = HostModel()
         var relay = HostModel.Relay(name: "guard")
         let address = IPAddress(ipv4: Self.server)
