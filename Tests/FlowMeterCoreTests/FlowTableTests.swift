@@ -273,16 +273,15 @@ final class FlowHarness {
         #expect(listenerCodes > 100)
     }
 
-    @Test func tableMemoryIsZeroFilledAndLargeTablesStartOnAHugePageBoundary() {
+    @Test(arguments: [TableMemory.Use.whole, .growing(initial: 8192)])
+    func tableMemoryIsZeroFilledWritableAndStartsOnAHugePageBoundary(use: TableMemory.Use) {
         for size in [64, 3 << 20] {
-            let memory = TableMemory(byteCount: size)
+            let memory = TableMemory(byteCount: size, use: use)
             defer { memory.release() }
             #expect(memory.byteCount >= size)
             let bytes = memory.base.bindMemory(to: UInt8.self, capacity: size)
             #expect((0..<size).allSatisfy { bytes[$0] == 0 })
-            if size >= 2 << 20 {
-                #expect(UInt(bitPattern: memory.base) % UInt(2 << 20) == 0)
-            }
+            #expect(UInt(bitPattern: memory.base) % UInt(2 << 20) == 0)
             bytes[size - 1] = 1  // the whole range is writable
         }
     }

@@ -28,7 +28,7 @@ import Musl
 ///
 /// Where `mmap` is refused, falls back to an ordinary zeroed allocation.
 struct TableMemory {
-    enum Use {
+    enum Use: Sendable {
         case whole
         case growing(initial: Int)
     }
