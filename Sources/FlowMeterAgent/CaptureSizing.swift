@@ -13,7 +13,7 @@ import FlowMeterCore
 /// of unknown speed (virtio often reports none; veth and tun report one that
 /// means nothing) counts as 1 Gbit/s. Each handle gets at least 1 MiB (four
 /// of libpcap's 256 KiB blocks) and at most `agent.buffer_size_max`. Drops
-/// are exported either way (`flowmeter_capture_drops_total`).
+/// are exported either way (`flowmeter_drops_total`).
 public enum CaptureSizing {
     public static let bytesPerGbit = 4 << 20
     public static let minimumBytes = 1 << 20
