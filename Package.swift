@@ -4,7 +4,7 @@ import PackageDescription
 // The targets are the architecture (docs/architecture.md): a hot-path core
 // that imports no Foundation, NIO, GRDB, Yams or Logging, and control-plane
 // targets that depend on it, never the other way. Dependencies are chosen for
-// their cold-build cost on a 2-core CI machine (../shared/docs/swift-notes.md).
+// their cold-build cost on a 2-core CI machine (BENCHMARKS.md, "Build costs").
 let v6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 
@@ -16,6 +16,7 @@ let package = Package(
         // For the Fuzz/ package's parser targets only.
         .library(name: "FlowMeterConfig", targets: ["FlowMeterConfig"]),
         .library(name: "FlowMeterAccounting", targets: ["FlowMeterAccounting"]),
+        .library(name: "FlowMeterStore", targets: ["FlowMeterStore"]),
         .library(name: "FlowMeterExport", targets: ["FlowMeterExport"]),
         .library(name: "FlowMeterTorControl", targets: ["FlowMeterTorControl"]),
         .library(name: "FlowMeterReports", targets: ["FlowMeterReports"]),

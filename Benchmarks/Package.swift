@@ -3,7 +3,7 @@ import PackageDescription
 
 // A separate package (as swift-nio does) so that `swift build` and `swift test`
 // of FlowMeter never compile package-benchmark (~80 CPU-s). ordo-one/benchmark
-// resolves here only with the MallocInterposer trait (../shared/docs/swift-notes.md).
+// resolves here only with the MallocInterposer trait (BENCHMARKS.md, "Build costs").
 //
 //   cd Benchmarks && swift package benchmark   # run and print
 //   scripts/check_allocations.sh                # gate: 0 allocations per packet

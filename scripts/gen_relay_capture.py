@@ -62,7 +62,7 @@ REASONS = [
     "pppoe_truncated", "ip_version_invalid", "ipv4_truncated", "ipv4_header_length_invalid",
     "ipv4_total_length_invalid", "ipv6_truncated", "ipv6_extension_truncated",
     "ipv6_extension_chain_too_long", "tcp_truncated", "tcp_header_length_invalid",
-    "udp_truncated", "fragment_first_not_seen", "empty_record",
+    "udp_truncated", "fragment_first_not_seen", "empty_record", "timestamp_invalid",
 ]
 PROTOCOLS = ["ipv4", "ipv6", "tcp", "udp", "icmp", "icmpv6"]
 

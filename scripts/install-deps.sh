@@ -8,11 +8,13 @@
 #                                    vnstat (the importer reads its database),
 #                                    victoria-metrics and prometheus-alertmanager
 #                                    (scripts/test_fleet.sh, the fleet and pool tests)
+#                                    debootstrap and systemd-container (scripts/test_systemd.sh
+#                                    boots Debian under systemd-nspawn), iputils-ping
 set -euo pipefail
 packages=(libpcap-dev libsqlite3-dev python3 pkg-config)
 if [ "${1:-}" = "--test" ]; then
   packages+=(tshark tcpreplay tcpdump prometheus iproute2 procps curl chromium tmux tor)
-  packages+=(vnstat victoria-metrics prometheus-alertmanager)
+  packages+=(vnstat victoria-metrics prometheus-alertmanager debootstrap systemd-container iputils-ping)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -2,8 +2,9 @@
 # Builds out/flowmeter_VERSION_ARCH.deb: a release binary with the Swift runtime
 # linked statically (so the package depends only on what dpkg-shlibdeps finds:
 # libc, libpcap, libsqlite3, ...), the systemd unit, /etc/flowmeter/flowmeter.yaml
-# as a conffile, the flowmeter system user, manual pages and shell completions
-# generated from the command definitions.
+# as a conffile, the flowmeter system user, manual pages (generated from the
+# command definitions, with FILES and EXAMPLES from packaging/man/), shell
+# completions and docs/ under /usr/share/doc/flowmeter/docs.
 #
 #   scripts/package.sh            build (about 9 min cold on 2 cores) and package
 #   FLOWMETER_SKIP_BUILD=1 ...    package the binary already built
@@ -111,6 +112,20 @@ for page in "$man"/*.1; do
     print unless /^\.Xr flowmeter-help /;' "$page"
   [ "$page" = "$man/${base//./-}.1" ] || mv "$page" "$man/${base//./-}.1"
 done
+# FILES (every page) and EXAMPLES (packaging/man/examples/PAGE.mdoc) go where
+# mdoc(7) puts them: before SEE ALSO, else before AUTHORS.
+for page in "$man"/*.1; do
+  base=$(basename "$page" .1)
+  extra=packaging/man/FILES.mdoc
+  [ -f "packaging/man/examples/$base.mdoc" ] && extra="$extra packaging/man/examples/$base.mdoc"
+  # shellcheck disable=SC2086  # two file names at most, no spaces
+  cat $extra > "$work/extra.mdoc"
+  EXTRA="$work/extra.mdoc" perl -i -ne '
+    BEGIN { local $/; open my $f, "<", $ENV{EXTRA} or die; $extra = <$f>; }
+    if (!$done && /^\.Sh "?(SEE ALSO|AUTHORS)"?/) { print $extra; $done = 1 }
+    print;
+    END { die "no SEE ALSO or AUTHORS section\n" unless $done }' "$page"
+done
 gzip -9n "$man"/*.1
 
 # Completion scripts are sourced, not run: the #! line argument-parser writes goes.
@@ -122,6 +137,13 @@ gzip -9n "$man"/*.1
 doc="$root/usr/share/doc/flowmeter"
 install -m 0644 README.md "$doc/README.md"
 gzip -9n "$doc/README.md"          # policy 12.3: documentation over 4 kB is compressed
+# The documents --help, the manual pages and the README name as docs/NAME.md,
+# at the same place relative to the README.
+install -d "$doc/docs"
+install -m 0644 docs/*.md "$doc/docs/"
+for f in "$doc"/docs/*.md; do
+  [ "$(stat -c %s "$f")" -le 4096 ] || gzip -9n "$f"
+done
 install -m 0644 packaging/debian/copyright "$doc/copyright"
 install -m 0644 packaging/debian/changelog "$doc/changelog.Debian"
 gzip -9n "$doc/changelog.Debian"

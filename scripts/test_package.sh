@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Installs the package built by scripts/package.sh, runs the installed unit's
-# ExecStart inside a network namespace of its own, scrapes it, then purges the
-# package and checks that nothing of it is left. Needs root, iproute2, curl,
-# ping. Every wait is bounded; everything started here is stopped by its PID.
+# Installs the package built by scripts/package.sh, checks its files (manual
+# pages with FILES and EXAMPLES, every docs/NAME.md they name installed), runs
+# the installed unit's ExecStart as the unit's User= with its ambient
+# CAP_NET_RAW inside a network namespace of its own, scrapes it, then purges
+# the package and checks that nothing of it is left. Needs root, iproute2,
+# curl, ping. Every wait is bounded; everything started here is stopped by its
+# PID. (scripts/test_systemd.sh runs the unit under a real systemd.)
 #
 #   scripts/test_package.sh [out/flowmeter_VERSION_ARCH.deb]
 #
@@ -82,13 +85,37 @@ if command -v systemd-analyze >/dev/null; then
     fail "systemd-analyze verify (above)"
 fi
 
-# --- Run the unit's ExecStart in a namespace ------------------------------------------
+# Every docs/NAME.md that --help or a manual page names is installed.
+names=$( { for page in /usr/share/man/man1/flowmeter*.1.gz; do zcat "$page"; done
+           /usr/bin/flowmeter --help
+           for c in $(/usr/bin/flowmeter --help | awk '/^SUBCOMMANDS:/ { s = 1; next } s && /^  [a-z]/ { print $1 }'); do
+             /usr/bin/flowmeter "$c" --help 2>/dev/null || true
+           done; } | grep -o 'docs/[a-z-]*\.md' | sort -u)
+for name in $names; do
+  [ -e "/usr/share/doc/flowmeter/$name" ] || [ -e "/usr/share/doc/flowmeter/$name.gz" ] ||
+    fail "$name is named in --help or a manual page but not installed under /usr/share/doc/flowmeter"
+done
+ok "every document --help and the manual pages name is installed ($(echo "$names" | wc -w) names)"
+for page in /usr/share/man/man1/flowmeter*.1.gz; do
+  zcat "$page" | grep -q '^\.Sh FILES' || fail "$(basename "$page"): no FILES section"
+done
+for page in flowmeter flowmeter-run flowmeter-report flowmeter-forecast flowmeter-check flowmeter-import; do
+  zcat "/usr/share/man/man1/$page.1.gz" | grep -q '^\.Sh EXAMPLES' || fail "$page(1): no EXAMPLES section"
+done
+[ "$(zcat /usr/share/man/man1/flowmeter-check.1.gz | grep -c -- '--version')" -le 2 ] ||
+  fail "flowmeter-check(1) names --version more than once in its synopsis and options"
+
+# --- Run the unit's ExecStart in a namespace, as the unit does ------------------------------
 exec_start=$(sed -n 's/^ExecStart=//p' /usr/lib/systemd/system/flowmeter.service)
-[ -n "$exec_start" ] || fail "no ExecStart in the unit"
-# The shipped config names no interface and no relay, so the agent would have
-# nothing to capture: add the documented -i for the namespace's veth.
+unit_user=$(sed -n 's/^User=//p' /usr/lib/systemd/system/flowmeter.service)
+[ -n "$exec_start" ] && [ -n "$unit_user" ] || fail "no ExecStart or User in the unit"
+# The shipped config names no interface, so the agent would capture on the
+# namespace's interfaces anyway; -i makes the test's veth the one.
 read -r -a command <<< "$exec_start"
 command+=(-i fmpkg1)
+# User= and AmbientCapabilities=CAP_NET_RAW, with the user's groups, as systemd starts it.
+command=(setpriv --reuid="$unit_user" --regid="$unit_user" --init-groups --inh-caps=+net_raw --ambient-caps=+net_raw
+         env STATE_DIRECTORY=/var/lib/flowmeter "${command[@]}")
 echo "running: ip netns exec $ns ${command[*]}"
 
 ip netns add "$ns"
@@ -113,7 +140,8 @@ done
 if [ "$up" -eq 1 ]; then
   ok "agent serves /metrics"
   agent_child=$(pgrep -P "$agent_pid" | head -1 || true)
-  [ -n "$agent_child" ] && echo "agent runs as: $(ps -o user= -p "$agent_child")"
+  runs_as=$(ps -o user= -p "$agent_child" 2>/dev/null | tr -d ' ' || true)
+  [ "$runs_as" = "$unit_user" ] && ok "agent runs as $runs_as" || fail "agent runs as '$runs_as', not $unit_user"
   ip netns exec "$peer_ns" ping -c 5 -i 0.2 -W 1 10.213.77.1 >/dev/null && ok "ping across the veth" || fail "ping"
   sleep 0.5   # one TPACKET_V3 block timeout (100 ms) and then some
   metrics=$(scrape metrics)

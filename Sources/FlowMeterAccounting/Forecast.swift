@@ -262,7 +262,7 @@ public enum QuotaForecaster {
         return nil
     }
 
-    /// vnstat's estimate (`getestimates()`, tor-accounting.md §6.1):
+    /// vnstat's estimate (`getestimates()`, docs/tor-facts.md §6.1):
     /// floor(bytes ÷ elapsed seconds) × period length, per direction.
     public static func vnstatEstimate(bytes: UInt64, elapsedSeconds: Int, periodSeconds: Int) -> UInt64 {
         guard elapsedSeconds > 0 else { return 0 }

@@ -38,7 +38,7 @@ public struct QuotaUsage: Sendable, Equatable {
 }
 
 /// What Tor does with its stored counters when it starts (or re-reads its
-/// configuration) — `configure_accounting()`, tor-accounting.md §1.3.
+/// configuration) — `configure_accounting()`, docs/tor-facts.md §1.3.
 public enum IntervalContinuity: Sendable, Equatable {
     /// No stored interval: start a new one.
     case noStoredInterval

@@ -10,7 +10,7 @@ import Foundation
 /// proportion to its traffic over the last 24 hours.
 public struct RateAdvice: Sendable, Equatable {
     /// Tor refuses a relay's RelayBandwidthRate below 75 KBytes
-    /// (`ROUTER_REQUIRED_MIN_BANDWIDTH`, 76800 bytes/s).
+    /// (`RELAY_REQUIRED_MIN_BANDWIDTH`, 76800 bytes/s; docs/tor-facts.md §1.5).
     public static let torMinimum: UInt64 = 76_800
 
     /// Bytes/s per direction, as Tor applies RelayBandwidthRate.

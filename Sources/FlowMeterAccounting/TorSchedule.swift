@@ -97,7 +97,7 @@ public struct TorScheduleReport: Sendable, Equatable {
     public var rateSource: String
 }
 
-/// Tor's hibernation arithmetic, reproduced (tor-accounting.md §2.3–2.5).
+/// Tor's hibernation arithmetic, reproduced (docs/tor-facts.md §2.3–2.5).
 public enum TorSchedule {
     static let minTimeForMeasurement: UInt64 = 1800
     static let softLimitBytes: UInt64 = 500 * 1024 * 1024

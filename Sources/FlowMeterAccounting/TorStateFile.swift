@@ -5,7 +5,7 @@ import Foundation
 // keys, the DataDirectory `fingerprint` file, and tor's time and interval text.
 // The schedule arithmetic that uses them is in TorSchedule.swift.
 
-/// The Accounting* keys of a tor `state` file (tor-accounting.md §2.8). Byte
+/// The Accounting* keys of a tor `state` file (docs/tor-facts.md §2.8). Byte
 /// counts there are rounded up to 1 KiB by Tor.
 public struct TorAccountingState: Sendable, Equatable {
     public var intervalStart: Date?
@@ -29,29 +29,59 @@ public struct TorAccountingState: Sendable, Equatable {
     }
 
     /// Parses a state file's text; other keys are ignored, a malformed
-    /// Accounting* value throws naming the line.
+    /// Accounting* value throws naming the line. Lines may end in LF or CRLF.
+    /// One pass over the bytes: a 50 MB line costs what reading it costs, and
+    /// no value longer than tor ever writes is parsed (or echoed).
     public init(stateFile text: String) throws {
         self.init()
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespaces)
-            if line.hasPrefix("LastWritten ") {
-                lastWritten = TorTime.parse(line.dropFirst("LastWritten ".count).trimmingCharacters(in: .whitespaces))
+        var n = 0
+        for raw in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            n += 1
+            let line = Self.trimmed(raw)
+            if line.starts(with: "LastWritten ".utf8), line.count <= Self.longestValue {
+                lastWritten = TorTime.parse(String(decoding: Self.trimmed(line.dropFirst("LastWritten ".utf8.count)), as: UTF8.self))
                 continue
             }
-            guard line.hasPrefix("Accounting"), let sp = line.firstIndex(where: { $0 == " " || $0 == "\t" }) else { continue }
-            let key = String(line[..<sp]), value = line[sp...].trimmingCharacters(in: .whitespaces)
-            func fail() -> TorStateError { TorStateError("state line \(n + 1): cannot read \(key) '\(value)'") }
-            switch key {
-            case "AccountingIntervalStart": guard let d = TorTime.parse(value) else { throw fail() }; intervalStart = d
-            case "AccountingSoftLimitHitAt": guard let d = TorTime.parse(value) else { throw fail() }; softLimitHitAt = d
-            case "AccountingBytesReadInInterval": bytesRead = try memunit(value, fail)
-            case "AccountingBytesWrittenInInterval": bytesWritten = try memunit(value, fail)
-            case "AccountingBytesAtSoftLimit": bytesAtSoftLimit = try memunit(value, fail)
-            case "AccountingExpectedUsage": expectedUsage = try memunit(value, fail)
-            case "AccountingSecondsActive": guard let s = TorTime.parseInterval(value) else { throw fail() }; secondsActive = s
-            case "AccountingSecondsToReachSoftLimit": guard let s = TorTime.parseInterval(value) else { throw fail() }; secondsToReachSoftLimit = s
-            default: continue
+            guard line.starts(with: "Accounting".utf8), let sp = line.firstIndex(where: Self.isBlank),
+                  line.distance(from: line.startIndex, to: sp) <= Self.longestValue else { continue }
+            let key = String(decoding: line[..<sp], as: UTF8.self)
+            guard Self.keys.contains(key) else { continue }
+            let valueBytes = Self.trimmed(line[sp...])
+            guard valueBytes.count <= Self.longestValue else {
+                throw TorStateError("state line \(n): \(key) holds a \(valueBytes.count)-byte value; tor never writes one that long")
             }
+            try set(key, String(decoding: valueBytes, as: UTF8.self), line: n)
+        }
+    }
+
+    /// The keys read; every other line is skipped unparsed.
+    static let keys: Set<String> = ["AccountingIntervalStart", "AccountingSoftLimitHitAt", "AccountingBytesReadInInterval",
+                                    "AccountingBytesWrittenInInterval", "AccountingBytesAtSoftLimit", "AccountingExpectedUsage",
+                                    "AccountingSecondsActive", "AccountingSecondsToReachSoftLimit"]
+    /// Longer than any value tor writes ("18446744073709551615", "2026-11-01 00:00:00", "10 hours").
+    static let longestValue = 64
+
+    static func isBlank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0D }
+
+    static func trimmed(_ s: Substring.UTF8View) -> Substring.UTF8View {
+        var s = s
+        while let f = s.first, isBlank(f) { s.removeFirst() }
+        while let l = s.last, isBlank(l) { s.removeLast() }
+        return s
+    }
+
+    private mutating func set(_ key: String, _ value: String, line n: Int) throws {
+        func fail() -> TorStateError { TorStateError("state line \(n): cannot read \(key) '\(value)'") }
+        switch key {
+        case "AccountingIntervalStart": guard let d = TorTime.parse(value) else { throw fail() }; intervalStart = d
+        case "AccountingSoftLimitHitAt": guard let d = TorTime.parse(value) else { throw fail() }; softLimitHitAt = d
+        case "AccountingBytesReadInInterval": bytesRead = try memunit(value, fail)
+        case "AccountingBytesWrittenInInterval": bytesWritten = try memunit(value, fail)
+        case "AccountingBytesAtSoftLimit": bytesAtSoftLimit = try memunit(value, fail)
+        case "AccountingExpectedUsage": expectedUsage = try memunit(value, fail)
+        case "AccountingSecondsActive": guard let s = TorTime.parseInterval(value) else { throw fail() }; secondsActive = s
+        case "AccountingSecondsToReachSoftLimit": guard let s = TorTime.parseInterval(value) else { throw fail() }; secondsToReachSoftLimit = s
+        default: return
         }
     }
 
@@ -114,8 +144,11 @@ public enum TorTime {
         let parts = s.split(whereSeparator: { $0 == "-" || $0 == " " || $0 == ":" }).map { Int($0) }
         guard parts.count == 6 || parts.count == 5, parts.allSatisfy({ $0 != nil }) else { return nil }
         let v = parts.map { $0! }
-        guard (1...12).contains(v[1]), (1...31).contains(v[2]), (0...23).contains(v[3]), (0...59).contains(v[4]) else { return nil }
+        // Years beyond four digits would overflow the day arithmetic below.
+        guard (1...9999).contains(v[0]), (1...12).contains(v[1]), (1...31).contains(v[2]), (0...23).contains(v[3]),
+              (0...59).contains(v[4]) else { return nil }
         let sec = v.count == 6 ? v[5] : 0
+        guard (0...60).contains(sec) else { return nil }
         let days = LocalTime.dayNumber(year: v[0], month: v[1], day: v[2])
         return Date(timeIntervalSince1970: TimeInterval(days * 86_400 + v[3] * 3600 + v[4] * 60 + sec))
     }
@@ -127,6 +160,7 @@ public enum TorTime {
         let t = text.trimmingCharacters(in: .whitespaces)
         let digits = t.prefix { $0.isASCII && $0.isNumber }
         guard let n = UInt64(digits), let m = units[t.dropFirst(digits.count).trimmingCharacters(in: .whitespaces).lowercased()] else { return nil }
-        return n * m
+        let (seconds, overflow) = n.multipliedReportingOverflow(by: m)
+        return overflow ? nil : seconds
     }
 }

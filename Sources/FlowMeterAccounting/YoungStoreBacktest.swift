@@ -5,7 +5,7 @@ import Foundation
 /// each projection instant, with or without an import of what came before
 /// (as `flowmeter import` of vnstat's database gives it), against vnstat's
 /// formula with the same history (`getestimates()`: a database created in
-/// the period projects from its creation, tor-accounting.md §6.1).
+/// the period projects from its creation, docs/tor-facts.md §6.1).
 public enum YoungStoreBacktest {
     public struct Result: Sendable {
         public var age: TimeInterval

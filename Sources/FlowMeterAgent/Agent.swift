@@ -46,11 +46,14 @@ public enum AgentError: Error, CustomStringConvertible {
     case privileges(PrivilegeError)
     case stateDirectory(path: String, reason: String)
     case store(path: String, reason: String)
+    /// The final counts could not be written to the store at stop.
+    case finalCountsNotStored(packets: UInt64, keptIn: String?)
 
     public var description: String {
         switch self {
         case .noInterfaces:
-            return "no interface to capture: none carries a configured address; name them with -i or agent.interfaces"
+            return "no interface to capture: none carries a configured address, and this host has no address but loopback "
+                + "and no default route; name them with -i or agent.interfaces"
         case .noSuchInterface(let missing, let available):
             return "no such interface: \(missing.joined(separator: ", ")); this host has \(available.joined(separator: ", "))"
         case .missingCapability(let cap):
@@ -61,6 +64,10 @@ public enum AgentError: Error, CustomStringConvertible {
         case .stateDirectory(let p, let r): return "state directory \(p): \(r)"
         case .store(let p, let r):
             return "accounting store \(p): \(r) (set store.path, fix the directory's owner, or run with --no-db to keep no history)"
+        case .finalCountsNotStored(let packets, let file?):
+            return "the final counts (\(packets) packets) could not be written to the accounting store; they are kept in \(file) and the next start merges them"
+        case .finalCountsNotStored(let packets, nil):
+            return "the final counts (\(packets) packets) could not be written to the accounting store nor to a spill file: they are lost"
         }
     }
 }
@@ -74,18 +81,18 @@ public enum AgentError: Error, CustomStringConvertible {
 /// check the named interfaces exist and CAP_NET_RAW is held, open capture
 /// handles and read the token file as root → bind the listener → make and
 /// hand over the state directory, drop to `user` keeping CAP_NET_RAW → open
-/// the store → start capture threads → wait for signals → stop threads →
-/// write final counters. Everything before the capture threads start stops
-/// the start with an `AgentError` naming the cause.
+/// the store → log "serving" → start capture threads → wait for signals →
+/// stop threads → write final counters. Everything before the capture
+/// threads start stops the start with an `AgentError` naming the cause.
 public final class Agent: @unchecked Sendable {
     // @unchecked Sendable — Safe: mutable state is behind `state` (a Mutex);
     // the rest is immutable after init or itself Sendable.
     public typealias Loader = @Sendable () throws -> AgentConfiguration
 
-    private let logger: Logger
+    let logger: Logger
     private let loader: Loader
     private let clock: LiveClock
-    private let initial: AgentConfiguration
+    let initial: AgentConfiguration
     private let slot: GenerationSlot
     private let workers: [CaptureWorker]
     private let interfaceDrops: InterfaceDropCounter
@@ -131,6 +138,7 @@ public final class Agent: @unchecked Sendable {
         let selection = InterfaceSelection.choose(explicit: s.interfaces, addresses: configuration.model.allLocalAddresses, sysfs: sysfs)
         for w in selection.warnings { logger.warning("\(w)") }
         guard !selection.interfaces.isEmpty else { throw .noInterfaces }
+        for n in selection.notices(relayCount: configuration.model.relays.count) { logger.notice("\(n)") }
         interfaces = selection.interfaces
         // Fanout is the default layout (BENCHMARKS.md, "Live capture"): on the
         // 2-core machine measured at ~1 M pps, fanout dropped nothing while one
@@ -174,6 +182,11 @@ public final class Agent: @unchecked Sendable {
     /// Runs until SIGTERM or SIGINT (or `requestStop`); returns when the
     /// final counters are written.
     public func run(handleSignals: Bool = true) throws(AgentError) -> StatusDocument {
+        // First: a SIGTERM while starting (systemctl stop right after start)
+        // is a stop request the wait below sees, never lost.
+        let sources = handleSignals ? installSignalHandlers() : []
+        defer { for src in sources { src.cancel() } }
+        Self.leaveRaisedPriority()
         var (opened, token) = try openAsRoot()
         let server = try listen(token: token)
         defer { server.close() }
@@ -184,11 +197,12 @@ public final class Agent: @unchecked Sendable {
             for w in workers { w.stop() }
             throw error
         }
+        logServing(server)
         let ticker = count(&opened)
-        let sources = handleSignals ? installSignalHandlers() : []
         stopRequested.wait()
-        for src in sources { src.cancel() }
-        return stop(ticker)
+        let final = stop(ticker)
+        if let finalWriteFailure { throw finalWriteFailure }
+        return final
     }
 
     /// 1. As root: capture handles and the token file. Without CAP_NET_RAW
@@ -215,6 +229,8 @@ public final class Agent: @unchecked Sendable {
         let s = initial.settings
         let endpoint = HTTPEndpoint(
             access: .init(policy: s.accessPolicy, token: token),
+            // The handlers read what the ticker and the store's read queue
+            // published last: none of them waits on the store.
             metrics: { [self] in
                 var r = reading()
                 r.quotas = quotas(r)
@@ -243,39 +259,13 @@ public final class Agent: @unchecked Sendable {
             for w in workers { w.stop() }
             throw .listen(address: address, reason: "cannot listen (\(error))")
         }
-        logger.info("serving /metrics, /api/v1/status and the dashboard at / on \(s.listenHost):\(server.boundPort), access: \(s.accessPolicy)")
         return server
     }
 
-    /// 3. Least privilege, before any capture thread exists. The state
-    /// directory is made (systemd makes it for the unit) and handed over first.
-    private func dropPrivileges() throws(AgentError) {
-        if let dir = initial.stateDirectory, !FileManager.default.fileExists(atPath: dir) {
-            // Parents with the usual mode (they are /var/lib in practice); the directory itself 0750.
-            let parent = (dir as NSString).deletingLastPathComponent
-            try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-            guard mkdir(dir, 0o750) == 0 || errno == EEXIST else {
-                throw .stateDirectory(path: dir, reason: "cannot be created (\(errnoDescription(errno)))")
-            }
-        }
-        guard let user = initial.settings.user else { return }
-        let account: PrivilegeDrop.Account
-        do throws(PrivilegeError) {
-            account = try PrivilegeDrop.lookUp(user: user)
-        } catch {
-            throw .privileges(error)
-        }
-        // Checked before it is chowned: a link, a stranger's or a world-writable directory is refused.
-        if let dir = initial.stateDirectory,
-           let refusal = StateDirectoryHandover.handOver(dir, uid: account.uid, gid: account.gid, user: user) {
-            throw .stateDirectory(path: dir, reason: refusal)
-        }
-        do throws(PrivilegeError) {
-            try PrivilegeDrop.drop(to: account)
-        } catch {
-            throw .privileges(error)
-        }
-        logger.info("running as \(user) with CAP_NET_RAW only")
+    /// Said once the store is open too, so "serving" means the start succeeded.
+    private func logServing(_ server: MetricsServer) {
+        let s = initial.settings
+        logger.info("serving /metrics, /api/v1/status and the dashboard at / on \(s.listenHost):\(server.boundPort), access: \(s.accessPolicy)")
     }
 
     /// 3b. The accounting store, as the agent's user. One that cannot be
@@ -288,7 +278,7 @@ public final class Agent: @unchecked Sendable {
         }
         do {
             let opened = try AgentStore(path: path, configuration: initial.storeConfiguration, labels: initial.model.relayLabels,
-                                        quotas: initial.quotas, logger: logger)
+                                        quotas: initial.quotas, spillDirectory: initial.stateDirectory, logger: logger)
             store.withLock { $0 = opened }
         } catch let e as StoreError {
             throw .store(path: path, reason: Self.storeReason(e, path: path))
@@ -317,7 +307,11 @@ public final class Agent: @unchecked Sendable {
             let (r, now) = (reading(), Date())
             surges.tick(r, now: now)
             dashboard.observe(r, now: now)
-            store.withLock { $0 }?.tick(r, now: now, surges: surges)
+            let current = store.withLock { $0 }
+            current?.tick(r, now: now, surges: surges)
+            current?.refreshReads(now: now, torControl: r.torControl) { [dashboard] quotas in
+                dashboard.refresh(quotas: quotas, now: now)
+            }
         }
         ticker.resume()
         startTorControl()
@@ -335,11 +329,20 @@ public final class Agent: @unchecked Sendable {
         ticker.cancel()
         torControl.withLock { $0?.stop() }
         let finalReading = reading()
-        store.withLock { $0 }?.close(finalReading, now: Date(), surges: surges)
+        let written = store.withLock { $0 }?.close(finalReading, now: Date(), surges: surges) ?? .stored
         let final = StatusDocument(finalReading)
         writeFinal(final)
+        switch written {
+        case .stored: break
+        case .spilled(let file, let packets): finalWriteFailure = .finalCountsNotStored(packets: packets, keptIn: file)
+        case .lost(let packets, _): finalWriteFailure = .finalCountsNotStored(packets: packets, keptIn: nil)
+        }
         return final
     }
+
+    /// Set by `stop` when the final counts did not reach the store: `run`
+    /// throws it after the status is written, so the exit status says so.
+    private var finalWriteFailure: AgentError?
 
     public func requestStop() { stopRequested.signal() }
 
@@ -407,10 +410,10 @@ public final class Agent: @unchecked Sendable {
     }
 
     /// The quotas every view shows (metrics, status, dashboard, and `top`
-    /// through the status): one evaluation, cached by the store, with each
-    /// relay's own figures where its tor answers on the control port.
+    /// through the status): the store's last evaluation, with tor's latest
+    /// bytes where its control port answers. Never waits on the store.
     private func quotas(_ r: AgentReading) -> [QuotaStatus] {
-        store.withLock { $0 }?.quotaStatuses(now: Date(), torControl: r.torControl) ?? []
+        store.withLock { $0 }?.quotaStatuses(torControl: r.torControl) ?? []
     }
 
     /// Polls tor's control ports, as the agent's user (the cookie must be readable by it).

@@ -9,18 +9,39 @@ public struct InterfaceSelection: Sendable, Equatable {
     public var interfaces: [String]
     /// Targets left out because a lower device already sees their packets.
     public var warnings: [String]
+    public var basis: Basis
+
+    /// Why these interfaces.
+    public enum Basis: Sendable, Equatable {
+        /// `-i` or `agent.interfaces`.
+        case named
+        /// They carry a configured address.
+        case configuredAddresses
+        /// No configured address is on any interface (or none is configured):
+        /// the host's own interfaces (`HostInterfaces`). `unmatched` lists
+        /// configured addresses no interface carries.
+        case hostTraffic(unmatched: [IPAddress])
+    }
 
     /// The explicit list when one is given; else the interfaces that carry
-    /// the configured addresses. Then overlapping targets (a VLAN, bridge or
-    /// bond and the device below it) are reduced to the lower device, so each
-    /// packet is counted once, at one defined point: the lower device sees
-    /// the upper one's traffic (VLAN-tagged, which the decoder strips).
-    public static func choose(explicit: [String], addresses: [IPAddress],
-                              sysfs: SysfsNet = SysfsNet()) -> InterfaceSelection {
+    /// the configured addresses; else, so that an unconfigured host still
+    /// counts and never fails to start, the host's own interfaces. Then
+    /// overlapping targets (a VLAN, bridge or bond and the device below it)
+    /// are reduced to the lower device, so each packet is counted once, at
+    /// one defined point: the lower device sees the upper one's traffic
+    /// (VLAN-tagged, which the decoder strips).
+    public static func choose(explicit: [String], addresses: [IPAddress], sysfs: SysfsNet = SysfsNet(),
+                              host: () -> HostInterfaces = { HostInterfaces.current() }) -> InterfaceSelection {
         var chosen = explicit
+        var basis = Basis.named
         var warnings: [String] = []
         if chosen.isEmpty {
             chosen = sysfs.interfacesCarrying(addresses)
+            basis = .configuredAddresses
+        }
+        if chosen.isEmpty && explicit.isEmpty {
+            chosen = host().interfaces
+            basis = .hostTraffic(unmatched: addresses)
         }
         var unique: [String] = []
         for name in chosen where !unique.contains(name) { unique.append(name) }
@@ -33,7 +54,7 @@ public struct InterfaceSelection: Sendable, Equatable {
             }
             kept.append(name)
         }
-        return InterfaceSelection(interfaces: kept, warnings: warnings)
+        return InterfaceSelection(interfaces: kept, warnings: warnings, basis: basis)
     }
 }
 
@@ -96,22 +117,25 @@ public struct SysfsNet: Sendable {
         while let ifa = p {
             defer { p = ifa.pointee.ifa_next }
             guard let sa = ifa.pointee.ifa_addr else { continue }
-            var address: IPAddress? = nil
-            if sa.pointee.sa_family == sa_family_t(AF_INET) {
-                let v = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr }
-                address = IPAddress(ipv4: UInt32(bigEndian: v))
-            } else if sa.pointee.sa_family == sa_family_t(AF_INET6) {
-                var a6 = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
-                var buf = [CChar](repeating: 0, count: 64)
-                if inet_ntop(AF_INET6, &a6, &buf, 64) != nil {
-                    // Safe: inet_ntop NUL-terminates within the INET6_ADDRSTRLEN-sized buffer.
-                    address = buf.withUnsafeBufferPointer { IPAddress(parsing: String(cString: $0.baseAddress!)) }
-                }
-            }
+            let address = Self.address(sa)
             let name = String(cString: ifa.pointee.ifa_name)
             if let address, addresses.contains(address), !out.contains(name) { out.append(name) }
         }
         return out
+    }
+
+    /// An AF_INET or AF_INET6 socket address as an `IPAddress`; nil for other families.
+    static func address(_ sa: UnsafeMutablePointer<sockaddr>) -> IPAddress? {
+        if sa.pointee.sa_family == sa_family_t(AF_INET) {
+            let v = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr }
+            return IPAddress(ipv4: UInt32(bigEndian: v))
+        }
+        guard sa.pointee.sa_family == sa_family_t(AF_INET6) else { return nil }
+        var a6 = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+        var buf = [CChar](repeating: 0, count: 64)
+        guard inet_ntop(AF_INET6, &a6, &buf, 64) != nil else { return nil }
+        // Safe: inet_ntop NUL-terminates within the INET6_ADDRSTRLEN-sized buffer.
+        return buf.withUnsafeBufferPointer { IPAddress(parsing: String(cString: $0.baseAddress!)) }
     }
 }
 

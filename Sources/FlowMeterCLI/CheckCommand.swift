@@ -39,7 +39,8 @@ struct CheckCommand: ParsableCommand {
     var maxAge: String?
     @Option(name: [.customShort("t"), .long], help: ArgumentHelp("Give up with UNKNOWN after this many seconds.", valueName: "SECONDS"))
     var timeout: Int = 10
-    @Flag(name: [.customShort("V"), .customLong("version")], help: "Print the version and exit.") var showVersion = false
+    /// `-V` as monitoring plugins have it; `--version` is every command's.
+    @Flag(name: .customShort("V"), help: "Print the version and exit (as --version).") var showVersion = false
 
     /// The longest --timeout: a monitoring system waits seconds, not days.
     static let longestTimeout = 86_400

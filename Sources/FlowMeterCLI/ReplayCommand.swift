@@ -65,21 +65,21 @@ struct ReplayCommand: ParsableCommand {
             }
             if let e = accumulator?.openError { Diagnostics.error("\(db): \(e); counting in memory and retrying") }
         }
-        var files = files
+        var plan = ReplayImports.Plan(files: files, skipping: [])
         if let accumulator, let db {
-            do { files = try ReplayImports.select(files, accumulator: accumulator, db: db) } catch {
+            do { plan = try ReplayImports.select(files, accumulator: accumulator, db: db) } catch {
                 Diagnostics.error("\(db): \(error)")
                 throw ExitCode(2)
             }
-            if files.isEmpty { try? accumulator.close(); return }
+            if plan.files.isEmpty { try? accumulator.close(); return }
         }
         let progress: ((String, OfflineCapture, ReadTotals) -> Void)? = progressLine.map { p in
             { path, capture, totals in p.update(path: path, capture: capture, totals: totals) }
         }
         let clock = accumulator.map(BucketClock.init(accumulator:))
-        let engine = ReplayEngine.replay(files: files, model: loaded.model, workers: workers,
+        let engine = ReplayEngine.replay(files: plan.files, model: loaded.model, workers: workers,
                                          flowTableCapacity: flowTableCapacity, reader: reader, clock: clock,
-                                         progress: progress)
+                                         skipping: plan.skipping, progress: progress)
         let result = engine.replay
         let report = ReplayReport(engine)
         progressLine?.clear()

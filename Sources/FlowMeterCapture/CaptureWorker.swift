@@ -48,9 +48,9 @@ public final class CaptureWorker: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     static let keptGaps = 32
 
-    /// `initial` is the handle opened before privileges were dropped, or nil
-    /// when opening failed (then `initialError` says why and a gap is open
-    /// from the start).
+    /// The handle is opened later, by `openInitialHandle()` before privileges
+    /// are dropped; when that fails, `start(with:)` opens a gap from the
+    /// start with the reason.
     public init(interface: String, index: Int, options: LiveCaptureOptions, fanoutGroup: UInt16?,
                 slot: GenerationSlot, pipeline: EnginePipeline? = nil, clock: LiveClock = .system,
                 onStateChange: (@Sendable (CaptureStateChange) -> Void)? = nil) {

@@ -6,7 +6,7 @@ import Foundation
 /// Two grammars, because the same letters mean different things to Tor and to
 /// a hosting provider (docs/quotas.md, "Units"):
 /// - `parseTor` is Tor's own `config_parse_units` with `memory_units[]`: every
-///   unit is a power of two and "GB" means 2^30 (tor-accounting.md §1.1).
+///   unit is a power of two and "GB" means 2^30 (docs/tor-facts.md §1.1).
 /// - `parseLimit` (quota limits from `--quota` and the config file) accepts only
 ///   spellings that cannot be misread: IEC binary (`GiB`), Tor's long words
 ///   (`GBytes`, `gigabytes`, `GBits`, which exist only in Tor's vocabulary) and

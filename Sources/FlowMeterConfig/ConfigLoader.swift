@@ -60,7 +60,8 @@ public enum ConfigLoader {
     }
 
     /// The named torrc files, else the layout's relays. A named file that is
-    /// also a layout path gets that layout's defaults (name, DataDirectory).
+    /// also a layout path gets that layout's defaults (name, DataDirectory,
+    /// the defaults torrc Debian's service reads before it).
     public static func torInstances(_ torrcs: [String], layout: DebianTorLayout?) throws(ConfigError) -> ([TorInstance], [String]) {
         guard !torrcs.isEmpty else { return try layout?.relays() ?? ([], []) }
         let known = layout?.candidates() ?? []
@@ -69,7 +70,7 @@ public enum ConfigLoader {
         for path in torrcs {
             let c = known.first { $0.torrc == path }
             let (relay, w) = try Torrc.relay(from: path, defaultName: c?.name,
-                                             defaultDataDirectory: c?.dataDirectory)
+                                             defaultDataDirectory: c?.dataDirectory, defaults: c?.defaults)
             warnings += w
             out.append(relay)
         }

@@ -23,12 +23,20 @@ public enum Torrc {
     /// Builds the relay instance a torrc describes. Without `Nickname` it is
     /// labelled `defaultName` (else the file name without extension); without
     /// `DataDirectory`, tor's default for this layout is `defaultDataDirectory`.
-    public static func relay(from path: String, defaultName: String? = nil,
-                             defaultDataDirectory: String? = nil) throws(ConfigError) -> (TorInstance, [String]) {
+    /// `defaults` is read first and overridden by the torrc, as tor reads
+    /// `--defaults-torrc FILE -f TORRC` (`layered`).
+    public static func relay(from path: String, defaultName: String? = nil, defaultDataDirectory: String? = nil,
+                             defaults: TorrcDefaults? = nil) throws(ConfigError) -> (TorInstance, [String]) {
         let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         var builder = RelayBuilder(name: defaultName ?? (base.isEmpty ? "relay" : base), source: path)
         builder.relay.dataDirectory = defaultDataDirectory
-        let all = try entries(of: path)
+        var layers: [[TorrcEntry]] = []
+        if let defaults {
+            var reader = TorrcReader()
+            layers.append(try reader.entries(of: defaults.path, replacing: defaults.instanceName.map { [("@@NAME@@", $0)] } ?? []))
+        }
+        layers.append(try entries(of: path))
+        let all = layered(layers)
         for e in all { try builder.apply(e) }
         var (relay, warnings) = builder.finish()
         try readTorView(all, into: &relay, warnings: &warnings)

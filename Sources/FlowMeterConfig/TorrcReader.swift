@@ -28,13 +28,16 @@ public struct TorrcReader {
 
     public init() {}
 
-    /// All entries of `path`, includes expanded in place.
-    public mutating func entries(of path: String) throws(ConfigError) -> [TorrcEntry] {
-        try entries(of: path, level: 1)
+    /// All entries of `path`, includes expanded in place. `replacing` is
+    /// applied to the text of `path` itself (not of what it includes), as
+    /// Debian's tor@.service applies `sed s/@@NAME@@/NAME/g` to its defaults.
+    public mutating func entries(of path: String, replacing: [(String, String)] = []) throws(ConfigError) -> [TorrcEntry] {
+        try entries(of: path, level: 1, replacing: replacing)
     }
 
-    private mutating func entries(of path: String, level: Int) throws(ConfigError) -> [TorrcEntry] {
-        let text = try read(path)
+    private mutating func entries(of path: String, level: Int, replacing: [(String, String)] = []) throws(ConfigError) -> [TorrcEntry] {
+        var text = try read(path)
+        for (pattern, value) in replacing { text = text.replacingOccurrences(of: pattern, with: value) }
         var out: [TorrcEntry] = []
         for line in Self.logicalLines(text) {
             let (keyword, value) = line.split

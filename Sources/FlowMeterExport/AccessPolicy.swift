@@ -6,7 +6,7 @@ import FlowMeterReports
 /// MetricsPortPolicy: `accept|reject CIDR` rules, the first rule that matches
 /// the client's address decides, and an address no rule matches is refused.
 /// The default admits loopback only, because counts of a relay's traffic are
-/// sensitive (tor-accounting.md §5.3): anything wider is an operator's choice.
+/// sensitive (docs/tor-facts.md §5.3): anything wider is an operator's choice.
 public struct AccessPolicy: Sendable, Equatable, CustomStringConvertible {
     public struct Rule: Sendable, Equatable, CustomStringConvertible {
         public var accept: Bool

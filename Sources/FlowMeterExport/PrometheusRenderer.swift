@@ -15,7 +15,7 @@ import FlowMeterReports
 ///
 /// Labels carry only relay names, categories, directions, reasons,
 /// interfaces and worker numbers, never a peer address or port
-/// (tor-accounting.md §5.3).
+/// (docs/tor-facts.md §5.3).
 public final class PrometheusRenderer {
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -123,24 +123,30 @@ public struct TextTable {
         self.rightAlignedFrom = rightAlignedFrom; self.trimsTrailingSpaces = trimsTrailingSpaces
     }
 
+    /// Columns are padded to at most this many characters: a longer cell
+    /// (a 50 KB relay name) overflows its own line instead of widening every
+    /// line of the table, which made the output rows × the longest cell.
+    public static let maxColumnWidth = 64
+
     public func render() -> String {
         let all = [header] + rows + footer
-        let n = all.map(\.count).max() ?? 0
-        var widths = [Int](repeating: 0, count: n)
-        for l in all { for (i, c) in l.enumerated() { widths[i] = max(widths[i], c.count) } }
+        let lengths = all.map { $0.map(\.count) }
+        var widths = [Int](repeating: 0, count: all.map(\.count).max() ?? 0)
+        for l in lengths { for (i, c) in l.enumerated() { widths[i] = max(widths[i], min(c, Self.maxColumnWidth)) } }
         let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n"
-        func line(_ l: [String]) -> String {
-            let text = l.enumerated().map { i, c in
-                let pad = String(repeating: " ", count: widths[i] - c.count)
+        func line(_ k: Int) -> String {
+            var text = all[k].enumerated().map { i, c in
+                let pad = String(repeating: " ", count: max(0, widths[i] - lengths[k][i]))
                 return i >= rightAlignedFrom ? pad + c : c + pad
             }.joined(separator: "  ")
-            return trimsTrailingSpaces ? String(text.reversed().drop(while: { $0 == " " }).reversed()) : text
+            if trimsTrailingSpaces { while text.utf8.last == UInt8(ascii: " ") { text.removeLast() } }
+            return text + "\n"
         }
-        var out = line(header) + "\n" + rule
-        for r in rows { out += line(r) + "\n" }
+        var out = line(0) + rule
+        for k in 1..<(rows.count + 1) { out += line(k) }
         if !footer.isEmpty {
             out += rule
-            for r in footer { out += line(r) + "\n" }
+            for k in (rows.count + 1)..<all.count { out += line(k) }
         }
         return out
     }

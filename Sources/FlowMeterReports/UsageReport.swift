@@ -83,23 +83,33 @@ public struct UsageReport: Sendable, Equatable, Codable {
         let component: Calendar.Component = [.hour: .hour, .day: .day, .week: .weekOfYear, .month: .month][period]!
         let gaps = try source.gaps(from: from, to: to)
         struct Key: Hashable { var start: Date; var labels: CellLabels }
+        // Buckets share a few starts and periods (thousands of relays in one
+        // hour): the calendar, the label and the gap scan run once per start
+        // and per period, not once per bucket or per row.
+        struct Period { var interval: DateInterval; var label: String; var lowerBound: Bool }
+        var periodOfStart: [Date: Period?] = [:]
+        func periodHolding(_ start: Date) -> Period? {
+            if let known = periodOfStart[start] { return known }
+            let found = calendar.dateInterval(of: component, for: start).map { interval in
+                Period(interval: interval, label: label(interval.start, period, calendar),
+                       lowerBound: gaps.contains { $0.start < interval.end && $0.end > interval.start })
+            }
+            periodOfStart[start] = found
+            return found
+        }
         var sums: [Key: UsageReportRow] = [:]
-        var periodEnds: [Date: Date] = [:]
         for b in try source.buckets(from: from, to: to) {
-            guard let interval = calendar.dateInterval(of: component, for: b.start) else { continue }
-            periodEnds[interval.start] = interval.end
-            let key = Key(start: interval.start, labels: b.cell.labels)
+            guard let p = periodHolding(b.start) else { continue }
+            let key = Key(start: p.interval.start, labels: b.cell.labels)
             var row = sums[key] ?? UsageReportRow(
-                period: label(interval.start, period, calendar), periodStart: interval.start, periodEnd: interval.end,
-                cell: Cell(b.cell.labels, .zero),
-                lowerBound: gaps.contains { $0.start < interval.end && $0.end > interval.start })
+                period: p.label, periodStart: p.interval.start, periodEnd: p.interval.end,
+                cell: Cell(b.cell.labels, .zero), lowerBound: p.lowerBound)
             row.cell.counts += b.cell.counts
             sums[key] = row
         }
-        let rows = sums.values.sorted {
-            ($0.periodStart, $0.relay, $0.category.label, $0.direction.label)
-                < ($1.periodStart, $1.relay, $1.category.label, $1.direction.label)
-        }
+        // The sort key built once per row: labels are computed strings.
+        let rows = sums.values.map { r in ((r.periodStart, r.relay, r.category.label, r.direction.label), r) }
+            .sorted { $0.0 < $1.0 }.map(\.1)
         return UsageReport(period: period, timeZone: timeZone.identifier, from: from, to: to, rows: rows)
     }
 

@@ -20,13 +20,16 @@ public final class AccountingReader: UsageHistorySource {
     public let schemaVersion: Int
     private let queue: DatabaseQueue
 
-    /// - Throws: `StoreError.cannotOpen` (no such file), `.newerSchema`,
+    /// Bounds every query (`read`), so a hostile file ends in an error.
+    public let timeLimit: QueryTimeLimit
+
+    /// - Throws: `StoreError.cannotOpen` (no such file, or a FIFO, device or
+    ///   directory: refused before SQLite opens it), `.newerSchema`,
     ///   `.olderSchema`, `.notAFlowMeterDatabase`.
-    public init(path: String, busyTimeoutSeconds: Double = 5) throws {
+    public init(path: String, busyTimeoutSeconds: Double = 5, timeLimit: QueryTimeLimit = .command) throws {
         self.path = path
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw StoreError.cannotOpen(path: path, reason: "no such file")
-        }
+        self.timeLimit = timeLimit
+        try DatabaseFile.requireRegular(path, mayBeMissing: false)
         var config = Configuration()
         config.readonly = true
         config.busyMode = .timeout(busyTimeoutSeconds)
@@ -34,7 +37,7 @@ public final class AccountingReader: UsageHistorySource {
         do {
             func open(_ location: String) throws -> (DatabaseQueue, Int) {
                 let q = try DatabaseQueue(path: location, configuration: config)
-                return (q, try q.read { try StoreSchema.inspect($0, path: path) })
+                return (q, try timeLimit.run(q) { try q.read { try StoreSchema.inspect($0, path: path) } })
             }
             do {
                 (queue, schemaVersion) = try open(path)
@@ -75,16 +78,18 @@ public final class AccountingReader: UsageHistorySource {
         return "file:" + encoded + "?immutable=1"
     }
 
+    /// Every query of the file goes through here: read-only, and bounded by `timeLimit`.
     func read<T>(_ body: (Database) throws -> T) throws -> T {
-        do { return try queue.read(body) } catch let e as StoreError { throw e } catch {
+        do { return try timeLimit.run(queue) { try queue.read(body) } } catch let e as StoreError { throw e } catch {
             throw StoreError.readFailed(path: path, reason: StoreError.reason(error))
         }
     }
 
-    private static func utc(_ d: Date) -> Int64 {
+    /// `d` in whole UTC seconds (rounded up unless told), clamped far inside `Int64`.
+    static func utc(_ d: Date, _ rule: FloatingPointRoundingRule = .up) -> Int64 {
         let s = d.timeIntervalSince1970
         guard s.isFinite else { return s > 0 ? .max : .min }
-        return Int64(max(-9e18, min(9e18, s.rounded(.up))))
+        return Int64(max(-9e18, min(9e18, s.rounded(rule))))
     }
 
     /// Every stored value is checked as it is read (`StoredRow`): a damaged
@@ -138,8 +143,8 @@ public final class AccountingReader: UsageHistorySource {
             out += rows
             coveredFrom = min(coveredFrom, Int64(r.firstStart.timeIntervalSince1970))
         }
-        out.sort { ($0.start, $0.relay, $0.category.label, $0.direction.label) < ($1.start, $1.relay, $1.category.label, $1.direction.label) }
-        return out
+        // The sort key built once per bucket: labels are computed strings.
+        return out.map { b in ((b.start, b.relay, b.category.label, b.direction.label), b) }.sorted { $0.0 < $1.0 }.map(\.1)
     }
 
     /// When the store's observing began: the recorded first observation

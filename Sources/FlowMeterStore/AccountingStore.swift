@@ -101,7 +101,7 @@ public final class AccountingStore {
 
     public let path: String
     public let configuration: StoreConfiguration
-    public let previousSession: PreviousSession
+    public private(set) var previousSession: PreviousSession
     var queue: DatabaseQueue?
     private var lockFD: Int32
 
@@ -114,8 +114,17 @@ public final class AccountingStore {
         // The writer lock: flock on the database file itself. SQLite uses
         // fcntl locks, which Linux keeps separate from flock, so the two do
         // not interfere; the kernel drops it when the process dies (kill -9).
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        // A FIFO or a device is refused before anything opens it (a FIFO
+        // blocks its opener); the descriptor is checked again, in case the
+        // name was swapped between the two.
+        try DatabaseFile.requireRegular(path, mayBeMissing: true)
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0o640)
         guard fd >= 0 else { throw StoreError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            Glibc.close(fd)
+            throw StoreError.notAFile(path: path, what: "not a regular file")
+        }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let e = errno
             Glibc.close(fd)
@@ -176,69 +185,81 @@ public final class AccountingStore {
     /// and `StoreError.writeFailed` is thrown; the caller keeps the batch.
     public func write(_ batch: FlushBatch) throws {
         guard let queue else { throw StoreError.writeFailed(path: path, reason: "the store is closed") }
+        // Readers refuse a file holding such an instant, so one bad row would
+        // cost every report: nothing of the batch is written (a bug upstream).
+        if let bad = batch.invalidInstant() {
+            throw StoreError.writeFailed(path: path, reason: "refusing to store \(bad), outside 1970–9999 or off its bucket edge; nothing of this flush was written")
+        }
         do {
-            try queue.write { db in
-                let upsert = try db.cachedStatement(sql: """
-                    INSERT INTO bucket(resolution_seconds, start_utc, relay, category, direction,
-                                       packets, bytes, payload_bytes, tor_payload_bytes)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(resolution_seconds, start_utc, relay, category, direction) DO UPDATE SET
-                        packets = packets + excluded.packets,
-                        bytes = bytes + excluded.bytes,
-                        payload_bytes = payload_bytes + excluded.payload_bytes,
-                        tor_payload_bytes = tor_payload_bytes + excluded.tor_payload_bytes
-                    """)
-                for d in batch.deltas {
-                    let (l, c) = (d.cell.labels, d.cell.counts)
-                    try upsert.execute(arguments: [d.resolution.rawValue, d.startUTC, l.relay, l.category.label, l.direction.label,
-                                                   clamp(c.packets), clamp(c.bytes), clamp(c.payloadBytes), clamp(c.torPayloadBytes)])
-                }
-                for g in batch.gaps {
-                    try db.execute(sql: """
-                        INSERT INTO gap(start_utc, end_utc, reason) VALUES (?, ?, ?)
-                        ON CONFLICT(start_utc, reason) DO UPDATE SET end_utc = max(end_utc, excluded.end_utc)
-                        """, arguments: [g.startUTC, g.endUTC, g.reason.rawValue])
-                }
-                try SurgeRows.write(batch.surges, clockUTC: batch.clockUTC, db)
-                for f in batch.imports {
-                    try db.execute(sql: """
-                        INSERT OR IGNORE INTO capture_import(first_ns, last_ns, packets, bytes, records_hash, imported_utc)
-                        VALUES (?, ?, ?, ?, ?, ?)
-                        """, arguments: StatementArguments(Self.key(f) + [batch.clockUTC]))
-                }
-                for (name, value) in batch.state {
-                    try db.execute(sql: "INSERT OR REPLACE INTO state(name, value, updated_utc) VALUES (?, ?, ?)",
-                                   arguments: [name, value, batch.clockUTC])
-                }
-                for (name, value) in batch.stateIfAbsent {
-                    try db.execute(sql: "INSERT OR IGNORE INTO state(name, value, updated_utc) VALUES (?, ?, ?)",
-                                   arguments: [name, value, batch.clockUTC])
-                }
-                if batch.prune {
-                    for r in configuration.resolutions {
-                        guard let keep = r.keepSeconds else { continue }
-                        // Cut on a day edge so a coarser resolution always covers what a finer one lost.
-                        let cutoff = BucketResolution.day.start(of: batch.clockUTC - keep)
-                        try db.execute(sql: "DELETE FROM bucket WHERE resolution_seconds = ? AND start_utc < ?",
-                                       arguments: [r.resolution.rawValue, cutoff])
-                    }
-                    // Gaps qualify buckets, so they live as long as the longest-kept resolution.
-                    let keeps = configuration.resolutions.map(\.keepSeconds)
-                    if !keeps.contains(nil), let longest = keeps.compactMap({ $0 }).max() {
-                        try db.execute(sql: "DELETE FROM gap WHERE end_utc < ?", arguments: [batch.clockUTC - longest])
-                    }
-                }
-                try db.execute(sql: "INSERT OR REPLACE INTO info(name, value) VALUES ('last_flush_utc', ?)",
-                               arguments: [String(batch.clockUTC)])
-                // The store has no clock of its own: creation is the first flush's clock.
-                try db.execute(sql: "INSERT OR IGNORE INTO info(name, value) VALUES ('created_utc', ?)",
-                               arguments: [String(batch.clockUTC)])
-            }
-            if batch.checkpoint {
-                try queue.writeWithoutTransaction { _ = try $0.checkpoint(.passive) }
-            }
+            try QueryTimeLimit.write.run(queue) { try apply(batch, queue) }
         } catch {
             throw StoreError.writeFailed(path: path, reason: StoreError.reason(error))
+        }
+        // The batch is committed: a checkpoint that fails (a full disk cannot
+        // grow the file) must not make the caller write it a second time.
+        // The WAL keeps it; a later checkpoint moves it.
+        if batch.checkpoint {
+            _ = try? queue.writeWithoutTransaction { try $0.checkpoint(.passive) }
+        }
+    }
+
+    private func apply(_ batch: FlushBatch, _ queue: DatabaseQueue) throws {
+        try queue.write { db in
+            let upsert = try db.cachedStatement(sql: """
+                INSERT INTO bucket(resolution_seconds, start_utc, relay, category, direction,
+                                   packets, bytes, payload_bytes, tor_payload_bytes)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(resolution_seconds, start_utc, relay, category, direction) DO UPDATE SET
+                    packets = packets + excluded.packets,
+                    bytes = bytes + excluded.bytes,
+                    payload_bytes = payload_bytes + excluded.payload_bytes,
+                    tor_payload_bytes = tor_payload_bytes + excluded.tor_payload_bytes
+                """)
+            for d in batch.deltas {
+                let (l, c) = (d.cell.labels, d.cell.counts)
+                try upsert.execute(arguments: [d.resolution.rawValue, d.startUTC, l.relay, l.category.label, l.direction.label,
+                                               clamp(c.packets), clamp(c.bytes), clamp(c.payloadBytes), clamp(c.torPayloadBytes)])
+            }
+            for g in batch.gaps {
+                try db.execute(sql: """
+                    INSERT INTO gap(start_utc, end_utc, reason) VALUES (?, ?, ?)
+                    ON CONFLICT(start_utc, reason) DO UPDATE SET end_utc = max(end_utc, excluded.end_utc)
+                    """, arguments: [g.startUTC, g.endUTC, g.reason.rawValue])
+            }
+            try SurgeRows.write(batch.surges, clockUTC: batch.clockUTC, db)
+            for f in batch.imports {
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO capture_import(first_ns, last_ns, packets, bytes, records_hash, imported_utc)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """, arguments: StatementArguments(Self.key(f) + [batch.clockUTC]))
+            }
+            for (name, value) in batch.state {
+                try db.execute(sql: "INSERT OR REPLACE INTO state(name, value, updated_utc) VALUES (?, ?, ?)",
+                               arguments: [name, value, batch.clockUTC])
+            }
+            for (name, value) in batch.stateIfAbsent {
+                try db.execute(sql: "INSERT OR IGNORE INTO state(name, value, updated_utc) VALUES (?, ?, ?)",
+                               arguments: [name, value, batch.clockUTC])
+            }
+            if batch.prune {
+                for r in configuration.resolutions {
+                    guard let keep = r.keepSeconds else { continue }
+                    // Cut on a day edge so a coarser resolution always covers what a finer one lost.
+                    let cutoff = BucketResolution.day.start(of: batch.clockUTC - keep)
+                    try db.execute(sql: "DELETE FROM bucket WHERE resolution_seconds = ? AND start_utc < ?",
+                                   arguments: [r.resolution.rawValue, cutoff])
+                }
+                // Gaps qualify buckets, so they live as long as the longest-kept resolution.
+                let keeps = configuration.resolutions.map(\.keepSeconds)
+                if !keeps.contains(nil), let longest = keeps.compactMap({ $0 }).max() {
+                    try db.execute(sql: "DELETE FROM gap WHERE end_utc < ?", arguments: [batch.clockUTC - longest])
+                }
+            }
+            try db.execute(sql: "INSERT OR REPLACE INTO info(name, value) VALUES ('last_flush_utc', ?)",
+                           arguments: [String(batch.clockUTC)])
+            // The store has no clock of its own: creation is the first flush's clock.
+            try db.execute(sql: "INSERT OR IGNORE INTO info(name, value) VALUES ('created_utc', ?)",
+                           arguments: [String(batch.clockUTC)])
         }
     }
 
@@ -264,6 +285,35 @@ public final class AccountingStore {
         }
     }
 
+    /// Writes the counts of a spill the previous agent left (one
+    /// transaction, with its `spill/ID` marker), unless that id is already
+    /// merged. The previous session then ends at the spill's clock, cleanly:
+    /// its counts up to there are in the store, so no gap is recorded for them.
+    /// - Returns: false when the spill was merged before (only delete it).
+    public func merge(_ spill: SpillFile) throws -> Bool {
+        if try state(named: spill.mergedKey) != nil { return false }
+        try write(try spill.batch())
+        previousSession = PreviousSession(lastFlushUTC: max(previousSession.lastFlushUTC ?? spill.clockUTC, spill.clockUTC),
+                                          closedCleanly: true)
+        return true
+    }
+
+    /// A continuity value in the `state` table, or nil.
+    public func state(named name: String) throws -> String? {
+        guard let queue else { throw StoreError.readFailed(path: path, reason: "the store is closed") }
+        do {
+            return try queue.read { db in
+                try Row.fetchOne(db, sql: "SELECT value FROM state WHERE name = ?", arguments: [name]).map {
+                    try StoredRow(path: path, table: "state", row: $0).text("value")
+                }
+            }
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            throw StoreError.readFailed(path: path, reason: StoreError.reason(error))
+        }
+    }
+
     /// Marks a clean shutdown and releases the writer lock. A store that is
     /// never closed (kill -9) is seen as crashed by the next writer.
     public func close() throws {
@@ -274,8 +324,10 @@ public final class AccountingStore {
             flock(lockFD, LOCK_UN); Glibc.close(lockFD); lockFD = -1
         }
         do {
-            try queue.write { try $0.execute(sql: "INSERT OR REPLACE INTO info(name, value) VALUES ('clean_shutdown', '1')") }
-            try queue.writeWithoutTransaction { _ = try $0.checkpoint(.truncate) }
+            try QueryTimeLimit.write.run(queue) {
+                try queue.write { try $0.execute(sql: "INSERT OR REPLACE INTO info(name, value) VALUES ('clean_shutdown', '1')") }
+                try queue.writeWithoutTransaction { _ = try $0.checkpoint(.truncate) }
+            }
         } catch {
             throw StoreError.writeFailed(path: path, reason: StoreError.reason(error))
         }

@@ -35,7 +35,7 @@ public struct AccumulatorStats: Sendable, Equatable {
 /// deltas and writes them to the store in batches.
 ///
 /// Control plane, called at most a few times a second (a timer in `run`, bucket
-/// edges in `replay` through `ClockedSink`), never per packet. Confined to one
+/// edges in `replay` through `BucketClock`), never per packet. Confined to one
 /// thread. The clock is whatever the caller passes: the system clock in `run`,
 /// capture timestamps in `replay`, a synthetic one in tests.
 ///
@@ -50,7 +50,8 @@ public struct AccumulatorStats: Sendable, Equatable {
 ///   recorded as a `clock_jump` gap, pending counts are flushed, and retention
 ///   pruning is suspended for this process so a clock set to 2050 cannot
 ///   delete history.
-/// - a non-finite or absurd instant (beyond ±285 years of 1970) is ignored.
+/// - a non-finite or absurd instant (before 1970, or past 2255) is ignored:
+///   nothing is ever stored at an instant `AccountingReader` would refuse.
 public final class BucketAccumulator {
     public let configuration: StoreConfiguration
     public let relayLabels: [String]
@@ -106,7 +107,7 @@ public final class BucketAccumulator {
             store = try AccountingStore(path: path, configuration: configuration)
         } catch let e as StoreError {
             switch e {
-            case .newerSchema, .notAFlowMeterDatabase, .writerBusy, .olderSchema, .invalidConfiguration: throw e
+            case .newerSchema, .notAFlowMeterDatabase, .writerBusy, .olderSchema, .invalidConfiguration, .unexpectedSchema, .notAFile: throw e
             default:
                 if openFailureIsFatal { throw e }
                 openError = e
@@ -126,8 +127,10 @@ public final class BucketAccumulator {
         observe(snapshot, atNanos: t)
     }
 
-    /// `observe(_:at:)` with the capture's own nanosecond timestamp.
+    /// `observe(_:at:)` with the capture's own nanosecond timestamp. An
+    /// instant before 1970 is ignored (its counts wait for the next sound one).
     public func observe(_ snapshot: CounterSnapshot, atNanos t: Int64) {
+        guard Self.storable(t) else { stats.ignoredInstants += 1; logIgnored(nanos: t); return }
         let reason = moveClock(to: t)
         addDeltas(snapshot, atNanos: t)
         if let reason { flush(reason: reason) }
@@ -141,6 +144,7 @@ public final class BucketAccumulator {
     }
 
     public func advanceClock(toNanos t: Int64) {
+        guard Self.storable(t) else { stats.ignoredInstants += 1; logIgnored(nanos: t); return }
         if let reason = moveClock(to: t) { flush(reason: reason) }
     }
 
@@ -172,7 +176,7 @@ public final class BucketAccumulator {
     }
 
     /// The next instant at which the clock must be shown to the accumulator
-    /// (a bucket edge or a flush), for `ClockedSink`'s one compare per packet.
+    /// (a bucket edge or a flush), for `BucketClock`'s one compare per packet.
     public var nextCheckNanos: Int64 {
         guard let c = clockNanos else { return .min }
         return min(nextFlushNanos, nextEdgeNanos(after: c))
@@ -201,7 +205,6 @@ public final class BucketAccumulator {
     /// - Returns: whether the store now holds every count observed.
     @discardableResult
     public func flush(reason: FlushReason) -> Bool {
-        let clockUTC = clockNanos.map(Self.seconds) ?? 0
         defer { if let c = clockNanos { nextFlushNanos = c + configuration.flushIntervalSeconds * 1_000_000_000 } }
         if writesOnlyAtShutdown && reason != .shutdown { return false }
         if store == nil {
@@ -217,18 +220,7 @@ public final class BucketAccumulator {
         }
         guard let store else { return false }
         noteRestartGap(store)
-        guard clockNanos != nil else { return pending.isEmpty }
-        var batch = FlushBatch(clockUTC: clockUTC)
-        batch.deltas = pending.map { key, c in
-            BucketDelta(resolution: BucketResolution(rawValue: key.resolution), startUTC: key.startUTC,
-                        cell: Cell(labels(ofCell: key.cell), c))
-        }
-        batch.gaps = pendingGaps
-        batch.state = pendingState
-        batch.stateIfAbsent = pendingStateIfAbsent
-        batch.surges = pendingSurges
-        batch.imports = pendingImports
-        batch.prune = pruneDue && !pruneSuspended
+        guard var batch = pendingBatch() else { return pending.isEmpty }
         batch.checkpoint = reason != .interval
         do {
             try store.write(batch)
@@ -253,6 +245,62 @@ public final class BucketAccumulator {
         return true
     }
 
+    /// Everything the next flush would write, at the clock (nil before the
+    /// clock was first shown): for a spill file when it cannot be written.
+    public func pendingBatch() -> FlushBatch? {
+        guard let clockNanos else { return nil }
+        var batch = FlushBatch(clockUTC: Self.seconds(clockNanos))
+        batch.deltas = pending.map { key, c in
+            BucketDelta(resolution: BucketResolution(rawValue: key.resolution), startUTC: key.startUTC,
+                        cell: Cell(labels(ofCell: key.cell), c))
+        }
+        batch.gaps = pendingGaps
+        batch.state = pendingState
+        batch.stateIfAbsent = pendingStateIfAbsent
+        batch.surges = pendingSurges
+        batch.imports = pendingImports
+        batch.prune = pruneDue && !pruneSuspended
+        return batch
+    }
+
+    /// Writes what is pending into a spill file in `directory` (after a
+    /// final flush failed), for `mergeSpills` at the next start.
+    /// - Returns: the spill written, nil when nothing was pending.
+    public func spill(into directory: String) throws -> (SpillFile, path: String)? {
+        guard var batch = pendingBatch() else { return nil }
+        batch.prune = false
+        guard !batch.isEmpty else { return nil }
+        let spill = SpillFile(batch, database: Self.absolute(path))
+        return (spill, try spill.write(in: directory))
+    }
+
+    /// Merges the spill files of this database waiting in `directory`, each
+    /// exactly once (`AccountingStore.merge`), and deletes them; a spill
+    /// that cannot be merged now stays for the next start. Call it before
+    /// the first flush, so the restart gap starts where the spill ends.
+    public func mergeSpills(in directory: String) {
+        guard let store else { return }
+        for file in SpillFile.pending(in: directory) {
+            do {
+                let spill = try SpillFile.read(file)
+                guard spill.database == Self.absolute(path) else {
+                    logger.warning("\(file): counts of another database (\(spill.database)); left as it is")
+                    continue
+                }
+                if try store.merge(spill) {
+                    logger.notice("\(file): merged the \(spill.packets) packets' counts the previous run could not write (up to \(Self.iso(spill.clockUTC * 1_000_000_000)))")
+                } else {
+                    logger.notice("\(file): merged before; removing it")
+                }
+                unlink(file)
+            } catch {
+                logger.error("\(file): counts the previous run could not write are not merged yet: \(error); kept for the next start")
+            }
+        }
+    }
+
+    static func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+
     /// A capture whose counts are being observed: its fingerprint is written
     /// with them, so `importedUTC` finds it next time.
     public func recordImport(_ f: CaptureFingerprint) { pendingImports.append(f) }
@@ -261,6 +309,13 @@ public final class BucketAccumulator {
     public func importedUTC(_ f: CaptureFingerprint) throws -> Int64? {
         guard let store else { throw openError ?? StoreError.readFailed(path: path, reason: "the store is not open") }
         return try store.importedUTC(f)
+    }
+
+    /// A value in the store's `state` table (as written by an earlier
+    /// flush), or nil; pending values are not seen.
+    public func storedState(named name: String) throws -> String? {
+        guard let store else { throw openError ?? StoreError.readFailed(path: path, reason: "the store is not open") }
+        return try store.state(named: name)
     }
 
     /// Flushes (reason `shutdown`) and closes the store cleanly.
@@ -390,9 +445,13 @@ public final class BucketAccumulator {
     /// Nanoseconds since 1970, or nil for an instant no clock can mean.
     static func nanos(_ d: Date) -> Int64? {
         let s = d.timeIntervalSince1970
-        guard s.isFinite, abs(s) < 9.0e9 else { return nil }
+        guard s.isFinite, s >= 0, s < 9.0e9 else { return nil }
         return Int64((s * 1e9).rounded(.down))
     }
+
+    /// Instants the store keeps: from 1970 to 9.0e9 s (2255), so every bucket
+    /// and gap edge, a day past it included, lies in `StoredRow.instantRange`.
+    static func storable(_ nanos: Int64) -> Bool { nanos >= 0 && nanos < 9_000_000_000_000_000_000 }
 
     static func seconds(_ nanos: Int64) -> Int64 {
         nanos >= 0 ? nanos / 1_000_000_000 : (nanos - 999_999_999) / 1_000_000_000
@@ -402,5 +461,9 @@ public final class BucketAccumulator {
 
     private func logIgnored(_ d: Date) {
         logger.warning("ignored an instant no clock can mean (\(d.timeIntervalSince1970) s since 1970)")
+    }
+
+    private func logIgnored(nanos: Int64) {
+        logger.warning("ignored an instant no clock can mean (\(nanos) ns since 1970)")
     }
 }

@@ -22,6 +22,11 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     case readFailed(path: String, reason: String)
     /// The store configuration cannot be used (see `StoreConfiguration.problem()`).
     case invalidConfiguration(String)
+    /// A FIFO, device, directory or socket: refused before anything opens it.
+    case notAFile(path: String, what: String)
+    /// The file holds schema objects FlowMeter never makes (a view in place
+    /// of one of its tables, a trigger) that could make its queries run for ever.
+    case unexpectedSchema(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -35,11 +40,15 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
         case .writeFailed(let p, let r): return "\(p): could not write to the accounting database: \(r); counts are kept in memory and retried"
         case .readFailed(let p, let r): return "\(p): could not read the accounting database: \(r)"
         case .invalidConfiguration(let r): return "store configuration: \(r)"
+        case .notAFile(let p, let what): return "\(p): is \(what), not a database file; refusing to open it"
+        case .unexpectedSchema(let p, let r):
+            return "\(p): \(r), which FlowMeter never makes: the file was edited by hand or built to hang its readers; refusing to touch it"
         }
     }
 
     /// One sentence for SQLite's result codes a person can act on.
     static func reason(_ error: any Error) -> String {
+        if let e = error as? QueryTimeLimit.QueryTimedOut { return e.description }
         guard let e = error as? DatabaseError else { return "\(error)" }
         switch e.resultCode {
         case .SQLITE_FULL: return "the disk is full (SQLITE_FULL)"
@@ -133,7 +142,7 @@ public enum StoreSchema {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in try db.execute(sql: versionOne) }
         // v2: spans whose counts are a lower bound (downtime, drops, clock
-        // jumps: what-users-ask #7) and named continuity state for quotas.
+        // jumps: recorded as unknown, never as zero) and named continuity state for quotas.
         // `gap` is a rowid table on purpose: SQLite 3.40.1 (Debian 12) reports
         // a false "NULL value in gap.end_utc" from integrity_check for this
         // shape as WITHOUT ROWID, and `db check` must be able to say "ok".
@@ -215,6 +224,27 @@ public enum StoreSchema {
         let appID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
         let tables = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
         if appID != applicationID && !(appID == 0 && tables == 0) { throw StoreError.notAFlowMeterDatabase(path: path) }
+        try refuseForeignObjects(db, path: path)
         return version
+    }
+
+    /// Tables FlowMeter's migrations create, by name.
+    static let tableNames: Set<String> = ["info", "bucket", "gap", "state", "surge", "capture_import", "imported_usage"]
+
+    /// A view under one of FlowMeter's table names (an endless recursive one
+    /// hangs every reader) or any trigger (it would run inside the writer's
+    /// flushes) is refused at open. Other extra objects are harmless here;
+    /// `db check` lists them.
+    static func refuseForeignObjects(_ db: Database, path: String) throws {
+        let rows = try Row.fetchAll(db, sql: "SELECT type, name FROM sqlite_master")
+        for row in rows {
+            let type = (row["type"] as DatabaseValue?).flatMap { String.fromDatabaseValue($0) } ?? "?"
+            let name = (row["name"] as DatabaseValue?).flatMap { String.fromDatabaseValue($0) } ?? "?"
+            let shown = String(name.prefix(60))
+            if type == "trigger" { throw StoreError.unexpectedSchema(path: path, reason: "it holds a trigger '\(shown)'") }
+            if tableNames.contains(name) && type != "table" {
+                throw StoreError.unexpectedSchema(path: path, reason: "'\(shown)' is a \(String(type.prefix(20))), not a table")
+            }
+        }
     }
 }

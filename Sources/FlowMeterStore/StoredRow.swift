@@ -112,6 +112,28 @@ struct StoredRow {
     }
 }
 
+extension FlushBatch {
+    /// The first instant of the batch that `StoredRow` would refuse to read
+    /// back, described; nil when every one is sound.
+    func invalidInstant() -> String? {
+        let range = StoredRow.instantRange
+        if !range.contains(clockUTC) { return "the flush clock \(clockUTC)" }
+        for d in deltas where !range.contains(d.startUTC) || d.startUTC % Int64(d.resolution.rawValue) != 0 {
+            return "a bucket start \(d.startUTC)"
+        }
+        for g in gaps where !range.contains(g.startUTC) || !range.contains(g.endUTC) {
+            return "a gap \(g.startUTC)…\(g.endUTC)"
+        }
+        for s in surges {
+            let start = s.start.timeIntervalSince1970, end = s.end?.timeIntervalSince1970 ?? start
+            guard start.isFinite, end.isFinite, Double(range.lowerBound) <= start, end <= Double(range.upperBound) else {
+                return "a surge \(start)…\(end)"
+            }
+        }
+        return nil
+    }
+}
+
 /// What `flowmeter db check` finds beyond SQLite's own checks.
 public struct StoreAudit: Sendable, Equatable {
     /// Schema objects whose stored SQL differs from what FlowMeter's migrations

@@ -29,13 +29,16 @@ extension AccountingReader {
         try read { db in
             try Row.fetchAll(db, sql: """
                 SELECT * FROM surge WHERE start_utc < ? AND end_utc >= ? ORDER BY start_utc, relay, category, direction
-                """, arguments: [Int64(to.timeIntervalSince1970.rounded(.up)), Int64(from.timeIntervalSince1970.rounded(.down))])
+                """, arguments: [Self.utc(to), Self.utc(from, .down)])
             .compactMap { row -> SurgeSpan? in
-                guard let c = Category(label: row["category"]), let kind = SurgeKind(rawValue: row["kind"]) else { return nil }
-                return SurgeSpan(relay: row["relay"], category: c, direction: (row["direction"] as String) == "out" ? .outbound : .inbound,
-                                 kind: kind, start: Date(timeIntervalSince1970: Double(row["start_utc"] as Int64)),
-                                 end: Date(timeIntervalSince1970: Double(row["end_utc"] as Int64)),
-                                 bytes: UInt64(clamping: row["bytes"] as Int64))
+                let stored = StoredRow(path: path, table: "surge", row: row)
+                guard let c = Category(label: try stored.text("category")),
+                      let kind = SurgeKind(rawValue: try stored.text("kind")) else { return nil }
+                let start = try stored.instant("start_utc"), end = try stored.instant("end_utc")
+                return SurgeSpan(relay: try stored.text("relay"), category: c,
+                                 direction: try stored.text("direction") == "out" ? .outbound : .inbound, kind: kind,
+                                 start: Date(timeIntervalSince1970: Double(start)),
+                                 end: Date(timeIntervalSince1970: Double(max(start, end))), bytes: try stored.counter("bytes"))
             }
         }
     }

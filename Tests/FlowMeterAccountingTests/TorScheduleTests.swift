@@ -3,7 +3,7 @@ import Testing
 @testable import FlowMeterTestSupport
 @testable import FlowMeterAccounting
 
-/// The three vectors verified against tor 0.4.9.11 (tor-accounting.md §2.4):
+/// The three vectors verified against tor 0.4.9.11 (docs/tor-facts.md §2.4):
 /// TZ=UTC, `AccountingStart day 00:00`, AccountingMax 1 GiB, rule max, the
 /// interval starting 2026-11-21 00:00:00, and this fingerprint.
 @Suite struct TorScheduleTests {

@@ -73,6 +73,7 @@ import Testing
         #expect(r.status == 1, "\(r.stderr)")
         #expect(r.stderr.contains("accounting store \(db):"), "\(r.stderr)")
         #expect(r.stderr.contains("--no-db"))
+        #expect(!r.stderr.contains("serving"), "a start that fails must not look like one that worked")
     }
 
     /// With no --db the agent keeps history in the state directory, which

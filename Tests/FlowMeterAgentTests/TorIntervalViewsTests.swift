@@ -52,9 +52,11 @@ struct TorIntervalViewsTests {
         let traffic = TestTraffic.relayHost(rounds: 20)
         try traffic.write(to: agent.directory + "/traffic.pcap")
         #expect(try veth.replay(agent.directory + "/traffic.pcap", pps: 2000).status == 0)
+        // The quotas are evaluated off the request path, on the store's first tick.
+        let series = "flowmeter_quota_period_start_timestamp_seconds{quota=\"tor-exit1\",interval_source=\"tor_state_file\"}"
+        #expect(try LiveHarness.waitUntil(timeout: 20) { try agent.metrics()[series] != nil }, "agent log:\n\(agent.process.log)")
         let m = try agent.metrics()
-        #expect(m["flowmeter_quota_period_start_timestamp_seconds{quota=\"tor-exit1\",interval_source=\"tor_state_file\"}"]
-                == kept.timeIntervalSince1970, "\(m.filter { $0.key.hasPrefix("flowmeter_quota") })")
+        #expect(m[series] == kept.timeIntervalSince1970, "\(m.filter { $0.key.hasPrefix("flowmeter_quota") })")
         let (_, status) = try veth.get("http://127.0.0.1:\(agent.port)/api/v1/status", in: veth.meter)
         #expect(status.contains("\"period_start\" : \"\(keptISO)\"") && status.contains("\"interval_source\" : \"tor_state_file\""), "\(status)")
         let (_, page) = try veth.get("http://127.0.0.1:\(agent.port)/", in: veth.meter)

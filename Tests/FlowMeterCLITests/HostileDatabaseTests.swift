@@ -123,4 +123,91 @@ import Testing
         let report = try runProcess(Repo.flowmeterBinary, ["report", "--db", db] + Self.quota, timeout: 30)
         #expect(report.status == 0, "\(report.stderr)")
     }
+
+    // MARK: Bounded work
+
+    /// Every command that opens `--db`, as an operator would type it.
+    static func commands(_ db: String, scratch: String) -> [[String]] {
+        let quota = ["--quota", "provider 1TiB month 1 00:00 sum provider tz=UTC", "--system-root", scratch]
+        return [["report", "--db", db], ["report", "--db", db] + quota, ["forecast", "--db", db] + quota,
+                ["check", "--db", db] + quota, ["db", "check", "--db", db], ["db", "export", "--db", db],
+                ["db", "audit", "--db", db], ["db", "migrate", "--db", db],
+                ["import", "--db", db, "--tor-state", scratch + "/state", "--relay", "r1"],
+                ["replay", "--db", db, Repo.corpus.appendingPathComponent("tcpdump/dns_tcp.pcap").path]]
+    }
+
+    /// Runs every command on `db`; each must end by itself well inside the
+    /// timeout, with an error (never 0, never a signal) that mentions `mentions`.
+    func expectEveryCommandRefuses(_ db: String, mentions: String, _ what: String) throws {
+        let scratch = makeTemporaryDirectory("hostile-scratch")
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try "AccountingBytesReadInInterval 1024\nAccountingIntervalStart 2026-03-01 00:00:00\n"
+            .write(toFile: scratch + "/state", atomically: true, encoding: .utf8)
+        for args in Self.commands(db, scratch: scratch) {
+            let name = args.prefix(2).joined(separator: " ")
+            let started = Date()
+            let r = try runProcess(Repo.flowmeterBinary, args, timeout: 20)
+            let seconds = Date().timeIntervalSince(started)
+            #expect(seconds < 10, "\(what): `\(name)` took \(seconds) s")
+            #expect([1, 2, 3].contains(r.status), "\(what): `\(name)` exit \(r.status): \(r.stdout) \(r.stderr)")
+            #expect((r.stdout + r.stderr).contains(mentions), "\(what): `\(name)` said \(r.stdout) \(r.stderr)")
+        }
+    }
+
+    @Test func aFIFOOrADeviceGivenAsTheDatabaseIsRefusedBeforeAnythingOpensIt() throws {
+        let dir = makeTemporaryDirectory("hostile-fifo")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fifo = dir + "/acct.db"
+        try #require(mkfifo(fifo, 0o600) == 0)
+        try expectEveryCommandRefuses(fifo, mentions: "FIFO", "a FIFO")
+        try expectEveryCommandRefuses("/dev/zero", mentions: "device", "/dev/zero")
+    }
+
+    @Test func aBucketViewOverAnEndlessRecursionIsRefusedAtOnce() throws {
+        let db = try Self.soundStore()
+        defer { try? FileManager.default.removeItem(atPath: (db as NSString).deletingLastPathComponent) }
+        try Self.damage(db, ["""
+            DROP TABLE bucket;
+            CREATE VIEW bucket AS WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n)
+            SELECT 3600 AS resolution_seconds, 1772326800 AS start_utc, 'host' AS relay, 'exit' AS category,
+                   'out' AS direction, 1 AS packets, x AS bytes, 0 AS payload_bytes, 0 AS tor_payload_bytes FROM n
+            """])
+        try expectEveryCommandRefuses(db, mentions: "'bucket' is a view, not a table", "an endless view")
+    }
+
+    @Test func aTriggerIsRefusedBeforeTheWriterCanFireIt() throws {
+        let db = try Self.soundStore()
+        defer { try? FileManager.default.removeItem(atPath: (db as NSString).deletingLastPathComponent) }
+        try Self.damage(db, ["""
+            CREATE TRIGGER spin AFTER INSERT ON bucket BEGIN
+              SELECT count(*) FROM (WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n) SELECT x FROM n);
+            END
+            """])
+        try expectEveryCommandRefuses(db, mentions: "trigger 'spin'", "a trigger")
+    }
+
+    /// 20,000 relays and one 50 KB relay label: the table once padded every
+    /// line to the longest label (rows × 50 KB of output).
+    @Test func thousandsOfRelaysAndAHugeLabelReportInLinearTimeAndSpace() throws {
+        let path = makeTemporaryDirectory("hostile-wide") + "/acct.db"
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        let store = try AccountingStore(path: path)
+        var batch = FlushBatch(clockUTC: 1_772_330_400)
+        let labels = (0..<20_000).map { "relay\($0)" } + [String(repeating: "x", count: 50_000)]
+        for relay in labels {
+            batch.deltas.append(BucketDelta(resolution: .hour, startUTC: 1_772_326_800,
+                                            cell: Cell(relay: relay, category: .orInbound, direction: .inbound,
+                                                       CellCounts(packets: 1, bytes: 1500, payloadBytes: 1400))))
+        }
+        try store.write(batch)
+        try store.close()
+        for args in [["report", "--db", path], ["report", "--csv", "--db", path]] {
+            let started = Date()
+            let r = try runProcess(Repo.flowmeterBinary, args, timeout: 60)
+            let seconds = Date().timeIntervalSince(started)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.utf8.count < 20_001 * 200 + 50_000, "\(args): \(r.stdout.utf8.count) bytes of output")
+            #expect(seconds < 8, "\(args): \(seconds) s")
+        }
+    }
 }

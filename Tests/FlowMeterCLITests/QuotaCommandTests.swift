@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 @testable import FlowMeterTestSupport
 
@@ -91,12 +92,21 @@ import Testing
     }
 
     @Test func checkPastItsTimeoutAnswersUnknown() throws {
-        // Opening a FIFO for reading blocks until a writer comes: a store that hangs.
-        let fifo = makeTemporaryDirectory("check-timeout") + "/hang.db"
-        #expect(mkfifo(fifo, 0o600) == 0)
-        defer { unlink(fifo) }
+        // Another process holds the store locked: a reader waits its busy
+        // timeout (5 s), longer than the check may take. (A FIFO, which used
+        // to stand in for a store that hangs, is now refused at once.)
+        let dir = makeTemporaryDirectory("check-timeout")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let db = dir + "/locked.db"
+        try AccountingStore(path: db).close()
+        var config = Configuration()
+        config.allowsUnsafeTransactions = true  // the lock is held across accesses on purpose
+        config.prepareDatabase { try $0.execute(sql: "PRAGMA locking_mode = EXCLUSIVE") }
+        let holder = try DatabaseQueue(path: db, configuration: config)
+        try holder.inDatabase { try $0.execute(sql: "BEGIN EXCLUSIVE; INSERT INTO state(name, value, updated_utc) VALUES ('held', '1', 0)") }
+        defer { try? holder.inDatabase { try $0.execute(sql: "ROLLBACK") }; try? holder.close() }
         let started = Date()
-        let r = try run(["check", "--db", fifo, "--quota", "q 1TiB month 1 00:00 sum", "-t", "1"])
+        let r = try run(["check", "--db", db, "--quota", "q 1TiB month 1 00:00 sum", "-t", "1"])
         #expect(r.status == 3)
         #expect(r.stdout == "FLOWMETER UNKNOWN - timed out after 1 s (--timeout)\n")
         #expect(Date().timeIntervalSince(started) < 10)

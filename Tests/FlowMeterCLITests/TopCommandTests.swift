@@ -54,7 +54,8 @@ struct TopCommandTests {
         var screen = ""
         let shown = try LiveHarness.waitUntil(timeout: 15) {
             screen = try LiveHarness.run(["tmux", "-S", socket, "capture-pane", "-p", "-t", "top"]).stdout
-            return screen.contains("/s") && screen.contains(figure)
+            // The quotas are evaluated off the request path, a moment after the start.
+            return screen.contains("/s") && screen.contains(figure) && screen.contains("quota provider: ")
         }
         #expect(shown, "screen:\n\(screen)")
         let line = screen.split(separator: "\n").first { $0.hasPrefix("guard1") && $0.contains("or_inbound") } ?? ""

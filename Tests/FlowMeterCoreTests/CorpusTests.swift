@@ -29,6 +29,8 @@ import Testing
         "tcpdump/heap-overflow-2.pcap": "ATM CLIP (DLT 106) is not decoded",
         "tcpdump/ieee802.11_htc.pcap": "802.11 radiotap is not decoded",
         "tcpdump/ipoib.pcap": "IP over InfiniBand (DLT 242) is not decoded",
+        "tcpdump/timestamp_invalid_micro.pcap": "2 of 3 records have a microsecond field of 10^6 or more: counted as timestamp_invalid, not decoded",
+        "tcpdump/timestamp_invalid_nano.pcap": "2 of 3 records have a nanosecond field of 10^9 or more: counted as timestamp_invalid, not decoded",
     ]
 
     static func shortName(_ path: String) -> String {

@@ -49,6 +49,8 @@ final class BufferedPcapReader {
     let swapped: Bool
     /// Nanoseconds per unit of the timestamp's fraction field: 1000 for µs files.
     let fractionScale: Int64
+    /// Fraction fields at or above this are impossible (10^6 µs, 10^9 ns).
+    var fractionLimit: UInt32 { fractionScale == 1 ? 1_000_000_000 : 1_000_000 }
     private var storage: UnsafeMutableRawPointer?
     var start = 0
     var end = 0
@@ -156,11 +158,6 @@ final class BufferedPcapReader {
 protocol PcapRecordOrder {
     /// The 32-bit field at `offset` of the record header at `header`, in host order.
     static func field(_ header: UnsafeRawPointer, _ offset: Int) -> UInt32
-    /// The fraction field widened to 64 bits exactly as libpcap 1.10.3 widens
-    /// it (a valid fraction is below 10^9 either way). Seconds are not
-    /// widened this way: that field is unsigned, so 2^31 s and later are after
-    /// 2038, and both readers read it so (`OfflineCapture.unsigned`).
-    static func widen(_ value: UInt32) -> Int64
 }
 
 enum HostRecordOrder: PcapRecordOrder {
@@ -168,9 +165,6 @@ enum HostRecordOrder: PcapRecordOrder {
     static func field(_ header: UnsafeRawPointer, _ offset: Int) -> UInt32 {
         header.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
     }
-    /// libpcap copies the file's signed 32-bit fields: sign-extended.
-    @inline(__always)
-    static func widen(_ value: UInt32) -> Int64 { Int64(Int32(bitPattern: value)) }
 }
 
 enum SwappedRecordOrder: PcapRecordOrder {
@@ -178,9 +172,6 @@ enum SwappedRecordOrder: PcapRecordOrder {
     static func field(_ header: UnsafeRawPointer, _ offset: Int) -> UInt32 {
         header.loadUnaligned(fromByteOffset: offset, as: UInt32.self).byteSwapped
     }
-    /// libpcap's SWAPLONG yields an unsigned value: zero-extended.
-    @inline(__always)
-    static func widen(_ value: UInt32) -> Int64 { Int64(value) }
 }
 
 extension OfflineCapture {
@@ -195,6 +186,7 @@ extension OfflineCapture {
         let base = UnsafeRawPointer(reader.buffer())
         let snapshot = reader.snapshot
         let scale = reader.fractionScale
+        let fractionLimit = reader.fractionLimit
         let headerSize = BufferedPcapReader.recordHeaderSize
         var pos = reader.start
         var end = reader.end
@@ -207,7 +199,11 @@ extension OfflineCapture {
                 let caplen = O.field(header, 8)
                 if caplen <= snapshot && Int(caplen) &+ headerSize <= available {
                     let wire = O.field(header, 12)
-                    let ts = Int64(O.field(header, 0)) &* 1_000_000_000 &+ O.widen(O.field(header, 4)) &* scale
+                    // Seconds are unsigned (2^31 s and later are after 2038, as `OfflineCapture.unsigned`
+                    // reads libpcap's); a fraction at or above its limit makes the record's time impossible.
+                    let fraction = O.field(header, 4)
+                    let ts = fraction < fractionLimit
+                        ? Int64(O.field(header, 0)) &* 1_000_000_000 &+ Int64(fraction) &* scale : Self.invalidTimestamp
                     // Safe: the record's caplen bytes follow its header inside the buffer (checked just above),
                     // and stay there until the next refill, after this call.
                     Self.deliver(header + headerSize, caplen: caplen, wire: wire, timestampNanos: ts,

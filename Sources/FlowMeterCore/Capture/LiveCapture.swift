@@ -48,8 +48,8 @@ public struct LiveCaptureOptions: Sendable, Equatable {
 /// uses it whenever immediate mode is off and the kernel has it), not
 /// promiscuous (a relay host counts its own traffic), nanosecond stamps.
 ///
-/// Owned by one thread at a time; only `breakLoop` may be called from another
-/// thread (libpcap documents `pcap_breakloop` as safe for that).
+/// Owned by one thread at a time; only `pcap_breakloop` on `pointer` may be called from another
+/// thread (libpcap documents it as safe for that).
 public final class LiveCaptureHandle {
     public let interface: String
     public let linkType: LinkType

@@ -208,6 +208,23 @@ public final class OfflineCapture {
         v < 0 && v >= -0x8000_0000 ? Int64(v) &+ 0x1_0000_0000 : Int64(v)
     }
 
+    /// The stamp of a record whose time no clock can mean: its record is
+    /// counted as `timestamp_invalid` and never moves a clock or a bucket.
+    public static let invalidTimestamp = Int64.min
+
+    /// Whole seconds whose nanoseconds (plus a fraction) still fit in an `Int64`: up to 2262.
+    static let maxSeconds: UInt64 = 9_223_372_035
+
+    /// `seconds` and `nanos` (the fraction, in nanoseconds) as nanoseconds
+    /// since 1970, or `invalidTimestamp` when the fraction is not below one
+    /// second or the instant lies before 1970 or past `maxSeconds`. The
+    /// unsigned compares cover both signs and compile to a conditional move.
+    @inline(__always)
+    static func instant(seconds: Int64, nanos: Int64) -> Int64 {
+        UInt64(bitPattern: seconds) <= maxSeconds && UInt64(bitPattern: nanos) < 1_000_000_000
+            ? seconds &* 1_000_000_000 &+ nanos : invalidTimestamp
+    }
+
     /// Counts, decodes and hands on one record libpcap read.
     @inline(__always)
     static func deliver<S: PacketSink>(
@@ -215,7 +232,7 @@ public final class OfflineCapture {
         totals: inout ReadTotals, decoder: inout PacketDecoder, sink: inout S
     ) {
         // tv_usec holds nanoseconds: the handle was opened with nanosecond precision.
-        let ts = unsigned(h.pointee.ts.tv_sec) &* 1_000_000_000 &+ Int64(h.pointee.ts.tv_usec)
+        let ts = instant(seconds: unsigned(h.pointee.ts.tv_sec), nanos: Int64(h.pointee.ts.tv_usec))
         // Safe: libpcap guarantees `caplen` bytes at `d` until the next call.
         deliver(UnsafeRawPointer(d), caplen: h.pointee.caplen, wire: h.pointee.len, timestampNanos: ts,
                 totals: &totals, decoder: &decoder, sink: &sink)
@@ -233,12 +250,27 @@ public final class OfflineCapture {
         // A record claiming fewer bytes on the wire than it holds (orig_len <
         // caplen) is damaged: what was captured of it is at most its wire length.
         totals.capturedBytes &+= UInt64(min(caplen, wire))
+        guard ts != invalidTimestamp else { return deliverWithoutTime(wire: wire, sink: &sink) }
         if totals.firstTimestampNanos == nil { totals.firstTimestampNanos = ts }
         totals.lastTimestampNanos = ts
         let summary = decoder.decode(UnsafeRawBufferPointer(start: data, count: Int(caplen)),
                                      wireLength: wire, timestampNanos: ts)
         sink.consume(summary)
         return summary
+    }
+
+    /// A record with an impossible time: counted under its reason, not
+    /// decoded (nothing in a record that says it came before 1970 can be
+    /// trusted) and kept out of the first and last times.
+    @inline(never)
+    static func deliverWithoutTime<S: PacketSink>(wire: UInt32, sink: inout S) -> PacketSummary {
+        var s = PacketSummary()
+        s.wireLength = wire
+        s.timestampNanos = invalidTimestamp
+        s.outcome = .failed
+        s.failure = .timestampInvalid
+        sink.consume(s)
+        return s
     }
 
     /// Keeps what a read counted, for `lastTotals`.

@@ -39,7 +39,7 @@ import Glibc
 ///
 /// What stays with libpcap: pipes and other files that cannot be read at an
 /// offset, and files whose first interface has a link type whose records
-/// libpcap rewrites (`BufferedPcapReader.rewrittenAlways`/`WhenSwapped`).
+/// libpcap rewrites (`BufferedPcapReader.rewrittenAlways`, `rewrittenWhenSwapped`).
 /// Records of such a link type on a LATER interface are decoded as they are
 /// in the file (libpcap could not read past that interface anyway).
 ///
@@ -103,7 +103,7 @@ final class PcapngReader {
             seconds = seconds &+ offset
             // libpcap stores the seconds in a time_t and the fraction in an int.
             let sec = OfflineCapture.unsigned(Int(Int64(bitPattern: seconds)))
-            return sec &* 1_000_000_000 &+ Int64(Int32(truncatingIfNeeded: fraction))
+            return OfflineCapture.instant(seconds: sec, nanos: Int64(Int32(truncatingIfNeeded: fraction)))
         }
     }
 

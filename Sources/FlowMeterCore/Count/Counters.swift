@@ -62,7 +62,7 @@ public struct CounterLayout: Sendable, Equatable {
 /// readable by any thread at any time without a lock: each value is an
 /// `Atomic<UInt64>` that the owner updates with a relaxed load and store
 /// (no read-modify-write needed with one writer; measured as cheap as plain
-/// memory, swift-notes.md). Readers use relaxed loads; a snapshot is per-value
+/// memory, BENCHMARKS.md "Build costs"). Readers use relaxed loads; a snapshot is per-value
 /// consistent, which is all a counter needs.
 public final class CounterBlock: @unchecked Sendable {
     // @unchecked Sendable — Safe: the storage is only touched through atomics,

@@ -181,9 +181,13 @@ public struct DecodeFailure: RawRepresentable, Hashable, Sendable, CaseIterable 
     public static let udpTruncated = DecodeFailure(rawValue: 14)
     public static let fragmentFirstNotSeen = DecodeFailure(rawValue: 15)
     public static let emptyRecord = DecodeFailure(rawValue: 16)
+    /// A capture record whose time no clock can mean (a microsecond field of
+    /// 10^6 or more, nanoseconds of 10^9 or more, a time before 1970 or past
+    /// what 64-bit nanoseconds hold): counted here, never placed in time.
+    public static let timestampInvalid = DecodeFailure(rawValue: 17)
 
-    public static let allCases: [DecodeFailure] = (0..<17).map { DecodeFailure(rawValue: $0) }
-    public static let count = 17
+    public static let allCases: [DecodeFailure] = (0..<18).map { DecodeFailure(rawValue: $0) }
+    public static let count = 18
 
     public var label: String {
         switch rawValue {
@@ -204,6 +208,7 @@ public struct DecodeFailure: RawRepresentable, Hashable, Sendable, CaseIterable 
         case 14: return "udp_truncated"
         case 15: return "fragment_first_not_seen"
         case 16: return "empty_record"
+        case 17: return "timestamp_invalid"
         default: return "reason_\(rawValue)"
         }
     }
@@ -235,7 +240,7 @@ public struct IPAddress: Hashable, Sendable, Comparable {
     public static func < (a: IPAddress, b: IPAddress) -> Bool { (a.hi, a.lo) < (b.hi, b.lo) }
 
     /// Tor's `tor_addr_is_internal()`: peers Tor does not count for accounting
-    /// unless CountPrivateBandwidth is set (tor-accounting.md §1.4).
+    /// unless CountPrivateBandwidth is set (docs/tor-facts.md §1.4).
     @inline(__always)
     public var isTorInternal: Bool {
         if isIPv4 {

@@ -36,17 +36,21 @@ public struct ReplayEngine: Sendable {
     public static func replay(files: [String], model: HostModel, workers: Int,
                               flowTableCapacity: Int = FlowTableConfiguration.defaultCapacity,
                               reader: OfflineReader = .automatic, clock: (any ReplayClock)? = nil,
+                              skipping: [UInt64] = [],
                               progress: ((String, OfflineCapture, ReadTotals) -> Void)? = nil) -> EngineResult {
         var configuration = EngineConfiguration(workers: workers,
                                                 flowTable: FlowTableConfiguration(capacity: flowTableCapacity))
         configuration.reader = reader
-        return ReplayEngine(model: model, configuration: configuration).replay(files: files, clock: clock, progress: progress)
+        return ReplayEngine(model: model, configuration: configuration).replay(files: files, clock: clock, skipping: skipping,
+                                                                                progress: progress)
     }
 
     /// - Parameter clock: when given, the captures' own timestamps drive it
     ///   (the accounting store's buckets and flushes), so a month of captures
     ///   becomes a month of history; it sees exact counters at each edge.
-    public func replay(files: [String], clock: (any ReplayClock)? = nil,
+    /// - Parameter skipping: per file (by position), records at its start an
+    ///   earlier import counted; they are read past, not counted.
+    public func replay(files: [String], clock: (any ReplayClock)? = nil, skipping: [UInt64] = [],
                        progress: ((String, OfflineCapture, ReadTotals) -> Void)? = nil) -> EngineResult {
         // Whole tables from the start, so that connection counts never
         // depend on when a table grew; their pages still fault in as flows
@@ -65,12 +69,18 @@ public struct ReplayEngine: Sendable {
         var result = ReplayResult(labels: model.relayLabels, counters: CounterSnapshot(layout: CounterLayout(relayCount: model.relayLabels.count)))
         if let clock {
             var sink = ClockedPipelineSink(pipeline: pipeline, clock: clock)
-            for path in files { result.record(Replay.readOne(path, into: &sink, reader: configuration.reader, progress: progress)) }
+            for (i, path) in files.enumerated() {
+                let skip = i < skipping.count ? skipping[i] : 0
+                result.record(Replay.readOne(path, into: &sink, reader: configuration.reader, skipping: skip, progress: progress))
+            }
             pipeline.drain()
             clock.finish(counters: pipeline.snapshot().counters, lastTimestampNanos: sink.lastTimestamp)
         } else {
             var sink = PipelineSink(pipeline: pipeline)
-            for path in files { result.record(Replay.readOne(path, into: &sink, reader: configuration.reader, progress: progress)) }
+            for (i, path) in files.enumerated() {
+                let skip = i < skipping.count ? skipping[i] : 0
+                result.record(Replay.readOne(path, into: &sink, reader: configuration.reader, skipping: skip, progress: progress))
+            }
         }
         let snapshot = pipeline.finish(endTimestampNanos: result.totals.lastTimestampNanos)
         result.counters = snapshot.counters
@@ -121,19 +131,27 @@ struct ClockedPipelineSink: PacketSink {
     @inline(__always)
     mutating func consume(_ summary: PacketSummary) {
         let ts = summary.timestampNanos
-        // One compare covers both sides of the window: below windowStart wraps to a huge value.
-        if UInt64(bitPattern: ts &- windowStart) >= windowLength { crossEdge(to: ts) }
+        // One compare covers both sides of the window: below windowStart wraps
+        // to a huge value, and so does `invalidTimestamp`, which lies outside
+        // every window.
+        if UInt64(bitPattern: ts &- windowStart) >= windowLength {
+            guard crossEdge(to: ts) else { pipeline.submit(summary); return }
+        }
         lastTimestamp = ts
         pipeline.submit(summary)
     }
 
+    /// Moves the window to `ts`; false for a record with no valid time, which
+    /// is counted in the current window and moves nothing.
     @inline(never)
-    private mutating func crossEdge(to ts: Int64) {
+    private mutating func crossEdge(to ts: Int64) -> Bool {
+        if ts == OfflineCapture.invalidTimestamp { return false }
         var counters: CounterSnapshot? = nil
         if lastTimestamp != nil {
             pipeline.drain()
             counters = pipeline.snapshot().counters
         }
         (windowStart, windowLength) = clock.cross(counters: counters, lastTimestampNanos: lastTimestamp, nextNanos: ts)
+        return true
     }
 }

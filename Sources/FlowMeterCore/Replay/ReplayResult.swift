@@ -14,6 +14,9 @@ public struct ReplayFileResult: Sendable {
     /// The same per link type, for a pcapng file whose interfaces have
     /// different link types (read by `PcapngReader`); empty otherwise.
     public var unsupportedByLinkType: [UnsupportedLinkType] = []
+    /// Records at the start of the file left uncounted on purpose (an earlier
+    /// import counted them); not in `totals`.
+    public var skippedRecords: UInt64 = 0
 }
 
 extension ReplayFileResult {
@@ -90,19 +93,22 @@ extension LinkType {
 /// become data on the result (`ReplayEngine` is the driver that uses it).
 public enum Replay {
     /// Reads one file into `sink`, turning every failure into data on the result.
+    /// - Parameter skipping: records at the start to read past uncounted
+    ///   (then libpcap reads the file, as the fingerprint that chose them did).
     public static func readOne<S: PacketSink>(
-        _ path: String, into sink: inout S, reader: OfflineReader = .automatic,
+        _ path: String, into sink: inout S, reader: OfflineReader = .automatic, skipping: UInt64 = 0,
         progress: ((String, OfflineCapture, ReadTotals) -> Void)? = nil
     ) -> ReplayFileResult {
         let capture: OfflineCapture
         do {
-            capture = try OfflineCapture(path: path, reader: reader)
+            capture = try OfflineCapture(path: path, reader: skipping > 0 ? .libpcap : reader)
         } catch {
             return ReplayFileResult(path: path, linkType: nil, linkTypeName: nil, totals: ReadTotals(), error: error)
         }
         var decoder = PacketDecoder(linkType: capture.linkType)
         var file = ReplayFileResult(path: path, linkType: capture.linkType, linkTypeName: capture.linkType.pcapName,
                                     totals: ReadTotals(), error: nil)
+        if skipping > 0 { file.skippedRecords = capture.skipRecords(skipping) }
         let report = progress.map { p in { (c: OfflineCapture, t: ReadTotals) in p(path, c, t) } }
         // The pcapng reader counts what the decoder refused per interface, whatever their link types.
         if capture.usesPcapngReader && capture.linkType.isDecoded {
