@@ -32,7 +32,6 @@ echo "# $(date -u +%FT%TZ) relinked: $(stat -c %s "$work/flowmeter") bytes, $(st
 python3 - "$work/flowmeter.map" <<'PY'
 import re, sys, collections
 by_lib = collections.Counter(); by_sec = collections.Counter(); cell = collections.Counter()
-started = False; pending = None
 def owner(path):
     m = re.search(r'/([^/]+\.a)\(', path)
     if m: return m.group(1)
@@ -43,18 +42,33 @@ def family(sec):
     for f in ('.rodata', '.text', '.data.rel.ro', '.data', '.bss', '.eh_frame', '.init_array', '.tbss', '.tdata', '.gcc_except_table'):
         if sec == f or sec.startswith(f + '.'): return f
     return sec
-for line in open(sys.argv[1], errors='replace'):
-    if not started:
-        started = line.startswith('Memory map'); continue
-    m = re.match(r'^ (\S+)\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S.*)$', line)
-    if m: sec, addr, size, path = m.group(1), int(m.group(2), 16), int(m.group(3), 16), m.group(4)
-    else:
+def lld_lines(lines):
+    """lld's map: VMA LMA Size Align, then the output section (indent 0),
+    an input section `path:(section)` (indent 8) or a symbol (16)."""
+    for line in lines:
+        m = re.match(r'^\s*([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+\d+ (\s*)(\S.*)$', line)
+        if not m or len(m.group(3)) != 8: continue
+        m2 = re.match(r'^(.*):\(([^)+]*)(\+0x[0-9a-f]+)?\)$', m.group(4))  # .eh_frame+0x18: a piece
+        if m2: yield m2.group(2), int(m.group(1), 16), int(m.group(2), 16), m2.group(1)
+def gnu_lines(lines):
+    """GNU ld's and gold's map: ` section address size path`, the section
+    alone on its line when its name is long."""
+    started = False; pending = None
+    for line in lines:
+        if not started:
+            started = line.startswith('Memory map'); continue
+        m = re.match(r'^ (\S+)\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S.*)$', line)
+        if m:
+            pending = None
+            yield m.group(1), int(m.group(2), 16), int(m.group(3), 16), m.group(4); continue
         m1 = re.match(r'^ (\S+)\s*$', line)
         if m1: pending = m1.group(1); continue
         m2 = re.match(r'^\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(/\S.*)$', line)
-        if not (m2 and pending): pending = None; continue
-        sec, addr, size, path = pending, int(m2.group(1), 16), int(m2.group(2), 16), m2.group(3)
-    pending = None
+        if m2 and pending: yield pending, int(m2.group(1), 16), int(m2.group(2), 16), m2.group(3)
+        pending = None
+lines = open(sys.argv[1], errors='replace').read().splitlines()
+parsed = lld_lines(lines) if 'VMA' in lines[0] else gnu_lines(lines)
+for sec, addr, size, path in parsed:
     if addr == 0 or sec.startswith('.debug') or size == 0: continue
     lib, fam = owner(path), family(sec)
     by_lib[lib] += size; by_sec[fam] += size; cell[(lib, fam)] += size

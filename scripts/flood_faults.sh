@@ -75,20 +75,23 @@ agent=$!; PIDS+=("$agent")
 for _ in $(seq 200); do ip netns exec "$M" curl -sf -o /dev/null http://127.0.0.1:9477/metrics && break; sleep 0.05; done
 sleep 1
 
+# minflt STAT: field 10 of a stat file, counted after the ")" that ends
+# the name (a thread's name has spaces: "capture0 eth0").
+minflt() { sed 's/.*) //' "$1" | awk '{ print $8 }'; }
 # faults: "name minflt" for each capture thread, then "process minflt".
 faults() {
     local t
     for t in /proc/"$agent"/task/*; do
-        case "$(cat "$t/comm")" in capture*) echo "$(cat "$t/comm" | tr ' ' _) $(awk '{ print $10 }' "$t/stat")";; esac
+        case "$(cat "$t/comm")" in capture*) echo "$(tr ' ' _ < "$t/comm") $(minflt "$t/stat")";; esac
     done
-    echo "process $(awk '{ print $10 }' /proc/"$agent"/stat)"
+    echo "process $(minflt /proc/"$agent"/stat)"
 }
 rss() { awk '/^VmRSS:/ { print $2 }' /proc/"$agent"/status; }
 counted() {
     ip netns exec "$M" curl -sf http://127.0.0.1:9477/metrics |
         awk '/^flowmeter_packets_total|^flowmeter_undecoded_packets_total/ { n += $NF }
              /^flowmeter_drops_total{source="kernel_ring"/ { d += $NF }
-             END { printf "%d %d", n, d }'
+             END { printf "%d %d\n", n, d }'
 }
 rx0=$(rx_packets)
 echo "# $(date -u +%FT%TZ) SYN flood at top speed: ${WARMUP}s warm-up, ${STEADY}s steady; $(grep -o 'a [0-9]* MiB ring[^)]*)' "$WORK/agent.log" | head -1)"

@@ -9,8 +9,12 @@ a lookup of a dropped locale falls back to root, as ICU does for any locale
 it lacks. That is 34 MB of the 75 MB binary (BENCHMARKS.md, "Binary size").
 
   scripts/icu_data_filter.py OUT_DIR
-writes OUT_DIR/lib_FoundationICU.a; scripts/package.sh puts OUT_DIR first on
-the linker's search path. Prints the kept and dropped sizes.
+writes OUT_DIR/icu_data.o, the smaller data as `__wrap_SYMBOL`, and
+OUT_DIR/icu_data.symbol, SYMBOL (`icudt76_dat`). scripts/package.sh links the
+object with `--wrap=SYMBOL`: every reference to the toolchain's data then
+resolves to the smaller copy, so the linker never fetches the archive member
+that holds the full one (an object of the same name would clash with it:
+the archive is read first). Prints the kept and dropped sizes.
 """
 import os, re, shutil, struct, subprocess, sys, tempfile
 
@@ -73,7 +77,7 @@ def filtered(data):
 
 
 def main():
-    out_dir = sys.argv[1]
+    out_dir = os.path.abspath(sys.argv[1])
     swiftc = shutil.which("swiftc")
     lib = os.path.join(os.path.dirname(os.path.realpath(swiftc)), "..", "lib", "swift_static", "linux", "lib_FoundationICU.a")
     lib = os.path.normpath(lib)
@@ -88,12 +92,13 @@ def main():
         small, kept_count, total, dropped = filtered(data)
         open(os.path.join(work, "kept.dat"), "wb").write(small)
         with open(os.path.join(work, "data.S"), "w") as s:
-            s.write(f'.section .rodata\n.globl {symbol}\n.type {symbol}, @object\n.balign 16\n{symbol}:\n'
-                    f'.incbin "kept.dat"\n.size {symbol}, . - {symbol}\n.section .note.GNU-stack,"",@progbits\n')
-        subprocess.run(["cc", "-c", "data.S", "-o", member], cwd=work, check=True)
-        target = os.path.join(out_dir, "lib_FoundationICU.a")
-        shutil.copyfile(lib, target)
-        subprocess.run(["ar", "r", target, os.path.join(work, member)], check=True)
+            s.write(f'.section .rodata\n.globl __wrap_{symbol}\n.type __wrap_{symbol}, @object\n.balign 16\n__wrap_{symbol}:\n'
+                    f'.incbin "kept.dat"\n.size __wrap_{symbol}, . - __wrap_{symbol}\n.section .note.GNU-stack,"",@progbits\n')
+        clang = os.path.join(os.path.dirname(os.path.realpath(swiftc)), "clang")
+        subprocess.run([clang, "-c", "data.S", "-o", os.path.join(out_dir, "icu_data.o")], cwd=work, check=True)
+        with open(os.path.join(out_dir, "icu_data.symbol"), "w") as f:
+            f.write(symbol + "\n")
+        target = os.path.join(out_dir, "icu_data.o")
     print(f"{symbol}: kept {kept_count} of {total} items, {len(small)} of {len(data)} bytes ({dropped} dropped) -> {target}")
 
 
