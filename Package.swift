@@ -22,20 +22,23 @@ let package = Package(
         .library(name: "FlowMeterReports", targets: ["FlowMeterReports"]),
         .executable(name: "flowmeter", targets: ["FlowMeterCLI"]),
     ],
+    // Pinned to the minor versions the project is built and tested with: a new
+    // minor is taken on purpose, with its tests run (Package.resolved stays out of
+    // git, since a mirror's commit ids are not upstream's).
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", .upToNextMinor(from: "1.8.2")),
+        .package(url: "https://github.com/apple/swift-log", .upToNextMinor(from: "1.16.2")),
+        .package(url: "https://github.com/jpsim/Yams", .upToNextMinor(from: "6.2.2")),
         // The agent's HTTP endpoint (/metrics, /api/v1/status): bare NIO HTTP/1
         // with one small channel handler. +115 CPU-s cold; Hummingbird would add
         // ~300 more for routing we do not need.
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio", .upToNextMinor(from: "2.101.2")),
         // The accounting store (docs/storage.md): migrations, WAL pools, read-only
         // readers; on Linux it links the system SQLite (libsqlite3-dev), ~57 CPU-s cold.
-        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", .upToNextMinor(from: "7.10.0")),
         // SHA-1 for Tor's hibernation wake-up digest (Insecure.SHA1); BoringSSL's
         // C sources make it the costliest dependency to build cold.
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-crypto", .upToNextMinor(from: "3.12.3")),
     ],
     targets: [
         // C and nothing else: what Swift cannot import from libpcap (macros).
@@ -55,7 +58,7 @@ let package = Package(
         .target(name: "FlowMeterFormat", swiftSettings: v6),
         .target(name: "FlowMeterCapture", dependencies: ["FlowMeterCore", "CPcapShim"], swiftSettings: v6),
         .target(name: "FlowMeterConfig",
-                dependencies: ["FlowMeterCore", .product(name: "Yams", package: "Yams")], swiftSettings: v6),
+                dependencies: ["FlowMeterCore", "FlowMeterFormat", .product(name: "Yams", package: "Yams")], swiftSettings: v6),
         .target(name: "FlowMeterAccounting",
                 dependencies: ["FlowMeterCore", "FlowMeterConfig", "FlowMeterFormat",
                                .product(name: "Crypto", package: "swift-crypto")],
@@ -71,7 +74,7 @@ let package = Package(
                 dependencies: ["FlowMeterCore", "FlowMeterAccounting", "FlowMeterFormat", logging,
                                .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: v6),
         .target(name: "FlowMeterReports",
-                dependencies: ["FlowMeterCore", "FlowMeterAccounting", "FlowMeterStore", "FlowMeterFormat"],
+                dependencies: ["FlowMeterCore", "FlowMeterConfig", "FlowMeterAccounting", "FlowMeterStore", "FlowMeterFormat"],
                 swiftSettings: v6),
         .target(name: "FlowMeterExport",
                 dependencies: ["FlowMeterCore", "FlowMeterCapture", "FlowMeterAccounting", "FlowMeterReports", "FlowMeterFormat",
@@ -87,7 +90,7 @@ let package = Package(
         // The composition root: wires capture, store, export and accounting.
         .target(name: "FlowMeterAgent",
                 dependencies: ["FlowMeterCore", "FlowMeterCapture", "FlowMeterConfig", "FlowMeterAccounting",
-                               "FlowMeterStore", "FlowMeterReports", "FlowMeterExport", "FlowMeterTorControl", "CLinuxShim", logging,
+                               "FlowMeterStore", "FlowMeterReports", "FlowMeterExport", "FlowMeterTorControl", "FlowMeterFormat", "CLinuxShim", logging,
                                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Yams", package: "Yams")],
                 swiftSettings: v6),
         // The thin `flowmeter` executable.

@@ -129,13 +129,16 @@ for page in "$man"/*.1; do
     print unless /^\.Xr flowmeter-help /;' "$page"
   [ "$page" = "$man/${base//./-}.1" ] || mv "$page" "$man/${base//./-}.1"
 done
-# FILES (every page) and EXAMPLES (packaging/man/examples/PAGE.mdoc) go where
-# mdoc(7) puts them: before SEE ALSO, else before AUTHORS.
+# FILES (every page), EXIT STATUS (every page; the monitoring plugins' own in
+# packaging/man/exit-status/PAGE.mdoc) and EXAMPLES (packaging/man/examples/PAGE.mdoc)
+# go where mdoc(7) puts them, in its order: before SEE ALSO, else before AUTHORS.
 for page in "$man"/*.1; do
   base=$(basename "$page" .1)
   extra=packaging/man/FILES.mdoc
+  if [ -f "packaging/man/exit-status/$base.mdoc" ]; then extra="$extra packaging/man/exit-status/$base.mdoc"
+  else extra="$extra packaging/man/EXIT-STATUS.mdoc"; fi
   [ -f "packaging/man/examples/$base.mdoc" ] && extra="$extra packaging/man/examples/$base.mdoc"
-  # shellcheck disable=SC2086  # two file names at most, no spaces
+  # shellcheck disable=SC2086  # three file names at most, no spaces
   cat $extra > "$work/extra.mdoc"
   EXTRA="$work/extra.mdoc" perl -i -ne '
     BEGIN { local $/; open my $f, "<", $ENV{EXTRA} or die; $extra = <$f>; }

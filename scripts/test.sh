@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
 swift build --build-tests
-swift test --skip-build
+FLOWMETER_TESTS=full swift test --skip-build

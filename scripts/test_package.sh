@@ -98,6 +98,7 @@ done
 ok "every document --help and the manual pages name is installed ($(echo "$names" | wc -w) names)"
 for page in /usr/share/man/man1/flowmeter*.1.gz; do
   zcat "$page" | grep -q '^\.Sh FILES' || fail "$(basename "$page"): no FILES section"
+  zcat "$page" | grep -q '^\.Sh EXIT STATUS' || fail "$(basename "$page"): no EXIT STATUS section"
 done
 for page in flowmeter flowmeter-run flowmeter-report flowmeter-forecast flowmeter-check flowmeter-import; do
   zcat "/usr/share/man/man1/$page.1.gz" | grep -q '^\.Sh EXAMPLES' || fail "$page(1): no EXAMPLES section"

@@ -164,29 +164,11 @@ public enum QuotaForecaster {
         f.unobservedSeconds = max(0, coveredFrom.timeIntervalSince(interval.start))
         let fill = f.unobservedSeconds > 3600 ? (mIn.level * f.unobservedSeconds, mOut.level * f.unobservedSeconds) : (0, 0)
         f.unobservedEstimate = quota.rule.bytes(read: fill.0, written: fill.1)
-        var cumIn = Double(usage.read) + fill.0, cumOut = Double(usage.written) + fill.1
-        let limit = Double(quota.limit)
-        var exhaustion: Date? = usage.used >= quota.limit ? pastCrossing(quota, buckets: periodBuckets, interval: interval) ?? now
-            : quota.rule.bytes(read: cumIn, written: cumOut) >= limit ? now : nil
-        var t = max(now, interval.start).timeIntervalSince1970
-        let end = interval.end.timeIntervalSince1970
-        var slot = SlotCache(traffic: traffic)
-        while t < end {
-            let h = Int((t / 3600).rounded(.down))
-            let next = min(end, Double(h + 1) * 3600)
-            let s = next - t
-            let ahead = ((t + next) / 2 - now.timeIntervalSince1970) / 86_400
-            let (wd, hr) = slot.slot(hour: h)
-            let pIn = mIn.rate(weekday: wd, hour: hr, daysAhead: ahead) * s
-            let pOut = mOut.rate(weekday: wd, hour: hr, daysAhead: ahead) * s
-            let before = quota.rule.bytes(read: cumIn, written: cumOut)
-            cumIn += pIn; cumOut += pOut
-            let after = quota.rule.bytes(read: cumIn, written: cumOut)
-            if exhaustion == nil && after >= limit && after > before {
-                exhaustion = Date(timeIntervalSince1970: t + s * (limit - before) / (after - before))
-            }
-            t = next
-        }
+        let startIn = Double(usage.read) + fill.0, startOut = Double(usage.written) + fill.1
+        let past: Date? = usage.used >= quota.limit ? pastCrossing(quota, buckets: periodBuckets, interval: interval) ?? now
+            : quota.rule.bytes(read: startIn, written: startOut) >= Double(quota.limit) ? now : nil
+        let (cumIn, cumOut, exhaustion) = walk(quota, mIn, mOut, traffic: traffic, from: max(now, interval.start), to: interval.end,
+                                               now: now, read: startIn, written: startOut, exhaustion: past)
         let days = secondsLeft / 86_400
         func spread(_ m: SeasonalTrendModel) -> Double {
             86_400 * (days * m.sigma * m.sigma + pow(days * m.levelStandardError, 2)
@@ -210,6 +192,36 @@ public enum QuotaForecaster {
                              endRead: cumIn, endWritten: cumOut, exhaustion: exhaustion,
                              futureRate: secondsLeft > 0 ? max(0, quota.rule.bytes(read: cumIn, written: cumOut) - Double(usage.used)) / secondsLeft : 0)
         return f
+    }
+
+    /// The rest of the period hour by hour from `start`: each hour's
+    /// projected bytes added to `read` and `written`, and the instant the
+    /// quota's bytes first reach its limit (unless `exhaustion` is already known).
+    static func walk(_ quota: Quota, _ mIn: SeasonalTrendModel, _ mOut: SeasonalTrendModel, traffic: HourlyTraffic,
+                     from start: Date, to endDate: Date, now: Date, read: Double, written: Double,
+                     exhaustion known: Date?) -> (read: Double, written: Double, exhaustion: Date?) {
+        var cumIn = read, cumOut = written, exhaustion = known
+        let limit = Double(quota.limit)
+        var t = start.timeIntervalSince1970
+        let end = endDate.timeIntervalSince1970
+        var slot = SlotCache(traffic: traffic)
+        while t < end {
+            let h = Int((t / 3600).rounded(.down))
+            let next = min(end, Double(h + 1) * 3600)
+            let s = next - t
+            let ahead = ((t + next) / 2 - now.timeIntervalSince1970) / 86_400
+            let (wd, hr) = slot.slot(hour: h)
+            let pIn = mIn.rate(weekday: wd, hour: hr, daysAhead: ahead) * s
+            let pOut = mOut.rate(weekday: wd, hour: hr, daysAhead: ahead) * s
+            let before = quota.rule.bytes(read: cumIn, written: cumOut)
+            cumIn += pIn; cumOut += pOut
+            let after = quota.rule.bytes(read: cumIn, written: cumOut)
+            if exhaustion == nil && after >= limit && after > before {
+                exhaustion = Date(timeIntervalSince1970: t + s * (limit - before) / (after - before))
+            }
+            t = next
+        }
+        return (cumIn, cumOut, exhaustion)
     }
 
     /// Both directions' models. A young store (under `youngSeconds` of its

@@ -1,5 +1,6 @@
 import FlowMeterCore
 import FlowMeterConfig
+import FlowMeterFormat
 import Foundation
 
 /// Which bytes are compared against a limit (Tor's `AccountingRule`,
@@ -146,11 +147,14 @@ public struct Quota: Sendable, Hashable {
     /// Set when this quota mirrors a Tor instance's AccountingMax (then Tor's
     /// hibernation schedule applies to it).
     public var torRelay: String?
+    /// The units its views use: SI when its limit was written in SI
+    /// (`10TB-SI`), binary otherwise (docs/quotas.md, "Units").
+    public var units: ByteUnits
 
     public init(name: String, limit: UInt64, period: AccountingPeriod, rule: AccountingRule,
-                timeZone: TimeZone, scope: QuotaScope, torRelay: String? = nil) {
+                timeZone: TimeZone, scope: QuotaScope, torRelay: String? = nil, units: ByteUnits = .binary) {
         self.name = name; self.limit = limit; self.period = period; self.rule = rule
-        self.timeZone = timeZone; self.scope = scope; self.torRelay = torRelay
+        self.timeZone = timeZone; self.scope = scope; self.torRelay = torRelay; self.units = units
     }
 
     /// The interval of this quota's period containing `now`.
@@ -206,7 +210,7 @@ public struct Quota: Sendable, Hashable {
             }
         }
         self.init(name: name, limit: limit.bytes, period: period, rule: rule, timeZone: zone, scope: scope,
-                  torRelay: scope.layer == .tor ? scope.relay : nil)
+                  torRelay: scope.layer == .tor ? scope.relay : nil, units: ByteQuantity.isSI(limitText) ? .si : .binary)
     }
 
     /// The Tor quota implied by a relay's torrc (AccountingMax/Start/Rule), or

@@ -2,6 +2,7 @@ import FlowMeterCore
 import FlowMeterConfig
 import FlowMeterAccounting
 import FlowMeterExport
+import FlowMeterFormat
 import Foundation
 import Logging
 import Synchronization
@@ -26,7 +27,7 @@ final class AgentSurges: Sendable {
         for s in changes {
             let cell = "relay \(s.relay), category \(s.category.label), direction \(s.direction.label)"
             if let end = s.end {
-                logger.notice("surge ended: \(cell), \(Int(end.timeIntervalSince(s.start))) s, \(s.bytes) bytes")
+                logger.notice("surge ended: \(cell), \(Format.duration(end.timeIntervalSince(s.start))), \(Format.bytes(s.bytes))")
             } else {
                 logger.warning("surge started: \(cell) (\(s.kind.rawValue))")
             }

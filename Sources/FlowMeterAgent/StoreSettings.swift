@@ -76,13 +76,9 @@ public struct StoreSettings: Sendable, Equatable {
         return StoreConfiguration(resolutions: resolutions, allowFineResolution: allowFine)
     }
 
-    /// `300`, `300s`, `5m`, `1h`, `90d` in seconds.
+    /// `300`, `300s`, `5m`, `1h`, `90d` in whole seconds, above zero (`DurationText`).
     static func parseDuration(_ text: String) -> Int? {
-        let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
-        guard let last = text.last else { return nil }
-        let scale = units[last] ?? 1
-        let number = units[last] == nil ? Substring(text) : text.dropLast()
-        guard let n = Int(number), n > 0, !n.multipliedReportingOverflow(by: scale).overflow else { return nil }
-        return n * scale
+        guard let seconds = DurationText.wholeSeconds(text), seconds > 0 else { return nil }
+        return seconds
     }
 }

@@ -181,7 +181,7 @@ struct BenchCommand: ParsableCommand {
         let readerCPU = threadCPUNanos() - cpu
         if let e = result.errors.first { throw e }
         guard result.counters.accountedPackets == result.totals.packets else {
-            throw ValidationError("pipeline lost packets: \(result.counters.accountedPackets) of \(result.totals.packets)")
+            throw CommandFailure.runtime("pipeline lost packets: \(result.counters.accountedPackets) of \(result.totals.packets)")
         }
         return Run(packets: result.totals.packets, bytes: result.totals.bytes, seconds: seconds,
                    readerCPUNanos: readerCPU, workerCPUNanos: result.workerCPUNanos.reduce(0, +))

@@ -77,7 +77,7 @@ struct CheckCommand: ParsableCommand {
             let c = options.configOptions
             let loaded = try c.loadConfig()
             let list = try QuotaOptions.quotaList(specs: options.quotas, loaded: loaded, zone: zone)
-            let reader = try AccountingReader(path: try options.dbOption ?? c.storePath())
+            let reader = try StoreAccess.reader(try options.dbOption ?? c.storePath())
             let wallNow = options.now.flatMap { Format.parseISO8601($0) } ?? current
             let at = options.instant(reader, current: wallNow)
             let statuses = try QuotaEvaluation.statuses(list, torInstances: loaded.torInstances, source: reader, at: at,

@@ -40,12 +40,16 @@ struct ConfigOptions: ParsableArguments {
     /// Tests point this at a temporary tree: where /etc/tor/torrc,
     /// /etc/tor/instances and /var/lib/flowmeter are looked for.
     @Option(name: .customLong("system-root"), help: .hidden)
-    var systemRoot: String = "/"
+    var systemRoot: String = ConfigOptions.defaultSystemRoot
+
+    /// `/`, or FLOWMETER_SYSTEM_ROOT: the test suite sets it so every command
+    /// it runs is hermetic without naming a root on each command line.
+    static var defaultSystemRoot: String { ProcessInfo.processInfo.environment["FLOWMETER_SYSTEM_ROOT"] ?? "/" }
 
     /// Debian's tor layout under `systemRoot`, read when no --torrc is given.
     var torLayout: DebianTorLayout { DebianTorLayout(root: systemRoot) }
 
-    /// Loads everything or exits with code 2 naming file, line and problem.
+    /// Loads everything or fails (exit 2) naming file, line and problem.
     /// - Parameter warn: print warnings about what classification cannot tell apart.
     func load(warn: Bool = true) throws -> LoadedConfig {
         do {
@@ -53,8 +57,7 @@ struct ConfigOptions: ParsableArguments {
             if warn { for w in loaded.warnings { Diagnostics.warn(w) } }
             return loaded
         } catch {
-            Diagnostics.error("configuration: \(error)")
-            throw ExitCode(2)
+            throw CommandFailure.configuration("\(error)")
         }
     }
 
@@ -68,8 +71,7 @@ struct ConfigOptions: ParsableArguments {
     /// else `state_directory/accounting.db` (docs/configuration.md, "store:").
     func defaultStorePath() throws -> String {
         do { return try storePath() } catch {
-            Diagnostics.error("configuration: \(error)")
-            throw ExitCode(2)
+            throw CommandFailure.configuration("\(error)")
         }
     }
 

@@ -17,10 +17,8 @@ struct DbCommand: ParsableCommand {
         abstract: "Audit, check, migrate or export the accounting database.",
         subcommands: [Audit.self, Check.self, Migrate.self, Export.self, Soak.self])
 
-    static func fail(_ e: StoreError, _ command: String) -> ExitCode {
-        FileHandle.standardError.write(Data("flowmeter db \(command): \(e.description)\n".utf8))
-        return ExitCode(2)
-    }
+    /// A store that cannot be used: exit 3, as in every command.
+    static func fail(_ e: StoreError, _ command: String) -> CommandFailure { .data(e.description) }
 
     /// Every persisted column and what it holds: no addresses, ports or flows.
     struct Audit: ParsableCommand {
@@ -36,7 +34,7 @@ struct DbCommand: ParsableCommand {
             print("No peer address, port or per-flow record is ever stored.")
             guard let db else { return }
             do {
-                let live = try AccountingReader(path: db).liveColumns()
+                let live = try StoreAccess.reader(db).liveColumns()
                 print("\n\(db): " + live.map { "\($0.table).\($0.column)" }.joined(separator: ", "))
             } catch let e as StoreError { throw DbCommand.fail(e, "audit") }
         }
@@ -49,21 +47,21 @@ struct DbCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let reader = try AccountingReader(path: db)
+                let reader = try StoreAccess.reader(db)
                 let integrity = try reader.integrityCheck(), quick = try reader.quickCheck()
                 let audit = try reader.audit()
                 print("schema version \(reader.schemaVersion); integrity: \(integrity.joined(separator: "; ")); quick check: \(quick.joined(separator: "; "))")
                 for problem in audit.schemaProblems + audit.rowProblems { print(problem) }
                 // Listing what the file holds reads those rows: only when they are sound.
                 guard integrity == ["ok"], quick == ["ok"], audit.isClean else {
-                    FileHandle.standardError.write(Data("flowmeter db check: \(db): damaged (see above)\n".utf8))
-                    throw ExitCode(1)
+                    throw CommandFailure.data("\(db): damaged (see above)")
                 }
                 for r in try reader.resolutions() {
                     print("resolution \(r.resolution): \(r.rows) rows, \(Format.iso8601(r.firstStart)) … \(Format.iso8601(r.lastStart))")
                 }
                 let info = try reader.info()
-                print("last flush (UTC s): \(info["last_flush_utc"] ?? "never"); closed cleanly: \(info["clean_shutdown"] == "1" ? "yes" : "no (a writer is running, or it crashed)")")
+                let lastFlush = info["last_flush_utc"].flatMap { Int64($0) }.map { Format.iso8601(seconds: $0) }
+                print("last flush: \(lastFlush ?? "never"); closed cleanly: \(info["clean_shutdown"] == "1" ? "yes" : "no (a writer is running, or it crashed)")")
             } catch let e as StoreError { throw DbCommand.fail(e, "check") }
         }
     }
@@ -87,7 +85,7 @@ struct DbCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let reader = try AccountingReader(path: db)
+                let reader = try StoreAccess.reader(db)
                 let all = (Date(timeIntervalSince1970: -1e12), Date(timeIntervalSince1970: 1e12))
                 print("kind,resolution_seconds,start_utc,end_utc,relay,category,direction,packets,bytes,payload_bytes,tor_payload_bytes,reason")
                 for r in try reader.resolutions() {

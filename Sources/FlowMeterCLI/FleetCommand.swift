@@ -100,11 +100,11 @@ enum FleetFailure: Error, CustomStringConvertible {
     static func exiting<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let f as FleetFailure {
             switch f {
-            case .configuration(let m): Diagnostics.error("configuration: \(m)"); throw ExitCode(2)
-            case .store(let m): Diagnostics.error(m); throw ExitCode(3)
+            case .configuration(let m): throw CommandFailure.configuration(m)
+            case .store(let m): throw CommandFailure.data(m)
             }
         } catch let e as QueryError {
-            Diagnostics.error("\(e)"); throw ExitCode(3)
+            throw CommandFailure.data("\(e)")
         }
     }
 }

@@ -59,7 +59,7 @@ struct ImportCommand: ParsableCommand {
         try becomeOwner(ofDirectoryOf: path)
         let store: AccountingStore
         do { store = try AccountingStore(path: path) } catch StoreError.writerBusy {
-            throw CLIError("\(path): the agent is running and holds the store (one writer at a time); "
+            throw CommandFailure.data("\(path): the agent is running and holds the store (one writer at a time); "
                            + "stop it (systemctl stop flowmeter), import, then start it again")
         }
         try store.storeImported(seed)
@@ -76,7 +76,7 @@ struct ImportCommand: ParsableCommand {
     static func readInput(_ path: String, what: String) throws -> Data {
         let attributes: [FileAttributeKey: Any]
         do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
-            throw CLIError("cannot read \(what) '\(path)': \(error.localizedDescription)")
+            throw CLIError("cannot read \(what) '\(path)': \(Diagnostics.reason(error))")
         }
         guard attributes[.type] as? FileAttributeType == .typeRegular else {
             throw CLIError("\(what) '\(path)' is not a regular file (a FIFO or a device?); refusing to read it")
@@ -85,7 +85,7 @@ struct ImportCommand: ParsableCommand {
             throw CLIError("\(what) '\(path)' is larger than \(largestInput >> 20) MiB; refusing to read it")
         }
         do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw CLIError("cannot read \(what) '\(path)': \(error.localizedDescription)")
+            throw CLIError("cannot read \(what) '\(path)': \(Diagnostics.reason(error))")
         }
     }
 

@@ -42,24 +42,19 @@ struct QuotaOptions: ParsableArguments {
 
     /// Loads quotas (command line, config `quotas:`, torrc accounting), opens
     /// the store read-only and evaluates every quota. Config errors exit 2;
-    /// an unreadable store exits 3 (UNKNOWN, for `check`).
+    /// an unreadable store exits 3 (`CommandFailure`).
     func resolve() throws -> Resolved {
         let zone = tz.flatMap(TimeZone.init(identifier:)) ?? .current
         let loaded = try configOptions.load(warn: false)
         let list = try QuotaOptions.loadQuotas(specs: quotas, configOptions: configOptions, zone: zone)
         let db = try dbOption ?? configOptions.defaultStorePath()
-        let reader: AccountingReader
-        do { reader = try AccountingReader(path: db) } catch {
-            Diagnostics.error("\(db): \(error)")
-            throw ExitCode(3)
-        }
+        let reader = try StoreAccess.reader(db)
         let at = instant(reader)
         let statuses: [QuotaStatus]
         do {
             statuses = try QuotaEvaluation.statuses(list, torInstances: loaded.torInstances, source: reader, at: at, askTor: now == nil)
-        } catch {
-            Diagnostics.error("\(db): \(error)")
-            throw ExitCode(3)
+        } catch let e as StoreError {
+            throw CommandFailure.data(e.description)
         }
         return Resolved(reader: reader, statuses: statuses, now: at)
     }
@@ -71,12 +66,10 @@ struct QuotaOptions: ParsableArguments {
         let loaded = try configOptions.load(warn: false)
         let list: [(Quota, QuotaStatus.TorInputs?)]
         do { list = try quotaList(specs: specs, loaded: loaded, zone: zone) } catch {
-            Diagnostics.error("configuration: \(error)")
-            throw ExitCode(2)
+            throw CommandFailure.configuration("\(error)")
         }
         if list.isEmpty && required {
-            Diagnostics.error("no quota: give --quota, a config file with quotas:, or a torrc with AccountingMax")
-            throw ExitCode(2)
+            throw CommandFailure.configuration("no quota: give --quota, a config file with quotas:, or a torrc with AccountingMax")
         }
         return list
     }
@@ -156,9 +149,9 @@ struct ForecastCommand: ParsableCommand {
 enum ForecastText {
     static func render(_ s: QuotaStatus) -> String {
         let j = s.json
-        func bytes(_ v: Double?) -> String { v.map { Format.bytes(UInt64(max(0, $0))) } ?? "–" }
+        func bytes(_ v: UInt64?) -> String { v.map { Format.bytes($0, units: s.quota.units) } ?? "–" }
         let atLeast = j.used_is_lower_bound ? "at least " : ""
-        var out = "quota \(j.name) (\(j.scope), rule \(j.rule)): \(atLeast)\(Format.bytes(j.used_bytes)) of \(Format.bytes(j.limit_bytes)) used, \(Format.bytes(j.remaining_bytes)) left\n"
+        var out = "quota \(j.name) (\(j.scope), rule \(j.rule)): \(atLeast)\(bytes(j.used_bytes)) of \(bytes(j.limit_bytes)) used, \(bytes(j.remaining_bytes)) left\n"
         out += "  period \(j.period_start) – \(j.period_end), as of \(j.now)"
             + (s.intervalSource.map { " (interval from \($0.phrase))" } ?? "") + "\n"
         out += ForecastText.provenance(j)

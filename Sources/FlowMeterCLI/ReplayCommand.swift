@@ -50,8 +50,7 @@ struct ReplayCommand: ParsableCommand {
         let loaded = try configOptions.load(warn: false)
         let store: StoreSettings
         do { store = try configOptions.serviceSettings(loaded).store } catch {
-            Diagnostics.error("configuration: \(error)")
-            throw ExitCode(2)
+            throw CommandFailure.configuration("\(error)")
         }
         for w in loaded.warnings { Diagnostics.warn(w) }
         let progressLine = Diagnostics.stderrIsTerminal && !json ? ReplayProgress(files: files) : nil
@@ -60,16 +59,14 @@ struct ReplayCommand: ParsableCommand {
             do {
                 accumulator = try BucketAccumulator(path: db, configuration: store.configuration, relayLabels: loaded.model.relayLabels)
             } catch {
-                Diagnostics.error("\(db): \(error)")
-                throw ExitCode(2)
+                throw CommandFailure.store(error, path: db)
             }
             if let e = accumulator?.openError { Diagnostics.error("\(db): \(e); counting in memory and retrying") }
         }
         var plan = ReplayImports.Plan(files: files, skipping: [])
         if let accumulator, let db {
             do { plan = try ReplayImports.select(files, accumulator: accumulator, db: db) } catch {
-                Diagnostics.error("\(db): \(error)")
-                throw ExitCode(2)
+                throw CommandFailure.store(error, path: db)
             }
             if plan.files.isEmpty { try? accumulator.close(); return }
         }

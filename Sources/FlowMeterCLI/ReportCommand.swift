@@ -39,7 +39,7 @@ struct ReportCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Print JSON.") var json = false
     @Flag(name: .long, help: "Print CSV.") var csv = false
-    @Flag(name: .long, help: "One line per quota (as vnstat --oneline): 1;name;period start;end;used;limit;percent;projected;exhaustion.")
+    @Flag(name: .long, help: "One line per relay (2;relay;day;in;out;total;rate;period start;end;in;out;total;rate;period;counts), the host's total first, then one per quota (1;name;period start;end;used;limit;percent;projected;exhaustion), as vnstat --oneline (docs/quotas.md).")
     var oneline = false
     @Option(name: .long, help: ArgumentHelp("Also write the dashboard's charts for this range to an SVG file.", valueName: "FILE"))
     var svg: String?
@@ -68,7 +68,7 @@ struct ReportCommand: ParsableCommand {
         let zone = TimeZone(identifier: tz)!
         let db = try dbOption ?? configOptions.defaultStorePath()
         do {
-            let reader = try AccountingReader(path: db)
+            let reader = try StoreAccess.reader(db)
             let stored = try reader.resolutions()
             let first = stored.map(\.firstStart).min() ?? Date(timeIntervalSince1970: 0)
             let last = stored.map { $0.lastStart.addingTimeInterval(Double($0.resolution.rawValue)) }.max() ?? first
@@ -80,18 +80,18 @@ struct ReportCommand: ParsableCommand {
             report.timeZone = tz  // as the operator wrote it (Foundation says GMT for UTC)
             let quotaList = try QuotaOptions.loadQuotas(specs: quotas, configOptions: configOptions, zone: zone, required: false)
             // The quotas as every other view shows them now (tor's own interval for a Tor quota).
+            let now = reader.dataEnd()
             let statuses = try QuotaEvaluation.statuses(quotaList, torInstances: configOptions.load(warn: false).torInstances,
-                                                        source: reader, at: ReportViews.storeNow(reader), askTor: true)
+                                                        source: reader, at: now, askTor: true)
+            report.glance = try ReportViews.glance(reader: reader, statuses: statuses, zone: zone, now: now)
             if let svg {
-                let text = try ReportViews.svg(reader: reader, from: report.from, to: report.to, by: by, quotas: statuses)
+                let text = try ReportViews.svg(reader: reader, from: report.from, to: report.to, by: by, quotas: statuses, now: now)
                 do { try text.write(toFile: svg, atomically: true, encoding: .utf8) } catch {
-                    Diagnostics.error("\(svg): \(error.localizedDescription)")
-                    throw ExitCode(1)
+                    throw CommandFailure.runtime("\(svg): \(Diagnostics.reason(error))")
                 }
             }
             if oneline {
-                if quotaList.isEmpty { Diagnostics.error("--oneline needs a quota (--quota, the config's quotas: or a torrc's AccountingMax)"); throw ExitCode(2) }
-                print(ReportViews.oneline(statuses), terminator: "")
+                print(ReportViews.oneline(report.glance!, statuses: statuses, now: now), terminator: "")
                 return
             }
             if !quotaList.isEmpty {
@@ -101,11 +101,10 @@ struct ReportCommand: ParsableCommand {
                 report.sections.append(surges)
             }
             if json { print(try report.renderJSON(), terminator: "") }
-            else if csv { print(report.renderCSV(), terminator: "") }
+            else if csv { report.glance = nil; print(report.renderCSV(), terminator: "") }
             else { print(report.renderTable(), terminator: "") }
         } catch let e as StoreError {
-            FileHandle.standardError.write(Data("flowmeter report: \(e.description)\n".utf8))
-            throw ExitCode(2)
+            throw CommandFailure.data(e.description)
         }
     }
 }
@@ -116,7 +115,15 @@ extension ReportCommand {
     /// tor's own interval and bytes for a Tor quota); earlier ones are
     /// measured from the store on the quota's computed edges, up to it.
     func quotaSection(_ statuses: [QuotaStatus], reader: AccountingReader, from: Date, to: Date) throws -> ReportSection {
-        var rows: [[String]] = []
+        var rows: [[String]] = [], text: [[String]] = []
+        func add(_ q: Quota, _ label: String, _ period: DateInterval, used: UInt64, limit: UInt64, lowerBound: Bool) {
+            let share = limit == 0 ? 0 : Double(used) / Double(limit)
+            let mark = lowerBound ? "≥" : ""
+            rows.append([label, Format.iso8601(period.start), Format.iso8601(period.end), String(used), String(limit),
+                         String(format: "%.2f%%", share * 100), lowerBound ? "true" : "false"])
+            text.append([label, Format.iso8601(period.start), Format.iso8601(period.end), mark + Format.bytes(used, units: q.units),
+                         Format.bytes(limit, units: q.units), String(format: "%.2f %%", share * 100)])
+        }
         for s in statuses {
             let q = s.quota, current = s.forecast.usage.interval
             var at = from
@@ -124,25 +131,23 @@ extension ReportCommand {
                 let period = q.interval(containing: at)
                 let until = min(period.end, to, current.start)
                 let usage = QuotaUsage.measure(q, buckets: try reader.buckets(from: period.start, to: until),
-                                                   interval: DateInterval(start: period.start, end: until), now: until)
+                                               interval: DateInterval(start: period.start, end: until), now: until)
                 let lowerBound = !(try reader.gaps(from: period.start, to: until)).isEmpty
-                rows.append([q.name, Format.iso8601(period.start), Format.iso8601(until),
-                             (lowerBound ? "≥" : "") + String(usage.used), String(usage.limit),
-                             String(format: "%.2f%%", usage.fractionUsed * 100)])
+                add(q, q.name, DateInterval(start: period.start, end: until), used: usage.used, limit: usage.limit, lowerBound: lowerBound)
                 at = until
             }
             if current.start < to && current.end > from {
                 let u = s.forecast.usage
                 let gaps = try reader.gaps(from: current.start, to: s.forecast.now)
-                let lowerBound = s.forecast.usageIsLowerBound || !gaps.isEmpty
-                rows.append([q.name + (s.intervalSource.map { " (\($0.rawValue))" } ?? ""),
-                             Format.iso8601(current.start), Format.iso8601(current.end),
-                             (lowerBound ? "≥" : "") + String(u.used), String(u.limit), String(format: "%.2f%%", u.fractionUsed * 100)])
+                add(q, q.name + (s.intervalSource.map { " (\($0.rawValue))" } ?? ""), current, used: u.used, limit: u.limit,
+                    lowerBound: s.forecast.usageIsLowerBound || !gaps.isEmpty)
             }
         }
-        return ReportSection(title: "Quotas (used per period; ≥ marks a lower bound)",
-                             columns: ["quota", "period_start", "period_end", "used_bytes", "limit_bytes", "used"],
-                             rows: rows)
+        var section = ReportSection(title: "Quotas (used per period; ≥ marks a lower bound)",
+                                    columns: ["quota", "period_start", "period_end", "used_bytes", "limit_bytes", "used", "lower_bound"],
+                                    rows: rows, textColumns: ["quota", "period start", "period end", "used", "limit", "share"], textRows: text)
+        section.textNumbersFrom = 3
+        return section
     }
 }
 

@@ -105,8 +105,7 @@ struct RunCommand: ParsableCommand {
         let configuration: AgentConfiguration
         let warnings: [String]
         do { (configuration, warnings) = try loadConfiguration() } catch {
-            Diagnostics.error("configuration: \(error)")
-            throw ExitCode(2)
+            throw CommandFailure.configuration("\(error)")
         }
         let logger = FlowMeterLogHandler.logger(level: configuration.settings.logLevel)
         for w in warnings { logger.warning("\(w)") }

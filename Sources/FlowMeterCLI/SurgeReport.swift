@@ -83,7 +83,7 @@ struct ForecastJSONWithSurges: Encodable {
         try c.encode(figures.count, forKey: .surge_count)
         try c.encode(figures.bytes, forKey: .surge_bytes)
         // Without surges the projection is the plain one.
-        let end = figures.without.map { $0.forecast.projection?.endTotal } ?? base.projected_end_bytes
+        let end = figures.without.map { $0.forecast.projection.map { Format.exactBytes($0.endTotal) } } ?? base.projected_end_bytes
         try c.encode(end, forKey: .projected_end_bytes_without_surges)
     }
 }

@@ -7,19 +7,20 @@ import Foundation
 import Glibc
 #endif
 
-/// `flowmeter top`: a running agent at a glance, refreshed every second, in
-/// 80 columns — per relay and category the rates in and out, connections,
-/// each quota with its projection, and Tor's schedule. It reads
+/// `flowmeter top`: a running agent at a glance, refreshed every second and
+/// fitted to the terminal (80×24 and up): today's and this period's traffic,
+/// each quota's verdict and Tor's state first, then per relay and category
+/// the rates in and out (over the last 10 s) and connections. It reads
 /// `/api/v1/status` like any other client (the access policy and token
 /// apply); when standard output is not a terminal it prints plain blocks of
 /// lines instead of redrawing. Whatever answers there is not trusted: each
 /// refresh has one deadline and a size bound (`AgentStatusClient`), and every
-/// string shown is made printable (`TopView`, `Format.printable`).
+/// string shown is made printable (`TopScreen`, `TopView`, `Format.printable`).
 struct TopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "top",
-        abstract: "Live view of a running agent: rates per relay and category, connections, quotas, Tor's schedule.",
-        discussion: "Keys: q quits. Exit status: 0 on q or after --count refreshes; 1 when the agent cannot be read (no complete answer within 5 s, an answer over 4 MiB, or not a status document).")
+        abstract: "Live view of a running agent: today's and this period's traffic, quota verdicts, Tor's state, rates per relay and category.",
+        discussion: "Keys: h or ? help, s sort the rates, r one relay at a time, q quits. Symbols: n/a not measured yet, ≥ at least (a lower bound), ▼ the sort column, … cut to fit. Rates are averaged over the last 10 s. Exit status: 0 on q or after --count refreshes; 1 when the agent cannot be read (no complete answer within 5 s, an answer over 4 MiB, or not a status document); 64 for a usage error.")
 
     @Option(help: ArgumentHelp("The agent's listener (agent.listen).", valueName: "HOST:PORT"))
     var agent: String = "127.0.0.1:9477"
@@ -43,8 +44,7 @@ struct TopCommand: ParsableCommand {
         var token: String? = nil
         if let tokenFile {
             do { token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) } catch {
-                Diagnostics.error("\(tokenFile): \(error.localizedDescription)")
-                throw ExitCode(1)
+                throw CommandFailure.runtime("\(tokenFile): \(Diagnostics.reason(error))")
             }
         }
         let client = AgentStatusClient(agent: agent, token: token)!
@@ -55,31 +55,44 @@ struct TopCommand: ParsableCommand {
             keys?.restore()
             if interactive { Self.write("\u{1B}[?25h\u{1B}[?1049l") }
         }
-        var previous: TopView.Status? = nil
+        var screen = TopScreen(agent: Format.printable(agent))
         var refreshes = 0
         while true {
-            let status: TopView.Status
-            do { status = try Self.fetch(client) } catch {
+            do { screen.observe(try Self.fetch(client)) } catch {
                 keys?.restore()
                 if interactive { Self.write("\u{1B}[?25h\u{1B}[?1049l") }
-                Diagnostics.error(Format.printable("\(agent): \(error)"))
-                throw ExitCode(1)
+                throw CommandFailure.runtime(Format.printable("\(agent): \(error)"))
             }
-            let lines = TopView.lines(status, previous: previous, agent: agent, width: 80)
-            Self.write(interactive ? "\u{1B}[H\u{1B}[2J" + lines.joined(separator: "\r\n") : lines.joined(separator: "\n") + "\n\n")
-            previous = status
+            Self.draw(&screen, interactive: interactive)
             refreshes += 1
             if let count, refreshes >= count { return }
-            if let keys {
-                if keys.waitForQuit(seconds: interval) { return }
-            } else {
-                usleep(UInt32(interval * 1_000_000))
+            guard let keys else { usleep(UInt32(interval * 1_000_000)); continue }
+            // Keys redraw at once; the next reading comes when the interval is over.
+            let deadline = Date().addingTimeInterval(interval)
+            while let key = keys.waitForKey(until: deadline) {
+                if screen.press(key) { return }
+                Self.draw(&screen, interactive: interactive)
             }
         }
     }
 }
 
 extension TopCommand {
+    /// Wider than any line top draws: nothing is cut.
+    static let wholeLineWidth = 1_000
+
+    /// The screen at the terminal's size (80×24 when it says nothing), or
+    /// every line whole when standard output is not a terminal (a script
+    /// reading `top --count 1` gets no `…` in place of what it looks for).
+    static func draw(_ screen: inout TopScreen, interactive: Bool) {
+        var size = winsize()
+        let known = interactive && ioctl(1, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 0 && size.ws_row > 0
+        screen.width = known ? Int(size.ws_col) : interactive ? 80 : TopCommand.wholeLineWidth
+        screen.height = interactive ? (known ? Int(size.ws_row) : 24) : Int.max
+        let lines = screen.lines()
+        write(interactive ? "\u{1B}[H\u{1B}[2J" + lines.joined(separator: "\r\n") : lines.joined(separator: "\n") + "\n\n")
+    }
+
     /// One refresh: GET /api/v1/status within the client's deadline and
     /// size bound, decoded; any failure says what went wrong, in printable text.
     static func fetch(_ client: AgentStatusClient) throws -> TopView.Status {
@@ -129,20 +142,20 @@ final class RawKeyboard {
         if active { _ = tcsetattr(0, TCSANOW, &saved); active = false }
     }
 
-    /// Waits up to `seconds` for a key; true for q, Q, Ctrl-C or end of input.
-    func waitForQuit(seconds: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
+    /// The next key pressed before `deadline`, nil when none was; the end
+    /// of input reads as q.
+    func waitForKey(until deadline: Date) -> UInt8? {
         while true {
             let left = deadline.timeIntervalSinceNow
-            if left <= 0 { return false }
+            if left <= 0 { return nil }
             var fd = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
             let n = poll(&fd, 1, Int32(left * 1000) + 1)
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return false }
+            guard n > 0 else { return nil }
             var byte: UInt8 = 0
             let got = read(0, &byte, 1)
-            if got == 0 { return true }
-            if got == 1 && (byte == UInt8(ascii: "q") || byte == UInt8(ascii: "Q") || byte == 3) { return true }
+            if got == 0 { return UInt8(ascii: "q") }
+            if got == 1 { return byte }
         }
     }
 }

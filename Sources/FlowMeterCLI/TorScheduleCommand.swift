@@ -40,7 +40,7 @@ struct TorScheduleCommand: ParsableCommand {
     @Option(help: "Accounting bytes/s for the soft/hard predictions (default: Tor's E).") var rate: Double?
     @Flag(help: "Print JSON.") var json = false
     /// Tests point this at a temporary tree (Debian's tor layout defaults).
-    @Option(name: .customLong("system-root"), help: .hidden) var systemRoot: String = "/"
+    @Option(name: .customLong("system-root"), help: .hidden) var systemRoot: String = ConfigOptions.defaultSystemRoot
 
     /// Flags that describe a what-if state: then tor is not asked.
     private var simulates: Bool {
@@ -65,10 +65,9 @@ struct TorScheduleCommand: ParsableCommand {
             }
             relay = read
         } catch {
-            Diagnostics.error("configuration: \(error)")
-            throw ExitCode(2)
+            throw CommandFailure.configuration("\(error)")
         }
-        guard let settings = relay.accounting else { throw CLIError("\(torrc): AccountingMax is not set, so Tor does no accounting") }
+        guard let settings = relay.accounting else { throw CommandFailure.configuration("\(torrc): AccountingMax is not set, so Tor does no accounting") }
         let zone = timeZone.flatMap(TimeZone.init(identifier:)) ?? .current
         let config = try TorHibernationConfig(settings: settings, timeZone: zone)
 
@@ -133,7 +132,7 @@ struct TorScheduleCommand: ParsableCommand {
             ("interval start", { when($0.interval.start) }),
             ("interval end", { when($0.interval.end) }),
             ("E (bytes/min)", { "\($0.expectedUsage.bytesPerMinute) [\($0.expectedUsage.basis.rawValue)\($0.expectedUsage.capped ? ", capped" : "")\($0.expectedUsage.usesDivideBy60Quirk ? ", Tor's ÷60 quirk" : "")]" }),
-            ("soft limit", { "\($0.softLimit) B (\(ByteQuantity.format($0.softLimit)))" }),
+            ("soft limit", { "\($0.softLimit) B (\(Format.bytes($0.softLimit)))" }),
             ("wake-up", { when($0.wakeup?.wake) }),
             ("time to exhaust", { $0.wakeup?.timeToExhaustSeconds.map { "\($0) s" } ?? "— (E = 0)" }),
             ("Tor expects exhaustion", { when($0.wakeup?.expectedExhaustion) }),
@@ -177,11 +176,12 @@ func localTime(_ d: Date, _ zone: TimeZone) -> String {
 
 func readText(_ path: String, what: String) throws -> String {
     do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
-        throw CLIError("cannot read \(what) '\(path)': \(error.localizedDescription)")
+        throw CLIError("cannot read \(what) '\(path)': \(Diagnostics.reason(error))")
     }
 }
 
-/// A failure while running (not a usage mistake): printed without the usage text, exit 1.
+/// A failure while running (not a usage mistake): printed without the usage
+/// text, exit 1 (`CommandFailure.runtime`, which `FlowMeterCommand.fail` makes of it).
 struct CLIError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }

@@ -47,7 +47,7 @@ extension IPAddress {
 /// bare port (address nil).
 public struct EndpointSpec: Equatable, Sendable {
     public var address: IPAddress?
-    public var port: FlowMeterCore.Port
+    public var port: PortNumber
 
     public enum ParseError: Error, Equatable { case badPort(String), badAddress(String) }
 
@@ -70,6 +70,6 @@ public struct EndpointSpec: Equatable, Sendable {
             guard let a = IPAddress(parsing: addressPart) else { return .failure(.badAddress(addressPart)) }
             address = a.isUnspecified ? nil : a
         }
-        return .success(EndpointSpec(address: address, port: Port(p)))
+        return .success(EndpointSpec(address: address, port: PortNumber(p)))
     }
 }

@@ -1,4 +1,5 @@
 import FlowMeterCore
+import FlowMeterFormat
 import Foundation
 
 /// A number of bytes written with a unit, as a quota limit or a torrc MEMUNIT.
@@ -67,6 +68,13 @@ public struct ByteQuantity: Sendable, Hashable, CustomStringConvertible {
         throw ByteQuantityError("Unknown unit '\(unit)' in '\(text)'; use B, KiB…PiB, kB-SI…PB-SI, or Tor's KBytes…TBytes / KBits…TBits")
     }
 
+    /// Whether a limit `parseLimit` accepts is written in SI units (`1TB-SI`):
+    /// such a quota is shown in SI units, as its contract reads.
+    public static func isSI(_ text: String) -> Bool {
+        guard let (_, unit) = try? split(text) else { return false }
+        return siUnits[unit.lowercased()] != nil
+    }
+
     private init(number: String, multiplier: UInt64, text: String) throws {
         if let whole = UInt64(number) {
             let (v, overflow) = whole.multipliedReportingOverflow(by: multiplier)
@@ -91,17 +99,8 @@ public struct ByteQuantity: Sendable, Hashable, CustomStringConvertible {
         return (String(digits), unit)
     }
 
-    /// Binary rendering with the exact count, e.g. "1.00 GiB (1073741824 B)".
-    public var description: String { "\(ByteQuantity.format(bytes)) (\(bytes) B)" }
-
-    /// Human rendering in IEC binary units, two decimals.
-    public static func format(_ bytes: UInt64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
-        var v = Double(bytes)
-        var i = 0
-        while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
-        return i == 0 ? "\(bytes) B" : String(format: "%.2f", v) + " " + units[i]
-    }
+    /// Binary rendering (`Format.bytes`) with the exact count, e.g. "1.00 GiB (1073741824 B)".
+    public var description: String { "\(Format.bytes(bytes)) (\(bytes) B)" }
 }
 
 /// A byte quantity that could not be parsed; the message says what to write instead.

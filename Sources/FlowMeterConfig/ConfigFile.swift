@@ -10,8 +10,8 @@ public struct ConfigFile: @unchecked Sendable {
     public var path: String
     public var hostAddresses: [IPAddress] = []
     public var ephemeralPorts: ClosedRange<UInt16>? = nil
-    public var relayPorts: [FlowMeterCore.Port]? = nil
-    public var directoryPorts: [FlowMeterCore.Port]? = nil
+    public var relayPorts: [PortNumber]? = nil
+    public var directoryPorts: [PortNumber]? = nil
     public var resolvers: [IPAddress] = []
     public var relays: [HostModel.Relay] = []
     /// `tor_control.plain_cookie`: plain COOKIE authentication is allowed
@@ -170,9 +170,9 @@ public struct YAMLNodes {
         return out
     }
 
-    public func ports(_ node: Node, _ what: String) throws(ConfigError) -> [FlowMeterCore.Port] {
-        var out: [Port] = []
-        for item in try list(node, what) { out.append(Port(UInt16(try int(item, what, in: 1...65535)))) }
+    public func ports(_ node: Node, _ what: String) throws(ConfigError) -> [PortNumber] {
+        var out: [PortNumber] = []
+        for item in try list(node, what) { out.append(PortNumber(UInt16(try int(item, what, in: 1...65535)))) }
         return out
     }
 

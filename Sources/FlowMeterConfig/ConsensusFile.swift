@@ -28,8 +28,8 @@ public enum ConsensusFile {
                     throw ConfigError(file: path, line: i + 1, "malformed 'r' line")
                 }
                 consensus.relayCount += 1
-                if or != 0 { consensus.orPorts.append((address, Port(or))) }
-                if dir != 0 { consensus.dirPorts.append((address, Port(dir))) }
+                if or != 0 { consensus.orPorts.append((address, PortNumber(or))) }
+                if dir != 0 { consensus.dirPorts.append((address, PortNumber(dir))) }
                 inRelay = true
             } else if line.hasPrefix("a "), inRelay {
                 switch EndpointSpec.parse(String(line.dropFirst(2))) {

@@ -39,6 +39,8 @@ public struct AgentReading: Sendable {
     public var store: StoreHealth? = nil
     /// Each relay's own figures from its tor's control port.
     public var torControl: [TorControlStatus] = []
+    /// The three answers of every first screen, for `/api/v1/status` (`top`).
+    public var glance: Glance? = nil
 
     public init() {}
 

@@ -54,6 +54,10 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     public var quotas: [QuotaLine]? = nil
     /// Each relay's own figures from its tor's control port (absent without one).
     public var torControl: [TorControlJSON]?
+    /// Today's and this period's totals, each quota's verdict and Tor's
+    /// state: what `top` and the dashboard open with (absent in the final
+    /// counters written on stop).
+    public var glance: Glance? = nil
 
     public init(_ r: AgentReading) {
         version = r.version
@@ -100,6 +104,7 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         }
         connections = Self.connections(r)
         quotas = r.quotas.isEmpty ? nil : Self.quotaLines(r.quotas)
+        glance = r.glance
     }
 
     public func json() -> Data {

@@ -24,9 +24,10 @@ extension StatusDocument {
         public var usedBytes: UInt64
         public var limitBytes: UInt64
         public var usedFraction: Double
-        public var projectedEndBytes: Double?
-        public var projectedLowBytes: Double?
-        public var projectedHighBytes: Double?
+        /// Whole bytes: the projections rounded.
+        public var projectedEndBytes: UInt64?
+        public var projectedLowBytes: UInt64?
+        public var projectedHighBytes: UInt64?
         public var projectedExhaustion: String?
         public var torSoftLimit: String?
         public var torHardLimit: String?
@@ -59,7 +60,8 @@ extension StatusDocument {
             return QuotaLine(name: q.quota.name, periodStart: Format.iso8601(u.interval.start),
                              periodEnd: Format.iso8601(u.interval.end),
                              usedBytes: u.used, limitBytes: u.limit, usedFraction: u.fractionUsed,
-                             projectedEndBytes: p?.endTotal, projectedLowBytes: p?.low, projectedHighBytes: p?.high,
+                             projectedEndBytes: p.map { Format.exactBytes($0.endTotal) }, projectedLowBytes: p.map { Format.exactBytes($0.low) },
+                             projectedHighBytes: p.map { Format.exactBytes($0.high) },
                              projectedExhaustion: p?.exhaustion.map { Format.iso8601($0) },
                              torSoftLimit: t?.predictedSoftHibernation.map { Format.iso8601($0) },
                              torHardLimit: t?.predictedHardHibernation.map { Format.iso8601($0) },

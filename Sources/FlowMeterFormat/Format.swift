@@ -42,16 +42,29 @@ public enum Format {
         return f.date(from: text)
     }
 
-    /// Binary units, as Tor uses for AccountingMax: `1.50 GiB`, `512 B`.
-    public static func bytes(_ v: UInt64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+    /// Binary units, as Tor uses for AccountingMax (`1.50 GiB`, `512 B`), or
+    /// SI units for a quota written in them (`1.00 TB`): docs/quotas.md, "Units".
+    public static func bytes(_ v: UInt64, units: ByteUnits = .binary) -> String {
         var value = Double(v)
         var i = 0
-        while value >= 1024 && i < units.count - 1 { value /= 1024; i += 1 }
-        return i == 0 ? "\(v) B" : String(format: "%.2f %@", value, units[i])
+        while value >= units.base && i < units.symbols.count - 1 { value /= units.base; i += 1 }
+        return i == 0 ? "\(v) B" : String(format: "%.2f %@", value, units.symbols[i])
     }
 
-    /// Digits in groups of three: `1,234,567`.
+    /// A byte count that may be fractional or projected (clamped to
+    /// 0…2^63), in `units`; with `perSecond` a rate (`1.20 MiB/s`).
+    public static func bytes(_ v: Double, units: ByteUnits = .binary, perSecond: Bool = false) -> String {
+        bytes(exactBytes(v), units: units) + (perSecond ? "/s" : "")
+    }
+
+    /// The whole number of bytes a program reads for a fractional or
+    /// projected count: rounded, 0 for a negative or non-finite value,
+    /// capped at 2^63 so every JSON reader holds it.
+    public static func exactBytes(_ v: Double) -> UInt64 {
+        guard v.isFinite, v > 0 else { return 0 }
+        return v >= 9.223372036854775807e18 ? UInt64(Int64.max) : UInt64(v.rounded())
+    }
+
     /// A span a person reads: "45 s", "9 minutes", "2.5 hours", "6.0 days".
     public static func duration(_ seconds: Double) -> String {
         let s = max(0, seconds)
@@ -61,6 +74,7 @@ public enum Format {
         return String(format: "%.1f days", s / 86_400)
     }
 
+    /// Digits in groups of three: `1,234,567`.
     public static func grouped(_ v: UInt64) -> String {
         var out = ""
         for (i, ch) in String(v).reversed().enumerated() {
@@ -103,6 +117,20 @@ public enum Format {
         let d = doy - (153 * mp + 2) / 5 + 1
         let m = mp < 10 ? mp + 3 : mp - 9
         return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    }
+}
+
+/// The one choice of byte units (docs/quotas.md, "Units"): IEC binary
+/// everywhere, as Tor counts AccountingMax; SI only for a quota whose limit
+/// was written in SI (`1TB-SI`), so a provider's 1 TB reads 1 TB, not 931 GiB.
+public enum ByteUnits: String, Sendable, Codable, CaseIterable {
+    case binary, si
+
+    /// 1024 or 1000.
+    public var base: Double { self == .binary ? 1024 : 1000 }
+    /// The symbols from bytes up, one per power of `base`.
+    public var symbols: [String] {
+        self == .binary ? ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"] : ["B", "kB", "MB", "GB", "TB", "PB", "EB"]
     }
 }
 

@@ -170,7 +170,7 @@ public enum CheckPlugin {
 
     /// The longest duration an option takes: 100 years, far below where a
     /// count of seconds stops fitting an Int.
-    public static let longestDuration: TimeInterval = 100 * 365.25 * 86_400
+    public static let longestDuration: TimeInterval = DurationText.longest
 
     /// `v` rounded into 0…UInt64.max, NaN as 0: figures from outside must not trap.
     static func clampedUInt64(_ v: Double) -> UInt64 {
@@ -231,7 +231,7 @@ public enum CheckPlugin {
 
     private static func verdict(_ q: QuotaInput, _ o: Options, now: Date) -> (Status, String) {
         let percent = Double(q.used) / Double(q.limit) * 100
-        let amounts = "\(ByteQuantity.format(q.used)) of \(ByteQuantity.format(q.limit)), period ends \(iso(q.periodEnd))"
+        let amounts = "\(Format.bytes(q.used)) of \(Format.bytes(q.limit)), period ends \(iso(q.periodEnd))"
             + (q.basis.map { "; \($0)" } ?? "")
         if q.used > q.limit {
             let at = q.exhaustion.map { " at \(iso($0))" } ?? ""
@@ -282,17 +282,8 @@ public enum CheckPlugin {
         return "\(clampedInt(s.rounded(.towardZero))) s"
     }
 
-    /// `--max-age`: seconds, or a number with s, m, h or d; 0 disables.
+    /// `--max-age`: a duration (`DurationText`); 0 disables.
     public static func parseDuration(_ text: String) throws(CheckError) -> TimeInterval {
-        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [(String, Double)] = [("min", 60), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
-        var seconds: Double? = nil
-        for (suffix, scale) in units where seconds == nil && t.hasSuffix(suffix) {
-            if let v = Double(t.dropLast(suffix.count)), v.isFinite, v >= 0 { seconds = v * scale }
-        }
-        if seconds == nil, let v = Double(t), v.isFinite, v >= 0 { seconds = v }
-        guard let seconds else { throw CheckError("'\(text)' is not a duration (e.g. 120, 120s, 5m, 2h, 1d)") }
-        guard seconds <= longestDuration else { throw CheckError("'\(text)' is longer than 100 years") }
-        return seconds
+        do { return try DurationText.parse(text) } catch { throw CheckError(error.description) }
     }
 }

@@ -5,7 +5,8 @@ import FlowMeterStore
 import Foundation
 
 /// The stable JSON shape of one quota in `flowmeter forecast --json` (an
-/// interface contract: fields are added, never renamed). Instants are ISO-8601 UTC strings, null when none.
+/// interface contract: fields are added, never renamed). Instants are ISO-8601 UTC strings, null when none;
+/// byte counts are whole numbers, projections rounded (docs/quotas.md, "forecast --json").
 public struct QuotaForecastJSON: Codable, Sendable, Equatable {
     public var name: String
     public var rule: String
@@ -22,11 +23,11 @@ public struct QuotaForecastJSON: Codable, Sendable, Equatable {
     public var observed_seconds: Double
     public var period_to_date_bytes_per_second: Double?
     public var trailing_24h_bytes_per_second: Double?
-    public var projected_end_bytes: Double?
-    public var projected_end_bytes_low: Double?
-    public var projected_end_bytes_high: Double?
+    public var projected_end_bytes: UInt64?
+    public var projected_end_bytes_low: UInt64?
+    public var projected_end_bytes_high: UInt64?
     public var projected_exhaustion: String?
-    public var daily_budget_bytes: Double?
+    public var daily_budget_bytes: UInt64?
     public var relay_bandwidth_rate_to_last_bytes_per_second: UInt64?
     public var tor: Tor?
     /// "packets" or "tor_control" (`QuotaStatus.source`).
@@ -44,7 +45,7 @@ public struct QuotaForecastJSON: Codable, Sendable, Equatable {
     /// The part of the period before any data, and the rule bytes the
     /// projection counts for it (0 when the data cover the whole period).
     public var unobserved_seconds: Double = 0
-    public var unobserved_estimate_bytes: Double = 0
+    public var unobserved_estimate_bytes: UInt64 = 0
     /// The interval the projected range is meant to be (e.g. 80 for 80 %).
     public var projected_range_percent: Double?
     /// When the model detected the traffic's level last changed, and the
@@ -120,14 +121,14 @@ public struct QuotaForecastJSON: Codable, Sendable, Equatable {
         history_seconds = f.historySeconds.rounded()
         history = f.historyDescription
         unobserved_seconds = f.unobservedSeconds.rounded()
-        unobserved_estimate_bytes = f.unobservedEstimate.rounded()
+        unobserved_estimate_bytes = Format.exactBytes(f.unobservedEstimate)
         period_to_date_bytes_per_second = f.periodToDateRate
         trailing_24h_bytes_per_second = f.trailing24hRate
-        projected_end_bytes = f.projection?.endTotal.rounded()
-        projected_end_bytes_low = f.projection?.low.rounded()
-        projected_end_bytes_high = f.projection?.high.rounded()
+        projected_end_bytes = f.projection.map { Format.exactBytes($0.endTotal) }
+        projected_end_bytes_low = f.projection.map { Format.exactBytes($0.low) }
+        projected_end_bytes_high = f.projection.map { Format.exactBytes($0.high) }
         projected_exhaustion = f.projection?.exhaustion.map(Format.iso8601)
-        daily_budget_bytes = f.dailyBudget?.rounded()
+        daily_budget_bytes = f.dailyBudget.map(Format.exactBytes)
         relay_bandwidth_rate_to_last_bytes_per_second = f.relayBandwidthRateToLast
         self.tor = tor.map(Tor.init)
         projected_range_percent = f.projection == nil ? nil : 100 * QuotaForecaster.rangeCoverage

@@ -32,6 +32,9 @@ public enum TopView {
         var connections: [Connections]?
         var quotas: [Quota]?
         var interfaces: [Interface]?
+        /// The three answers (`Glance`), from agents that send them; a
+        /// malformed one is ignored rather than failing the screen.
+        var glance: Lenient<Glance>?
 
         public static func decode(_ data: Data) throws -> Status {
             let d = JSONDecoder()
@@ -44,58 +47,27 @@ public enum TopView {
         }
     }
 
-    /// At most this many relay/category rows are shown; a note says how
+    /// A value decoded if it can be, else nil, without failing its container.
+    struct Lenient<T: Decodable & Sendable>: Decodable, Sendable {
+        var value: T?
+        init(from decoder: any Decoder) throws { value = try? T(from: decoder) }
+    }
+
+    /// At most this many relay/category rows are drawn; a note says how
     /// many more the document had.
     public static let maxRows = 200
 
+    /// Every line of one screen from two successive documents, with no
+    /// height limit (`TopScreen` for the terminal's size, keys and smoothing).
     public static func lines(_ s: Status, previous: Status?, agent: String, width: Int) -> [String] {
-        var out: [String] = []
-        let clock = String(s.readAt.prefix(19)).replacingOccurrences(of: "T", with: " ")
-        out.append(fit("flowmeter top  \(agent)  \(clock) UTC  (q quits)", width))
-        if let ifs = s.interfaces, !ifs.isEmpty {
-            out.append(fit("capture: " + ifs.prefix(maxRows).map { "\($0.name) \($0.up ? "up" : "DOWN")" }.joined(separator: ", "), width))
-        }
-        if s.lowerBound == true {
-            out.append(fit("lower bound: " + (s.lowerBoundReasons ?? []).prefix(maxRows).joined(separator: ", "), width))
-        }
-        out.append("")
-        let relays = Self.relays(s)
-        out += categoryRows(s, previous: previous, relays: relays, width: width)
-        out += connectionLines(s, relays: relays, width: width)
-        out += quotaLines(s, width: width)
-        return out
+        var screen = TopScreen(agent: agent)
+        screen.width = width
+        if let previous { screen.observe(previous) }
+        screen.observe(s)
+        return screen.lines()
     }
 
-    /// One row per relay and category, in the document's order, with rates
-    /// from the previous document: one pass to index each, one to print.
-    private static func categoryRows(_ s: Status, previous: Status?, relays: [String], width: Int) -> [String] {
-        var out = [row(["relay", "category", "in/s", "out/s", "in total", "out total"])]
-        let elapsed = previous.flatMap { p in s.readSeconds.flatMap { a in p.readSeconds.map { a - $0 } } } ?? 0
-        let now = index(s), before = previous.map(index) ?? [:]
-        var categories: [String: [String]] = [:]
-        var seen = Set<CellKey>()
-        for c in s.categories where seen.insert(CellKey(c.relay, c.category, "")).inserted {
-            categories[c.relay, default: []].append(c.category)
-        }
-        var shown = 0
-        for relay in relays {
-            for cat in categories[relay] ?? [] {
-                shown += 1
-                guard shown <= maxRows else { continue }
-                let bytesIn = now[CellKey(relay, cat, "in")] ?? 0, bytesOut = now[CellKey(relay, cat, "out")] ?? 0
-                func rate(_ d: String, _ v: UInt64) -> String {
-                    guard elapsed > 0, let b = before[CellKey(relay, cat, d)] else { return "…" }
-                    return SVG.bytes(Double(v >= b ? v - b : 0) / elapsed, perSecond: true)
-                }
-                out.append(row([relay, cat, rate("in", bytesIn), rate("out", bytesOut),
-                                SVG.bytes(Double(bytesIn)), SVG.bytes(Double(bytesOut))]))
-            }
-        }
-        if shown > maxRows { out.append(fit("… and \(shown - maxRows) more relay/category rows not shown", width)) }
-        return out
-    }
-
-    private static func connectionLines(_ s: Status, relays: [String], width: Int) -> [String] {
+    static func connectionLines(_ s: Status, relays: [String], width: Int) -> [String] {
         guard let conns = s.connections, !conns.isEmpty else { return [] }
         var sums: [String: (active: UInt64, peak: UInt64, unanswered: UInt64)] = [:]
         for c in conns {
@@ -114,7 +86,8 @@ public enum TopView {
         return out
     }
 
-    private static func quotaLines(_ s: Status, width: Int) -> [String] {
+    /// Each quota from the document's `quotas` (agents without `glance`).
+    static func quotaLines(_ s: Status, width: Int) -> [String] {
         var out: [String] = []
         for q in (s.quotas ?? []).prefix(maxRows) {
             out.append("")
@@ -133,13 +106,13 @@ public enum TopView {
         return out
     }
 
-    private struct CellKey: Hashable {
+    struct CellKey: Hashable {
         var relay: String, category: String, direction: String
         init(_ r: String, _ c: String, _ d: String) { relay = r; category = c; direction = d }
     }
 
     /// Bytes per cell; a cell listed twice keeps its first figure.
-    private static func index(_ s: Status) -> [CellKey: UInt64] {
+    static func index(_ s: Status) -> [CellKey: UInt64] {
         var out: [CellKey: UInt64] = [:]
         for c in s.categories where out[CellKey(c.relay, c.category, c.direction)] == nil {
             out[CellKey(c.relay, c.category, c.direction)] = c.bytes
@@ -148,7 +121,7 @@ public enum TopView {
     }
 
     /// Relays in the order the document first names them.
-    private static func relays(_ s: Status) -> [String] {
+    static func relays(_ s: Status) -> [String] {
         var seen = Set<String>(), out: [String] = []
         for c in s.categories where seen.insert(c.relay).inserted { out.append(c.relay) }
         return out
@@ -156,7 +129,7 @@ public enum TopView {
 
     /// relay 12, category 12, four numbers right-aligned 12 each: 76 columns.
     /// Every cell is made printable first, so its width is what the terminal shows.
-    private static func row(_ f: [String]) -> String {
+    static func row(_ f: [String]) -> String {
         func pad(_ s: String, _ n: Int, right: Bool) -> String {
             let t = Format.printable(s, limit: n)
             let space = String(repeating: " ", count: n - t.count)
@@ -168,12 +141,12 @@ public enum TopView {
 
     /// The line made printable and cut to `width`: every line with text from
     /// the document goes through here or `row`.
-    private static func fit(_ s: String, _ width: Int) -> String { Format.printable(s, limit: width) }
-    private static func short(_ iso: String?) -> String {
+    static func fit(_ s: String, _ width: Int) -> String { Format.printable(s, limit: width) }
+    static func short(_ iso: String?) -> String {
         guard let iso else { return "?" }
         return String(iso.prefix(16)).replacingOccurrences(of: "T", with: " ")
     }
-    private static func bar(_ percent: Double, _ n: Int) -> String {
+    static func bar(_ percent: Double, _ n: Int) -> String {
         let filled = Int(max(0, min(Double(n), (percent / 100 * Double(n)).rounded())))
         return "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: n - filled) + "]"
     }

@@ -55,9 +55,18 @@ public struct UsageReportRow: Sendable, Equatable, Codable {
 public struct ReportSection: Sendable, Equatable, Codable {
     public var title: String
     public var columns: [String]
+    /// Exact values, for `--json` and `--csv` (bytes as whole numbers).
     public var rows: [[String]]
-    public init(title: String, columns: [String], rows: [[String]]) {
-        self.title = title; self.columns = columns; self.rows = rows
+    /// The same for a person (bytes in units), for the table; nil: as above.
+    public var textColumns: [String]? = nil
+    public var textRows: [[String]]? = nil
+    /// The first column of numbers in the table (right-aligned from there).
+    public var textNumbersFrom = 4
+
+    enum CodingKeys: String, CodingKey { case title, columns, rows }
+
+    public init(title: String, columns: [String], rows: [[String]], textColumns: [String]? = nil, textRows: [[String]]? = nil) {
+        self.title = title; self.columns = columns; self.rows = rows; self.textColumns = textColumns; self.textRows = textRows
     }
 }
 
@@ -73,6 +82,9 @@ public struct UsageReport: Sendable, Equatable, Codable {
     public var to: Date
     public var rows: [UsageReportRow]
     public var sections: [ReportSection] = []
+    /// The three answers as of the store's data end (`Glance`): the table
+    /// opens with them, `--json` carries them; absent in `--csv`.
+    public var glance: Glance? = nil
 
     public static func build(from source: any UsageHistorySource, from: Date, to: Date,
                              by period: ReportPeriod, timeZone: TimeZone) throws -> UsageReport {
@@ -165,22 +177,27 @@ public struct UsageReport: Sendable, Equatable, Codable {
 
     public func renderTable() -> String {
         var lines: [[String]] = [["period", "relay", "category", "dir", "packets", "bytes", "tor payload"]]
+        // Tor payload means something only for relay traffic (docs/classification.md).
         for r in rows {
             lines.append([r.period + (r.lowerBound ? " ≥" : ""), r.relay, r.category.label, r.direction.label,
-                          String(r.packets), Format.bytes(r.bytes), Format.bytes(r.torPayloadBytes)])
+                          String(r.packets), Format.bytes(r.bytes), r.category.isRelayTraffic ? Format.bytes(r.torPayloadBytes) : ""])
         }
         for t in periodTotals {
             lines.append([t.period + (t.lowerBound ? " ≥" : ""), "all", "total", "", String(t.packets),
                           Format.bytes(t.bytes), Format.bytes(t.torPayloadBytes)])
         }
-        var out = "Usage by \(period.rawValue) (\(timeZone)), \(Format.iso8601(from)) to \(Format.iso8601(to))\n"
+        var out = glance.map { $0.textLines().joined(separator: "\n") + "\n\n" } ?? ""
+        out += "Usage by \(period.rawValue) (\(timeZone)), \(Format.iso8601(from)) to \(Format.iso8601(to))\n"
         out += TextTable(header: lines[0], rows: Array(lines.dropFirst()), rightAlignedFrom: 4, trimsTrailingSpaces: true).render()
         if rows.contains(where: \.lowerBound) {
             out += "≥ a gap (agent stopped, capture drops or a clock jump) overlaps this period: counts are a lower bound.\n"
         }
         if rows.isEmpty { out += "(no traffic stored in this range)\n" }
+        if !rows.isEmpty {
+            out += "tor payload: the transport payload Tor's accounting counts, for relay traffic only (or_inbound, or_outbound, dir, exit).\n"
+        }
         for s in sections {
-            out += "\n\(s.title)\n" + TextTable(header: s.columns, rows: s.rows, rightAlignedFrom: 4, trimsTrailingSpaces: true).render()
+            out += "\n\(s.title)\n" + TextTable(header: s.textColumns ?? s.columns, rows: s.textRows ?? s.rows, rightAlignedFrom: s.textNumbersFrom, trimsTrailingSpaces: true).render()
         }
         return out
     }

@@ -55,12 +55,7 @@ public final class AccountingReader: UsageHistorySource {
         } catch {
             throw StoreError.cannotOpen(path: path, reason: StoreError.reason(error))
         }
-        if schemaVersion > StoreSchema.currentVersion {
-            throw StoreError.newerSchema(path: path, found: schemaVersion, supported: StoreSchema.currentVersion)
-        }
-        if schemaVersion < StoreSchema.currentVersion {
-            throw StoreError.olderSchema(path: path, found: schemaVersion, supported: StoreSchema.currentVersion)
-        }
+        _ = try StoreSchema.validate(schemaVersion, forWriting: false, path: path)
     }
 
     /// `file:…?immutable=1` for a file in a directory this process cannot

@@ -142,9 +142,7 @@ public final class AccountingStore {
             let version = try q.inDatabase { try StoreSchema.inspect($0, path: path) }
             let migrator = StoreSchema.migrator
             let superseded = try q.read { try migrator.hasBeenSuperseded($0) }
-            if version > StoreSchema.currentVersion || superseded {
-                throw StoreError.newerSchema(path: path, found: version, supported: StoreSchema.currentVersion)
-            }
+            _ = try StoreSchema.validate(version, superseded: superseded, forWriting: true, path: path)
             try q.writeWithoutTransaction { db in
                 _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
                 try db.execute(sql: "PRAGMA synchronous = \(configuration.durability == .full ? "FULL" : "NORMAL")")

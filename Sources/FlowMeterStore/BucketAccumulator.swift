@@ -393,7 +393,7 @@ public final class BucketAccumulator {
         guard now > last || crashed else { return }
         let reason: GapReason = crashed ? .agentCrashed : .agentStopped
         pendingGaps.append(GapRecord(startUTC: last, endUTC: max(now, last), reason: reason))
-        logger.notice("\(path): no counts from \(last) to \(now) (UTC seconds): recorded as \(reason)")
+        logger.notice("\(path): no counts from \(Format.iso8601(seconds: last)) to \(Format.iso8601(seconds: max(now, last))) (\(Format.duration(Double(max(now, last) - last)))): recorded as \(reason)")
     }
 
     // MARK: Deltas
@@ -460,7 +460,7 @@ public final class BucketAccumulator {
     static func iso(_ nanos: Int64) -> String { Format.iso8601(nanos: nanos) }
 
     private func logIgnored(_ d: Date) {
-        logger.warning("ignored an instant no clock can mean (\(d.timeIntervalSince1970) s since 1970)")
+        logger.warning("ignored an instant no clock can mean (\(d.timeIntervalSince1970) s since 1970, out of any date's range)")
     }
 
     private func logIgnored(nanos: Int64) {

@@ -217,6 +217,21 @@ public enum StoreSchema {
         return m
     }
 
+    /// The one decision on a file's schema version (as vnstat's `db_validate`):
+    /// a newer file (or one whose migrations this build does not know) is
+    /// refused by everyone and left as it was; an older one is migrated by a
+    /// writer and refused by a reader, which changes nothing.
+    /// - Returns: whether a writer must migrate the file first.
+    static func validate(_ version: Int, superseded: Bool = false, forWriting: Bool, path: String) throws(StoreError) -> Bool {
+        if version > currentVersion || superseded {
+            throw StoreError.newerSchema(path: path, found: version, supported: currentVersion)
+        }
+        if version < currentVersion && !forWriting {
+            throw StoreError.olderSchema(path: path, found: version, supported: currentVersion)
+        }
+        return version < currentVersion
+    }
+
     /// Reads the version stamped in the file without changing it: 0 for an
     /// empty (new) file. Throws for a file that is not ours.
     static func inspect(_ db: Database, path: String) throws -> Int {

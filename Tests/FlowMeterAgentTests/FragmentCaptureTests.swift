@@ -5,7 +5,7 @@ import Testing
 /// Fragments are frames on the wire like any other: an exit sees large DNS
 /// answers cut in pieces and fragment floods, and both must be counted as
 /// tcpdump counts them on the same interface, in every capture layout.
-@Suite(.serialized, .enabled(if: LiveHarness.canRun && LiveHarness.tool("tcpdump") != nil,
+@Suite(.serialized, .enabled(if: LiveHarness.canRun && LiveHarness.suiteTool("tcpdump") != nil,
                              "needs root, iproute2, tcpreplay, curl and tcpdump"))
 struct FragmentCaptureTests {
     private func series(_ name: String, _ key: TestTraffic.Key) -> String {

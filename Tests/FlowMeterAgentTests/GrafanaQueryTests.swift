@@ -8,8 +8,8 @@ import Testing
 /// against a real Prometheus that scraped a real agent with a store and a
 /// quota: each must parse and evaluate, and the traffic, quota and
 /// connection panels must return series.
-@Suite(.serialized, .enabled(if: LiveHarness.canRun && LiveHarness.tool("prometheus") != nil
-                                 && LiveHarness.tool("python3") != nil,
+@Suite(.serialized, .enabled(if: LiveHarness.canRun && LiveHarness.suiteTool("prometheus") != nil
+                                 && LiveHarness.suiteTool("python3") != nil,
                              "needs root, ip netns, tcpreplay, curl, python3 and Debian's prometheus package"))
 struct GrafanaQueryTests {
     /// Panels that must have data from an agent with a store, a quota and traffic.

@@ -10,7 +10,7 @@ import Glibc
 /// client holding 1,100 idle connections to it, and scrapes that must each
 /// be answered within 3 s: the listener's cap closes the oldest idle
 /// connection to make room instead of meeting EMFILE in accept(2).
-@Suite(.enabled(if: LiveHarness.isRoot && LiveHarness.tool("prlimit") != nil && LiveHarness.tool("python3") != nil,
+@Suite(.enabled(if: LiveHarness.isRoot && LiveHarness.suiteTool("prlimit") != nil && LiveHarness.suiteTool("python3") != nil,
                 "needs root (capture on lo), prlimit (util-linux) and python3"))
 struct IdleConnectionFloodTests {
     /// Opens `n` connections and keeps them, then times five scrapes (3 s

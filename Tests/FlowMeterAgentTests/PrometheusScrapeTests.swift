@@ -6,7 +6,7 @@ import Testing
 /// A real Prometheus (Debian's package) scrapes the agent, both inside the
 /// meter namespace on its loopback, with a temporary data directory; PromQL
 /// over Prometheus's HTTP API must return the replayed capture's totals.
-@Suite(.serialized, .enabled(if: LiveHarness.canRun && LiveHarness.tool("prometheus") != nil,
+@Suite(.serialized, .enabled(if: LiveHarness.canRun && LiveHarness.suiteTool("prometheus") != nil,
                              "needs root, ip netns, tcpreplay, curl and Debian's prometheus package"))
 struct PrometheusScrapeTests {
     @Test func aRealPrometheusScrapesTheAgentAndPromQLReturnsThePerCategoryTotals() throws {

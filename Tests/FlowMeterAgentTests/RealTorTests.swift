@@ -9,7 +9,7 @@ import Testing
 /// a minute. Every process is started and stopped by PID; the network's
 /// namespaces are deleted by the script's `down`.
 @Suite(.serialized) struct RealTorTests {
-    static var tor: String? { LiveHarness.tool("tor") }
+    static var tor: String? { LiveHarness.suiteTool("tor") }
     static var canRunNetwork: Bool {
         LiveHarness.isRoot && tor != nil && LiveHarness.tool("tor-gencert") != nil && LiveHarness.tool("tcpdump") != nil
             && LiveHarness.tool("ip") != nil && LiveHarness.tool("python3") != nil && LiveHarness.tool("curl") != nil

@@ -17,10 +17,7 @@ import Testing
         var logLevel: Logger.Level = .debug
         var metadata: Logger.Metadata = [:]
         subscript(metadataKey key: String) -> Logger.Metadata.Value? { get { nil } set {} }
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
-                 file: String, function: String, line: UInt) {
-            messages.value.withLock { $0.append((level, message.description)) }
-        }
+        func log(event: LogEvent) { messages.value.withLock { $0.append((event.level, event.message.description)) } }
     }
 
     static func logger(_ messages: Messages) -> Logger {

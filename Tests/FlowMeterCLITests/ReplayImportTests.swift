@@ -42,7 +42,7 @@ import Glibc
         }
     }
 
-    @Test(.enabled(if: LiveHarness.tool("python3") != nil, "needs python3 to write the capture"))
+    @Test(.enabled(if: LiveHarness.suiteTool("python3") != nil, "needs python3 to write the capture"))
     func theSameCaptureImportedTwiceIsCountedOnceAndTheSecondIsSkippedWithAMessage() throws {
         let dir = makeTemporaryDirectory("import-twice")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -63,7 +63,7 @@ import Glibc
         #expect(try Self.storedHourTotals(dir + "/b.db") == once)
     }
 
-    @Test(.enabled(if: LiveHarness.tool("python3") != nil, "needs python3 to write the capture"))
+    @Test(.enabled(if: LiveHarness.suiteTool("python3") != nil, "needs python3 to write the capture"))
     func anImportKilledMidwayIsRedoneWholeWithoutCountingAnythingTwice() throws {
         let dir = makeTemporaryDirectory("import-kill")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -100,7 +100,7 @@ import Glibc
         #expect(killedMidwayCount > 0, "every import finished before its kill: make the capture larger")
     }
 
-    @Test(.enabled(if: canMount && LiveHarness.tool("python3") != nil, "needs root to mount a tmpfs, and python3"))
+    @Test(.enabled(if: canMount && LiveHarness.suiteTool("python3") != nil, "needs root to mount a tmpfs, and python3"))
     func anImportIntoAFullDiskNamesTheMissingDaysAndTriesTheStoreOnlyAFewTimes() throws {
         let dir = makeTemporaryDirectory("import-full")
         defer { try? FileManager.default.removeItem(atPath: dir) }

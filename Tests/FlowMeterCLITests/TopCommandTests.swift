@@ -3,10 +3,11 @@ import Testing
 @testable import FlowMeterTestSupport
 
 /// `flowmeter top` against a real agent on a veth pair that counted known
-/// traffic: in a tmux pane (a real terminal, 80 columns) the screen shows the
-/// relay and category figures and `q` ends it with status 0; with standard
-/// output not a terminal it prints plain lines.
-@Suite(.serialized, .enabled(if: LiveHarness.canRun && LiveHarness.tool("tmux") != nil,
+/// traffic: in a tmux pane (a real terminal, 80×24) the screen opens with the
+/// three answers, shows the relay and category figures, answers h, s and r,
+/// and `q` ends it with status 0; with standard output not a terminal it
+/// prints plain lines.
+@Suite(.serialized, .enabled(if: LiveHarness.canRun && LiveHarness.suiteTool("tmux") != nil,
                              "needs root, ip netns, tcpreplay, curl and tmux"))
 struct TopCommandTests {
     @Test func topInTmuxShowsTheRelayAndCategoryFiguresAndQExitsZero() throws {
@@ -41,7 +42,7 @@ struct TopCommandTests {
         let started = try LiveHarness.run(["ip", "netns", "exec", veth.meter, "python3", "-c",
                                            "import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:]).returncode)",
                                            "tmux", "-S", socket, "-f", "/dev/null",
-                                           "new-session", "-d", "-s", "top", "-x", "80", "-y", "30", command,
+                                           "new-session", "-d", "-s", "top", "-x", "80", "-y", "24", command,
                                            ";", "set-option", "-t", "top", "remain-on-exit", "on"], timeout: 15)
         #expect(started.status == 0, "tmux: \(started.stderr)")
         let server = try LiveHarness.run(["tmux", "-S", socket, "display-message", "-p", "-t", "top", "#{pid}"])
@@ -52,20 +53,36 @@ struct TopCommandTests {
         }
         let figure = SVG.bytes(Double(inBytes)), outFigure = SVG.bytes(Double(outBytes))
         var screen = ""
-        let shown = try LiveHarness.waitUntil(timeout: 15) {
+        // The agent evaluates its quotas and reads its store off the request path: they come within seconds.
+        let shown = try LiveHarness.waitUntil(timeout: 40) {
             screen = try LiveHarness.run(["tmux", "-S", socket, "capture-pane", "-p", "-t", "top"]).stdout
-            // The quotas are evaluated off the request path, a moment after the start.
-            return screen.contains("/s") && screen.contains(figure) && screen.contains("quota provider: ")
+            return screen.contains(" B/s") && screen.contains(figure) && screen.contains("quota provider: ")
+                && screen.contains("\nguard1   ")
         }
         #expect(shown, "screen:\n\(screen)")
         let line = screen.split(separator: "\n").first { $0.hasPrefix("guard1") && $0.contains("or_inbound") } ?? ""
         #expect(line.hasSuffix(outFigure), "or_inbound line: \(line)")
         #expect(screen.contains("host") && screen.contains("dns"), "screen:\n\(screen)")
         let percent = String(format: "%.1f", used.fractionUsed * 100)
-        #expect(screen.contains("quota provider: ") && screen.contains("(\(percent) %)") && screen.contains("projected"),
+        #expect(screen.contains("quota provider: ") && screen.contains("\(percent) % used") && screen.contains("projected"),
                 "screen:\n\(screen)")
         #expect(screen.contains("connections guard1: "), "screen:\n\(screen)")
-        #expect(screen.split(separator: "\n").allSatisfy { $0.count <= 80 }, "a line is wider than 80 columns:\n\(screen)")
+        let rows = screen.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(rows.first?.hasPrefix("flowmeter top  127.0.0.1:") == true, "the title scrolled away:\n\(screen)")
+        #expect(rows.contains { $0.hasPrefix("total ") } && rows.contains { $0.hasPrefix("Tor: ") }, "screen:\n\(screen)")
+        #expect(rows.allSatisfy { $0.count <= 80 }, "a line is wider than 80 columns:\n\(screen)")
+        // h shows the help, any key returns, s sorts, r shows one relay.
+        func after(_ key: String, shows words: String) throws -> Bool {
+            _ = try LiveHarness.run(["tmux", "-S", socket, "send-keys", "-t", "top", key])
+            return try LiveHarness.waitUntil(timeout: 5) {
+                screen = try LiveHarness.run(["tmux", "-S", socket, "capture-pane", "-p", "-t", "top"]).stdout
+                return screen.contains(words)
+            }
+        }
+        #expect(try after("h", shows: "keys and symbols"), "screen:\n\(screen)")
+        #expect(try after("x", shows: "h help"), "screen:\n\(screen)")
+        #expect(try after("s", shows: "sort: in/s"), "screen:\n\(screen)")
+        #expect(try after("r", shows: "relay: g") || screen.contains("relay: host"), "screen:\n\(screen)")
 
         _ = try LiveHarness.run(["tmux", "-S", socket, "send-keys", "-t", "top", "q"])
         var status = ""

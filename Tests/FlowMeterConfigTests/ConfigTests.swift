@@ -30,9 +30,9 @@ import Testing
         """)
         let (relay, warnings) = try Torrc.relay(from: path)
         #expect(relay.name == "myRelay")
-        #expect(relay.orListeners == [.init(address: nil, port: Port(9001)),
-                                      .init(address: IPAddress(parsing: "2001:db8::10"), port: Port(9001))])
-        #expect(relay.dirListeners == [.init(address: IPAddress(parsing: "203.0.113.10"), port: Port(9030))])
+        #expect(relay.orListeners == [.init(address: nil, port: PortNumber(9001)),
+                                      .init(address: IPAddress(parsing: "2001:db8::10"), port: PortNumber(9001))])
+        #expect(relay.dirListeners == [.init(address: IPAddress(parsing: "203.0.113.10"), port: PortNumber(9030))])
         #expect(relay.isExit)
         #expect(relay.exitAddresses == [IPAddress(parsing: "203.0.113.12")!])
         #expect(relay.accounting == TorAccountingSettings(maxBytes: 500 << 30, start: "month 3 15:00", rule: "sum"))
@@ -103,7 +103,7 @@ import Testing
         let loaded = try ConfigLoader.load(torrcs: [], consensus: nil, config: path)
         #expect(loaded.model.hostAddresses.count == 2)
         #expect(loaded.model.ephemeralPorts == 40000...50000)
-        #expect(loaded.model.relayPorts == [Port(9001), Port(9101)])
+        #expect(loaded.model.relayPorts == [PortNumber(9001), PortNumber(9101)])
         #expect(loaded.model.relays.first?.exitAddresses == [IPAddress(parsing: "203.0.113.20")!])
     }
 

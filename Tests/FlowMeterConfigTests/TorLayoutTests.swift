@@ -50,7 +50,7 @@ import Testing
         let path = write(dir + "/torrc", "Nickname crlfRelay\r\nORPort 9001\r\nAddress 203.0.113.7\r\nAccountingMax 10 GBytes\r\n")
         let (relay, _) = try Torrc.relay(from: path)
         #expect(relay.name == "crlfRelay")
-        #expect(relay.orListeners.map(\.port) == [Port(9001)])
+        #expect(relay.orListeners.map(\.port) == [PortNumber(9001)])
         #expect(relay.addresses == [IPAddress(parsing: "203.0.113.7")!])
         #expect(relay.accounting?.maxBytes == 10 << 30)
     }
@@ -75,7 +75,7 @@ import Testing
         write(dir + "/torrc.d/notes.txt", "ORPort 9008\n")
         let path = write(dir + "/torrc", "%include \(dir)/torrc.d/*.conf\n%include \(dir)/none/*.conf\n")
         let (relay, _) = try Torrc.relay(from: path)
-        #expect(relay.orListeners.map(\.port) == [Port(9001), Port(9002)])
+        #expect(relay.orListeners.map(\.port) == [PortNumber(9001), PortNumber(9002)])
     }
 
     @Test func includeOfADirectoryTakesItsFilesButNotItsSubdirectories() throws {
@@ -87,7 +87,7 @@ import Testing
         write(dir + "/conf/empty", "")
         let path = write(dir + "/torrc", "%include \(dir)/conf\n")
         let (relay, _) = try Torrc.relay(from: path)
-        #expect(relay.orListeners.map(\.port) == [Port(9001), Port(9002)])
+        #expect(relay.orListeners.map(\.port) == [PortNumber(9001), PortNumber(9002)])
     }
 
     @Test func aMissingIncludeNamesThePathTriedAndTheLine() {

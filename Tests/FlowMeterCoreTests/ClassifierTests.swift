@@ -1,7 +1,6 @@
 import Testing
 @testable import FlowMeterTestSupport
 @testable import FlowMeterCore
-@testable import FlowMeterAccounting
 
 /// One test per rule of docs/classification.md §3, and per ambiguous case of §4.
 @Suite struct ClassifierTests {
@@ -17,12 +16,12 @@ import Testing
     static func model(consensus: Bool = true, localKnown: Bool = true) -> HostModel {
         var m = HostModel()
         var g = HostModel.Relay(name: "guardA")
-        g.orListeners = [.init(address: localKnown ? guardAddress : nil, port: Port(9001))]
-        g.dirListeners = [.init(address: localKnown ? guardAddress : nil, port: Port(9030))]
+        g.orListeners = [.init(address: localKnown ? guardAddress : nil, port: PortNumber(9001))]
+        g.dirListeners = [.init(address: localKnown ? guardAddress : nil, port: PortNumber(9030))]
         g.addresses = localKnown ? [guardAddress] : []
         g.orOutboundAddresses = g.addresses
         var e = HostModel.Relay(name: "exitB")
-        e.orListeners = [.init(address: localKnown ? exitAddress : nil, port: Port(443))]
+        e.orListeners = [.init(address: localKnown ? exitAddress : nil, port: PortNumber(443))]
         e.addresses = localKnown ? [exitAddress, exitOut] : []
         e.orOutboundAddresses = localKnown ? [exitAddress] : []
         e.isExit = true
@@ -32,8 +31,8 @@ import Testing
         m.resolvers = [resolver]
         if consensus {
             var c = Consensus()
-            c.orPorts = [(remoteRelay, Port(443)), (guardAddress, Port(9001))]
-            c.dirPorts = [(remoteDir, Port(9030))]
+            c.orPorts = [(remoteRelay, PortNumber(443)), (guardAddress, PortNumber(9001))]
+            c.dirPorts = [(remoteDir, PortNumber(9030))]
             m.consensus = c
         }
         return m
@@ -142,8 +141,8 @@ import Testing
     static func overlappingListenersModel() -> HostModel {
         var m = model()
         var c = HostModel.Relay(name: "middleC")
-        c.orListeners = [.init(address: nil, port: Port(9001)), .init(address: guardAddress, port: Port(9002))]
-        c.dirListeners = [.init(address: nil, port: Port(443))]
+        c.orListeners = [.init(address: nil, port: PortNumber(9001)), .init(address: guardAddress, port: PortNumber(9002))]
+        c.dirListeners = [.init(address: nil, port: PortNumber(443))]
         c.addresses = [guardAddress]
         m.relays.append(c)
         return m
@@ -156,7 +155,7 @@ import Testing
         let ports: [UInt16] = [9001, 9002, 9030, 443, 53, 80, 40000, 50000, 0]
         let models = [Self.model(), Self.model(consensus: false), Self.model(localKnown: false),
                       Self.overlappingListenersModel()]
-        var rng = SplitMix64(seed: 42)
+        var rng = SeededRandom(seed: 42)
         for m in models {
             let fast = Classifier(m), full = Classifier(m, listenerShortcut: false)
             let counter = PacketCounter(classifier: full, block: CounterBlock(layout: CounterLayout(relayCount: full.relayCount)))

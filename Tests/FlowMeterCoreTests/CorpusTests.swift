@@ -54,7 +54,7 @@ import Testing
         #expect(read > 800)
     }
 
-    @Test(.enabled(if: LiveHarness.tool("tshark") != nil, "needs tshark (Debian's tshark package)"))
+    @Test(.enabled(if: LiveHarness.suiteTool("tshark") != nil, "needs tshark (Debian's tshark package)"))
     func corpusCountsAgreeWithTsharkOnPacketsBytesFamiliesAndTransports() throws {
         let files = Repo.corpusFiles
         let cache = Repo.path(".build/tshark-counts-cache.json")

@@ -1,7 +1,6 @@
 import Testing
 @testable import FlowMeterTestSupport
 @testable import FlowMeterCore
-@testable import FlowMeterAccounting
 
 /// Drives one flow table with summaries, one packet at a time, through the
 /// per-packet step production runs (`countAndTrack`: classify, count, track).
@@ -21,7 +20,7 @@ final class FlowHarness {
         var model = HostModel()
         var relay = HostModel.Relay(name: "guard")
         let address = IPAddress(ipv4: Self.server)
-        relay.orListeners = [.init(address: address, port: Port(9001))]
+        relay.orListeners = [.init(address: address, port: PortNumber(9001))]
         relay.addresses = [address]
         model.relays = [relay]
         let classifier = Classifier(model)
@@ -238,7 +237,7 @@ final class FlowHarness {
 
     @Test func aSynFloodFromSpoofedSourcesStaysInsideTheTableAndIsCountedAsUnanswered() {
         let h = FlowHarness(capacity: 1024)
-        var rng = SplitMix64(seed: 7)
+        var rng = SeededRandom(seed: 7)
         let n = 100_000
         for _ in 0..<n {
             let r = rng.next()
@@ -256,7 +255,7 @@ final class FlowHarness {
         let h = FlowHarness()
         let classifier = h.counter.classifier, layout = h.counter.block.layout
         var memo = ListenerMemo()
-        var rng = SplitMix64(seed: 11)
+        var rng = SeededRandom(seed: 11)
         let destinations: [(UInt32, UInt16)] = [(FlowHarness.server, 9001), (FlowHarness.server, 9002),
                                                 (FlowHarness.client, 9001), (FlowHarness.server, 443)]
         let sources: [UInt32] = [FlowHarness.client, 0x0A00_0001, 0xC0A8_0101, 0x7F00_0001]  // public, 10/8, 192.168/16, loopback

@@ -2,7 +2,6 @@ import Foundation
 import Testing
 @testable import FlowMeterTestSupport
 @testable import FlowMeterCore
-@testable import FlowMeterAccounting
 
 @Suite struct ReplayEngineTests {
     static let smallTable = 1 << 16
@@ -60,7 +59,7 @@ import Testing
 
     @Test func aSynFloodStaysInsideTheFlowTableBoundAndKeepsBytesExact() throws {
         var flood = TestCapture()
-        var rng = SplitMix64(seed: 99)
+        var rng = SeededRandom(seed: 99)
         let floodPackets = 300_000
         var t: Int64 = 1_700_000_000_000_000
         // A few real connections first, then spoofed SYNs, then the real ones close.

@@ -11,10 +11,10 @@ import Testing
     static func model() -> HostModel {
         var m = HostModel()
         var a = HostModel.Relay(name: "quiet")
-        a.orListeners = [.init(address: quiet, port: Port(9001))]
+        a.orListeners = [.init(address: quiet, port: PortNumber(9001))]
         a.addresses = [quiet]
         var b = HostModel.Relay(name: "testing")
-        b.orListeners = [.init(address: testing, port: Port(9001))]
+        b.orListeners = [.init(address: testing, port: PortNumber(9001))]
         b.addresses = [testing]
         b.countsPrivatePeers = true
         m.relays = [a, b]

@@ -29,15 +29,20 @@ import Testing
         #expect(Date().timeIntervalSince(started) < 3)
     }
 
-    @Test func answersAreTakenByContentLengthAndOddOnesRefused() throws {
-        let ok = try #require(try HTTPAnswer(Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}trailing".utf8), closed: false))
-        #expect(ok.status == 200 && ok.body == Array("{}".utf8))
-        #expect(try HTTPAnswer(Array("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}".utf8), closed: false) == nil)
-        for bad in ["HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
-                    "SSH-2.0-OpenSSH\r\n\r\n", "HTTP/1.1 2000 OK\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-                    "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}", "HTTP/1.1 200 OK"] {
-            #expect(throws: AgentStatusClient.Failure.self, "\(bad.debugDescription)") { _ = try HTTPAnswer(Array(bad.utf8), closed: true) }
-        }
+    @Test func somethingThatIsNotHTTPIsAClearFailureNotAHang() throws {
+        let agent = try FakeHTTPAgent(answer: Array("SSH-2.0-OpenSSH_9.2\r\n\r\n".utf8))
+        defer { agent.stop() }
+        var client = try #require(AgentStatusClient(agent: "127.0.0.1:\(agent.port)", token: nil))
+        client.deadline = .seconds(2)
+        let started = Date()
+        #expect(throws: AgentStatusClient.Failure.self) { _ = try client.get("/api/v1/status") }
+        #expect(Date().timeIntervalSince(started) < 4)
+    }
+
+    @Test func agentAddressesAreHostAndPortOrNothing() {
+        #expect(AgentStatusClient(agent: "127.0.0.1:9477", token: nil)?.port == 9477)
+        #expect(AgentStatusClient(agent: "[::1]:9477", token: nil)?.host == "::1")
+        for bad in ["127.0.0.1", ":9477", "127.0.0.1:0", "127.0.0.1:70000", "a/b:1"] { #expect(AgentStatusClient(agent: bad, token: nil) == nil, "\(bad)") }
     }
 
     @Test func theScreenCarriesNoControlCharacterFromTheDocument() throws {

@@ -6,7 +6,7 @@ import Testing
 /// The shipped Prometheus files pass Prometheus's own checker, and the
 /// recording and alert rules do what their comments say (promtool's rule
 /// unit tests, deploy/prometheus/flowmeter-rules.test.yml).
-@Suite(.enabled(if: LiveHarness.tool("promtool") != nil, "needs promtool (Debian's prometheus package)"))
+@Suite(.enabled(if: LiveHarness.suiteTool("promtool") != nil, "needs promtool (Debian's prometheus package)"))
 struct DeployFilesTests {
     static let deploy = Repo.path("deploy/prometheus")
 
@@ -32,7 +32,7 @@ struct DeployFilesTests {
 struct FleetDeployFilesTests {
     static let fleet = Repo.path("deploy/fleet")
 
-    @Test(.enabled(if: LiveHarness.tool("vmagent") != nil && LiveHarness.tool("vmalert") != nil, "needs Debian's victoria-metrics package"))
+    @Test(.enabled(if: LiveHarness.suiteTool("vmagent") != nil && LiveHarness.suiteTool("vmalert") != nil, "needs Debian's victoria-metrics package"))
     func vmagentsScrapeConfigAndTheShippedRulesPassTheirDryRuns() throws {
         let agent = try LiveHarness.run(["vmagent", "-dryRun", "-promscrape.config=\(Self.fleet)/relay/vmagent.yml"])
         #expect(agent.status == 0, "\(agent.stdout)\(agent.stderr)")
@@ -41,7 +41,7 @@ struct FleetDeployFilesTests {
         #expect(rules.status == 0, "\(rules.stdout)\(rules.stderr)")
     }
 
-    @Test(.enabled(if: LiveHarness.tool("promtool") != nil, "needs promtool (Debian's prometheus package)"))
+    @Test(.enabled(if: LiveHarness.suiteTool("promtool") != nil, "needs promtool (Debian's prometheus package)"))
     func thePrometheusVariantsPassPromtoolCheckConfig() throws {
         for (file, agentMode) in [("relay/prometheus-agent.yml", true), ("central/prometheus.yml", false),
                                   ("federation/prometheus-relay.yml", false), ("federation/prometheus-central.yml", false)] {
@@ -50,13 +50,13 @@ struct FleetDeployFilesTests {
         }
     }
 
-    @Test(.enabled(if: LiveHarness.tool("amtool") != nil, "needs amtool (Debian's prometheus-alertmanager package)"))
+    @Test(.enabled(if: LiveHarness.suiteTool("amtool") != nil, "needs amtool (Debian's prometheus-alertmanager package)"))
     func theAlertmanagerExamplePassesAmtool() throws {
         let out = try LiveHarness.run(["amtool", "check-config", "\(Self.fleet)/central/alertmanager.yml"])
         #expect(out.status == 0, "\(out.stdout)\(out.stderr)")
     }
 
-    @Test(.enabled(if: LiveHarness.tool("systemd-analyze") != nil && LiveHarness.tool("vmagent") != nil, "needs systemd-analyze and vmagent"))
+    @Test(.enabled(if: LiveHarness.suiteTool("systemd-analyze") != nil && LiveHarness.suiteTool("vmagent") != nil, "needs systemd-analyze and vmagent"))
     func theUnitsPassSystemdAnalyzeVerify() throws {
         let out = try LiveHarness.run(["systemd-analyze", "verify", "\(Self.fleet)/relay/flowmeter-vmagent.service",
                                        "\(Self.fleet)/central/flowmeter-vmalert.service"])

@@ -12,7 +12,7 @@ struct PrometheusRendererTests {
     static func smallReading() -> AgentReading {
         var model = HostModel()
         var relay = HostModel.Relay(name: "guard\"1")
-        relay.orListeners = [.init(address: IPAddress(parsing: "198.51.100.10"), port: Port(9001))]
+        relay.orListeners = [.init(address: IPAddress(parsing: "198.51.100.10"), port: PortNumber(9001))]
         relay.addresses = [IPAddress(parsing: "198.51.100.10")!]
         model.relays = [relay]
         let g = CountingGeneration(number: 1, model: model, workers: 1)
@@ -93,7 +93,7 @@ struct PrometheusRendererTests {
         }
     }
 
-    @Test(.enabled(if: LiveHarness.tool("promtool") != nil, "needs promtool (Debian's prometheus package)"))
+    @Test(.enabled(if: LiveHarness.suiteTool("promtool") != nil, "needs promtool (Debian's prometheus package)"))
     func promtoolAcceptsTheExposition() throws {
         let promtool = try #require(LiveHarness.tool("promtool"))
         let dir = try LiveHarness.temporaryDirectory()

@@ -34,7 +34,7 @@ import Testing
         #expect(!String(decoding: PrometheusRenderer().render(AgentReading()), as: UTF8.self).contains("surge"))
     }
 
-    @Test(.enabled(if: LiveHarness.tool("promtool") != nil, "needs promtool (Debian package prometheus)"))
+    @Test(.enabled(if: LiveHarness.suiteTool("promtool") != nil, "needs promtool (Debian package prometheus)"))
     func promtoolAcceptsTheSurgeFamilies() throws {
         let promtool = try #require(LiveHarness.tool("promtool"))
         let dir = try LiveHarness.temporaryDirectory()

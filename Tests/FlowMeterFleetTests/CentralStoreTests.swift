@@ -123,7 +123,7 @@ struct CentralStoreTests {
         #expect(verdict.status == .critical && verdict.line.contains("no data since"), "\(verdict.line)")
     }
 
-    @Test(.enabled(if: LiveHarness.tool("victoria-metrics") != nil && LiveHarness.tool("curl") != nil,
+    @Test(.enabled(if: LiveHarness.suiteTool("victoria-metrics") != nil && LiveHarness.suiteTool("curl") != nil,
                    "needs victoria-metrics and curl"))
     func victoriaMetricsGivesThePoolsExactUseAndEachHostsPart() throws {
         let s = Scenario()
@@ -142,7 +142,7 @@ struct CentralStoreTests {
         try check(try PrometheusQueryClient(url: url, deadline: Date().addingTimeInterval(60)), s)
     }
 
-    @Test(.enabled(if: LiveHarness.tool("prometheus") != nil && LiveHarness.tool("promtool") != nil,
+    @Test(.enabled(if: LiveHarness.suiteTool("prometheus") != nil && LiveHarness.suiteTool("promtool") != nil,
                    "needs Debian's prometheus package"))
     func prometheusGivesThePoolsExactUseAndEachHostsPart() throws {
         let s = Scenario()

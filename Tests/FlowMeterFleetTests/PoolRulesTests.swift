@@ -31,7 +31,7 @@ struct PoolRulesTests {
         PoolRules.render([pool], options: .init(stepSeconds: step, now: Date(timeIntervalSince1970: 600), source: "test.yaml"))
     }
 
-    @Test(.enabled(if: LiveHarness.tool("promtool") != nil, "needs promtool (Debian's prometheus package)"))
+    @Test(.enabled(if: LiveHarness.suiteTool("promtool") != nil, "needs promtool (Debian's prometheus package)"))
     func promtoolAcceptsTheRulesAndTheirUnitTestHolds() throws {
         let dir = try LiveHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -43,7 +43,7 @@ struct PoolRulesTests {
         #expect(test.status == 0, "\(test.stdout)\(test.stderr)")
     }
 
-    @Test(.enabled(if: LiveHarness.tool("promtool") != nil, "needs promtool (Debian's prometheus package)"))
+    @Test(.enabled(if: LiveHarness.suiteTool("promtool") != nil, "needs promtool (Debian's prometheus package)"))
     func theExampleFleetConfigsRulesPassPromtool() throws {
         let file = try ConfigFile.load(Repo.path("deploy/fleet/flowmeter-fleet.yaml"))
         let pools = try PooledQuota.load(file, defaultZone: Self.utc)
@@ -56,7 +56,7 @@ struct PoolRulesTests {
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
     }
 
-    @Test(.enabled(if: LiveHarness.tool("vmalert") != nil, "needs vmalert (Debian's victoria-metrics package)"))
+    @Test(.enabled(if: LiveHarness.suiteTool("vmalert") != nil, "needs vmalert (Debian's victoria-metrics package)"))
     func vmalertAcceptsTheRules() throws {
         let dir = try LiveHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

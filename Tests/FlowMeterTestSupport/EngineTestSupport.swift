@@ -1,5 +1,4 @@
 import Foundation
-@testable import FlowMeterAccounting
 
 /// Builds small Ethernet/IPv4 captures with a known ground truth for engine
 /// tests, and finds the shared corpus relative to this file.
@@ -65,8 +64,8 @@ enum EngineFixtures {
         var m = HostModel()
         var r = HostModel.Relay(name: "relay1")
         let a = IPAddress(ipv4: relayAddress)
-        r.orListeners = [.init(address: a, port: Port(orPort))]
-        r.dirListeners = [.init(address: a, port: Port(9030))]
+        r.orListeners = [.init(address: a, port: PortNumber(orPort))]
+        r.dirListeners = [.init(address: a, port: PortNumber(9030))]
         r.addresses = [a]
         r.exitAddresses = [a]
         r.isExit = true
@@ -102,7 +101,7 @@ enum EngineFixtures {
     static func torMix(opened: Int, unanswered: Int, reset: Int, open: Int) -> TestCapture {
         var c = TestCapture()
         var t: Int64 = 1_700_000_000_000_000
-        var rng = SplitMix64(seed: 42)
+        var rng = SeededRandom(seed: 42)
         struct Flow { var client: UInt32; var port: UInt16; var kind: Int; var step: Int }
         var flows: [Flow] = []
         for i in 0..<opened { flows.append(Flow(client: 0x5000_0000 &+ UInt32(i), port: UInt16(20000 + i % 40000), kind: 0, step: 0)) }

@@ -15,20 +15,17 @@ enum LiveHarness {
         }
         return nil
     }
-    static var canRun: Bool { isRoot && tool("ip") != nil && tool("tcpreplay") != nil && tool("curl") != nil }
-    static let skipReason: Comment = "live tests need root, iproute2 (ip netns), tcpreplay and curl"
+    /// The full tier: live capture, the oracle, tor, Prometheus, Chromium, the
+    /// package. `scripts/test.sh` (what CI and the README run) sets
+    /// FLOWMETER_TESTS=full; a plain `swift test` runs the unit tier in minutes.
+    static var fullTier: Bool { ProcessInfo.processInfo.environment["FLOWMETER_TESTS"] == "full" }
+    /// `tool(name)` for a suite's gate: nil outside the full tier, so the suite is skipped.
+    static func suiteTool(_ name: String) -> String? { fullTier ? tool(name) : nil }
+    static var canRun: Bool { fullTier && isRoot && tool("ip") != nil && tool("tcpreplay") != nil && tool("curl") != nil }
+    static let skipReason: Comment = "live tests run in the full tier (scripts/test.sh) and need root, iproute2 (ip netns), tcpreplay and curl"
 
     /// The `flowmeter` binary next to the test bundle (same build folder).
-    static var flowmeter: String {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<3 {
-            let candidate = dir.appendingPathComponent("flowmeter").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        let root = Repo.root
-        return root.appendingPathComponent(".build/debug/flowmeter").path
-    }
+    static var flowmeter: String { Repo.flowmeterBinary }
 
     typealias Output = ProcessResult
 
@@ -215,10 +212,16 @@ final class RunningAgent {
     let port: Int
 
     /// `topLevelYAML`: more top-level sections of the config file (e.g. `surge:`).
-    init(veth: VethPair, agentYAML: String, topLevelYAML: String = "", extraArguments: [String] = [], port: Int = 9477) throws {
+    /// `torrc`: a relay's torrc, read as the host's /etc/tor/torrc.
+    init(veth: VethPair, agentYAML: String, topLevelYAML: String = "", extraArguments: [String] = [], port: Int = 9477,
+         torrc: String? = nil) throws {
         self.veth = veth
         self.port = port
         directory = try LiveHarness.temporaryDirectory()
+        if let torrc {
+            try FileManager.default.createDirectory(atPath: directory + "/etc/tor", withIntermediateDirectories: true)
+            try torrc.write(toFile: directory + "/etc/tor/torrc", atomically: true, encoding: .utf8)
+        }
         let config = """
         host:
           addresses: [\(TestTraffic.relayAddress), "\(TestTraffic.relayAddress6)"]

@@ -68,7 +68,9 @@ struct TinyMount {
 
 /// Whether this process may mount a tmpfs (root on Linux); tests that need a
 /// read-only or full file system are skipped elsewhere, with this reason.
+/// Only in the full tier (LiveHarness.fullTier).
 let canMount: Bool = {
+    guard LiveHarness.fullTier else { return false }
     guard let m = try? TinyMount(sizeKiB: 16) else { return false }
     m.unmount()
     return true

@@ -12,8 +12,8 @@ extension PacketSummary {
         s.outcome = .ip
         s.family = 4
         s.proto = proto
-        s.src = src; s.srcPort = Port(srcPort)
-        s.dst = dst; s.dstPort = Port(dstPort)
+        s.src = src; s.srcPort = PortNumber(srcPort)
+        s.dst = dst; s.dstPort = PortNumber(dstPort)
         s.transportHeaderPresent = true
         s.tcpFlags = flags.rawValue
         s.payloadLength = payload

@@ -20,8 +20,10 @@ enum Repo {
         return out.sorted()
     }
 
-    /// The built `flowmeter` executable, beside the test bundle.
+    /// The built `flowmeter` executable, beside the test bundle. Every test
+    /// that runs it goes through here, so every run is hermetic (HermeticRoot).
     static var flowmeterBinary: String {
+        _ = HermeticRoot.path
         var dir = Bundle.main.bundleURL
         for _ in 0..<4 {
             let candidate = dir.appendingPathComponent("flowmeter").path
@@ -113,4 +115,16 @@ func replayOnce(files: [String], model: HostModel, reader: OfflineReader = .auto
                 clock: (any ReplayClock)? = nil) -> ReplayResult {
     ReplayEngine.replay(files: files, model: model, workers: 1, flowTableCapacity: 4096, reader: reader,
                         clock: clock).replay
+}
+
+/// An empty system root every `flowmeter` a test starts reads in place of
+/// `/` (FLOWMETER_SYSTEM_ROOT, set once for this test process and inherited by
+/// its children): the host's /etc/tor, /etc/flowmeter and /var/lib/flowmeter
+/// never leak into a test. A test that wants a layout passes `--system-root`.
+enum HermeticRoot {
+    static let path: String = {
+        let dir = makeTemporaryDirectory("system-root")
+        setenv("FLOWMETER_SYSTEM_ROOT", dir, 1)
+        return dir
+    }()
 }

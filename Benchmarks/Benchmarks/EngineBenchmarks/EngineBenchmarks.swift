@@ -28,7 +28,7 @@ private let model: HostModel = {
     var m = HostModel()
     var r = HostModel.Relay(name: "bench")
     let a = IPAddress(ipv4: 0xC633_640A)
-    r.orListeners = [.init(address: a, port: Port(9001))]
+    r.orListeners = [.init(address: a, port: PortNumber(9001))]
     r.addresses = [a]
     m.relays = [r]
     return m
@@ -53,7 +53,7 @@ private struct SpoofedSyns {
     mutating func next() -> PacketSummary {
         x ^= x << 13; x ^= x >> 7; x ^= x << 17
         s.src = IPAddress(ipv4: UInt32(truncatingIfNeeded: x))
-        s.srcPort = Port(UInt16(truncatingIfNeeded: x >> 40))
+        s.srcPort = PortNumber(UInt16(truncatingIfNeeded: x >> 40))
         s.timestampNanos &+= 100
         return s
     }

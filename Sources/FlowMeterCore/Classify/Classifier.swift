@@ -52,9 +52,9 @@ public final class Classifier: Sendable {
     init(_ model: HostModel, listenerShortcut: Bool) {
         self.listenerShortcut = listenerShortcut
         var flags = [UInt8](repeating: 0, count: 65536)
-        var listeners: [(IPAddress, Port, Int32)] = []
-        var orOut: [(IPAddress, Port, Int32)] = []
-        var exit: [(IPAddress, Port, Int32)] = []
+        var listeners: [(IPAddress, PortNumber, Int32)] = []
+        var orOut: [(IPAddress, PortNumber, Int32)] = []
+        var exit: [(IPAddress, PortNumber, Int32)] = []
         for (i, relay) in model.relays.enumerated() {
             let index = Int32(i + 1)
             for l in relay.orListeners {
@@ -65,8 +65,8 @@ public final class Classifier: Sendable {
                 flags[Int(l.port.rawValue)] |= PortFlags.listener
                 listeners.append((l.address ?? .zero, l.port, index << 1 | 1))
             }
-            for a in relay.orOutboundAddresses + relay.addresses { orOut.append((a, Port(0), index)) }
-            if relay.isExit { for a in relay.exitAddresses { exit.append((a, Port(0), index)) } }
+            for a in relay.orOutboundAddresses + relay.addresses { orOut.append((a, PortNumber(0), index)) }
+            if relay.isExit { for a in relay.exitAddresses { exit.append((a, PortNumber(0), index)) } }
         }
         for p in model.relayPorts { flags[Int(p.rawValue)] |= PortFlags.relayPort }
         for p in model.directoryPorts { flags[Int(p.rawValue)] |= PortFlags.directoryPort }
@@ -76,14 +76,14 @@ public final class Classifier: Sendable {
         self.listeners = EndpointTable(listeners)
         orOutboundOwner = EndpointTable(orOut)
         exitOwner = EndpointTable(exit)
-        var local: [(IPAddress, Port, Int32)] = []
-        for a in model.hostAddresses { local.append((a, Port(0), 0)) }
+        var local: [(IPAddress, PortNumber, Int32)] = []
+        for a in model.hostAddresses { local.append((a, PortNumber(0), 0)) }
         for (i, relay) in model.relays.enumerated() {
             for a in relay.addresses + relay.orOutboundAddresses + relay.exitAddresses where !a.isUnspecified {
-                local.append((a, Port(0), Int32(i + 1)))
+                local.append((a, PortNumber(0), Int32(i + 1)))
             }
             for l in relay.orListeners + relay.dirListeners {
-                if let a = l.address, !a.isUnspecified { local.append((a, Port(0), Int32(i + 1))) }
+                if let a = l.address, !a.isUnspecified { local.append((a, PortNumber(0), Int32(i + 1))) }
             }
         }
         localAddresses = EndpointTable(local)
@@ -91,7 +91,7 @@ public final class Classifier: Sendable {
         let spread = listeners.filter { $0.0 == .zero }.flatMap { l in local.map { ($0.0, l.1, l.2) } }
         localListeners = EndpointTable(explicit + spread)
         knowsLocalAddresses = !local.isEmpty
-        resolvers = EndpointTable(model.resolvers.map { ($0, Port(0), 0) })
+        resolvers = EndpointTable(model.resolvers.map { ($0, PortNumber(0), 0) })
         if let c = model.consensus {
             hasConsensus = true
             consensusOR = EndpointTable(c.orPorts.map { ($0.0, $0.1, 0) })
@@ -124,16 +124,16 @@ public final class Classifier: Sendable {
         peer.isTorInternal && !countsPrivatePeers[relay]
     }
 
-    /// Safe: every `Port` (UInt16) indexes inside the 65,536 flags.
+    /// Safe: every `PortNumber` (UInt16) indexes inside the 65,536 flags.
     @inline(__always)
-    private func flags(_ p: Port) -> UInt8 { portFlags[Int(p.rawValue)] }
+    private func flags(_ p: PortNumber) -> UInt8 { portFlags[Int(p.rawValue)] }
 
     @inline(__always)
-    private func isLocal(_ a: IPAddress) -> Bool { localAddresses.lookup(a, Port(0)) >= 0 }
+    private func isLocal(_ a: IPAddress) -> Bool { localAddresses.lookup(a, PortNumber(0)) >= 0 }
 
     /// Our listener at (address, port), as `relay << 1 | isDir`, or -1.
     @inline(__always)
-    private func listener(_ a: IPAddress, _ p: Port, local: Bool) -> Int32 {
+    private func listener(_ a: IPAddress, _ p: PortNumber, local: Bool) -> Int32 {
         guard flags(p) & PortFlags.listener != 0 else { return -1 }
         let exact = listeners.lookup(a, p)
         if exact >= 0 { return exact }
@@ -226,9 +226,9 @@ public final class Classifier: Sendable {
         let ourListener: Int32
         var direction: Direction { inbound ? .inbound : .outbound }
         func ourAddress(_ s: PacketSummary) -> IPAddress { inbound ? s.dst : s.src }
-        func ourPort(_ s: PacketSummary) -> Port { inbound ? s.dstPort : s.srcPort }
+        func ourPort(_ s: PacketSummary) -> PortNumber { inbound ? s.dstPort : s.srcPort }
         func remoteAddress(_ s: PacketSummary) -> IPAddress { inbound ? s.src : s.dst }
-        func remotePort(_ s: PacketSummary) -> Port { inbound ? s.srcPort : s.dstPort }
+        func remotePort(_ s: PacketSummary) -> PortNumber { inbound ? s.srcPort : s.dstPort }
     }
 
     /// Rules 3–7 once the direction is known.
@@ -237,7 +237,7 @@ public final class Classifier: Sendable {
         if s.proto == .tcp, let slot = relayTraffic(s, o) { return slot }
         if s.proto == .tcp || s.proto == .udp {
             if let slot = dnsOrExit(s, o) { return slot }
-        } else if resolvers.lookup(o.remoteAddress(s), Port(0)) >= 0 {
+        } else if resolvers.lookup(o.remoteAddress(s), PortNumber(0)) >= 0 {
             return CounterSlot(relay: 0, category: .dns, direction: o.direction)
         }
         // Rule 7: everything else the host does.
@@ -264,7 +264,7 @@ public final class Classifier: Sendable {
             remoteIsDir = !remoteIsOR && f & PortFlags.directoryPort != 0
         }
         guard remoteIsOR || remoteIsDir else { return nil }
-        let owner = orOutboundOwner.lookup(o.ourAddress(s), Port(0))
+        let owner = orOutboundOwner.lookup(o.ourAddress(s), PortNumber(0))
         return CounterSlot(relay: owner >= 0 ? Int(owner) : defaultRelay,
                            category: remoteIsOR ? .orOutbound : .dir, direction: o.direction)
     }
@@ -275,11 +275,11 @@ public final class Classifier: Sendable {
     private func dnsOrExit(_ s: PacketSummary, _ o: Oriented) -> CounterSlot? {
         let ourPort = o.ourPort(s)
         if flags(o.remotePort(s)) & PortFlags.dns != 0 || flags(ourPort) & PortFlags.dns != 0
-            || resolvers.lookup(o.remoteAddress(s), Port(0)) >= 0 {
+            || resolvers.lookup(o.remoteAddress(s), PortNumber(0)) >= 0 {
             return CounterSlot(relay: 0, category: .dns, direction: o.direction)
         }
         if ourPort.rawValue >= ephemeralLow && ourPort.rawValue <= ephemeralHigh {
-            let owner = exitOwner.lookup(o.ourAddress(s), Port(0))
+            let owner = exitOwner.lookup(o.ourAddress(s), PortNumber(0))
             if owner >= 0 { return CounterSlot(relay: Int(owner), category: .exit, direction: o.direction) }
         }
         return nil

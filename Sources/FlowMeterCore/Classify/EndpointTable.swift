@@ -25,7 +25,7 @@ public final class EndpointTable: Sendable {
     public let count: Int
 
     /// Builds the table; the first entry for a key wins.
-    public init(_ entries: [(IPAddress, Port, Int32)] = []) {
+    public init(_ entries: [(IPAddress, PortNumber, Int32)] = []) {
         var n = 16
         while n < entries.count * 2 { n <<= 1 }
         slots = .allocate(capacity: n)
@@ -62,7 +62,7 @@ public final class EndpointTable: Sendable {
 
     /// The value stored for (address, port), or -1.
     @inline(__always)
-    public func lookup(_ a: IPAddress, _ p: Port) -> Int32 {
+    public func lookup(_ a: IPAddress, _ p: PortNumber) -> Int32 {
         var i = EndpointTable.hash(a, p.rawValue) & mask
         while true {
             // Safe: i is masked by `mask`, the allocation's size - 1; an empty

@@ -28,17 +28,17 @@ public struct HostModel: Sendable, Equatable {
     /// A listening socket: a specific address, or any local address when `address` is nil.
     public struct Listener: Sendable, Equatable {
         public var address: IPAddress?
-        public var port: Port
-        public init(address: IPAddress?, port: Port) { self.address = address; self.port = port }
+        public var port: PortNumber
+        public init(address: IPAddress?, port: PortNumber) { self.address = address; self.port = port }
     }
 
     public var relays: [Relay] = []
     /// Addresses of this host that belong to no particular relay.
     public var hostAddresses: [IPAddress] = []
     /// Remote ports treated as other relays' ORPorts when no consensus is loaded.
-    public var relayPorts: [Port] = [Port(9001)]
+    public var relayPorts: [PortNumber] = [PortNumber(9001)]
     /// Remote ports treated as directory ports when no consensus is loaded.
-    public var directoryPorts: [Port] = [Port(9030)]
+    public var directoryPorts: [PortNumber] = [PortNumber(9030)]
     /// Resolver addresses: any traffic to them is `dns`.
     public var resolvers: [IPAddress] = []
     /// The host's ephemeral (client) port range: exit connections originate here.
@@ -66,8 +66,8 @@ public struct HostModel: Sendable, Equatable {
 
 /// The relay endpoints a consensus names.
 public struct Consensus: Sendable, Equatable {
-    public var orPorts: [(IPAddress, Port)] = []
-    public var dirPorts: [(IPAddress, Port)] = []
+    public var orPorts: [(IPAddress, PortNumber)] = []
+    public var dirPorts: [(IPAddress, PortNumber)] = []
     public var relayCount = 0
     public init() {}
 

@@ -1,3 +1,5 @@
+// Kept whole: the table's layout, probe, eviction and growth share invariants on
+// private storage (slot states, the split pointer) that Swift's `private` keeps to this file.
 import CLinuxShim
 import CPcapShim
 import Synchronization

@@ -25,8 +25,8 @@ final class FragmentCache {
     @usableFromInline
     struct Entry {
         var key = FragmentKey(src: .zero, dst: .zero, id: 0, proto: IPProtocol(rawValue: 0))
-        var srcPort = Port(0)
-        var dstPort = Port(0)
+        var srcPort = PortNumber(0)
+        var dstPort = PortNumber(0)
         var seenAt: Int64 = 0
         var used = false
     }
@@ -45,13 +45,13 @@ final class FragmentCache {
     var bytesReserved: Int { entries.count * MemoryLayout<Entry>.stride }
 
     @inline(__always)
-    func remember(_ key: FragmentKey, srcPort: Port, dstPort: Port, at time: Int64) {
+    func remember(_ key: FragmentKey, srcPort: PortNumber, dstPort: PortNumber, at time: Int64) {
         entries[Int(truncatingIfNeeded: key.hash) & mask] =
             Entry(key: key, srcPort: srcPort, dstPort: dstPort, seenAt: time, used: true)
     }
 
     @inline(__always)
-    func lookup(_ key: FragmentKey, at time: Int64) -> (src: Port, dst: Port)? {
+    func lookup(_ key: FragmentKey, at time: Int64) -> (src: PortNumber, dst: PortNumber)? {
         let e = entries[Int(truncatingIfNeeded: key.hash) & mask]
         guard e.used, e.key == key else { return nil }
         // Captures can run backwards in time; only an old entry is rejected.

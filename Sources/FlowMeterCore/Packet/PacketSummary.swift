@@ -17,8 +17,8 @@ public struct PacketSummary: Sendable {
     /// Transport payload bytes as the packet's own headers state them (what a
     /// socket reads or writes; what Tor's accounting counts), not from caplen.
     public var payloadLength: UInt32 = 0
-    public var srcPort: Port = Port(0)
-    public var dstPort: Port = Port(0)
+    public var srcPort: PortNumber = PortNumber(0)
+    public var dstPort: PortNumber = PortNumber(0)
     public var proto: IPProtocol = IPProtocol(rawValue: 255)
     public var tcpFlags: UInt8 = 0
     public var family: UInt8 = 0

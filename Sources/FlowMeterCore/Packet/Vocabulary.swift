@@ -75,14 +75,14 @@ public struct IPProtocol: RawRepresentable, Hashable, Sendable {
 }
 
 /// A TCP or UDP port number, host byte order.
-public struct Port: RawRepresentable, Hashable, Sendable, Comparable, CustomStringConvertible {
+public struct PortNumber: RawRepresentable, Hashable, Sendable, Comparable, CustomStringConvertible {
     public var rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }
     public init(_ value: UInt16) { self.rawValue = value }
-    public static func < (a: Port, b: Port) -> Bool { a.rawValue < b.rawValue }
+    public static func < (a: PortNumber, b: PortNumber) -> Bool { a.rawValue < b.rawValue }
     public var description: String { String(rawValue) }
 
-    public static let dns = Port(53)
+    public static let dns = PortNumber(53)
 }
 
 /// Direction relative to the monitored host.

@@ -17,6 +17,8 @@ public struct DashboardPage: Sendable {
     public var history: (series: [TrafficSeries], spans: [ChartSpan])?
     public var quotas: [QuotaChart]
     public var rates: [LiveHistory.Key: Double]
+    /// The three answers the page opens with, before any chart.
+    public var glance: Glance? = nil
     public var refreshSeconds = 10
 
     public init(reading: AgentReading, live: (series: [TrafficSeries], spans: [ChartSpan]),
@@ -41,7 +43,11 @@ public struct DashboardPage: Sendable {
         if reading.isLowerBound {
             out += "<p class=\"warn\" id=\"lower-bound\">Counts are a lower bound since the start: \(SVG.escape(reading.lowerBoundReasons.joined(separator: ", "))) (shaded on the charts).</p>\n"
         }
+        out += glance?.html() ?? ""
         out += quotaSection()
+        if !reading.cells.relays.isEmpty {
+            out += "<p class=\"meta\">Per relay below: bytes since the agent started (\(SVG.time(Date(timeIntervalSince1970: reading.startTimeSeconds))) UTC) and the rate over the last minute.</p>\n"
+        }
         let table = reading.cells
         for (i, relay) in table.relays.enumerated() {
             out += relaySection(relay, index: i, table: table)
@@ -54,14 +60,15 @@ public struct DashboardPage: Sendable {
         guard !quotas.isEmpty else { return "" }
         var out = "<section id=\"quotas\"><h2>Quotas</h2>\n"
         for q in quotas {
-            let u = q.status.forecast.usage, p = q.status.forecast.projection
+            let u = q.status.forecast.usage, p = q.status.forecast.projection, units = q.status.quota.units
             let name = SVG.escape(q.status.quota.name)
             out += "<div class=\"quota\" data-quota=\"\(name)\"><p><b>\(name)</b>: "
-            out += "<span class=\"quota-used\">\(SVG.bytes(Double(u.used)))</span> of <span class=\"quota-limit\">\(SVG.bytes(Double(u.limit)))</span> "
+            out += "<span class=\"quota-used\">\(SVG.bytes(Double(u.used), units: units))</span> of <span class=\"quota-limit\">\(SVG.bytes(Double(u.limit), units: units))</span> "
             out += "(<span class=\"quota-percent\">\(String(format: "%.1f", u.fractionUsed * 100)) %</span>)"
+            out += " · period \(SVG.time(u.interval.start)) to \(SVG.time(u.interval.end)) UTC"
             if let p {
-                out += " · projected \(SVG.bytes(p.low))–\(SVG.bytes(p.high)) by \(SVG.time(u.interval.end))"
-                out += p.exhaustion.map { " · <span class=\"exhaustion\">runs out \(SVG.time($0))</span>" } ?? " · not projected to run out"
+                out += " · projected \(SVG.bytes(p.low, units: units))–\(SVG.bytes(p.high, units: units))"
+                out += p.exhaustion.map { " · <span class=\"exhaustion\">runs out \(SVG.time($0)) UTC</span>" } ?? " · not projected to run out"
             } else {
                 out += " · too little history to project"
             }
@@ -73,7 +80,7 @@ public struct DashboardPage: Sendable {
                 let parts = [t.predictedSoftHibernation.map { "soft limit \(SVG.time($0))" },
                              t.predictedHardHibernation.map { "hard limit \(SVG.time($0))" },
                              t.wakeup.map { "wake-up \(SVG.time($0.wake))" }].compactMap { $0 }
-                if !parts.isEmpty { out += " · Tor: " + parts.joined(separator: ", ") }
+                if !parts.isEmpty { out += " · Tor: " + parts.joined(separator: ", ") + " UTC" }
             }
             out += "</p>\n" + q.svg() + "</div>\n"
         }
@@ -83,7 +90,7 @@ public struct DashboardPage: Sendable {
     private func relaySection(_ relay: String, index: Int, table: CategoryTable) -> String {
         let name = SVG.escape(relay)
         var out = "<section class=\"relay\" data-relay=\"\(name)\"><h2 class=\"relay-name\">\(name)</h2>\n"
-        out += "<table><tr><th>category</th><th>in</th><th>out</th><th>in now</th><th>out now</th></tr>\n"
+        out += "<table><tr><th>category</th><th>in since start</th><th>out since start</th><th>in now</th><th>out now</th></tr>\n"
         for c in Category.allCases {
             let bin = table.value(relay: index, c, .inbound, .bytes), bout = table.value(relay: index, c, .outbound, .bytes)
             guard bin + bout > 0 else { continue }
@@ -116,10 +123,16 @@ public struct DashboardPage: Sendable {
     body{font-family:sans-serif;margin:0 auto;max-width:960px;padding:8px;color:#222}
     h1{font-size:1.3em;margin:4px 0}h2{font-size:1.1em;margin:16px 0 4px}
     .meta{color:#666;font-size:.85em;margin:0}.warn{background:#fdecea;padding:6px;border-left:4px solid #D55E00}
-    table{border-collapse:collapse;font-size:.9em;width:100%;max-width:560px}
+    table{border-collapse:collapse;font-size:.9em;width:100%;max-width:640px}
     td,th{padding:2px 6px;text-align:right;border-bottom:1px solid #eee}td:first-child,th:first-child{text-align:left}
-    td i{display:inline-block;width:9px;height:9px;margin-right:4px}td,th{white-space:nowrap}
-    @media (max-width:480px){table{font-size:.75em}td,th{padding:2px 3px}}
+    td i{display:inline-block;width:9px;height:9px;margin-right:4px}td{white-space:nowrap}th{font-weight:normal;color:#555}
+    td:first-child{white-space:normal;overflow-wrap:anywhere}
+    tr.total td{font-weight:bold;border-bottom:2px solid #ccc}
+    #glance{border:1px solid #ddd;padding:6px 10px;margin:8px 0}#glance h2{margin:4px 0}
+    #glance ul{list-style:none;padding:0;margin:6px 0}#glance li{margin:3px 0;overflow-wrap:anywhere}
+    .verdict{font-weight:bold}.verdict-lasts{color:#007a4d}.verdict-may_run_out{color:#9a6100}
+    .verdict-runs_out,.verdict-over{color:#b03000}.tor-state{font-weight:bold}.quota p{overflow-wrap:anywhere}
+    @media (max-width:480px){table{font-size:.75em}td,th{padding:2px}body{padding:4px}#glance{padding:4px}}
     svg.chart{display:block;max-width:100%;margin:6px 0;border:1px solid #eee}
     """
 }

@@ -34,6 +34,8 @@ public final class LiveHistory: Sendable {
         var slots: [Sample] = []
         var head = 0
         var latest: Sample? = nil
+        /// When `latest` was observed: the live charts' data end.
+        var latestAt: Date? = nil
     }
     public let capacity: Int
     private let ring = Mutex(Ring())
@@ -69,6 +71,7 @@ public final class LiveHistory: Sendable {
             // so traffic before the first tick is not lost in the baseline.
             if ring.slots.isEmpty { ring.slots.append(Sample(minute: minute, bytes: [:], lossEvents: 0)) }
             ring.latest = s
+            ring.latestAt = now
             let newest = ring.slots.isEmpty ? nil : ring.slots[(ring.head + ring.slots.count - 1) % ring.slots.count]
             guard newest?.minute != minute else { return }
             if ring.slots.count < capacity {
@@ -83,8 +86,8 @@ public final class LiveHistory: Sendable {
     /// Per relay: bytes per minute from the oldest sample to now (the last
     /// step is the minute in progress), and minutes with drops or gaps.
     public func series() -> (series: [TrafficSeries], spans: [ChartSpan]) {
-        let (samples, latest) = ring.withLock { r in
-            (Array(r.slots[r.head...] + r.slots[..<r.head]), r.latest)
+        let (samples, latest, latestAt) = ring.withLock { r in
+            (Array(r.slots[r.head...] + r.slots[..<r.head]), r.latest, r.latestAt)
         }
         guard let first = samples.first, let latest else { return ([], []) }
         var points = samples
@@ -102,6 +105,7 @@ public final class LiveHistory: Sendable {
                 if out[key.relay] == nil {
                     order.append(key.relay)
                     out[key.relay] = TrafficSeries(relay: key.relay, start: start, stepSeconds: 60, steps: steps)
+                    out[key.relay]!.dataEnd = latestAt
                 }
                 let before = a.bytes[key] ?? 0
                 // A reload can rename relays; a counter that went down is not traffic.

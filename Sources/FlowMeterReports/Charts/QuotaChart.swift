@@ -1,4 +1,5 @@
 import FlowMeterCore
+import FlowMeterFormat
 import FlowMeterAccounting
 import Foundation
 
@@ -48,34 +49,69 @@ public struct QuotaChart: Sendable {
         return m
     }
 
+    var units: ByteUnits { status.quota.units }
+
     public var title: String {
         let u = status.forecast.usage
-        return "Quota \(status.quota.name): \(SVG.bytes(Double(u.used))) of \(SVG.bytes(Double(u.limit))) (\(String(format: "%.1f", u.fractionUsed * 100)) %)"
+        return "Quota \(status.quota.name): \(SVG.bytes(Double(u.used), units: units)) of \(SVG.bytes(Double(u.limit), units: units)) (\(String(format: "%.1f", u.fractionUsed * 100)) %)"
+    }
+
+    /// The value axis: the limit with a tenth above it, or the use so far
+    /// if higher; a projection up to half again the limit fits too, a
+    /// higher one ends at the top and the chart says where it would end.
+    var axis: ByteAxis {
+        let u = status.forecast.usage
+        let limit = Double(u.limit)
+        let projected = min(status.forecast.projection?.high ?? 0, limit > 0 ? 1.5 * limit : .infinity)
+        return ByteAxis.covering(max(limit * 1.1, Double(u.used) * 1.05, projected * 1.05), units: units, maxSteps: 6)
     }
 
     public func svg() -> String {
         let u = status.forecast.usage
         let p = status.forecast.projection
         let limit = Double(u.limit)
-        let top = SVG.niceCeiling(max(limit, p?.high ?? 0, Double(u.used)) * 1.05)
-        let f = TimeFrame(from: u.interval.start, to: u.interval.end, yMin: 0, yMax: top)
+        let axis = self.axis
+        var f = TimeFrame(from: u.interval.start, to: u.interval.end, yMin: 0, yMax: axis.top)
+        let rows = f.layOut(legend)
         var out = f.open(title: title, id: id)
+        out += f.legend(rows)
         out += f.spans(spans)
-        out += f.axes(yTicks: [0, top / 4, top / 2, top * 3 / 4, top], format: { SVG.bytes($0) }, timeWithDate: true)
+        out += f.axes(axis)
         let now = status.forecast.now
         if let p {
             // The range: from today's use to [low, high] at the period's end.
             let band = [(now, Double(u.used)), (u.interval.end, p.high), (u.interval.end, p.low)]
                 .map { "\(SVG.num(f.x($0.0))),\(SVG.num(f.y($0.1)))" }.joined(separator: " ")
-            out += "<polygon class=\"projection-range\" points=\"\(band)\" fill=\"#56B4E9\" fill-opacity=\"0.3\"><title>projection range \(SVG.bytes(p.low))–\(SVG.bytes(p.high))</title></polygon>\n"
+            out += "<polygon class=\"projection-range\" points=\"\(band)\" fill=\"#56B4E9\" fill-opacity=\"0.3\"><title>projection range \(SVG.bytes(p.low, units: units))–\(SVG.bytes(p.high, units: units))</title></polygon>\n"
             out += "<line class=\"projection\" x1=\"\(SVG.num(f.x(now)))\" y1=\"\(SVG.num(f.y(Double(u.used))))\" x2=\"\(SVG.num(f.x(u.interval.end)))\" y2=\"\(SVG.num(f.y(p.endTotal)))\" stroke=\"#0072B2\" stroke-dasharray=\"6 3\"/>\n"
+            if p.high > axis.top {
+                out += "<text class=\"off-chart\" x=\"\(SVG.num(f.width - f.right))\" y=\"\(SVG.num(f.top + 10))\" font-size=\"10\" text-anchor=\"end\" fill=\"#0072B2\">range reaches \(SVG.bytes(p.high, units: units)) ↑</text>\n"
+            }
         }
         let points = usedCurve.map { "\(SVG.num(f.x($0.0))),\(SVG.num(f.y($0.1)))" }.joined(separator: " ")
         out += "<polyline class=\"used\" points=\"\(points)\" fill=\"none\" stroke=\"#0072B2\" stroke-width=\"2\"/>\n"
         let ly = SVG.num(f.y(limit))
         out += "<line class=\"limit\" x1=\"\(f.left)\" x2=\"\(f.width - f.right)\" y1=\"\(ly)\" y2=\"\(ly)\" stroke=\"#D55E00\" stroke-width=\"1.5\"/>"
-        out += "<text x=\"\(SVG.num(f.width - f.right))\" y=\"\(SVG.num(f.y(limit) - 3))\" font-size=\"10\" text-anchor=\"end\" fill=\"#D55E00\">limit \(SVG.bytes(limit))</text>\n"
+        out += "<text x=\"\(f.left + 4)\" y=\"\(SVG.num(f.y(limit) - 3))\" font-size=\"10\" fill=\"#D55E00\">limit \(SVG.bytes(limit, units: units))</text>\n"
+        out += f.nowLine(now)
         out += f.markers(markers)
         return out + "</svg>\n"
+    }
+
+    /// Every series drawn, named.
+    var legend: [LegendEntry] {
+        var out = [LegendEntry(swatch: .line("#0072B2"), name: "used")]
+        if status.forecast.projection != nil {
+            out.append(LegendEntry(swatch: .dashed("#0072B2"), name: "projection"))
+            out.append(LegendEntry(swatch: .box("#56B4E9", opacity: 0.3),
+                                   name: "\(Int(QuotaForecaster.rangeCoverage * 100)) % range"))
+        }
+        out.append(LegendEntry(swatch: .line("#D55E00"), name: "limit"))
+        out.append(LegendEntry(swatch: .line("#333"), name: "now"))
+        let interval = status.forecast.usage.interval
+        for m in markers where m.at >= interval.start && m.at <= interval.end {
+            out.append(LegendEntry(swatch: .dashed(m.color), name: m.label))
+        }
+        return out + ChartSpan.legend(spans, from: interval.start, to: interval.end)
     }
 }

@@ -175,6 +175,8 @@ enum SwappedRecordOrder: PcapRecordOrder {
 }
 
 extension OfflineCapture {
+    // Kept whole: the per-record loop of replay; a split would put its cursor
+    // and totals behind a call on every record.
     /// `read` through the buffered reader. Same contract, same bookkeeping
     /// (`deliver`), same errors.
     func readBuffered<S: PacketSink, O: PcapRecordOrder>(

@@ -1,3 +1,5 @@
+// Kept whole: one reader's private state (buffer, byte order, interfaces)
+// is shared by every part below, and Swift's `private` ends at the file.
 import CPcapShim
 #if canImport(Glibc)
 import Glibc
@@ -279,6 +281,8 @@ final class PcapngReader {
         return out
     }
 
+    // Kept whole: an IDB's fixed fields and options in libpcap's order, so
+    // every message it returns is libpcap's own for the same block.
     /// Reads an Interface Description Block of `length` bytes at `block`
     /// into the interface list; libpcap's message if it is malformed.
     private func addInterface(_ block: UnsafeRawPointer, length: Int) -> String? {
@@ -363,6 +367,8 @@ final class PcapngReader {
         interfaces.removeAll(keepingCapacity: true)
     }
 
+    // Kept whole: the block loop every pcapng record passes through; a split
+    // would put the cursor and the section's state behind a call per record.
     /// Reads blocks of the current section (byte order `O`) until the limit,
     /// the end, damage, or a section in the other byte order.
     func readBlocks<S: PacketSink, O: PcapRecordOrder>(
