@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What the agent costs a small relay host, measured as an operator would:
-# the packaged binary and configuration, run as the systemd unit runs them,
+# the packaged binary and configuration, run as the systemd unit runs them
+# (its user, CAP_NET_RAW alone),
 # capturing a veth pair in network namespaces made here while a sender
 # sends a few thousand packets per second for 60 s; halfway through, two
 # storms of 150 SIGHUPs (the file unchanged, then a new host model each time).
@@ -108,14 +109,28 @@ TRAFGEN
 
 # --- The agent, as the unit starts it ------------------------------------------
 # The unit's command line (deploy/systemd/flowmeter.service) plus -i, since no
-# torrc names an address here. --user: the package's account when it exists.
-user=flowmeter
-id "$user" >/dev/null 2>&1 || user=nobody
+# torrc names an address here, run as its User= with its ambient CAP_NET_RAW
+# (setpriv, as scripts/test_package.sh does). Where the package's account
+# does not exist (the package was unpacked, not installed), the agent starts
+# as root and drops to nobody (--user), as an init system without systemd
+# would run it.
 state="$WORK/state"; mkdir -p "$state"
 chmod 755 "$WORK"
+unit_user=$(sed -n 's/^User=//p' deploy/systemd/flowmeter.service)
+as_unit=()
+drop=()
+if [ -n "$unit_user" ] && id "$unit_user" >/dev/null 2>&1 && command -v setpriv >/dev/null; then
+    chown "$unit_user:" "$state"
+    as_unit=(setpriv --reuid="$unit_user" --regid="$unit_user" --init-groups --inh-caps=+net_raw --ambient-caps=+net_raw)
+    echo "running as $unit_user with CAP_NET_RAW, as the unit does"
+else
+    drop=(--user nobody)
+    echo "no $unit_user account: running as root, dropping to nobody"
+fi
 started=$(date +%s%N)
-ip netns exec "$M" env STATE_DIRECTORY="$state" \
-    "$binary" run --config "$root/etc/flowmeter/flowmeter.yaml" --user "$user" -i "$VM" >"$WORK/agent.log" 2>&1 &
+# ip netns exec, setpriv and env each exec the next: $! is the agent.
+ip netns exec "$M" "${as_unit[@]}" env STATE_DIRECTORY="$state" \
+    "$binary" run --config "$root/etc/flowmeter/flowmeter.yaml" "${drop[@]}" -i "$VM" >"$WORK/agent.log" 2>&1 &
 agent=$!; PIDS+=("$agent")
 first_metrics_ms=""
 for _ in $(seq 2000); do
