@@ -195,7 +195,7 @@ public final class FlowTable: @unchecked Sendable {
     /// Replaced when a reload hands the table to a new configuration
     /// (`startOver`). The per-packet code reaches them through
     /// `connectionEvent`, unretained: a `var` read is retained and released
-    /// around each use (~10 instructions per packet on the Tor mix).
+    /// around each use, on every connection event.
     /// Safe: `connections` holds the same object for as long as it is used,
     /// and both change together, on the owner thread only.
     private var connections: ConnectionCounters
