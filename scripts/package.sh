@@ -53,13 +53,31 @@ release_date=$(date -u -d "$(sed -n 's/^ -- .*>  //p' packaging/debian/changelog
 # --- The binary -------------------------------------------------------------------
 build_started=$SECONDS
 if [ -z "${FLOWMETER_SKIP_BUILD:-}" ]; then
+  # What keeps the binary small (BENCHMARKS.md, "Binary size"); each changes
+  # only the final link:
+  # - ICU's data cut to what FlowMeter's Foundation calls read
+  #   (scripts/icu_data_filter.py), linked in place of the toolchain's 34 MB
+  #   copy: --wrap sends every reference to the data symbol to the copy;
+  # - only main exported (packaging/flowmeter.exports), so --gc-sections
+  #   may drop what nothing calls;
+  # - the toolchain's lld (a toolset), for packed relative relocations
+  #   (DT_RELR, glibc 2.36 and later): 2.6 MB of .rela.dyn become a few kB.
   # -z now: full RELRO (the GOT read-only after start), as Debian's hardening
-  # flags give every package; it only changes the final link.
+  # flags give every package.
   # Every target, not only the product: this is CI's release build of the
-  # whole package, with SwiftPM's check that each import is a declared
-  # dependency (an error, not a warning).
+  # whole package (`swift build -c release` compiles the same), with SwiftPM's
+  # check that each import is a declared dependency, as an error. Only the
+  # flowmeter executable is linked, so the link flags are its alone.
+  icu_data="$PWD/$scratch/icu-data"
+  python3 scripts/icu_data_filter.py "$icu_data"
+  toolchain_bin=$(dirname "$(realpath "$(command -v swiftc)")")
+  mkdir -p "$scratch"
+  printf '{ "schemaVersion": "1.0", "linker": { "path": "%s/ld.lld" } }\n' "$toolchain_bin" > "$scratch/toolset-lld.json"
   nice -n 19 swift build -c release --static-swift-stdlib --scratch-path "$scratch" \
-    --explicit-target-dependency-import-check error -Xlinker -z -Xlinker now
+    --explicit-target-dependency-import-check error --toolset "$PWD/$scratch/toolset-lld.json" \
+    -Xlinker --wrap="$(cat "$icu_data/icu_data.symbol")" -Xlinker "$icu_data/icu_data.o" \
+    -Xlinker --version-script="$PWD/packaging/flowmeter.exports" \
+    -Xlinker -z -Xlinker pack-relative-relocs -Xlinker -z -Xlinker now
 fi
 binary="$scratch/release/flowmeter"
 [ -x "$binary" ] || { echo "package.sh: $binary is missing (build it, or drop FLOWMETER_SKIP_BUILD)" >&2; exit 1; }
@@ -159,6 +177,11 @@ gzip -9n "$doc/changelog.Debian"
 printf 'Source: flowmeter\n\nPackage: flowmeter\nArchitecture: any\n' > "$work/debian/control"
 depends=$(cd "$work" && dpkg-shlibdeps -O -e "$root/usr/bin/flowmeter" | sed -n 's/^shlibs:Depends=//p')
 [ -n "$depends" ] || { echo "package.sh: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
+# Packed relative relocations need glibc 2.36's loader (the binary asks for
+# GLIBC_ABI_DT_RELR), which dpkg-shlibdeps's symbol tables do not know.
+if readelf -V "$root/usr/bin/flowmeter" | grep -q GLIBC_ABI_DT_RELR; then
+  depends=$(echo "$depends" | sed -E 's/libc6 \(>= 2\.(3[0-5]|[12][0-9]|[0-9])(\.[0-9]+)?\)/libc6 (>= 2.36)/')
+fi
 installed_size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@DEPENDS@/$depends/" \
     -e "s/@INSTALLED_SIZE@/$installed_size/" -e "s/@MAINTAINER@/$maintainer/" \

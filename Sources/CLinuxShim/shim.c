@@ -13,6 +13,7 @@
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <malloc.h>
 
 int CLinuxShim_pinCurrentThread(int cpu) {
     cpu_set_t set;
@@ -133,4 +134,10 @@ int CLinuxShim_drainLinkEvents(int fd) {
         if (got < 0 && errno == ENOBUFS) { events = 1; continue; }
         return events;
     }
+}
+
+void CLinuxShim_releaseFreeHeap(void) {
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }

@@ -91,20 +91,22 @@ public final class Agent: @unchecked Sendable {
         // bookkeeping when there are several interfaces.
         let rings = s.captureLayout == .rings
         let perInterface = rings ? 1 : (s.captureThreads == 0 ? Int(CLinuxShim_availableCPUs()) : s.captureThreads)
-        let options = LiveCaptureOptions(snaplen: s.snaplen, bufferBytes: s.bufferBytes,
-                                         timeoutMilliseconds: s.timeoutMilliseconds, bpfFilter: s.bpfFilter,
-                                         handlesPerInterface: perInterface)
-        // In the rings layout the engine's workers count; the generation's own
-        // flow tables stay minimal.
         slot = GenerationSlot(CountingGeneration(
             number: 1, model: configuration.model, workers: interfaces.count * perInterface,
-            flowTable: rings ? FlowTableConfiguration(capacity: FlowTable.bucketSize) : FlowTableConfiguration()))
+            flowTable: Self.flowTableConfiguration(s)))
         var ws: [CaptureWorker] = []
         var ps: [(String, EnginePipeline)] = []
         for name in interfaces {
+            let options = LiveCaptureOptions(
+                snaplen: s.snaplen, bufferBytes: CaptureSizing.ringBytes(s, interface: name, handles: perInterface, sysfs: sysfs),
+                timeoutMilliseconds: s.timeoutMilliseconds, bpfFilter: s.bpfFilter, handlesPerInterface: perInterface)
+            let speed = sysfs.linkSpeedMbits(name).map { "\($0) Mbit/s" } ?? "unknown"
+            let why = s.bufferBytes == nil ? "buffer_size auto, link speed \(speed)" : "buffer_size"
+            logger.info("\(name): a \(options.bufferBytes >> 20) MiB ring per capture handle (\(why))")
             let group = perInterface > 1 ? fanoutGroupID(interfaceIndex: sysfs.interfaceIndex(name)) : nil
             let engineWorkers = s.captureThreads == 0 ? EngineConfiguration.defaultWorkers : s.captureThreads
-            let pipeline = rings ? EnginePipeline(model: configuration.model, configuration: EngineConfiguration(workers: engineWorkers)) : nil
+            let engine = EngineConfiguration(workers: engineWorkers, flowTable: FlowTableConfiguration(capacity: s.flowTableMax))
+            let pipeline = rings ? EnginePipeline(model: configuration.model, configuration: engine) : nil
             if let pipeline { ps.append((name, pipeline)) }
             for _ in 0..<perInterface {
                 ws.append(CaptureWorker(interface: name, index: ws.count, options: options, fanoutGroup: group, slot: slot,
@@ -244,7 +246,7 @@ public final class Agent: @unchecked Sendable {
         let ticker = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "flowmeter.store"))
         ticker.schedule(deadline: .now() + 1, repeating: 1)
         ticker.setEventHandler { [self] in
-            state.withLock { Self.freezeRetired(&$0, now: clock.monotonicNanos()) }
+            if state.withLock({ Self.freezeRetired(&$0, now: clock.monotonicNanos()) }) { CLinuxShim_releaseFreeHeap() }
             let (r, now) = (reading(), Date())
             surges.tick(r, now: now)
             dashboard.observe(r, now: now)
@@ -290,8 +292,10 @@ public final class Agent: @unchecked Sendable {
     /// Folds retired generations past their grace into `frozen` and lets
     /// them go, with their flow tables: run every second by the ticker, not
     /// only when someone reads, or an agent reloaded without scrapes or a
-    /// store keeps every generation (tens of MB each) for ever.
-    private static func freezeRetired(_ st: inout State, now: UInt64) {
+    /// store keeps every generation for ever. Returns whether it let one go:
+    /// the caller then hands the freed heap back to the kernel (outside the
+    /// lock), or a storm of reloads would leave the agent that much larger.
+    private static func freezeRetired(_ st: inout State, now: UInt64) -> Bool {
         // A worker adopts a new generation at its next batch, and an idle one
         // is woken to adopt it (`adoptNow`), so after a few seconds nothing
         // writes to a retired one.
@@ -305,17 +309,20 @@ public final class Agent: @unchecked Sendable {
                 st.frozen.append(Frozen(labels: g.relayLabels, counters: counters, connections: connections))
             }
         }
+        let before = st.retiring.count
         st.retiring.removeAll { now &- $0.since > grace }
+        return st.retiring.count < before
     }
 
     /// One reading for both renderings.
     public func reading() -> AgentReading {
         var r = AgentReading()
         let now = clock.monotonicNanos()
-        let (retiring, frozen, ok, failed, endpoint) = state.withLock { st in
-            Self.freezeRetired(&st, now: now)
-            return (st.retiring.map(\.generation), st.frozen, st.reloadsSucceeded, st.reloadsFailed, st.endpoint)
+        let (released, retiring, frozen, ok, failed, endpoint) = state.withLock { st in
+            (Self.freezeRetired(&st, now: now), st.retiring.map(\.generation), st.frozen, st.reloadsSucceeded,
+             st.reloadsFailed, st.endpoint)
         }
+        if released { CLinuxShim_releaseFreeHeap() }
         for f in frozen {
             r.generations.append((f.labels, f.counters))
             r.connections.append((f.labels, f.connections, false))
@@ -365,6 +372,13 @@ public final class Agent: @unchecked Sendable {
         poller.start()
     }
 
+    /// The generations' flow tables: growing up to `flow_table_max` entries;
+    /// in the rings layout the engine's workers count, and the generation's
+    /// own tables stay minimal.
+    static func flowTableConfiguration(_ s: AgentSettings) -> FlowTableConfiguration {
+        FlowTableConfiguration(capacity: s.captureLayout == .rings ? FlowTable.bucketSize : s.flowTableMax)
+    }
+
     /// SIGHUP: reload the host model, access policy and token. Interfaces and
     /// capture options are fixed at start (the handles were opened as root);
     /// a change to them is logged as needing a restart.
@@ -372,36 +386,54 @@ public final class Agent: @unchecked Sendable {
         do {
             let c = try loader()
             let current = slot.load()
-            let next = CountingGeneration(number: current.number + 1, model: c.model, workers: workers.count)
+            let next = nextGeneration(c, after: current)
             var token: String? = nil
             do throws(AgentError) { token = try Self.readToken(c.settings.bearerTokenFile) } catch {
                 logger.warning("\(error); keeping the previous token")
                 token = state.withLock { $0.endpoint?.currentAccess.token }
             }
             state.withLock { st in
-                st.retiring.append((current, clock.monotonicNanos()))
+                if next != nil { st.retiring.append((current, clock.monotonicNanos())) }
                 st.reloadsSucceeded += 1
                 st.endpoint?.replaceAccess(.init(policy: c.settings.accessPolicy, token: token))
             }
-            slot.publish(next)
-            // Idle capture threads adopt it now, not at their next packet.
-            for w in workers { w.adoptNow() }
+            if let next {
+                slot.publish(next)
+                // Idle capture threads adopt it now, not at their next packet.
+                for w in workers { w.adoptNow() }
+            }
             let old = initial.settings
             let n = c.settings
             if !pipelines.isEmpty {
                 logger.warning("capture_layout rings: the engine keeps the relays it started with until a restart; access policy reloaded")
             }
             if n.interfaces != old.interfaces || n.snaplen != old.snaplen || n.bufferBytes != old.bufferBytes
+                || n.bufferBytesMax != old.bufferBytesMax
                 || n.timeoutMilliseconds != old.timeoutMilliseconds || n.bpfFilter != old.bpfFilter
                 || n.listenHost != old.listenHost || n.listenPort != old.listenPort || n.user != old.user {
                 logger.warning("reloaded relays and access policy; capture, listen and user settings change only on restart")
             } else {
-                logger.info("reloaded: \(c.model.relays.count) relay(s), access: \(c.settings.accessPolicy)")
+                logger.info("reloaded: \(c.model.relays.count) relay(s)\(next == nil ? " (unchanged: counting goes on as before)" : ""), access: \(c.settings.accessPolicy)")
             }
         } catch {
             state.withLock { $0.reloadsFailed += 1 }
             logger.error("reload failed, still counting with the previous configuration: \(error)")
         }
+    }
+
+    /// The generation a reload to `c` counts under from now on, or nil when
+    /// `c` classifies exactly as `current` does (the same host model and
+    /// table sizes): then nothing changes and nothing is made, so a storm of
+    /// SIGHUPs costs parsing only. Same table sizes with another model: the
+    /// tables are reused, emptied by each worker as it adopts the new
+    /// generation (CountingGeneration), not made anew beside them.
+    private func nextGeneration(_ c: AgentConfiguration, after current: CountingGeneration) -> CountingGeneration? {
+        var sizing = c.settings
+        sizing.captureLayout = initial.settings.captureLayout
+        let flowTable = Self.flowTableConfiguration(sizing)
+        if c.model == current.model && flowTable == current.flowTable { return nil }
+        return CountingGeneration(number: current.number + 1, model: c.model, workers: workers.count,
+                                  flowTable: flowTable, reusing: current)
     }
 
     private func installSignalHandlers() -> [DispatchSourceSignal] {

@@ -11,7 +11,8 @@ import Yams
 /// defaults are the safe ones (headers only, loopback only, no token).
 ///
 /// Invariants (checked by `parse`): `snaplen` in 64...262144, `bufferBytes`
-/// ≥ 1 MiB, `timeoutMilliseconds` in 1...1000, `captureThreads` in 1...64.
+/// (when set) and `bufferBytesMax` in 1 MiB...4 GiB, `timeoutMilliseconds` in
+/// 1...1000, `captureThreads` in 0...64, `flowTableMax` in 4096...2²⁶.
 public struct AgentSettings: Sendable, Equatable {
     /// The documented default port. 9477 is not taken in Prometheus's
     /// default-port allocation list and is not a Tor default.
@@ -28,9 +29,20 @@ public struct AgentSettings: Sendable, Equatable {
     /// few extension headers + TCP with options; nothing of the payload we
     /// are not allowed to look at.
     public var snaplen: Int = 128
-    /// The kernel ring per capture handle (TPACKET_V3 blocks). 32 MiB holds
-    /// about 100k header-only packets, i.e. ~100 ms at 1 Mpps of slack.
-    public var bufferBytes: Int = 32 << 20
+    /// The kernel ring per capture handle (TPACKET_V3 blocks), all of it
+    /// resident from the start. nil (`auto`, the default): sized from the
+    /// interface's speed and the handles sharing it (`CaptureSizing`), at
+    /// most `bufferBytesMax`.
+    public var bufferBytes: Int? = nil
+    /// The most `auto` gives one handle: 32 MiB holds about 150k header-only
+    /// packets, ~100 ms of a 1.5 M packets/s flood.
+    public var bufferBytesMax: Int = 32 << 20
+    /// The flow tables' ceiling in entries, over all capture threads
+    /// together. Each table starts at 4,096 entries and grows with the
+    /// connections seen (`FlowTableGrowth.growing`); at this ceiling a full
+    /// bucket evicts its least valuable flow. 60 bytes per entry: the
+    /// default 2²⁰ is at most 60 MiB.
+    public var flowTableMax: Int = FlowTableConfiguration.defaultCapacity
     /// TPACKET_V3 block timeout: a partly filled block is handed over after
     /// this long. 100 ms bounds how stale a scrape can be, while still
     /// letting busy links fill whole blocks (a wakeup per
@@ -103,7 +115,11 @@ public struct AgentSettings: Sendable, Equatable {
         "bearer_token_file": { s, k throws(ConfigError) in s.bearerTokenFile = try nonEmpty(k, "expected a file name") },
         "interfaces": { s, k throws(ConfigError) in s.interfaces = try interfaceNames(k) },
         "snaplen": { s, k throws(ConfigError) in s.snaplen = try int(k, 64...262_144, "expected 64 to 262144 bytes") },
-        "buffer_size": { s, k throws(ConfigError) in s.bufferBytes = try bufferSize(k) },
+        "buffer_size": { s, k throws(ConfigError) in s.bufferBytes = k.value.string == "auto" ? nil : try bufferSize(k) },
+        "buffer_size_max": { s, k throws(ConfigError) in s.bufferBytesMax = try bufferSize(k) },
+        "flow_table_max": { s, k throws(ConfigError) in
+            s.flowTableMax = try int(k, 4096...(1 << 26), "expected 4096 to 67108864 entries")
+        },
         "timeout_ms": { s, k throws(ConfigError) in s.timeoutMilliseconds = try int(k, 1...1000, "expected 1 to 1000 milliseconds") },
         "bpf_filter": { s, k throws(ConfigError) in s.bpfFilter = try bpfFilter(k) },
         "user": { s, k throws(ConfigError) in s.user = try nonEmpty(k, "expected a user name") },
@@ -147,7 +163,8 @@ public struct AgentSettings: Sendable, Equatable {
 
     static func bufferSize(_ k: Setting) throws(ConfigError) -> Int {
         guard let text = k.value.string, let n = parseByteSize(text), n >= 1 << 20, n <= 1 << 32 else {
-            throw k.fail("expected a size from 1MiB to 4GiB, e.g. 32MiB")
+            throw k.fail(k.key == "buffer_size" ? "expected auto or a size from 1MiB to 4GiB, e.g. 32MiB"
+                                                : "expected a size from 1MiB to 4GiB, e.g. 32MiB")
         }
         return n
     }

@@ -83,6 +83,22 @@ public struct SysfsNet: Sendable {
         return UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
+    /// The link speed in Mbit/s the kernel reports for a device with
+    /// hardware behind it (a `device` link), or for a VLAN, bridge or bond
+    /// the fastest device below it; nil when unknown. A device without
+    /// hardware and nothing below (veth, tun, loopback) reports a figure
+    /// that measures nothing (veth says 10000), so it counts as unknown.
+    public func linkSpeedMbits(_ interface: String) -> Int? {
+        func own(_ name: String) -> Int? {
+            guard FileManager.default.fileExists(atPath: "\(root)/\(name)/device"),
+                  let text = try? String(contentsOfFile: "\(root)/\(name)/speed", encoding: .utf8),
+                  let mbits = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), mbits > 0 else { return nil }
+            return mbits
+        }
+        if let mbits = own(interface) { return mbits }
+        return allLowerDevices(of: interface).compactMap(own).max()
+    }
+
     public func interfaceIndex(_ interface: String) -> UInt32 {
         guard let text = try? String(contentsOfFile: "\(root)/\(interface)/ifindex", encoding: .utf8) else { return 0 }
         return UInt32(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0

@@ -16,6 +16,12 @@ struct AgentSettingsTests {
         #expect(s.accessPolicy == .loopbackOnly)
         #expect(s.snaplen == 128 && s.snaplen <= 128)
         #expect(s.user == nil && s.bearerTokenFile == nil && s.interfaces.isEmpty)
+        #expect(s.bufferBytes == nil && s.bufferBytesMax == 32 << 20 && s.flowTableMax == 1 << 20)
+    }
+
+    @Test func bufferSizeAutoIsTheDefaultSpelledOut() throws {
+        let s = try parse("agent:\n  buffer_size: auto\n  buffer_size_max: 8MiB\n  flow_table_max: 65536\n")
+        #expect(s.bufferBytes == nil && s.bufferBytesMax == 8 << 20 && s.flowTableMax == 65536)
     }
 
     @Test func everyKeyIsRead() throws {
@@ -48,6 +54,8 @@ struct AgentSettingsTests {
         ("agent:\n  timeout_ms: 0\n", 2, "agent.timeout_ms"),
         ("host: {}\nagent:\n  access_policy:\n    - accept 127.0.0.1\n    - permit all\n", 5, "permit all"),
         ("agent:\n  buffer_size: 12\n", 2, "agent.buffer_size"),
+        ("agent:\n  buffer_size_max: auto\n", 2, "agent.buffer_size_max"),
+        ("agent:\n  flow_table_max: 100\n", 2, "agent.flow_table_max"),
         ("agent:\n  interfaces: [eth0, \"a/b\"]\n", 2, "a/b"),
         ("agent:\n  colour: blue\n", 2, "unknown key \"colour\""),
         ("agent: [1]\n", 1, "expected a mapping"),

@@ -15,8 +15,8 @@ final class FlowHarness {
     static let server: UInt32 = 0xC633_640A
     static let client: UInt32 = 0x5DB8_D822
 
-    init(capacity: Int = 1024, timeouts: FlowTimeouts = FlowTimeouts()) {
-        table = FlowTable(capacity: capacity, timeouts: timeouts, connections: connections)
+    init(capacity: Int = 1024, timeouts: FlowTimeouts = FlowTimeouts(), growth: FlowTableGrowth = .growing) {
+        table = FlowTable(capacity: capacity, timeouts: timeouts, connections: connections, growth: growth)
         var model = HostModel()
         var relay = HostModel.Relay(name: "guard")
         let address = IPAddress(ipv4: Self.server)
@@ -272,16 +272,15 @@ final class FlowHarness {
         #expect(listenerCodes > 100)
     }
 
-    @Test func tableMemoryIsZeroFilledAndLargeTablesStartOnAHugePageBoundary() {
+    @Test(arguments: [TableMemory.Use.whole, .growing(initial: 8192)])
+    func tableMemoryIsZeroFilledWritableAndStartsOnAHugePageBoundary(use: TableMemory.Use) {
         for size in [64, 3 << 20] {
-            let memory = TableMemory(byteCount: size)
+            let memory = TableMemory(byteCount: size, use: use)
             defer { memory.release() }
             #expect(memory.byteCount >= size)
             let bytes = memory.base.bindMemory(to: UInt8.self, capacity: size)
             #expect((0..<size).allSatisfy { bytes[$0] == 0 })
-            if size >= 2 << 20 {
-                #expect(UInt(bitPattern: memory.base) % UInt(2 << 20) == 0)
-            }
+            #expect(UInt(bitPattern: memory.base) % UInt(2 << 20) == 0)
             bytes[size - 1] = 1  // the whole range is writable
         }
     }

@@ -168,5 +168,23 @@ let benchmarks: @Sendable () -> Void = {
         }
         blackHole(table.evictions)
     }
+
+    // A live table starts at 4,096 entries and splits a bucket per new flow
+    // while more than a quarter is in use: a flood makes it grow through its
+    // first samples (to 2^18 entries, past 65,536 flows held), then evict. A
+    // split moves entries within memory reserved at start, never a malloc.
+    Benchmark("worker step: count and track, SYN flood into a growing table") { benchmark in
+        let counter = PacketCounter(classifier: Classifier(model), block: CounterBlock(layout: CounterLayout(relayCount: 2)))
+        let table = FlowTable(capacity: 1 << 18, relayCount: 2, growth: .growing)
+        var flood = SpoofedSyns()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            for _ in 0..<packetsPerIteration {
+                let s = flood.next()
+                table.countAndTrack(s, counter: counter)
+            }
+        }
+        blackHole(table.bytesActive)
+    }
 }
 

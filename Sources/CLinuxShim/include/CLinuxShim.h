@@ -57,6 +57,9 @@ int CLinuxShim_nameCurrentThread(const char *name);
 /// Number of CPUs the process may run on.
 int CLinuxShim_availableCPUs(void);
 
+/// malloc_trim(0) (glibc): hands the heap's free pages back to the kernel.
+void CLinuxShim_releaseFreeHeap(void);
+
 /// prctl(PR_SET_KEEPCAPS, on): keep permitted capabilities across setuid.
 /// Returns 0 or an errno value.
 int CLinuxShim_setKeepCapabilities(int on);

@@ -3,7 +3,7 @@
 /// ports and resolvers. The control plane (FlowMeterConfig) builds it from
 /// torrc files, the config file, a consensus and interface addresses;
 /// immutable once built, the hot path sees it only through `Classifier`.
-public struct HostModel: Sendable {
+public struct HostModel: Sendable, Equatable {
     /// One Tor relay instance on this host.
     public struct Relay: Sendable, Equatable {
         public var name: String
@@ -65,9 +65,13 @@ public struct HostModel: Sendable {
 }
 
 /// The relay endpoints a consensus names.
-public struct Consensus: Sendable {
+public struct Consensus: Sendable, Equatable {
     public var orPorts: [(IPAddress, PortNumber)] = []
     public var dirPorts: [(IPAddress, PortNumber)] = []
     public var relayCount = 0
     public init() {}
+
+    public static func == (a: Consensus, b: Consensus) -> Bool {
+        a.relayCount == b.relayCount && a.orPorts.elementsEqual(b.orPorts, by: ==) && a.dirPorts.elementsEqual(b.dirPorts, by: ==)
+    }
 }

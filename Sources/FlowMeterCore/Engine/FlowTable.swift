@@ -30,8 +30,20 @@ public struct FlowTableConfiguration: Sendable, Equatable {
     }
     /// 2²⁰ entries: `FlowTable.bytesPerEntry` × 2²⁰ = 60 MiB.
     public static let defaultCapacity = 1 << 20
-    /// Memory the tables reserve up front and never exceed.
+    /// Memory the tables reserve (address space) and never exceed.
     public var bytesReserved: Int { capacity * FlowTable.bytesPerEntry }
+}
+
+/// How a flow table takes its memory (`TableMemory`).
+public enum FlowTableGrowth: Sendable, Equatable {
+    /// All of the capacity from the first packet (replay: its connection
+    /// counts must not depend on when a table grew); pages still fault in
+    /// only as flows first use them.
+    case whole
+    /// Start at `FlowTable.startingCapacity` entries (faulted in at once)
+    /// and grow one bucket at a time as flows come, up to the capacity (live
+    /// capture: memory follows the connections actually seen).
+    case growing
 }
 
 /// What the flow tables did, for `--json` (`flow_table`).
@@ -123,6 +135,18 @@ enum FlowBits {
 /// Byte and packet counters live elsewhere (per category), so neither eviction
 /// nor expiry can change them; only connection metrics depend on this table.
 ///
+/// Growing (`FlowTableGrowth.growing`) is linear hashing (Litwin, 1980): the
+/// active buckets are the first `bucketCount` of the reserved ones; a flow's
+/// bucket is its hash modulo the next power of two above them, folded back
+/// by half when that bucket is not active yet. Growing splits the one bucket
+/// whose flows fold onto the next new one, moving those whose hash now names
+/// it: a bounded step (16 slots) on the owner's thread, one per new flow at
+/// most, taken while more than a quarter of the active slots are in use.
+/// The buckets not yet split in a round take twice the flows of those
+/// split, so at that load they hold at most 8 of 16 on average and a bucket
+/// is rarely full before the table reaches its capacity; the table keeps
+/// four slots (240 bytes) per flow of the most it has held at once.
+///
 /// One writer (its worker); `evictions`/`occupancy` may be read by anyone.
 public final class FlowTable: @unchecked Sendable {
     // @unchecked Sendable — Safe: tags and entries are touched only by the
@@ -137,9 +161,22 @@ public final class FlowTable: @unchecked Sendable {
     /// A bucket's line (64 bytes) over its 16 slots.
     static let bucketBytesPerSlot = 4
 
+    /// The most entries the table may hold (reserved, not all in use).
     public let capacity: Int
     public let timeouts: FlowTimeouts
-    private let bucketMask: Int
+    /// Where a growing table starts: 4,096 entries (240 KiB), what a quiet
+    /// relay host's connections fit in at the growth threshold's load.
+    public static let startingCapacity = 4096
+    private let maxBuckets: Int
+    /// Active buckets, between `lowMask + 1` and `highMask + 1` (linear
+    /// hashing, above); all of them in a `whole` table.
+    private var bucketCount: Int
+    private var lowMask: Int
+    private var highMask: Int
+    /// Occupancy past which the next bucket splits; `Int.max` at capacity.
+    private var growAt: Int
+    /// How far huge pages were asked for (`TableMemory.adviseHugePages`).
+    private var hugeLines = 0, hugeEntries = 0
     /// The buckets' lines, 64 bytes per 16 slots: bytes 0–31 the slots'
     /// tags (`tag(_:)`), bytes 32–47 their eviction ranks (`rank(_:)`, kept
     /// current by `countAndObserve`), bytes 48–63 spare.
@@ -155,35 +192,61 @@ public final class FlowTable: @unchecked Sendable {
     static let groupBuckets = 64
     private let bucketMemory: TableMemory
     private let entryMemory: TableMemory
-    private let connections: ConnectionCounters
+    /// Replaced when a reload hands the table to a new configuration
+    /// (`startOver`). The per-packet code reaches them through
+    /// `connectionEvent`, unretained: a `var` read is retained and released
+    /// around each use, on every connection event.
+    /// Safe: `connections` holds the same object for as long as it is used,
+    /// and both change together, on the owner thread only.
+    private var connections: ConnectionCounters
+    private var unretainedConnections: Unmanaged<ConnectionCounters>
     private var clock: Int64 = .min
     private var sweepCursor = 0
     private var sweepCountdown = 0
     private let evictionCounter = Atomic<UInt64>(0)
     private let occupancyCounter = Atomic<Int>(0)
+    private let activeCounter = Atomic<Int>(0)
 
     /// Live flows pushed out of a full bucket (single writer, relaxed).
     public var evictions: UInt64 { evictionCounter.load(ordering: .relaxed) }
     /// Slots in use right now (single writer, relaxed).
     public var occupancy: Int { occupancyCounter.load(ordering: .relaxed) }
+    /// Slots the table has grown to (≤ `capacity`; single writer, relaxed).
+    public var activeCapacity: Int { activeCounter.load(ordering: .relaxed) }
     public var bytesReserved: Int { capacity * Self.bytesPerEntry }
+    /// Memory the active slots take: what the table costs once its flows
+    /// have touched it.
+    public var bytesActive: Int { activeCapacity * Self.bytesPerEntry }
 
-    /// - Parameter prefault: fault every page in now (live capture: no page
-    ///   fault on the packet path later) or when first touched (replay: a
-    ///   small capture pays only for what it uses). `TableMemory`.
-    init(capacity requested: Int, timeouts: FlowTimeouts, connections: ConnectionCounters, prefault: Bool = true) {
+    /// - Parameter growth: all of the capacity at once (replay), or start
+    ///   small and grow with the flows (live capture). `FlowTableGrowth`.
+    init(capacity requested: Int, timeouts: FlowTimeouts, connections: ConnectionCounters,
+         growth: FlowTableGrowth = .growing) {
         var buckets = 1
         while buckets * 2 * Self.bucketSize <= max(requested, Self.bucketSize) { buckets *= 2 }
         capacity = buckets * Self.bucketSize
-        bucketMask = buckets - 1
+        maxBuckets = buckets
+        var start = buckets
+        if growth == .growing {
+            while start > 1 && start * Self.bucketSize > Self.startingCapacity { start /= 2 }
+        }
+        bucketCount = start
+        lowMask = start - 1
+        highMask = 2 * start - 1
+        growAt = Self.growthThreshold(buckets: start, of: buckets)
+        activeCounter.store(start * Self.bucketSize, ordering: .relaxed)
         self.timeouts = timeouts
         self.connections = connections
-        // Zero-filled, 2 MiB aligned (so each bucket is one cache line),
-        // huge pages where the kernel allows: TableMemory. All-zero bytes are
-        // the empty state: tag 0 is "empty", rank 0, and an entry is read only
-        // after its tag was set, by which time it has been written.
-        bucketMemory = TableMemory(byteCount: capacity * Self.bucketBytesPerSlot, prefault: prefault)
-        entryMemory = TableMemory(byteCount: capacity * MemoryLayout<FlowEntry>.stride, prefault: prefault)
+        unretainedConnections = .passUnretained(connections)
+        // Zero-filled, 2 MiB aligned (so each bucket is one cache line):
+        // TableMemory. All-zero bytes are the empty state: tag 0 is "empty",
+        // rank 0, and an entry is read only after its tag was set, by which
+        // time it has been written.
+        let startSlots = start * Self.bucketSize
+        let lines: TableMemory.Use = growth == .whole ? .whole : .growing(initial: startSlots * Self.bucketBytesPerSlot)
+        let slots: TableMemory.Use = growth == .whole ? .whole : .growing(initial: startSlots * MemoryLayout<FlowEntry>.stride)
+        bucketMemory = TableMemory(byteCount: capacity * Self.bucketBytesPerSlot, use: lines)
+        entryMemory = TableMemory(byteCount: capacity * MemoryLayout<FlowEntry>.stride, use: slots)
         // Safe: each region holds `capacity` values of a trivial type, is
         // zero-filled (a valid value of each) and is bound once, here.
         bucketLines = bucketMemory.base
@@ -195,8 +258,16 @@ public final class FlowTable: @unchecked Sendable {
 
     /// A table with its own connection counters, for benchmarks and tools
     /// that drive one table directly (the pipeline builds its own per worker).
-    public convenience init(capacity: Int, timeouts: FlowTimeouts = FlowTimeouts(), relayCount: Int) {
-        self.init(capacity: capacity, timeouts: timeouts, connections: ConnectionCounters(relayCount: relayCount))
+    public convenience init(capacity: Int, timeouts: FlowTimeouts = FlowTimeouts(), relayCount: Int,
+                            growth: FlowTableGrowth = .growing) {
+        self.init(capacity: capacity, timeouts: timeouts, connections: ConnectionCounters(relayCount: relayCount),
+                  growth: growth)
+    }
+
+    /// Splitting at more than a quarter of the active slots in use (above).
+    @inline(__always)
+    private static func growthThreshold(buckets: Int, of maximum: Int) -> Int {
+        buckets >= maximum ? .max : buckets * bucketSize / 4
     }
 
     /// Packets the table tracks: decoded IP with TCP or UDP ports.
@@ -209,7 +280,15 @@ public final class FlowTable: @unchecked Sendable {
     @inline(__always)
     private func bucket(_ hash: UInt64) -> (first: Int, tag: UInt16) {
         let tag = UInt16(truncatingIfNeeded: hash >> 48)
-        return ((Int(truncatingIfNeeded: hash) & bucketMask) * Self.bucketSize, tag == 0 ? 1 : tag)
+        return (bucketIndex(hash) &* Self.bucketSize, tag == 0 ? 1 : tag)
+    }
+
+    /// The active bucket of a hash (linear hashing: the type's comment).
+    @inline(__always)
+    private func bucketIndex(_ hash: UInt64) -> Int {
+        let h = Int(truncatingIfNeeded: hash)
+        let high = h & highMask
+        return high < bucketCount ? high : h & lowMask
     }
 
     /// The line of the bucket that slot `i` belongs to: its 16 tags, then
@@ -339,14 +418,20 @@ public final class FlowTable: @unchecked Sendable {
         occupancyCounter.store(occupancyCounter.load(ordering: .relaxed) &+ delta, ordering: .relaxed)
     }
 
+    /// A connection metric changes (owner thread only; unretained, above).
+    @inline(__always)
+    private func connectionEvent(_ body: (ConnectionCounters) -> Void) {
+        unretainedConnections._withUnsafeGuaranteedRef(body)
+    }
+
     /// Counts how `e` ended (it is leaving the table) into the connection metrics.
     @inline(__always)
     private func finish(_ e: UnsafeMutablePointer<FlowEntry>) {
         switch e.pointee.state {
         case .synSent, .udpOneWay:
-            connections.unanswered(relay: Int(e.pointee.relay), category: e.pointee.category)
+            connectionEvent { $0.unanswered(relay: Int(e.pointee.relay), category: e.pointee.category) }
         case .established, .udpOpened:
-            connections.closed(relay: Int(e.pointee.relay), category: e.pointee.category)
+            connectionEvent { $0.closed(relay: Int(e.pointee.relay), category: e.pointee.category) }
         default:
             break
         }
@@ -387,6 +472,10 @@ public final class FlowTable: @unchecked Sendable {
             e.pointee.codeFromB = .unknown
             if c.cacheable { remember(c.code, in: e, srcIsA: key.srcIsA) }
             start(e, s, srcIsA: key.srcIsA, relay: c.relay, category: c.category)
+            ranks(i)[i & (Self.bucketSize - 1)] = Self.rank(e.pointee.state)
+            // After the flow is in place, so that a split moves it with the rest.
+            if occupancyCounter.load(ordering: .relaxed) > growAt { grow() }
+            return
         }
         ranks(i)[i & (Self.bucketSize - 1)] = Self.rank(e.pointee.state)
     }
@@ -601,7 +690,7 @@ public final class FlowTable: @unchecked Sendable {
     private func advanceUDP(_ e: UnsafeMutablePointer<FlowEntry>, _ p: Segment) {
         if e.pointee.state == .udpOneWay && !p.fromInitiator {
             e.pointee.state = .udpOpened
-            connections.opened(relay: p.relay, category: p.category)
+            connectionEvent { $0.opened(relay: p.relay, category: p.category) }
         }
     }
 
@@ -609,7 +698,7 @@ public final class FlowTable: @unchecked Sendable {
     private func advanceFromSynSent(_ e: UnsafeMutablePointer<FlowEntry>, _ p: Segment) {
         if p.rst {
             // Refused or abandoned before any SYN-ACK: the attempt went unanswered.
-            connections.unanswered(relay: p.relay, category: p.category)
+            connectionEvent { $0.unanswered(relay: p.relay, category: p.category) }
             e.pointee.state = .closed
         } else if p.syn && p.ack && !p.fromInitiator {
             e.pointee.state = .synAckSeen
@@ -622,7 +711,7 @@ public final class FlowTable: @unchecked Sendable {
             e.pointee.state = .closed
         } else if p.fromInitiator && p.ack && !p.syn {
             e.pointee.state = .established
-            connections.opened(relay: p.relay, category: p.category)
+            connectionEvent { $0.opened(relay: p.relay, category: p.category) }
             if p.fin { e.pointee.bits |= p.finBit }
         }
     }
@@ -643,9 +732,9 @@ public final class FlowTable: @unchecked Sendable {
             e.pointee.bits = nb
             guard nb & (FlowBits.dataA | FlowBits.dataB) == FlowBits.dataA | FlowBits.dataB else { return }
             e.pointee.state = .established
-            connections.opened(relay: p.relay, category: p.category)
+            connectionEvent { $0.opened(relay: p.relay, category: p.category) }
             if nb & (FlowBits.finA | FlowBits.finB) == FlowBits.finA | FlowBits.finB {
-                connections.closed(relay: p.relay, category: p.category)
+                connectionEvent { $0.closed(relay: p.relay, category: p.category) }
                 e.pointee.state = .closed
             }
         }
@@ -654,13 +743,13 @@ public final class FlowTable: @unchecked Sendable {
     @inline(__always)
     private func advanceFromEstablished(_ e: UnsafeMutablePointer<FlowEntry>, _ p: Segment) {
         if p.rst {
-            connections.closed(relay: p.relay, category: p.category)
+            connectionEvent { $0.closed(relay: p.relay, category: p.category) }
             e.pointee.state = .closed
         } else if p.fin {
             let nb = e.pointee.bits | p.finBit
             e.pointee.bits = nb
             if nb & (FlowBits.finA | FlowBits.finB) == FlowBits.finA | FlowBits.finB {
-                connections.closed(relay: p.relay, category: p.category)
+                connectionEvent { $0.closed(relay: p.relay, category: p.category) }
                 e.pointee.state = .closed
             }
         }
@@ -675,13 +764,75 @@ public final class FlowTable: @unchecked Sendable {
         }
     }
 
+    /// Splits the next bucket (linear hashing: the type's comment): the flows
+    /// of bucket `p` whose hash names the new bucket `bucketCount` move
+    /// there, with their tags and ranks. The new bucket's memory has never
+    /// been used (zero: empty), and its pages fault in now if they are new,
+    /// one 4 KiB page per 73 entries or per 64 bucket lines: the only page
+    /// faults a growing table takes on the packet path.
+    @inline(never)
+    private func grow() {
+        let half = lowMask &+ 1
+        let from = (bucketCount &- half) &* Self.bucketSize, to = bucketCount &* Self.bucketSize
+        var moved = 0
+        // Safe: both buckets lie below capacity (bucketCount < maxBuckets here),
+        // each line 64-byte aligned.
+        var used = ~(CLinuxShim_matchBucketTags(tags(from), 0) >> 16) & 0xFFFF
+        while used != 0 {
+            let k = used.trailingZeroBitCount
+            used &= used &- 1
+            let e = entries + from + k
+            guard Int(truncatingIfNeeded: Self.hash(e)) & highMask == bucketCount else { continue }
+            (entries + to + moved).pointee = e.pointee
+            setTag(to + moved, tag(from + k))
+            ranks(to)[moved] = ranks(from)[k]
+            setTag(from + k, 0)
+            ranks(from)[k] = 0
+            moved += 1
+        }
+        if moved > 0 { touchedGroups[bucketCount / Self.groupBuckets] = 1 }
+        bucketCount += 1
+        if bucketCount == 2 * half { (lowMask, highMask) = (highMask, highMask &* 2 &+ 1) }
+        growAt = Self.growthThreshold(buckets: bucketCount, of: maxBuckets)
+        let slots = bucketCount * Self.bucketSize
+        activeCounter.store(slots, ordering: .relaxed)
+        if slots * MemoryLayout<FlowEntry>.stride >= hugeEntries + TableMemory.hugePage {
+            hugeEntries = entryMemory.adviseHugePages(used: slots * MemoryLayout<FlowEntry>.stride, from: hugeEntries)
+            hugeLines = bucketMemory.adviseHugePages(used: slots * Self.bucketBytesPerSlot, from: hugeLines)
+        }
+    }
+
+    /// The hash `PacketSummary.symmetricFlowHash` gives the packets of the
+    /// flow in entry `e` (it is symmetric, so the canonical key gives it).
+    @inline(__always)
+    private static func hash(_ e: UnsafeMutablePointer<FlowEntry>) -> UInt64 {
+        PacketSummary.symmetricFlowHash(e.pointee.aHi, e.pointee.aLo, e.pointee.aPort,
+                                        e.pointee.bHi, e.pointee.bLo, e.pointee.bPort, proto: e.pointee.proto)
+    }
+
+    /// Empties the table for a new configuration, keeping its memory and the
+    /// size it grew to: a reload that keeps the table sizes reuses the
+    /// tables instead of making new ones beside them. Flows in it are
+    /// forgotten, not ended (as a new table would never have seen them); the
+    /// connection metrics from now on go to `connections`. Owner thread
+    /// only, once it no longer counts under the old configuration.
+    func startOver(connections: ConnectionCounters) {
+        // Safe: the active buckets' lines, inside the mapping.
+        bucketLines.initializeMemory(as: UInt8.self, repeating: 0, count: bucketCount * Self.bucketSize * Self.bucketBytesPerSlot)
+        touchedGroups.update(repeating: 0, count: groupCount)
+        occupancyCounter.store(0, ordering: .relaxed)
+        sweepCursor = 0
+        self.connections = connections
+        unretainedConnections = .passUnretained(connections)
+    }
+
     /// Expires idle flows in one bucket; called every few packets so the table
     /// frees itself at a bounded cost per packet.
     @inline(never)
     private func sweepStep() {
         sweepCountdown = 16
         let first = sweepCursor * Self.bucketSize
-        sweepCursor = (sweepCursor + 1) & bucketMask
+        sweepCursor = sweepCursor + 1 == bucketCount ? 0 : sweepCursor + 1
         expire(bucketFrom: first, now: clock)
     }
 
@@ -714,7 +865,7 @@ public final class FlowTable: @unchecked Sendable {
         let clockNow = max(now, clock)
         let groupSlots = Self.groupBuckets * Self.bucketSize
         for g in 0..<groupCount where touchedGroups[g] != 0 {
-            let end = min(capacity, (g + 1) * groupSlots)
+            let end = min(bucketCount * Self.bucketSize, (g + 1) * groupSlots)
             for first in stride(from: g * groupSlots, to: end, by: Self.bucketSize) {
                 // Safe: a bucket's line is 64-byte aligned.
                 // Visit only the slots in use, in ascending order, by the bucket's empty mask.

@@ -21,10 +21,10 @@ public struct EngineConfiguration: Sendable, Equatable {
     public var pinWorkers: Bool = true
     /// Who reads the capture files' records (replay only).
     public var reader: OfflineReader = .automatic
-    /// Fault the flow tables' pages in when they are made (live capture: no
-    /// page fault mid-stream), rather than when first touched (replay sets
-    /// false: start-up then grows with the capture, not the table).
-    public var prefaultFlowTables: Bool = true
+    /// Flow tables that start small and grow with the flows (live capture),
+    /// or take their whole capacity at once (replay sets `.whole`: its
+    /// connection counts must not depend on when a table grew).
+    public var flowTableGrowth: FlowTableGrowth = .growing
 
     public init(workers: Int = EngineConfiguration.defaultWorkers,
                 flowTable: FlowTableConfiguration = FlowTableConfiguration()) {
@@ -82,7 +82,7 @@ final class Worker: @unchecked Sendable {
         counter = PacketCounter(classifier: classifier, block: CounterBlock(layout: layout))
         connections = ConnectionCounters(relayCount: layout.relayCount)
         table = FlowTable(capacity: tableCapacity, timeouts: configuration.flowTable.timeouts, connections: connections,
-                          prefault: configuration.prefaultFlowTables)
+                          growth: configuration.flowTableGrowth)
         self.cpu = cpu
     }
 

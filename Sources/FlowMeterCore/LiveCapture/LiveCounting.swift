@@ -8,31 +8,50 @@ import Synchronization
 /// backwards.
 public final class CountingGeneration: Sendable {
     public let number: Int
+    /// What it classifies by: a reload to an equal model keeps this generation.
+    public let model: HostModel
     public let relayLabels: [String]
     public let classifier: Classifier
     public let blocks: [CounterBlock]
     /// One flow table per worker (the engine's), for connection counts. A
     /// worker sees whole flows: PACKET_FANOUT's hash mode uses the kernel's
     /// symmetric flow hash, so both directions land on the same handle.
+    /// Tables grow with the flows (`FlowTableGrowth.growing`). A generation
+    /// made by a reload that keeps their sizes shares its predecessor's
+    /// tables: each worker empties its own as it adopts the new generation
+    /// (`FlowTable.startOver`), so a reload never holds two sets.
     public let tables: [FlowTable]
+    /// Each worker's connection metrics under this generation: readable
+    /// after the worker moved on, when its table counts for the next one.
+    let connectionCounters: [ConnectionCounters]
+    public let flowTable: FlowTableConfiguration
 
+    /// - Parameter previous: the generation this one replaces; its tables
+    ///   are reused when the worker count and `flowTable` are the same.
     public init(number: Int, model: HostModel, workers: Int,
-                flowTable: FlowTableConfiguration = FlowTableConfiguration()) {
+                flowTable: FlowTableConfiguration = FlowTableConfiguration(), reusing previous: CountingGeneration? = nil) {
         self.number = number
+        self.model = model
         relayLabels = model.relayLabels
         let classifier = Classifier(model)
         self.classifier = classifier
         let layout = CounterLayout(relayCount: classifier.relayCount)
         let n = max(1, workers)
         blocks = (0..<n).map { _ in CounterBlock(layout: layout) }
-        let share = max(FlowTable.bucketSize, flowTable.capacity / n)
-        let relays = classifier.relayCount
-        tables = (0..<n).map { _ in FlowTable(capacity: share, timeouts: flowTable.timeouts, relayCount: relays) }
+        self.flowTable = flowTable
+        let counters = (0..<n).map { _ in ConnectionCounters(relayCount: classifier.relayCount) }
+        connectionCounters = counters
+        if let previous, previous.tables.count == n, previous.flowTable == flowTable {
+            tables = previous.tables
+        } else {
+            let share = max(FlowTable.bucketSize, flowTable.capacity / n)
+            tables = counters.map { FlowTable(capacity: share, timeouts: flowTable.timeouts, connections: $0) }
+        }
     }
 
     public func connections() -> ConnectionSnapshot {
         var total = ConnectionSnapshot(relayCount: classifier.relayCount)
-        for t in tables { total += t.connectionSnapshot }
+        for c in connectionCounters { total += c.snapshot() }
         return total
     }
 
@@ -197,7 +216,12 @@ struct WorkerHotState: PacketSink {
         let g = slot.load()
         generation = g.number
         counter = PacketCounter(classifier: g.classifier, block: g.blocks[blockIndex])
-        table = Unmanaged.passUnretained(g.tables[blockIndex])
+        let t = g.tables[blockIndex]
+        // This thread is the table's only writer, and no longer counts under
+        // the generation it leaves: the table may start over (a shared one
+        // is emptied; a new one is empty already, and this is cheap).
+        t.startOver(connections: g.connectionCounters[blockIndex])
+        table = Unmanaged.passUnretained(t)
         current = g
         listenerMemo = ListenerMemo()
     }

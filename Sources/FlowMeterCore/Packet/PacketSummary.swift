@@ -40,9 +40,17 @@ public struct PacketSummary: Sendable {
     /// pick a worker so that one worker sees the whole conversation.
     @inline(__always)
     public var symmetricFlowHash: UInt64 {
-        let a = src.hi ^ src.lo &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(srcPort.rawValue)
-        let b = dst.hi ^ dst.lo &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(dstPort.rawValue)
-        var h = (a ^ b) &+ (a &+ b) &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(proto.rawValue)
+        Self.symmetricFlowHash(src.hi, src.lo, srcPort.rawValue, dst.hi, dst.lo, dstPort.rawValue, proto: proto.rawValue)
+    }
+
+    /// The same from one flow's two ends in either order (the flow table
+    /// recomputes it from an entry's key when it splits a bucket).
+    @inline(__always)
+    static func symmetricFlowHash(_ xHi: UInt64, _ xLo: UInt64, _ xPort: UInt16,
+                                  _ yHi: UInt64, _ yLo: UInt64, _ yPort: UInt16, proto: UInt8) -> UInt64 {
+        let a = xHi ^ xLo &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(xPort)
+        let b = yHi ^ yLo &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(yPort)
+        var h = (a ^ b) &+ (a &+ b) &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(proto)
         h ^= h >> 29
         h = h &* 0xBF58_476D_1CE4_E5B9
         h ^= h >> 32

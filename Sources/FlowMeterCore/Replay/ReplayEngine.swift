@@ -52,10 +52,11 @@ public struct ReplayEngine: Sendable {
     ///   earlier import counted; they are read past, not counted.
     public func replay(files: [String], clock: (any ReplayClock)? = nil, skipping: [UInt64] = [],
                        progress: ((String, OfflineCapture, ReadTotals) -> Void)? = nil) -> EngineResult {
-        // A replay can wait for a page fault: its tables fault pages in as
-        // flows use them, so a three-packet file does not touch 60 MiB.
+        // Whole tables from the start, so that connection counts never
+        // depend on when a table grew; their pages still fault in as flows
+        // use them, so a three-packet file does not touch 60 MiB.
         var lazy = configuration
-        lazy.prefaultFlowTables = false
+        lazy.flowTableGrowth = .whole
         let pipeline = EnginePipeline(model: model, configuration: lazy)
         pipeline.start()
         // The workers are pinned to CPUs 1…N when there are enough CPUs; the
