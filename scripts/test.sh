@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
-swift build --build-tests
+swift build --build-tests --explicit-target-dependency-import-check error
 FLOWMETER_TESTS=full swift test --skip-build

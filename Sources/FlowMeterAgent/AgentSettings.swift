@@ -162,11 +162,14 @@ public struct AgentSettings: Sendable, Equatable {
     }
 
     static func bufferSize(_ k: Setting) throws(ConfigError) -> Int {
-        guard let text = k.value.string, let n = parseByteSize(text), n >= 1 << 20, n <= 1 << 32 else {
-            throw k.fail(k.key == "buffer_size" ? "expected auto or a size from 1MiB to 4GiB, e.g. 32MiB"
-                                                : "expected a size from 1MiB to 4GiB, e.g. 32MiB")
-        }
-        return n
+        let expected = k.key == "buffer_size" ? "expected auto or a size from 1MiB to 4GiB, e.g. 32MiB"
+                                              : "expected a size from 1MiB to 4GiB, e.g. 32MiB"
+        guard let text = k.value.string else { throw k.fail(expected) }
+        // The one size grammar (ByteQuantity, as quota limits): `MB` is refused as ambiguous, never read as 2^20.
+        let size: ByteQuantity
+        do { size = try ByteQuantity.parseLimit(text) } catch { throw k.fail("\(expected): \(error)") }
+        guard size.bytes >= 1 << 20, size.bytes <= 1 << 32 else { throw k.fail(expected) }
+        return Int(size.bytes)
     }
 
     /// Compiled here, so a filter libpcap refuses stops the start (exit 2).
@@ -215,30 +218,8 @@ public struct AgentSettings: Sendable, Equatable {
         return (String(host), port)
     }
 
-    /// `33554432`, `32MiB`, `512KiB`, `1GiB` (also KB/MB/GB as powers of 1024,
-    /// as libpcap and tcpdump -B use them).
-    static func parseByteSize(_ text: String) -> Int? {
-        let t = text.trimmingSpaces()
-        let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30),
-                                      ("KB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30)]
-        for (suffix, scale) in units where t.hasSuffix(suffix) {
-            guard let n = Int(String(t.dropLast(suffix.count)).trimmingSpaces()), n >= 0 else { return nil }
-            return n.multipliedReportingOverflow(by: scale).overflow ? nil : n * scale
-        }
-        return Int(t)
-    }
-
     /// Linux IFNAMSIZ-1 characters, no slash, no whitespace.
     static func isInterfaceName(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 15 && !name.contains("/") && !name.contains(" ") && name != "." && name != ".."
-    }
-}
-
-extension String {
-    fileprivate func trimmingSpaces() -> String {
-        var s = Substring(self)
-        while s.first == " " { s = s.dropFirst() }
-        while s.last == " " { s = s.dropLast() }
-        return String(s)
     }
 }

@@ -54,6 +54,7 @@ struct AgentSettingsTests {
         ("agent:\n  timeout_ms: 0\n", 2, "agent.timeout_ms"),
         ("host: {}\nagent:\n  access_policy:\n    - accept 127.0.0.1\n    - permit all\n", 5, "permit all"),
         ("agent:\n  buffer_size: 12\n", 2, "agent.buffer_size"),
+        ("agent:\n  buffer_size: 32MB\n", 2, "ambiguous"),
         ("agent:\n  buffer_size_max: auto\n", 2, "agent.buffer_size_max"),
         ("agent:\n  flow_table_max: 100\n", 2, "agent.flow_table_max"),
         ("agent:\n  interfaces: [eth0, \"a/b\"]\n", 2, "a/b"),

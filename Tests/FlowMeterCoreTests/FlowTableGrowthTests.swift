@@ -1,5 +1,5 @@
 import Testing
-@testable import FlowMeterTestSupport
+import FlowMeterCoreTestSupport
 @testable import FlowMeterCore
 
 /// A growing flow table (the live agent's) starts small and splits one
