@@ -8,7 +8,7 @@ import Glibc
 ///
 /// Why not libpcap for every record: `pcap_next_ex` spends nearly all of the
 /// floor's cost in its two `fread`s per record; reading in place costs a few
-/// bounds checks and loads (docs/engine.md, "Measurements behind the design").
+/// bounds checks and loads (BENCHMARKS.md, "Measurements behind the design").
 ///
 /// How: `pread(2)` into one buffer allocated once per file (on the first read),
 /// record headers parsed in place, and a record that crosses the buffer's end
