@@ -84,15 +84,17 @@ struct DbCommand: ParsableCommand {
             do {
                 let reader = try StoreAccess.reader(db)
                 let all = (Date(timeIntervalSince1970: -1e12), Date(timeIntervalSince1970: 1e12))
-                print("kind,resolution_seconds,start_utc,end_utc,relay,category,direction,packets,bytes,payload_bytes,tor_payload_bytes,reason")
+                print((["kind", "resolution_seconds", "start_utc", "end_utc", "relay", "category", "direction"]
+                       + CellField.all.map(\.name) + ["reason"]).joined(separator: ","))
                 for r in try reader.resolutions() {
                     for b in try reader.buckets(from: all.0, to: all.1, resolution: r.resolution) {
                         let s = Int64(b.start.timeIntervalSince1970)
-                        print("bucket,\(b.durationSeconds),\(s),\(s + Int64(b.durationSeconds)),\(b.relay),\(b.category),\(b.direction),\(b.packets),\(b.bytes),\(b.payloadBytes),\(b.torPayloadBytes),")
+                        print("bucket,\(b.durationSeconds),\(s),\(s + Int64(b.durationSeconds)),\(b.relay),\(b.category),\(b.direction),"
+                              + CellField.all.map { String(b.cell.counts[$0]) }.joined(separator: ",") + ",")
                     }
                 }
                 for g in try reader.gapRecords(from: all.0, to: all.1) {
-                    print("gap,,\(g.startUTC),\(g.endUTC),,,,,,,,\(g.reason)")
+                    print("gap,,\(g.startUTC),\(g.endUTC),,,," + String(repeating: ",", count: CellField.count) + "\(g.reason)")
                 }
             } catch let e as StoreError { throw DbCommand.fail(e, "export") }
         }

@@ -55,14 +55,9 @@ public final class PrometheusRenderer {
     private func renderCells(_ r: AgentReading) {
         let table = r.cells
         let prefixes = labelPrefixes(table.relays)
-        let fields: [(String, CellField, String)] = [
-            ("flowmeter_packets_total", .packets, "Packets counted, by relay instance, traffic category and direction."),
-            ("flowmeter_bytes_total", .bytes, "Bytes on the wire (original packet length, link header included), by relay instance, category and direction."),
-            ("flowmeter_payload_bytes_total", .payloadBytes, "Transport payload bytes as the headers state them (what sockets read and write)."),
-            ("flowmeter_tor_payload_bytes_total", .torPayloadBytes, "Transport payload bytes exchanged with peers Tor's accounting counts (not internal addresses)."),
-        ]
-        for (name, field, help) in fields {
-            family(name, "counter", help)
+        for field in CellField.all {
+            let name = "flowmeter_\(field.name)_total"
+            family(name, "counter", field.meaning)
             var i = 0
             for relay in table.relays.indices {
                 for c in Category.allCases {

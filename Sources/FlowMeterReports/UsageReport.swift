@@ -149,16 +149,15 @@ public struct UsageReport: Sendable, Equatable, Codable {
 
     // MARK: Rendering
 
-    static let csvColumns = ["period", "period_start_utc", "period_end_utc", "relay", "category", "direction",
-                             "packets", "bytes", "payload_bytes", "tor_payload_bytes", "lower_bound"]
+    static let csvColumns = ["period", "period_start_utc", "period_end_utc", "relay", "category", "direction"]
+        + CellField.all.map(\.name) + ["lower_bound"]
 
     /// One header line, then one line per row; sections follow after a blank line each.
     public func renderCSV() -> String {
         var out = Self.csvColumns.joined(separator: ",") + "\n"
         for r in rows {
-            out += [r.period, Format.iso8601(r.periodStart), Format.iso8601(r.periodEnd), Self.csvField(r.relay), Self.csvField(r.category.label),
-                    r.direction.label, String(r.packets), String(r.bytes), String(r.payloadBytes), String(r.torPayloadBytes),
-                    r.lowerBound ? "true" : "false"].joined(separator: ",") + "\n"
+            out += ([r.period, Format.iso8601(r.periodStart), Format.iso8601(r.periodEnd), Self.csvField(r.relay), Self.csvField(r.category.label),
+                    r.direction.label] + CellField.all.map { String(r.cell.counts[$0]) } + [r.lowerBound ? "true" : "false"]).joined(separator: ",") + "\n"
         }
         for s in sections {
             out += "\n# \(s.title)\n" + s.columns.map(Self.csvField).joined(separator: ",") + "\n"

@@ -201,22 +201,25 @@ public final class AccountingStore {
         }
     }
 
+    /// Adds a cell's counts to its bucket, every count of `CellField.all`.
+    static let upsertSQL: String = {
+        let names = CellField.all.map(\.name)
+        return """
+            INSERT INTO bucket(resolution_seconds, start_utc, relay, category, direction, \(names.joined(separator: ", ")))
+            VALUES (?, ?, ?, ?, ?, \(names.map { _ in "?" }.joined(separator: ", ")))
+            ON CONFLICT(resolution_seconds, start_utc, relay, category, direction) DO UPDATE SET
+                \(names.map { "\($0) = \($0) + excluded.\($0)" }.joined(separator: ",\n    "))
+            """
+    }()
+
     private func apply(_ batch: FlushBatch, _ queue: DatabaseQueue) throws {
         try queue.write { db in
-            let upsert = try db.cachedStatement(sql: """
-                INSERT INTO bucket(resolution_seconds, start_utc, relay, category, direction,
-                                   packets, bytes, payload_bytes, tor_payload_bytes)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(resolution_seconds, start_utc, relay, category, direction) DO UPDATE SET
-                    packets = packets + excluded.packets,
-                    bytes = bytes + excluded.bytes,
-                    payload_bytes = payload_bytes + excluded.payload_bytes,
-                    tor_payload_bytes = tor_payload_bytes + excluded.tor_payload_bytes
-                """)
+            let upsert = try db.cachedStatement(sql: Self.upsertSQL)
             for d in batch.deltas {
                 let (l, c) = (d.cell.labels, d.cell.counts)
-                try upsert.execute(arguments: [d.resolution.rawValue, d.startUTC, l.relay, l.category.label, l.direction.label,
-                                               clamp(c.packets), clamp(c.bytes), clamp(c.payloadBytes), clamp(c.torPayloadBytes)])
+                let counts: [any DatabaseValueConvertible] = CellField.all.map { clamp(c[$0]) }
+                try upsert.execute(arguments: StatementArguments([d.resolution.rawValue, d.startUTC, l.relay, l.category.label,
+                                                                  l.direction.label] + counts))
             }
             for g in batch.gaps {
                 try db.execute(sql: """

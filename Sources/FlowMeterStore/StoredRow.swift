@@ -99,8 +99,8 @@ struct StoredRow {
         let categoryLabel = try text("category"), directionLabel = try text("direction")
         guard let category = Category(label: categoryLabel) else { throw damaged("category", "'\(categoryLabel)', not a category") }
         guard let direction = Direction(label: directionLabel) else { throw damaged("direction", "'\(directionLabel)', not a direction") }
-        let counts = CellCounts(packets: try counter("packets"), bytes: try counter("bytes"),
-                                payloadBytes: try counter("payload_bytes"), torPayloadBytes: try counter("tor_payload_bytes"))
+        var counts = CellCounts.zero
+        for field in CellField.all { counts[field] = try counter(field.name) }
         return UsageBucket(start: Date(timeIntervalSince1970: Double(start)), durationSeconds: resolution.rawValue,
                            cell: Cell(relay: try text("relay"), category: category, direction: direction, counts))
     }

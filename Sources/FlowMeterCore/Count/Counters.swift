@@ -28,6 +28,26 @@ public struct CellField: RawRepresentable, Hashable, Sendable {
     /// Transport payload exchanged with peers Tor counts (not internal addresses).
     public static let torPayloadBytes = CellField(rawValue: 3)
     public static let count = 4
+
+    /// The one list of a cell's counts, in layout order. Everything that
+    /// names them — Prometheus families (`flowmeter_<name>_total`), the
+    /// store's columns and upsert, row decoding, CSV and JSON fields — is
+    /// derived from it; only the store's migrations spell the columns out,
+    /// since a migration's SQL must never change.
+    public static let all: [CellField] = [.packets, .bytes, .payloadBytes, .torPayloadBytes]
+
+    /// snake_case: the SQL column, the CSV and JSON field.
+    public var name: String { ["packets", "bytes", "payload_bytes", "tor_payload_bytes"][rawValue] }
+
+    /// What the count holds, for a person (the Prometheus HELP text).
+    public var meaning: String {
+        [
+            "Packets counted, by relay instance, traffic category and direction.",
+            "Bytes on the wire (original packet length, link header included), by relay instance, category and direction.",
+            "Transport payload bytes as the headers state them (what sockets read and write).",
+            "Transport payload bytes exchanged with peers Tor's accounting counts (not internal addresses).",
+        ][rawValue]
+    }
 }
 
 /// The shape of a counter array: how many relays, and where each value lives.
