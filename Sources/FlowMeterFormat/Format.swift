@@ -134,6 +134,16 @@ public enum ByteUnits: String, Sendable, Codable, CaseIterable {
     }
 }
 
+extension Format {
+    /// One fixed-width cell of a terminal line: made printable and cut to
+    /// `width` (a cut ends in `…`), then padded, numbers on the right.
+    public static func cell(_ text: String, _ width: Int, right: Bool = false) -> String {
+        let t = printable(text, limit: width)
+        let space = String(repeating: " ", count: max(0, width - t.count))
+        return right ? space + t : t + space
+    }
+}
+
 /// A plain-text table: a header, a rule, rows; columns padded to their widest
 /// cell, those from `rightAlignedFrom` on right-aligned (numbers). Rows given
 /// in `footer` follow a second rule.

@@ -34,11 +34,7 @@ extension Glance {
     /// The traffic answer as text: a heading, then one row per label
     /// (the host's total first). `≥` marks a lower bound.
     public func trafficLines(relayWidth: Int = 12) -> [String] {
-        func pad(_ s: String, _ n: Int, right: Bool) -> String {
-            let t = s.count > n ? String(s.prefix(n - 1)) + "…" : s
-            let space = String(repeating: " ", count: max(0, n - t.count))
-            return right ? space + t : t + space
-        }
+        func pad(_ s: String, _ n: Int, right: Bool) -> String { Format.cell(s, n, right: right) }
         var out = ["Traffic, wire bytes in every category: \(dayPhrase)", "  and this period: \(periodPhrase)"]
         if let since = countsSince { out.append("  counted since \(Self.when(since)) (the agent keeps no store): a lower bound") }
         if let until = countsUntil { out.append("  as stored until \(Self.when(until))") }

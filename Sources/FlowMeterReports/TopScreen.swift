@@ -180,11 +180,7 @@ public struct TopScreen: Sendable {
 
     /// relay 12, then numbers 12 each, right-aligned.
     static func table(_ cells: [String]) -> String {
-        cells.enumerated().map { i, c in
-            let t = Format.printable(c, limit: 12)
-            let space = String(repeating: " ", count: 12 - t.count)
-            return i == 0 ? t + space : space + t
-        }.joined()
+        cells.enumerated().map { i, c in Format.cell(c, 12, right: i > 0) }.joined()
     }
 
     /// The keys, then what the symbols on this screen mean, as far as the width allows.

@@ -130,13 +130,7 @@ public enum TopView {
     /// relay 12, category 12, four numbers right-aligned 12 each: 76 columns.
     /// Every cell is made printable first, so its width is what the terminal shows.
     static func row(_ f: [String]) -> String {
-        func pad(_ s: String, _ n: Int, right: Bool) -> String {
-            let t = Format.printable(s, limit: n)
-            let space = String(repeating: " ", count: n - t.count)
-            return right ? space + t : t + space
-        }
-        return pad(f[0], 12, right: false) + " " + pad(f[1], 11, right: false)
-            + f[2...].map { pad($0, 12, right: true) }.joined(separator: " ")
+        Format.cell(f[0], 12) + " " + Format.cell(f[1], 11) + f[2...].map { Format.cell($0, 12, right: true) }.joined(separator: " ")
     }
 
     /// The line made printable and cut to `width`: every line with text from
