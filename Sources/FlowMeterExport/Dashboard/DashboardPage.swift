@@ -94,8 +94,8 @@ public struct DashboardPage: Sendable {
         for c in Category.allCases {
             let bin = table.value(relay: index, c, .inbound, .bytes), bout = table.value(relay: index, c, .outbound, .bytes)
             guard bin + bout > 0 else { continue }
-            let rin = rates[.init(relay: relay, category: c.label, direction: "in")] ?? 0
-            let rout = rates[.init(relay: relay, category: c.label, direction: "out")] ?? 0
+            let rin = rates[.init(relay: relay, category: c, direction: .inbound)] ?? 0
+            let rout = rates[.init(relay: relay, category: c, direction: .outbound)] ?? 0
             out += "<tr data-category=\"\(c.label)\"><td><i style=\"background:\(SVG.color(category: c.label))\"></i>\(c.label)</td>"
             out += "<td class=\"bytes-in\" data-bytes=\"\(bin)\">\(SVG.bytes(Double(bin)))</td><td class=\"bytes-out\" data-bytes=\"\(bout)\">\(SVG.bytes(Double(bout)))</td>"
             out += "<td>\(SVG.bytes(rin, perSecond: true))</td><td>\(SVG.bytes(rout, perSecond: true))</td></tr>\n"

@@ -18,15 +18,8 @@ public final class LiveHistory: Sendable {
         /// Whether any cell was surging at this sample (the detector's state).
         var surging = false
     }
-    /// One (relay, category, direction) cell, by label.
-    public struct Key: Hashable, Sendable {
-        public var relay: String
-        public var category: String
-        public var direction: String
-        public init(relay: String, category: String, direction: String) {
-            self.relay = relay; self.category = category; self.direction = direction
-        }
-    }
+    /// One (relay, category, direction) cell: Core's one identity of a cell.
+    public typealias Key = CellLabels
 
     /// Invariant: `ring.count <= capacity`; the oldest sample is at `head`
     /// once the ring is full.
@@ -53,7 +46,7 @@ public final class LiveHistory: Sendable {
             for c in Category.allCases {
                 for d in Direction.allCases {
                     let v = table.value(relay: relay, c, d, .bytes)
-                    if v > 0 { bytes[Key(relay: relay, category: c.label, direction: d.label)] = v }
+                    if v > 0 { bytes[Key(relay: relay, category: c, direction: d)] = v }
                 }
             }
         }
@@ -109,7 +102,7 @@ public final class LiveHistory: Sendable {
                 }
                 let before = a.bytes[key] ?? 0
                 // A reload can rename relays; a counter that went down is not traffic.
-                out[key.relay]!.add(category: key.category, direction: key.direction, step: step,
+                out[key.relay]!.add(category: key.category.label, direction: key.direction.label, step: step,
                                     bytes: Double(value >= before ? value - before : 0))
             }
             let s = Date(timeIntervalSince1970: Double(a.minute * 60))
