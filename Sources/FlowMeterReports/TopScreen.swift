@@ -149,10 +149,13 @@ public struct TopScreen: Sendable {
     /// The rates table: relay, category, in/s, out/s, and the totals since
     /// the agent started when the width allows (columns go before rows).
     private func rateLines(_ s: TopView.Status) -> [Line] {
-        let totals = width >= 76
-        var header = ["relay", "category", "in/s", "out/s"] + (totals ? ["in total", "out total"] : [])
+        // relay 12 + category 12, then 13 a figure: columns go before rows, and
+        // on a screen too narrow for even those the line is cut, never wrapped.
+        let figureColumns = width >= 76 ? 4 : min(2, max(0, (width - 24) / 13))
+        let totals = figureColumns == 4
+        var header = Array((["relay", "category", "in/s", "out/s"] + (totals ? ["in total", "out total"] : [])).prefix(2 + figureColumns))
         if sort != .relay && sort.rawValue + 1 < header.count { header[sort.rawValue + 1] += "▼" }
-        var out = [Line(TopView.row(header), 0, rate: true)]
+        var out = [Line(TopView.fit(TopView.row(header), width), 0, rate: true)]
         let now = TopView.index(s)
         var rows: [(relay: String, category: String, values: [Double?])] = []
         var seen = Set<TopView.CellKey>()
@@ -170,7 +173,7 @@ public struct TopScreen: Sendable {
         }
         for (i, r) in rows.enumerated() {
             let figures = r.values.enumerated().map { j, v in v.map { Format.bytes($0, perSecond: j < 2) } ?? "n/a" }
-            out.append(Line(TopView.row([r.relay, r.category] + figures.prefix(totals ? 4 : 2)), i < 3 ? 1 : 2, rate: true))
+            out.append(Line(TopView.fit(TopView.row([r.relay, r.category] + figures.prefix(figureColumns)), width), i < 3 ? 1 : 2, rate: true))
         }
         if shown > TopView.maxRows {
             out.append(Line(TopView.fit("… and \(shown - TopView.maxRows) more relay/category rows not shown", width), 0))
