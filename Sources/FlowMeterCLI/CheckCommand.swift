@@ -104,24 +104,40 @@ struct CheckCommand: ParsableCommand {
         }
     }
 
-    /// Runs `check` with `arguments` (after the word `check`) and exits:
-    /// parse and validation errors become UNKNOWN lines too, and a run past
-    /// `--timeout` is cut off with UNKNOWN. Help and version exit 0.
+    /// Runs `check` with `arguments` (after the word `check`) and exits, as
+    /// a monitoring plugin (`MonitoringPlugin.run`).
     static func runAsPlugin(_ arguments: [String]) -> Never {
-        // Before parsing: they must work without the required --db.
+        MonitoringPlugin.run(CheckCommand.self, words: ["check"], arguments: arguments,
+                             usage: "usage: flowmeter check --db FILE --quota SPEC [-w RANGE] [-c RANGE]")
+    }
+}
+
+/// A command that answers as a Nagios/Monitoring Plugins check: one line and
+/// the status as its exit code, whatever happens.
+protocol MonitoringPluginCommand: ParsableCommand {
+    var timeout: Int { get }
+    func evaluate(current: Date) -> CheckPlugin.Result
+}
+
+extension CheckCommand: MonitoringPluginCommand {}
+
+/// `check` and `fleet check` run the same way: parse and validation errors
+/// become UNKNOWN lines too, a run past `--timeout` is cut off with UNKNOWN,
+/// help and version exit 0.
+enum MonitoringPlugin {
+    static func run<C: MonitoringPluginCommand>(_: C.Type, words: [String], arguments: [String], usage: String) -> Never {
+        // Before parsing: they must work without the required options.
         if arguments.contains(where: { ["-h", "--help"].contains($0) }) {
-            print(FlowMeterCommand.helpMessage(for: CheckCommand.self))
+            print(FlowMeterCommand.helpMessage(for: C.self))
             Foundation.exit(0)
         }
         if arguments.contains(where: { ["-V", "--version"].contains($0) }) {
-            print("flowmeter check \(FlowMeterVersion.string)")
+            print("flowmeter \(words.joined(separator: " ")) \(FlowMeterVersion.string)")
             Foundation.exit(0)
         }
-        let command: CheckCommand
+        let command: C
         do {
-            guard let parsed = try FlowMeterCommand.parseAsRoot(["check"] + arguments) as? CheckCommand else {
-                emit(CheckPlugin.unknown("usage: flowmeter check --db FILE --quota SPEC [-w RANGE] [-c RANGE]"))
-            }
+            guard let parsed = try FlowMeterCommand.parseAsRoot(words + arguments) as? C else { emit(CheckPlugin.unknown(usage)) }
             command = parsed
         } catch {
             if FlowMeterCommand.exitCode(for: error) == .success { FlowMeterCommand.exit(withError: error) }
@@ -131,7 +147,7 @@ struct CheckCommand: ParsableCommand {
         DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(seconds)) {
             emit(CheckPlugin.unknown("timed out after \(seconds) s (--timeout)"))
         }
-        emit(command.evaluate())
+        emit(command.evaluate(current: Date()))
     }
 
     private static let emitted = Atomic<Bool>(false)

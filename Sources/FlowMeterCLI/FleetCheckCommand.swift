@@ -11,7 +11,7 @@ import Foundation
 /// 0/1/2/3 and one status line for every outcome). A member the central
 /// store has never heard of is UNKNOWN (a configuration error); a member
 /// whose newest sample is older than --max-age makes the pool CRITICAL.
-struct FleetCheck: ParsableCommand {
+struct FleetCheck: MonitoringPluginCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Monitoring plugin for pooled quotas: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, one status line.",
@@ -65,32 +65,10 @@ struct FleetCheck: ParsableCommand {
         }
     }
 
-    /// As `CheckCommand.runAsPlugin`: parse errors are UNKNOWN lines too, and
-    /// a run past --timeout is cut off with UNKNOWN.
+    /// As `CheckCommand.runAsPlugin` (`MonitoringPlugin.run`).
     static func runAsPlugin(_ arguments: [String]) -> Never {
-        if arguments.contains(where: { ["-h", "--help"].contains($0) }) {
-            print(FlowMeterCommand.helpMessage(for: FleetCheck.self))
-            Foundation.exit(0)
-        }
-        if arguments.contains(where: { ["-V", "--version"].contains($0) }) {
-            print("flowmeter fleet check \(FlowMeterVersion.string)")
-            Foundation.exit(0)
-        }
-        let command: FleetCheck
-        do {
-            guard let parsed = try FlowMeterCommand.parseAsRoot(["fleet", "check"] + arguments) as? FleetCheck else {
-                CheckCommand.emit(CheckPlugin.unknown("usage: flowmeter fleet check --url URL [--pool NAME] [-w RANGE] [-c RANGE]"))
-            }
-            command = parsed
-        } catch {
-            if FlowMeterCommand.exitCode(for: error) == .success { FlowMeterCommand.exit(withError: error) }
-            CheckCommand.emit(CheckPlugin.unknown(FlowMeterCommand.message(for: error)))
-        }
-        let seconds = command.timeout
-        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(seconds)) {
-            CheckCommand.emit(CheckPlugin.unknown("timed out after \(seconds) s (--timeout)"))
-        }
-        CheckCommand.emit(command.evaluate())
+        MonitoringPlugin.run(FleetCheck.self, words: ["fleet", "check"], arguments: arguments,
+                             usage: "usage: flowmeter fleet check --url URL [--pool NAME] [-w RANGE] [-c RANGE]")
     }
 
     func run() throws {
