@@ -23,27 +23,13 @@ TAG=$$
 S=ffs$TAG; M=ffm$TAG; VS=vff$TAG; VM=vfg$TAG
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    sleep 1
-    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-    ip netns del "$S" 2>/dev/null || true
-    ip netns del "$M" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=veth_bench_lib.sh
+. "$here/veth_bench_lib.sh"
+trap bench_cleanup EXIT
 [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 2; }
 command -v trafgen >/dev/null || { echo "needs trafgen: apt-get install netsniff-ng" >&2; exit 2; }
 
-ip netns add "$S"; ip netns add "$M"
-for ns in "$S" "$M"; do
-    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-    ip -n "$ns" link set lo up
-done
-ip link add "$VS" netns "$S" type veth peer name "$VM" netns "$M"
-ip -n "$S" link set "$VS" up
-ip -n "$M" link set "$VM" up
+veth_pair "$S" "$M" "$VS" "$VM"
 rx_packets() { ip netns exec "$M" cat "/sys/class/net/$VM/statistics/rx_packets"; }
 
 # SYNs to the relay's ORPort from random addresses (10/8, spoofed) and ports.

@@ -45,16 +45,9 @@ TAG=$$
 S=fps$TAG; M=fpm$TAG; VS=vfs$TAG; VM=vfm$TAG
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    sleep 1
-    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-    ip netns del "$S" 2>/dev/null || true
-    ip netns del "$M" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=veth_bench_lib.sh
+. "$here/veth_bench_lib.sh"
+trap bench_cleanup EXIT
 
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces, capture)" >&2; exit 2; }
 for need in trafgen:netsniff-ng curl:curl dpkg-deb:dpkg strip:binutils; do
@@ -84,14 +77,7 @@ binary_bytes=$(stat -c %s "$binary")
 echo "# $(date -u +%FT%TZ) footprint of $target ($binary_bytes bytes installed), $RATE packets/s for ${DURATION}s, $RELOADS SIGHUPs"
 
 # --- The namespaces -------------------------------------------------------------
-ip netns add "$S"; ip netns add "$M"
-for ns in "$S" "$M"; do
-    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-    ip -n "$ns" link set lo up
-done
-ip link add "$VS" netns "$S" type veth peer name "$VM" netns "$M"
-ip -n "$S" link set "$VS" up
-ip -n "$M" link set "$VM" up
+veth_pair "$S" "$M" "$VS" "$VM"
 rx_packets() { ip netns exec "$M" cat "/sys/class/net/$VM/statistics/rx_packets"; }
 
 # Relay-host shaped TCP frames to an ORPort (documentation addresses, no

@@ -1,7 +1,8 @@
-# Sourced by scripts/live_benchmark.sh and scripts/callgrind_live.sh: the veth
-# pair between two network namespaces they measure on, and the traffic and
-# configuration they share. Traffic only crosses that pair (documentation
-# addresses, no route in the meter namespace, nothing answers).
+# Sourced by scripts/live_benchmark.sh, callgrind_live.sh, footprint.sh and
+# flood_faults.sh: the veth pair between two network namespaces they measure
+# on, and the traffic and configuration they share. Traffic only crosses that
+# pair (documentation addresses, no route in the meter namespace, nothing
+# answers).
 
 # bench_cleanup: for `trap bench_cleanup EXIT`. Ends the processes the
 # script started ($PIDS, TERM then KILL), deletes its namespaces ($S, $M)
