@@ -119,7 +119,7 @@ struct FleetReport: ParsableCommand {
     func run() throws {
         let pools = try FleetFailure.exiting { try options.evaluate(deadline: Date().addingTimeInterval(60)) }
         if json { print(try JSONStyle.string(pools.map(\.json))); return }
-        print(pools.map(FleetText.report).joined(separator: "\n"), terminator: "")
+        print(pools.map(PoolText.report).joined(separator: "\n"), terminator: "")
     }
 }
 
@@ -134,7 +134,7 @@ struct FleetForecast: ParsableCommand {
     func run() throws {
         let pools = try FleetFailure.exiting { try options.evaluate(deadline: Date().addingTimeInterval(60)) }
         if json { print(try JSONStyle.string(pools.map(\.json))); return }
-        print(pools.map(FleetText.forecast).joined(separator: "\n"), terminator: "")
+        print(pools.map(PoolText.forecast).joined(separator: "\n"), terminator: "")
     }
 }
 

@@ -54,14 +54,3 @@ enum QuotaEvaluation {
         return out
     }
 }
-
-extension ForecastText {
-    static func torControl(_ c: TorControlJSON) -> String {
-        var out = "  tor's own figures (control port): \(c.hibernating ?? "?"), \(c.accountingBytes.map { Format.bytes($0) } ?? "–") used under rule \(c.rule)\n"
-        if let w = c.predictedWakeup { out += "       wakes \(w)\n" }
-        if c.predictedSoftLimit != nil || c.predictedHardLimit != nil {
-            out += "       at the projected rate: soft limit \(c.predictedSoftLimit ?? "–"), hard limit \(c.predictedHardLimit ?? "–")\n"
-        }
-        return out
-    }
-}

@@ -144,32 +144,3 @@ struct ForecastCommand: ParsableCommand {
         for s in r.statuses { print(ForecastText.render(s) + (try SurgeReport.forecastLines(s, reader: r.reader, now: r.now))) }
     }
 }
-
-/// The human-readable forecast of one quota.
-enum ForecastText {
-    static func render(_ s: QuotaStatus) -> String {
-        let j = s.json
-        func bytes(_ v: UInt64?) -> String { v.map { Format.bytes($0, units: s.quota.units) } ?? "–" }
-        let atLeast = j.used_is_lower_bound ? "at least " : ""
-        var out = "quota \(j.name) (\(j.scope), rule \(j.rule)): \(atLeast)\(bytes(j.used_bytes)) of \(bytes(j.limit_bytes)) used, \(bytes(j.remaining_bytes)) left\n"
-        out += "  period \(j.period_start) – \(j.period_end), as of \(j.now)"
-            + (s.intervalSource.map { " (interval from \($0.phrase))" } ?? "") + "\n"
-        out += ForecastText.provenance(j)
-        if let end = j.projected_end_bytes {
-            out += "  projected end of period: \(atLeast)\(bytes(end)) (\(Int(j.projected_range_percent ?? 0)) % range \(bytes(j.projected_end_bytes_low)) – \(bytes(j.projected_end_bytes_high))), method \(j.method)\n"
-            out += "  stands on \(j.history.replacingOccurrences(of: "from ", with: "", options: .anchored)); learns from \(j.learns_from ?? "–")"
-                + (j.level_change.map { " (level changed \($0); earlier data not used for the level)" } ?? "") + "\n"
-            out += "  projected exhaustion: \(j.projected_exhaustion ?? "not within this period")\n"
-            if let b = j.daily_budget_bytes { out += "  daily budget for the rest of the period: \(bytes(b))\n" }
-            out += ForecastText.rateAdvice(j)
-        } else {
-            out += "  no projection yet (\(j.history); at least 30 minutes needed)\n"
-        }
-        if let c = j.tor_control { out += ForecastText.torControl(c) }
-        if let t = j.tor {
-            out += "  Tor: soft limit \(Format.bytes(t.soft_limit_bytes)), E \(t.expected_usage_bytes_per_minute) B/min (\(t.expected_usage_basis))\n"
-            out += "       wake-up \(t.wakeup ?? "–"), soft hibernation \(t.predicted_soft_hibernation ?? "–"), hard \(t.predicted_hard_hibernation ?? "–")\n"
-        }
-        return out
-    }
-}
