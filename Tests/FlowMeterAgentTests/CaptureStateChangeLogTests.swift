@@ -28,7 +28,7 @@ import Testing
     /// The agent serves `/metrics` before its capture threads run; a handle
     /// already open then is up, not a gap (a loaded CI machine once scraped
     /// `flowmeter_capture_up 0` in that window).
-    @Test(.enabled(if: LiveHarness.canRun, LiveHarness.skipReason))
+    @Test(.enabled(if: LiveHarness.canRun, Comment(rawValue: LiveHarness.skipReason)))
     func aHandleIsUpFromTheMomentItOpensNotFromItsFirstRead() throws {
         let slot = GenerationSlot(CountingGeneration(number: 1, model: HostModel(), workers: 1,
                                                      flowTable: FlowTableConfiguration(capacity: FlowTable.bucketSize)))
@@ -47,7 +47,7 @@ import Testing
     /// libpcap checks a vanished device by its name: once a device of the
     /// same name is back, a socket bound to the deleted one reads nothing,
     /// reports no error and would pass for up. Its binding says otherwise.
-    @Test(.enabled(if: LiveHarness.canRun, LiveHarness.skipReason))
+    @Test(.enabled(if: LiveHarness.canRun, Comment(rawValue: LiveHarness.skipReason)))
     func aHandleOnADeletedDeviceIsNotBoundToTheLiveOneEvenWhenItsNameIsBack() throws {
         let veth = try VethPair()
         defer { veth.destroy() }

@@ -7,7 +7,7 @@ import Testing
 /// namespace, capturing a veth pair while tcpreplay sends a capture with a
 /// known ground truth from the other namespace. Serialized: each test starts
 /// processes and namespaces of its own, and they share two CPU cores.
-@Suite(.serialized, .enabled(if: LiveHarness.canRun, LiveHarness.skipReason))
+@Suite(.serialized, .enabled(if: LiveHarness.canRun, Comment(rawValue: LiveHarness.skipReason)))
 struct LiveAgentTests {
     static let rate = 2000  // packets per second: moderate, nowhere near a drop
 

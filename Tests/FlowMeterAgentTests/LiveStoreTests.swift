@@ -9,7 +9,7 @@ import Testing
 /// Counts are never lost quietly, and /metrics and SIGTERM never wait on
 /// the store. About 80 s together (most of it waiting for the 30 s quota
 /// evaluation to meet the hostile file).
-@Suite(.serialized, .enabled(if: LiveHarness.canRun && canMount, LiveHarness.skipReason))
+@Suite(.serialized, .enabled(if: LiveHarness.canRun && canMount, Comment(rawValue: LiveHarness.skipReason)))
 struct LiveStoreTests {
     static func storedPackets(_ db: String) throws -> Int64 {
         let q = try DatabaseQueue(path: db)

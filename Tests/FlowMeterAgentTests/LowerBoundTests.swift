@@ -8,7 +8,7 @@ import Testing
 /// counts a lower bound because of them. (On recent kernels these frames
 /// leave rx_dropped alone while a tap is open; InterfaceSelectionTests
 /// drives rx_dropped itself through a fake sysfs.)
-@Suite(.serialized, .enabled(if: LiveHarness.canRun, LiveHarness.skipReason))
+@Suite(.serialized, .enabled(if: LiveHarness.canRun, Comment(rawValue: LiveHarness.skipReason)))
 struct LowerBoundTests {
     @Test func framesTheStackDropsAfterTheTapMakeNoLowerBoundInAnyView() throws {
         let veth = try VethPair()

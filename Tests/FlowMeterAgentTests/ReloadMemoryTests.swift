@@ -16,7 +16,7 @@ import Glibc
 /// IPv6 off): the capture threads wait without a timeout, so only the agent
 /// waking them on the reload (`CaptureWorker.adoptNow`) lets the retired
 /// generations go.
-@Suite(.enabled(if: LiveHarness.canRun, LiveHarness.skipReason))
+@Suite(.enabled(if: LiveHarness.canRun, Comment(rawValue: LiveHarness.skipReason)))
 struct ReloadMemoryTests {
     static func residentKiB(_ pid: Int32) -> Int {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""

@@ -8,7 +8,7 @@ import Testing
 /// are shortened (`surge:` section) so the whole test takes well under 90 s;
 /// the unanswered-attempts rule is left to the unit tests (the flow table
 /// counts an attempt only when its 30 s handshake timeout ends it).
-@Suite(.serialized, .enabled(if: LiveHarness.canRun, LiveHarness.skipReason))
+@Suite(.serialized, .enabled(if: LiveHarness.canRun, Comment(rawValue: LiveHarness.skipReason)))
 struct SurgeTests {
     static let surgeYAML = """
         surge:

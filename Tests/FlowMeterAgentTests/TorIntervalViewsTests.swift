@@ -9,7 +9,7 @@ import Testing
 /// state file is the best source, and the agent, its status, `/metrics`, the
 /// dashboard, `top`, `report`, `forecast`, `check` and `tor-schedule` must
 /// all say so.
-@Suite(.serialized, .enabled(if: LiveHarness.canRun, LiveHarness.skipReason))
+@Suite(.serialized, .enabled(if: LiveHarness.canRun, Comment(rawValue: LiveHarness.skipReason)))
 struct TorIntervalViewsTests {
     @Test func everyViewNamesTheIntervalTorsStateFileKeepsAndSaysWhereItCameFrom() throws {
         let veth = try VethPair()

@@ -1,6 +1,5 @@
 import Foundation
 import Synchronization
-import Testing
 
 /// Real parts for the live tests: network namespaces joined by a veth pair,
 /// the built `flowmeter` binary, tcpreplay, curl and Prometheus, each started
@@ -22,7 +21,9 @@ enum LiveHarness {
     /// `tool(name)` for a suite's gate: nil outside the full tier, so the suite is skipped.
     static func suiteTool(_ name: String) -> String? { fullTier ? tool(name) : nil }
     static var canRun: Bool { fullTier && isRoot && tool("ip") != nil && tool("tcpreplay") != nil && tool("curl") != nil }
-    static let skipReason: Comment = "live tests run in the full tier (scripts/test.sh) and need root, iproute2 (ip netns), tcpreplay and curl"
+    /// For `.enabled(if:_:)` as `Comment(rawValue: LiveHarness.skipReason)`: support code does not import Testing,
+    /// so `swift build -c release` builds it.
+    static let skipReason = "live tests run in the full tier (scripts/test.sh) and need root, iproute2 (ip netns), tcpreplay and curl"
 
     /// The `flowmeter` binary next to the test bundle (same build folder).
     static var flowmeter: String { Repo.flowmeterBinary }

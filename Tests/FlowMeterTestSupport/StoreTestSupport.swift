@@ -1,6 +1,5 @@
 import Foundation
 import GRDB
-import Testing
 
 /// A fresh directory under the system's temporary directory, removed by `cleanup()`.
 
@@ -49,8 +48,9 @@ struct TinyMount {
             return nil
         }
     }
+    struct RemountFailed: Error {}
     func remount(readOnly: Bool) throws {
-        #expect(try run("mount", ["-o", "remount,\(readOnly ? "ro" : "rw")", path]) == 0)
+        guard try run("mount", ["-o", "remount,\(readOnly ? "ro" : "rw")", path]) == 0 else { throw RemountFailed() }
     }
     func unmount() {
         _ = try? run("umount", ["-l", path])
