@@ -388,15 +388,25 @@ EOF2
 
 # --- The Grafana dashboard's queries against the central store ------------------------
 python3 scripts/check_grafana.py --exprs --resolve >"$dir/panels.tsv"
-dashboard=$(while IFS=$'\t' read -r title expr; do
-  printf '%s\t' "$title"; query "$expr" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]["result"]))' || echo error
-done <"$dir/panels.tsv")
+panels=("Fleet traffic by category and direction" "Traffic by host" "Pooled quotas: used, limit and projected end"
+        "Pool used share" "Pool share by host" "Hosts by quota pressure" "Wire bytes and what Tor counts")
+has_data() { printf '%s\n' "$dashboard" | awk -F'\t' -v t="$1" '$1 == t && $2 > 0 { found = 1 } END { exit !found }'; }
+# The recording rules are written once per vmalert evaluation, so a series can
+# be missing at one instant just after the store's outage: read the dashboard
+# again, every 5 s for at most 30 s, until every panel has data.
+for attempt in 1 2 3 4 5 6 7; do
+  dashboard=$(while IFS=$'\t' read -r title expr; do
+    printf '%s\t' "$title"; query "$expr" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]["result"]))' || echo error
+  done <"$dir/panels.tsv")
+  missing=0
+  for panel in "${panels[@]}"; do has_data "$panel" || missing=1; done
+  [ "$missing" = 0 ] && break
+  [ "$attempt" = 7 ] || sleep 5
+done
 bad=$(printf '%s\n' "$dashboard" | awk -F'\t' '$2 == "error"' | cut -f1 | sort -u | paste -sd, -)
 [ -z "$bad" ] && ok "every dashboard query evaluates on VictoriaMetrics" || fail "dashboard queries that do not evaluate: $bad"
-for panel in "Fleet traffic by category and direction" "Traffic by host" "Pooled quotas: used, limit and projected end" \
-             "Pool used share" "Pool share by host" "Hosts by quota pressure" "Wire bytes and what Tor counts"; do
-  printf '%s\n' "$dashboard" | awk -F'\t' -v t="$panel" '$1 == t && $2 > 0 { found = 1 } END { exit !found }' &&
-    ok "dashboard panel “$panel” has data" || fail "dashboard panel “$panel” has no data"
+for panel in "${panels[@]}"; do
+  has_data "$panel" && ok "dashboard panel “$panel” has data" || fail "dashboard panel “$panel” has no data within 30 s"
 done
 
 # --- Alerts: through Alertmanager to the webhook ---------------------------------------
