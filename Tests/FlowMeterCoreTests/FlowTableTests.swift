@@ -143,6 +143,36 @@ final class FlowHarness {
         #expect(g.closed == 1 && g.active == 0)
     }
 
+    /// Packets that change nothing but the time (a quiet ACK, more data
+    /// from a side already seen) take a shortcut past the state machine:
+    /// they must still move the flow's time, and leave its state as it was.
+    @Test func packetsThatChangeNothingButTheTimeKeepAFlowAliveAndInItsState() {
+        let h = FlowHarness()
+        h.handshake()
+        for _ in 0..<5 { h.up(.ack, after: h.table.timeouts.tcpIdle - 1) }
+        #expect(h.opened == 1 && h.active == 1 && h.closed == 0)
+        let m = FlowHarness()
+        m.up([.ack, .psh], payload: 500)
+        for _ in 0..<5 { m.up([.ack, .psh], payload: 500, after: m.table.timeouts.tcpIdle - 1) }
+        #expect(m.opened == 0)
+        m.down([.ack, .psh], payload: 1448)
+        #expect(m.opened == 1 && m.active == 1)
+        m.up([.fin, .ack]); m.down([.fin, .ack])
+        #expect(m.closed == 1 && m.active == 0)
+    }
+
+    @Test func aCounterCellAndItsRelayAndCategoryNameTheSameConnectionGroup() {
+        let layout = CounterLayout(relayCount: 3)
+        for relay in 0..<3 {
+            for category in Category.allCases {
+                for direction in Direction.allCases {
+                    let cell = layout.cellIndex(CounterSlot(relay: relay, category: category, direction: direction))
+                    #expect(ConnectionGroup(cell: cell) == ConnectionGroup(relay: relay, category: category.rawValue))
+                }
+            }
+        }
+    }
+
     @Test func anOpenedConnectionStaysActiveAtTheEndOfAReplay() {
         let h = FlowHarness()
         h.handshake()

@@ -115,14 +115,15 @@ public final class CounterBlock: @unchecked Sendable {
     @inline(__always)
     private func countProtocols(_ s: PacketSummary) {
         guard s.family != 0 else { return }
+        // Wrapping additions: the base and the offsets are small (no overflow trap per packet).
         let base = protocolBase
-        bump(base + (s.family == 4 ? ProtocolCounter.ipv4.rawValue : ProtocolCounter.ipv6.rawValue), 1)
+        bump(base &+ (s.family == 4 ? ProtocolCounter.ipv4.rawValue : ProtocolCounter.ipv6.rawValue), 1)
         guard s.transportHeaderPresent else { return }
         switch s.proto.rawValue {
-        case IPProtocol.tcp.rawValue: bump(base + ProtocolCounter.tcp.rawValue, 1)
-        case IPProtocol.udp.rawValue: bump(base + ProtocolCounter.udp.rawValue, 1)
-        case IPProtocol.icmp.rawValue: bump(base + ProtocolCounter.icmp.rawValue, 1)
-        case IPProtocol.icmpv6.rawValue: bump(base + ProtocolCounter.icmpv6.rawValue, 1)
+        case IPProtocol.tcp.rawValue: bump(base &+ ProtocolCounter.tcp.rawValue, 1)
+        case IPProtocol.udp.rawValue: bump(base &+ ProtocolCounter.udp.rawValue, 1)
+        case IPProtocol.icmp.rawValue: bump(base &+ ProtocolCounter.icmp.rawValue, 1)
+        case IPProtocol.icmpv6.rawValue: bump(base &+ ProtocolCounter.icmpv6.rawValue, 1)
         default: break
         }
     }
@@ -138,11 +139,11 @@ public final class CounterBlock: @unchecked Sendable {
     /// Counts a decoded packet into cell `cell` (`CounterLayout.cellIndex`).
     @inline(__always)
     func count(_ s: PacketSummary, cell: Int, peerIsTorInternal: Bool) {
-        let base = cell * CellField.count
+        let base = cell &* CellField.count
         bump(base, 1)
-        bump(base + 1, UInt64(s.wireLength))
-        bump(base + 2, UInt64(s.payloadLength))
-        if !peerIsTorInternal { bump(base + 3, UInt64(s.payloadLength)) }
+        bump(base &+ 1, UInt64(s.wireLength))
+        bump(base &+ 2, UInt64(s.payloadLength))
+        if !peerIsTorInternal { bump(base &+ 3, UInt64(s.payloadLength)) }
         countProtocols(s)
     }
 

@@ -92,7 +92,4 @@ struct CellCode: Equatable {
 
     var cell: Int { Int(rawValue & Self.maximumCell) }
     var torIgnoresPeer: Bool { rawValue & Self.torIgnoresBit != 0 }
-    /// The relay and category of `cell`.
-    var relay: Int { CounterLayout.slot(ofCell: cell).relay }
-    var category: Category { CounterLayout.slot(ofCell: cell).category }
 }

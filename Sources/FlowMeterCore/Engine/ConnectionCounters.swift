@@ -24,6 +24,33 @@ public struct ConnectionMetric: RawRepresentable, Hashable, Sendable, CaseIterab
     }
 }
 
+/// A (relay, category) pair as one number, relay × `Category.count` +
+/// category: what a flow-table entry keeps to say whose connection it is,
+/// and the connection metrics' row. A counter cell's pair is its cell number
+/// over `Direction.count` (`CounterLayout.cellIndex`), so a flow whose cell
+/// is known gets its pair with a shift, where taking the cell apart into
+/// relay and category cost two divisions per new flow (callgrind).
+struct ConnectionGroup: Equatable {
+    var rawValue: UInt32
+
+    init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    @inline(__always)
+    init(relay: Int, category: UInt8) {
+        rawValue = UInt32(truncatingIfNeeded: relay &* Category.count &+ Int(category))
+    }
+
+    /// The pair of counter cell `cell` (either direction).
+    @inline(__always)
+    init(cell: Int) {
+        rawValue = UInt32(truncatingIfNeeded: cell / Direction.count)
+    }
+
+    /// Where the pair's `ConnectionMetric.count` values start.
+    @inline(__always)
+    var base: Int { Int(rawValue) &* ConnectionMetric.count }
+}
+
 /// Connection metrics of one worker: one writer (the worker), readable by any
 /// thread without a lock, like `CounterBlock` (relaxed load + store by the owner).
 final class ConnectionCounters: @unchecked Sendable {
@@ -47,7 +74,7 @@ final class ConnectionCounters: @unchecked Sendable {
 
     @inline(__always)
     static func base(relay: Int, category: UInt8) -> Int {
-        (relay * Category.count + Int(category)) * ConnectionMetric.count
+        ConnectionGroup(relay: relay, category: category).base
     }
 
     @inline(__always)
@@ -57,8 +84,8 @@ final class ConnectionCounters: @unchecked Sendable {
     }
 
     @inline(__always)
-    func opened(relay: Int, category: UInt8) {
-        let b = Self.base(relay: relay, category: category)
+    func opened(_ group: ConnectionGroup) {
+        let b = group.base
         bump(b + ConnectionMetric.opened.rawValue)
         let active = storage[b + 3].load(ordering: .relaxed) &+ 1
         storage[b + 3].store(active, ordering: .relaxed)
@@ -66,15 +93,15 @@ final class ConnectionCounters: @unchecked Sendable {
     }
 
     @inline(__always)
-    func closed(relay: Int, category: UInt8) {
-        let b = Self.base(relay: relay, category: category)
+    func closed(_ group: ConnectionGroup) {
+        let b = group.base
         bump(b + ConnectionMetric.closed.rawValue)
         storage[b + 3].store(storage[b + 3].load(ordering: .relaxed) &- 1, ordering: .relaxed)
     }
 
     @inline(__always)
-    func unanswered(relay: Int, category: UInt8) {
-        bump(Self.base(relay: relay, category: category) + ConnectionMetric.unanswered.rawValue)
+    func unanswered(_ group: ConnectionGroup) {
+        bump(group.base + ConnectionMetric.unanswered.rawValue)
     }
 
     func snapshot() -> ConnectionSnapshot {
