@@ -47,6 +47,21 @@ public struct ReadTotals: Sendable, Equatable {
 /// read loop for each sink and the hot path has no dynamic dispatch.
 public protocol PacketSink {
     mutating func consume(_ summary: PacketSummary)
+    /// Decodes `captured` with `decoder` and takes the summary, returning
+    /// it. A sink with memory of its own decodes straight into it (the
+    /// replay pipeline); the others decode a value and `consume` it.
+    mutating func decode(_ captured: UnsafeRawBufferPointer, wireLength: UInt32, timestampNanos: Int64,
+                         with decoder: inout PacketDecoder) -> PacketSummary
+}
+
+extension PacketSink {
+    @inline(__always)
+    public mutating func decode(_ captured: UnsafeRawBufferPointer, wireLength: UInt32, timestampNanos: Int64,
+                                with decoder: inout PacketDecoder) -> PacketSummary {
+        let summary = decoder.decode(captured, wireLength: wireLength, timestampNanos: timestampNanos)
+        consume(summary)
+        return summary
+    }
 }
 
 /// Which code reads the records of a capture file.
@@ -253,10 +268,8 @@ public final class OfflineCapture {
         guard ts != invalidTimestamp else { return deliverWithoutTime(wire: wire, sink: &sink) }
         if totals.firstTimestampNanos == nil { totals.firstTimestampNanos = ts }
         totals.lastTimestampNanos = ts
-        let summary = decoder.decode(UnsafeRawBufferPointer(start: data, count: Int(caplen)),
-                                     wireLength: wire, timestampNanos: ts)
-        sink.consume(summary)
-        return summary
+        return sink.decode(UnsafeRawBufferPointer(start: data, count: Int(caplen)), wireLength: wire,
+                           timestampNanos: ts, with: &decoder)
     }
 
     /// A record with an impossible time: counted under its reason, not

@@ -142,16 +142,37 @@ public final class SPSCRing<Element>: @unchecked Sendable {
         return true
     }
 
+    /// As `push`, copying the element at `source` (memory the producer
+    /// owns) into the ring.
+    @inline(__always)
+    func push(copyOf source: UnsafePointer<Element>) {
+        nextFreeSlot().initialize(to: source.pointee)
+        pushed()
+    }
+
     /// Appends `element`, waiting for room if the ring is full. Only for
     /// sources that can wait (replay of a file): nothing is ever lost.
     @inline(__always)
     public func push(_ element: consuming Element) {
+        nextFreeSlot().initialize(to: element)
+        pushed()
+    }
+
+    /// The slot the next push fills, once there is room (waiting for it).
+    @inline(__always)
+    private func nextFreeSlot() -> UnsafeMutablePointer<Element> {
         let p = producer
         if p.pointee.tail &- p.pointee.cachedHead >= UInt(capacity) {
             waitForRoom()
         }
-        // Safe: as in `tryPush`.
-        (slots + Int(p.pointee.tail & mask)).initialize(to: element)
+        // Safe: tail - head < capacity, so this slot is free and not read by the consumer.
+        return slots + Int(p.pointee.tail & mask)
+    }
+
+    /// Counts the slot `nextFreeSlot` gave as filled.
+    @inline(__always)
+    private func pushed() {
+        let p = producer
         p.pointee.tail &+= 1
         p.pointee.unpublished &+= 1
         if p.pointee.unpublished >= publishBatch { publish() }

@@ -98,6 +98,12 @@ struct PipelineSink: PacketSink {
     mutating func consume(_ summary: PacketSummary) {
         pipeline.submit(summary)
     }
+
+    @inline(__always)
+    mutating func decode(_ captured: UnsafeRawBufferPointer, wireLength: UInt32, timestampNanos: Int64,
+                         with decoder: inout PacketDecoder) -> PacketSummary {
+        pipeline.submit(decoding: captured, wireLength: wireLength, timestampNanos: timestampNanos, with: &decoder)
+    }
 }
 
 /// What drives the accounting clock from a replay: the store side implements
@@ -139,6 +145,19 @@ struct ClockedPipelineSink: PacketSink {
         }
         lastTimestamp = ts
         pipeline.submit(summary)
+    }
+
+    /// As `consume`, the record decoded straight into the pipeline's slot.
+    @inline(__always)
+    mutating func decode(_ captured: UnsafeRawBufferPointer, wireLength: UInt32, timestampNanos ts: Int64,
+                         with decoder: inout PacketDecoder) -> PacketSummary {
+        if UInt64(bitPattern: ts &- windowStart) >= windowLength {
+            guard crossEdge(to: ts) else {
+                return pipeline.submit(decoding: captured, wireLength: wireLength, timestampNanos: ts, with: &decoder)
+            }
+        }
+        lastTimestamp = ts
+        return pipeline.submit(decoding: captured, wireLength: wireLength, timestampNanos: ts, with: &decoder)
     }
 
     /// Moves the window to `ts`; false for a record with no valid time, which
