@@ -128,7 +128,7 @@ struct WorkerHotState: PacketSink {
     /// Twice the replay worker's distances (8 and 4): here the tag line
     /// must come from memory the packet ring keeps streaming through, and
     /// perf put the entry prefetch's wait for it first (4 packets was too
-    /// close); a power of two, so `% lookAhead` stays a mask.
+    /// close); a power of two, so an index modulo it is a mask.
     static let lookAhead = 16
     static let entryDistance = 8
 
@@ -162,8 +162,9 @@ struct WorkerHotState: PacketSink {
     mutating func makeRoom() -> UnsafeMutablePointer<RoutedSummary> {
         if batchStarts { adoptNewGeneration() }
         let n = queued
-        // Safe: every index is taken modulo lookAhead, the buffer's size.
-        let slot = pending + n % Self.lookAhead
+        // Safe: every index is taken modulo lookAhead, the buffer's size
+        // (a power of two, and n ≥ 0: a mask).
+        let slot = pending + n & (Self.lookAhead - 1)
         if n >= Self.lookAhead {
             let counter = counter
             table._withUnsafeGuaranteedRef { t in Self.count(slot, table: t, counter: counter) }
@@ -185,12 +186,12 @@ struct WorkerHotState: PacketSink {
         table._withUnsafeGuaranteedRef { t in
             t.prefetch(slot.pointee.summary, hash: hash)
             if n >= e {
-                // Safe: modulo lookAhead, as above.
-                let p = pending + (n - e) % d
+                // Safe: modulo lookAhead, as above (n ≥ e).
+                let p = pending + (n &- e) & (d - 1)
                 p.pointee.hint = t.prefetchEntry(p.pointee.summary, hash: p.pointee.hash)
             }
         }
-        queued = n + 1
+        queued = n &+ 1
     }
 
     /// Counts what the look-ahead still holds, oldest first; at the end of
