@@ -124,6 +124,10 @@ public struct TopScreen: Sendable {
             let figures = [t.todayInBytes, t.todayOutBytes] + (periods ? [t.periodInBytes, t.periodOutBytes] : [])
             out.append(Line(Self.table([t.relay == "all" ? "total" : t.relay] + figures.map { mark + Format.bytes($0) }), t.relay == "all" ? 0 : 1))
         }
+        // Why "≥", as `report` and the dashboard say it beside the figures.
+        if let reason = g.traffic.lazy.compactMap(\.lowerBoundReason).first {
+            out.append(Line(TopView.fit("  ≥ a lower bound: \(reason)", width), 4))
+        }
         for q in g.quotas.prefix(TopView.maxRows) {
             let share = q.limitBytes == 0 ? 0 : Double(q.usedBytes) / Double(q.limitBytes) * 100
             out.append(Line(TopView.fit("quota \(q.name): \(q.verdictPhrase), \(String(format: "%.1f", share)) % used", width), 0))

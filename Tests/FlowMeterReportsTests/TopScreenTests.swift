@@ -9,7 +9,8 @@ import Testing
 struct TopScreenTests {
     /// A status document at `second` with one cell per (relay, category) in
     /// and out, bytes from `bytes`, and a glance with one quota.
-    static func document(second: Int, cells: [(String, String)], bytes: (String, String, Int) -> UInt64, glance: Bool = true) throws -> TopView.Status {
+    static func document(second: Int, cells: [(String, String)], bytes: (String, String, Int) -> UInt64, glance: Bool = true,
+                         lowerBoundReason: String? = nil) throws -> TopView.Status {
         var categories: [[String: Any]] = []
         for (relay, category) in cells {
             for d in ["in", "out"] {
@@ -24,10 +25,14 @@ struct TopScreenTests {
             document["glance"] = [
                 "read_at": "2026-12-06T18:13:20Z", "time_zone": "UTC", "day_start": "2026-12-06T00:00:00Z",
                 "period_start": "2026-12-01T00:00:00Z", "period_end": "2027-01-01T00:00:00Z", "period": "quota provider",
-                "traffic": [["relay": "all", "today_in_bytes": 3 << 30, "today_out_bytes": 1 << 30, "period_in_bytes": 90 << 30,
-                             "period_out_bytes": 44 << 30, "lower_bound": false]] + Set(cells.map(\.0)).sorted().map {
+                "traffic": ([["relay": "all", "today_in_bytes": 3 << 30, "today_out_bytes": 1 << 30, "period_in_bytes": 90 << 30,
+                              "period_out_bytes": 44 << 30, "lower_bound": false]] + Set(cells.map(\.0)).sorted().map {
                     ["relay": $0, "today_in_bytes": 1 << 30, "today_out_bytes": 1 << 29, "period_in_bytes": 30 << 30,
                      "period_out_bytes": 14 << 30, "lower_bound": false] as [String: Any]
+                }).map { row in
+                    var row = row
+                    if let lowerBoundReason { row["lower_bound"] = true; row["lower_bound_reason"] = lowerBoundReason }
+                    return row
                 },
                 "quotas": [["name": "provider", "verdict": "runs_out", "runs_out_at": "2026-12-25T06:42:00Z", "used_bytes": 512_000_000_000,
                             "limit_bytes": 1_000_000_000_000, "projected_low_bytes": 1_100_000_000_000, "projected_high_bytes": 1_300_000_000_000,
@@ -131,6 +136,21 @@ struct TopScreenTests {
         #expect(screen.lines().last?.contains("relay: all") == true)
         let q = press("q"), ctrlC = screen.press(3)
         #expect(q && ctrlC)
+    }
+
+    @Test func aLowerBoundIsMarkedAndItsReasonSaidAsReportAndTheDashboardSayIt() throws {
+        let reason = "the store's counts begin at 2026-12-06 09:00 UTC"
+        var screen = TopScreen(agent: "a:1")
+        screen.width = 80; screen.height = 24
+        screen.observe(try Self.document(second: 0, cells: Self.twoRelays, bytes: { _, _, s in UInt64(s) * 1000 },
+                                         lowerBoundReason: reason))
+        let lines = screen.lines()
+        #expect(lines.contains { $0.hasPrefix("total") && $0.contains("≥") }, "\(lines.joined(separator: "\n"))")
+        #expect(lines.contains("  ≥ a lower bound: " + reason), "\(lines.joined(separator: "\n"))")
+        var plain = TopScreen(agent: "a:1")
+        plain.width = 80; plain.height = 24
+        plain.observe(try Self.document(second: 0, cells: Self.twoRelays, bytes: { _, _, s in UInt64(s) * 1000 }))
+        #expect(!plain.lines().contains { $0.contains("≥") })
     }
 
     @Test func anAgentWithoutAGlanceStillShowsItsQuotaLines() throws {
