@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowMeterAgent
 import FlowMeterExport
+import FlowMeterFormat
 import FlowMeterReports
 import FlowMeterStore
 import FlowMeterAccounting
@@ -133,18 +134,15 @@ struct BenchCommand: ParsableCommand {
         print("\(file): \(floor[0].packets) packets, \(floor[0].bytes) wire bytes, \(`repeat`) runs per stage")
         print("  flow table: \(flowTableCapacity) entries, \(FlowTableConfiguration(capacity: flowTableCapacity).bytesReserved) bytes reserved")
         print("  reader: \(stages[2].reader) in the pipeline stages (--reader \(reader.rawValue)); libpcap in the floor and the libpcap-reader stage")
-        print(pad("stage", 36) + pad("median Mpps", 13) + pad("best Mpps", 11) + pad("median Gbit/s", 15)
-              + pad("×floor med", 12) + pad("×floor best", 12) + pad("peak RSS MiB", 14)
-              + pad("reader CPU ns/pkt", 19) + "workers CPU ns/pkt")
-        for s in stages {
+        let rows = stages.map { s -> [String] in
             let pps = s.runs.map(\.packetsPerSecond)
-            print(pad(s.name, 36) + pad(fmt(median(pps) / 1e6), 13) + pad(fmt(pps.max()! / 1e6), 11)
-                  + pad(fmt(median(s.runs.map(\.gigabitsPerSecond))), 15)
-                  + pad(fmt(median(pps) / floorMedian), 12) + pad(fmt(pps.max()! / floorBest), 12)
-                  + pad(fmt(Double(s.rssBytes) / 1_048_576), 14)
-                  + pad(fmt(median(s.runs.map(\.readerNanosPerPacket))), 19)
-                  + fmt(median(s.runs.map(\.workerNanosPerPacket))))
+            return [s.name, fmt(median(pps) / 1e6), fmt(pps.max()! / 1e6), fmt(median(s.runs.map(\.gigabitsPerSecond))),
+                    fmt(median(pps) / floorMedian), fmt(pps.max()! / floorBest), fmt(Double(s.rssBytes) / 1_048_576),
+                    fmt(median(s.runs.map(\.readerNanosPerPacket))), fmt(median(s.runs.map(\.workerNanosPerPacket)))]
         }
+        print(TextTable(header: ["stage", "median Mpps", "best Mpps", "median Gbit/s", "×floor med", "×floor best",
+                                 "peak RSS MiB", "reader CPU ns/pkt", "workers CPU ns/pkt"],
+                        rows: rows, rightAlignedFrom: 1).render(), terminator: "")
     }
 
     struct Run {
@@ -201,7 +199,6 @@ private func median(_ xs: [Double]) -> Double {
 }
 
 private func fmt(_ x: Double) -> String { String(format: "%.3f", x) }
-private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
 
 /// The most resident memory seen while a stage ran, sampled from
 /// /proc/self/statm every 2 ms on its own thread (VmHWM cannot be reset on
