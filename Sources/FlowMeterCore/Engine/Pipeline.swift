@@ -247,12 +247,8 @@ public final class EnginePipeline: @unchecked Sendable {
     /// flow the worker already knows the answer, and the reader would pay.
     @inline(__always)
     public func submit(_ s: PacketSummary) {
-        // Safe: as in `offer`.
-        let hash = s.symmetricFlowHash
-        let code = listenerMemo.pointee.connectionAttemptCode(s, classifier: classifier, layout: layout)
-        ringRefs[workerIndex(hash: hash)]._withUnsafeGuaranteedRef {
-            $0.push(RoutedSummary(summary: s, code: code, hash: hash))
-        }
+        scratch.pointee.summary = s
+        submitScratch()
     }
 
     /// `submit` of the record in `captured`, decoded into memory rather than
@@ -262,15 +258,22 @@ public final class EnginePipeline: @unchecked Sendable {
     @inline(__always)
     public func submit(decoding captured: UnsafeRawBufferPointer, wireLength: UInt32, timestampNanos: Int64,
                        with decoder: inout PacketDecoder) -> PacketSummary {
+        decoder.decode(captured, wireLength: wireLength, timestampNanos: timestampNanos, into: &scratch.pointee.summary)
+        submitScratch()
+        return scratch.pointee.summary
+    }
+
+    /// Hands the summary in `scratch` to its worker: its hash, the listener
+    /// code of a connection attempt, and a copy into the worker's ring.
+    @inline(__always)
+    private func submitScratch() {
         let slot = scratch
-        decoder.decode(captured, wireLength: wireLength, timestampNanos: timestampNanos, into: &slot.pointee.summary)
         let hash = slot.pointee.summary.symmetricFlowHash
         slot.pointee.code = listenerMemo.pointee.connectionAttemptCode(slot.pointee.summary, classifier: classifier,
                                                                        layout: layout)
         slot.pointee.hash = hash
         // Safe: as in `offer`.
         ringRefs[workerIndex(hash: hash)]._withUnsafeGuaranteedRef { $0.push(copyOf: slot) }
-        return slot.pointee.summary
     }
 
     /// Publishes what every ring holds; call when the source goes idle.

@@ -136,14 +136,7 @@ struct ClockedPipelineSink: PacketSink {
 
     @inline(__always)
     mutating func consume(_ summary: PacketSummary) {
-        let ts = summary.timestampNanos
-        // One compare covers both sides of the window: below windowStart wraps
-        // to a huge value, and so does `invalidTimestamp`, which lies outside
-        // every window.
-        if UInt64(bitPattern: ts &- windowStart) >= windowLength {
-            guard crossEdge(to: ts) else { pipeline.submit(summary); return }
-        }
-        lastTimestamp = ts
+        moveClock(to: summary.timestampNanos)
         pipeline.submit(summary)
     }
 
@@ -151,13 +144,21 @@ struct ClockedPipelineSink: PacketSink {
     @inline(__always)
     mutating func decode(_ captured: UnsafeRawBufferPointer, wireLength: UInt32, timestampNanos ts: Int64,
                          with decoder: inout PacketDecoder) -> PacketSummary {
+        moveClock(to: ts)
+        return pipeline.submit(decoding: captured, wireLength: wireLength, timestampNanos: ts, with: &decoder)
+    }
+
+    /// Before a packet stamped `ts` is submitted: crosses the window's edge
+    /// if `ts` left it, and remembers `ts` unless it is no valid time.
+    @inline(__always)
+    private mutating func moveClock(to ts: Int64) {
+        // One compare covers both sides of the window: below windowStart wraps
+        // to a huge value, and so does `invalidTimestamp`, which lies outside
+        // every window.
         if UInt64(bitPattern: ts &- windowStart) >= windowLength {
-            guard crossEdge(to: ts) else {
-                return pipeline.submit(decoding: captured, wireLength: wireLength, timestampNanos: ts, with: &decoder)
-            }
+            guard crossEdge(to: ts) else { return }
         }
         lastTimestamp = ts
-        return pipeline.submit(decoding: captured, wireLength: wireLength, timestampNanos: ts, with: &decoder)
     }
 
     /// Moves the window to `ts`; false for a record with no valid time, which
