@@ -28,35 +28,21 @@ struct CheckCommand: ParsableCommand {
         """)
 
     @OptionGroup var options: QuotaOptions
-    @Option(name: [.customShort("w"), .long], help: ArgumentHelp("WARNING range (percent of the limit or bytes).", valueName: "RANGE"))
-    var warning: String = "80"
-    @Option(name: [.customShort("c"), .long], help: ArgumentHelp("CRITICAL range (percent of the limit or bytes).", valueName: "RANGE"))
-    var critical: String = "95"
-    @Option(help: "WARNING when the projected exhaustion is less than this many hours away.") var warningHours: Double?
-    @Option(help: "CRITICAL when the projected exhaustion is less than this many hours away.") var criticalHours: Double?
+    @OptionGroup var thresholds: PluginThresholds
     @Option(help: ArgumentHelp("CRITICAL when the newest data is older (120, 5m, 2h; 0 turns it off). Default: twice the store's flush interval.",
                                valueName: "DURATION"))
     var maxAge: String?
-    @Option(name: [.customShort("t"), .long], help: ArgumentHelp("Give up with UNKNOWN after this many seconds.", valueName: "SECONDS"))
-    var timeout: Int = 10
     /// `-V` as monitoring plugins have it; `--version` is every command's.
     @Flag(name: .customShort("V"), help: "Print the version and exit (as --version).") var showVersion = false
-
-    /// The longest --timeout: a monitoring system waits seconds, not days.
-    static let longestTimeout = 86_400
 
     /// Every value against its range before anything runs: a parse or range
     /// error is one UNKNOWN line (`runAsPlugin`), never a trap.
     func validate() throws {
         do { _ = try pluginOptions() } catch { throw ValidationError(error.description) }
-        if !(1...Self.longestTimeout).contains(timeout) {
-            throw ValidationError("--timeout must be 1 to \(Self.longestTimeout) seconds")
-        }
     }
 
     func pluginOptions() throws(CheckPlugin.CheckError) -> CheckPlugin.Options {
-        try CheckPlugin.Options(warning: warning, critical: critical, warningHours: warningHours, criticalHours: criticalHours,
-                                maxAge: maxAge, defaultMaxAge: Double(2 * StoreConfiguration().flushIntervalSeconds))
+        try thresholds.pluginOptions(maxAge: maxAge, defaultMaxAge: Double(2 * StoreConfiguration().flushIntervalSeconds))
     }
 
     func run() throws {
@@ -115,8 +101,37 @@ struct CheckCommand: ParsableCommand {
 /// A command that answers as a Nagios/Monitoring Plugins check: one line and
 /// the status as its exit code, whatever happens.
 protocol MonitoringPluginCommand: ParsableCommand {
-    var timeout: Int { get }
+    var thresholds: PluginThresholds { get }
     func evaluate(current: Date) -> CheckPlugin.Result
+}
+
+/// What both monitoring plugins (`check`, `fleet check`) take besides their
+/// inputs: the ranges, the hours before exhaustion and the time limit,
+/// declared and checked once so the two cannot drift apart.
+struct PluginThresholds: ParsableArguments {
+    @Option(name: [.customShort("w"), .long], help: ArgumentHelp("WARNING range (percent of the limit or bytes).", valueName: "RANGE"))
+    var warning: String = "80"
+    @Option(name: [.customShort("c"), .long], help: ArgumentHelp("CRITICAL range (percent of the limit or bytes).", valueName: "RANGE"))
+    var critical: String = "95"
+    @Option(help: "WARNING when the projected exhaustion is less than this many hours away.") var warningHours: Double?
+    @Option(help: "CRITICAL when the projected exhaustion is less than this many hours away.") var criticalHours: Double?
+    @Option(name: [.customShort("t"), .long], help: ArgumentHelp("Give up with UNKNOWN after this many seconds.", valueName: "SECONDS"))
+    var timeout: Int = 10
+
+    /// The longest --timeout: a monitoring system waits seconds, not days.
+    static let longestTimeout = 86_400
+
+    func validate() throws {
+        if !(1...Self.longestTimeout).contains(timeout) {
+            throw ValidationError("--timeout must be 1 to \(Self.longestTimeout) seconds")
+        }
+    }
+
+    /// The plugin's options with the command's `--max-age` (nil: `defaultMaxAge`).
+    func pluginOptions(maxAge: String?, defaultMaxAge: TimeInterval) throws(CheckPlugin.CheckError) -> CheckPlugin.Options {
+        try CheckPlugin.Options(warning: warning, critical: critical, warningHours: warningHours, criticalHours: criticalHours,
+                                maxAge: maxAge, defaultMaxAge: defaultMaxAge)
+    }
 }
 
 extension CheckCommand: MonitoringPluginCommand {}
@@ -143,7 +158,7 @@ enum MonitoringPlugin {
             if FlowMeterCommand.exitCode(for: error) == .success { FlowMeterCommand.exit(withError: error) }
             emit(CheckPlugin.unknown(FlowMeterCommand.message(for: error)))
         }
-        let seconds = command.timeout
+        let seconds = command.thresholds.timeout
         DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(seconds)) {
             emit(CheckPlugin.unknown("timed out after \(seconds) s (--timeout)"))
         }

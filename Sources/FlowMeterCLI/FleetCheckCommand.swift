@@ -22,42 +22,30 @@ struct FleetCheck: MonitoringPluginCommand {
         """)
 
     @OptionGroup var options: FleetOptions
-    @Option(name: [.customShort("w"), .long], help: ArgumentHelp("WARNING range (percent of the limit or bytes).", valueName: "RANGE"))
-    var warning: String = "80"
-    @Option(name: [.customShort("c"), .long], help: ArgumentHelp("CRITICAL range (percent of the limit or bytes).", valueName: "RANGE"))
-    var critical: String = "95"
-    @Option(help: "WARNING when the projected exhaustion is less than this many hours away.") var warningHours: Double?
-    @Option(help: "CRITICAL when the projected exhaustion is less than this many hours away.") var criticalHours: Double?
+    @OptionGroup var thresholds: PluginThresholds
     @Option(help: ArgumentHelp("CRITICAL when a member's newest sample is older (120, 5m; 0 turns it off).", valueName: "DURATION"))
     var maxAge: String = "120"
-    @Option(name: [.customShort("t"), .long], help: ArgumentHelp("Give up with UNKNOWN after this many seconds.", valueName: "SECONDS"))
-    var timeout: Int = 10
-    @Flag(name: [.customShort("V"), .customLong("version")], help: "Print the version and exit.") var showVersion = false
+    /// `-V` as monitoring plugins have it; `--version` is every command's.
+    @Flag(name: .customShort("V"), help: "Print the version and exit (as --version).") var showVersion = false
 
+    /// As `check`'s: every value against its range before anything runs.
     func validate() throws {
-        do {
-            _ = try CheckPlugin.Threshold(parsing: warning)
-            _ = try CheckPlugin.Threshold(parsing: critical)
-            _ = try CheckPlugin.parseDuration(maxAge)
-        } catch { throw ValidationError(error.description) }
-        for (name, v) in [("--warning-hours", warningHours), ("--critical-hours", criticalHours)] {
-            if let v, !(v >= 0 && v.isFinite) { throw ValidationError("\(name) must be a number of hours ≥ 0") }
-        }
-        if timeout < 1 { throw ValidationError("--timeout must be at least 1 second") }
+        do { _ = try pluginOptions() } catch { throw ValidationError(error.description) }
+    }
+
+    func pluginOptions() throws(CheckPlugin.CheckError) -> CheckPlugin.Options {
+        try thresholds.pluginOptions(maxAge: maxAge, defaultMaxAge: 120)
     }
 
     /// Evaluates every selected pool and asks `CheckPlugin`; any failure is UNKNOWN.
     func evaluate(current: Date = Date()) -> CheckPlugin.Result {
         do {
             // Leave the plugin a moment to answer before its own timeout fires.
-            let pools = try options.evaluate(deadline: current.addingTimeInterval(Double(timeout) * 0.9))
+            let pools = try options.evaluate(deadline: current.addingTimeInterval(Double(thresholds.timeout) * 0.9))
             for p in pools where !p.history.missingHosts.isEmpty {
                 return CheckPlugin.unknown("pool \(p.pool.name) names host(s) \(p.history.missingHosts.joined(separator: ", ")), which the central store has no series of (the host label each host's series carry)")
             }
-            let age = try CheckPlugin.parseDuration(maxAge)
-            let plugin = CheckPlugin.Options(
-                warning: try CheckPlugin.Threshold(parsing: warning), critical: try CheckPlugin.Threshold(parsing: critical),
-                warningHours: warningHours, criticalHours: criticalHours, maxAge: age > 0 ? age : nil)
+            let plugin = try pluginOptions()
             return CheckPlugin.evaluate(pools.map(\.checkInput), options: plugin, now: options.instant,
                                         newestData: pools.compactMap(\.newestData).min(), knownRelays: [])
         } catch {
@@ -72,6 +60,10 @@ struct FleetCheck: MonitoringPluginCommand {
     }
 
     func run() throws {
+        if showVersion {
+            print("flowmeter fleet check \(FlowMeterVersion.string)")
+            return
+        }
         // Reached only when parsed outside `runAsPlugin` (tests): same line, same code.
         let result = evaluate()
         print(result.line)

@@ -34,6 +34,28 @@ struct FleetCommandTests {
         #expect(help.status == 0 && help.stdout.contains("--warning-hours"))
     }
 
+    @Test func bothMonitoringPluginsRejectTheSameOutOfRangeValuesInTheSameWords() throws {
+        let (dir, path) = try config("pools:\n  - 'p 1TiB day 00:00 sum provider hosts=a,b'\n")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fleet = ["fleet", "check", "--url", "http://127.0.0.1:1", "--config", path]
+        let host = ["check", "--db", dir + "/none.db", "--quota", "q 1TiB"]
+        for (extra, words) in [
+            (["--timeout", "0"], "--timeout must be 1 to 86400 seconds"),
+            (["--timeout", "99999999999"], "--timeout must be 1 to 86400 seconds"),
+            (["--warning-hours", "1e300"], "--warning-hours must be a number of hours from 0 to 876600"),
+            (["--critical-hours=-1"], "--critical-hours must be a number of hours from 0 to 876600"),
+            (["-w", "80:x"], "80:x"),
+        ] {
+            let lines = try [fleet, host].map { args in
+                let r = try run(args + extra)
+                #expect(r.status == 3, "\(args + extra): \(r.stdout)\(r.stderr)")
+                return r.stdout
+            }
+            #expect(lines[0] == lines[1], "\(extra): fleet says \(lines[0]), check says \(lines[1])")
+            #expect(lines[0].hasPrefix("FLOWMETER UNKNOWN - ") && lines[0].contains(words), "\(extra): \(lines[0])")
+        }
+    }
+
     @Test func reportAndRulesStopOnABadPoolWithItsLineAndExitTwo() throws {
         let (dir, path) = try config("pools:\n  - 'p 1TiB day 00:00 sum provider hosts=a'\n  - 'q 1TiB day 00:00 sum'\n")
         defer { try? FileManager.default.removeItem(atPath: dir) }
