@@ -8,15 +8,9 @@ import Glibc
 /// for `top`'s tests: a plain socket on 127.0.0.1, one connection at a time;
 /// each request (read up to its blank line) gets `answer`, sent at once or
 /// one byte every `drip` seconds. Stopped, its thread joined, by `stop()`.
-public final class FakeHTTPAgent: @unchecked Sendable {
-    // @unchecked Sendable — Safe: `fd`, `answer` and `drip` are immutable;
-    // `stopping` is atomic; only the serving thread does socket I/O.
+public final class FakeHTTPAgent: Sendable {
     public let port: Int
-    private let fd: Int32
-    private let answer: [UInt8]
-    private let drip: Double?
-    private let stopping = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
+    private let listener: LoopbackListener
 
     /// An HTTP/1.1 200 answer with `body` and its Content-Length.
     public static func ok(_ body: String) -> [UInt8] {
@@ -24,69 +18,25 @@ public final class FakeHTTPAgent: @unchecked Sendable {
     }
 
     public init(answer: [UInt8], drip: Double? = nil) throws {
-        self.answer = answer
-        self.drip = drip
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        self.fd = fd
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        listener = try LoopbackListener { client, listener in
+            if Self.readHead(client, listener) { _ = listener.send(answer, to: client, drip: drip) }
         }
-        guard fd >= 0, bound, listen(fd, 8) == 0 else { throw POSIXError(.EADDRNOTAVAIL) }
-        port = Int(UInt16(bigEndian: addr.sin_port))
-        Thread.detachNewThread { [self] in serve() }
+        port = Int(listener.port)
     }
 
-    public func stop() {
-        stopping.store(true, ordering: .relaxed)
-        finished.wait()
-        close(fd)
-    }
+    public func stop() { listener.stop() }
 
-    private func serve() {
-        defer { finished.signal() }
-        while !stopping.load(ordering: .relaxed) {
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, 50) > 0 else { continue }
-            let client = accept(fd, nil, nil)
-            guard client >= 0 else { continue }
-            if readHead(client) { send(to: client) }
-            close(client)
-        }
-    }
-
-    private func readHead(_ client: Int32) -> Bool {
+    private static func readHead(_ client: Int32, _ listener: LoopbackListener) -> Bool {
         var got = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
-        while !stopping.load(ordering: .relaxed) && got.count < 65_536 {
-            var p = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, 50) > 0 else { continue }
+        while !listener.isStopping && got.count < 65_536 {
+            guard listener.readable(client) else { continue }
             let n = recv(client, &buffer, buffer.count, 0)
             guard n > 0 else { return false }
             got += buffer[..<n]
             if String(decoding: got, as: UTF8.self).contains("\r\n\r\n") { return true }
         }
         return false
-    }
-
-    private func send(to client: Int32) {
-        guard let drip else {
-            var sent = 0
-            while sent < answer.count && !stopping.load(ordering: .relaxed) {
-                let n = answer[sent...].withUnsafeBytes { Glibc.send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                guard n > 0 else { return }
-                sent += n
-            }
-            return
-        }
-        for byte in answer where !stopping.load(ordering: .relaxed) {
-            var b = byte
-            guard Glibc.send(client, &b, 1, Int32(MSG_NOSIGNAL)) == 1 else { return }
-            usleep(UInt32(drip * 1_000_000))
-        }
     }
 }
 
