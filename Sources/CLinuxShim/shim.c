@@ -8,6 +8,8 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/if_packet.h>
+#include <linux/if_ether.h>
+#include <linux/filter.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/eventfd.h>
@@ -32,15 +34,72 @@ int CLinuxShim_restoreAffinity(const CLinuxShim_Affinity *saved) {
     return pthread_setaffinity_np(pthread_self(), sizeof(cpu_set_t), (const cpu_set_t *)(const void *)saved);
 }
 
+/* The fanout program: which member of the group a packet goes to. It
+ * hashes the IP addresses only, symmetrically (source XOR destination), so
+ * every packet between two hosts reaches one member: both directions of a
+ * flow, and a datagram's fragments with its flow's unfragmented packets. The
+ * kernel's own hash (PACKET_FANOUT_HASH) covers the ports of an unfragmented
+ * packet but not of a fragment, so a query and its answer in fragments could
+ * reach two members, neither of which saw the exchange both ways. Loads are
+ * relative to the network header (SKF_NET_OFF), so a VLAN tag or another
+ * link header does not move them; skb->protocol (SKF_AD_PROTOCOL) says IPv4
+ * or IPv6. Anything else, or a packet too short, goes to member 0 (a failed
+ * load ends a classic BPF program with 0). The kernel takes the result
+ * modulo the number of members: the multiply and the fold mix the high bits
+ * into the low ones. No PACKET_FANOUT_FLAG_DEFRAG: with it the kernel
+ * reassembles IP fragments before any member sees them, so a datagram's
+ * fragments reach the capture as one packet and a lone fragment never does. */
+static struct sock_filter fanoutProgram[] = {
+    /*  0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SKF_AD_OFF + SKF_AD_PROTOCOL),
+    /*  1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 5),               /* not IPv4: to 7 */
+    /*  2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 12),              /* IPv4 source */
+    /*  3 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    /*  4 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 16),              /* IPv4 destination */
+    /*  5 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    /*  6 */ BPF_JUMP(BPF_JMP | BPF_JA, 26, 0, 0),                               /* to 33: mix */
+    /*  7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 30),             /* neither: to 38 */
+    /* IPv6: the XOR of the source's and the destination's four words. */
+    /*  8 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 8),
+    /*  9 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    /* 10 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 24),
+    /* 11 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    /* 12 */ BPF_STMT(BPF_ST, 0),
+    /* 13 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 12),
+    /* 14 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    /* 15 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 28),
+    /* 16 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    /* 17 */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),
+    /* 18 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    /* 19 */ BPF_STMT(BPF_ST, 0),
+    /* 20 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 16),
+    /* 21 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    /* 22 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 32),
+    /* 23 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    /* 24 */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),
+    /* 25 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    /* 26 */ BPF_STMT(BPF_ST, 0),
+    /* 27 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 20),
+    /* 28 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    /* 29 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 36),
+    /* 30 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    /* 31 */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),
+    /* 32 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    /* The mix: A * golden ratio, then its high half folded into the low. */
+    /* 33 */ BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9E3779B1u),
+    /* 34 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    /* 35 */ BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+    /* 36 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    /* 37 */ BPF_STMT(BPF_RET | BPF_A, 0),
+    /* 38 */ BPF_STMT(BPF_RET | BPF_K, 0),
+};
+
 int CLinuxShim_joinFanout(int fd, uint16_t groupID) {
     if (fd < 0) return EBADF;
-    /* No PACKET_FANOUT_FLAG_DEFRAG: with it the kernel reassembles IP
-     * fragments before any member sees them, so a datagram's fragments reach
-     * the capture as one packet and a lone fragment never does. Every
-     * fragment of one datagram still lands on one member: the symmetric hash
-     * of a fragment (first or later) covers its addresses, not its ports. */
-    int arg = (int)groupID | (PACKET_FANOUT_HASH << 16);
+    int arg = (int)groupID | (PACKET_FANOUT_CBPF << 16);
     if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) != 0) return errno;
+    /* The group has one program; every member sets the same one. */
+    struct sock_fprog program = { .len = sizeof(fanoutProgram) / sizeof(fanoutProgram[0]), .filter = fanoutProgram };
+    if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT_DATA, &program, sizeof(program)) != 0) return errno;
     return 0;
 }
 

@@ -114,6 +114,11 @@ public final class PrometheusRenderer {
         for (name, dropped) in r.interfaceDrops {
             sample("flowmeter_drops_total{source=\"interface\",interface=\"\(escape(name))\"}", dropped)
         }
+        family("flowmeter_capture_received_total", "counter",
+               "Packets each capture handle's socket received, its ring's drops included (pcap_stats ps_recv widened to 64 bits, refreshed every 250 ms): how the fanout spreads an interface's traffic over its handles.")
+        for w in r.workers {
+            sample("flowmeter_capture_received_total{interface=\"\(escape(w.interface))\",worker=\"\(w.worker)\"}", w.kernelReceived)
+        }
         family("flowmeter_interface_rx_dropped_total", "counter",
                "The interface's rx_dropped since the agent started: frames the stack discarded after the capture saw them (no handler for the protocol, another host's MAC, IPv6 disabled). Informative: FlowMeter counted them, so not a loss.")
         for (name, dropped) in r.interfaceRxDropped {

@@ -59,4 +59,37 @@ struct FragmentCaptureTests {
         #expect(m["flowmeter_undecoded_bytes_total{reason=\"fragment_first_not_seen\"}"] == Double(loneBytes))
         #expect(m["flowmeter_counts_lower_bound"] == 0)
     }
+
+    /// The kernel's own fanout hash covers a fragment's addresses but an
+    /// unfragmented packet's ports too, so an answer in fragments reached
+    /// another handle than its query: neither handle saw the exchange both
+    /// ways. FlowMeter's fanout program hashes addresses only.
+    @Test func aQueryAndItsFragmentedAnswerMeetOnOneCaptureHandleAndOpenOneConnection() throws {
+        let veth = try VethPair()
+        defer { veth.destroy() }
+        let agent = try RunningAgent(veth: veth, agentYAML: "capture_threads: 3")
+        defer { agent.cleanUp() }
+        #expect(try agent.waitUntilServing(), "agent log:\n\(agent.process.log)")
+        let exchanges = TestTraffic.fragmentedAnswers(exchanges: 48)
+        try exchanges.write(to: agent.directory + "/answers.pcap")
+        #expect(try veth.replay(agent.directory + "/answers.pcap", pps: 2000).status == 0)
+        let settled = try LiveHarness.waitUntil(timeout: 15) { try totals(agent.metrics()).packets >= Double(exchanges.packetCount) }
+        #expect(settled, "agent log:\n\(agent.process.log)")
+        let m = try agent.metrics()
+        for (key, value) in exchanges.expected {
+            #expect(m[series("flowmeter_packets_total", key)] == Double(value.packets), "packets \(key)")
+        }
+        let opened = m["flowmeter_connections_opened_total{relay=\"host\",category=\"dns\"}"]
+        #expect(opened == 48, "48 exchanges, each a query and its answer, opened \(opened ?? -1) connections")
+        #expect(m["flowmeter_connections_active{relay=\"host\",category=\"dns\"}"] == 48)
+        // …and the program spreads the 32 host pairs over the handles (a
+        // program that failed would send everything to handle 0).
+        let spread = try LiveHarness.waitUntil(timeout: 5) {
+            let received = try agent.metrics().filter { $0.key.hasPrefix("flowmeter_capture_received_total{") }
+            return received.count == 3 && received.values.reduce(0, +) >= Double(exchanges.packetCount)
+                && received.values.filter { $0 > 0 }.count >= 2
+        }
+        let perHandle = try agent.metrics().filter { $0.key.hasPrefix("flowmeter_capture_received_total{") }
+        #expect(spread, "per handle: \(perHandle)")
+    }
 }

@@ -85,6 +85,30 @@ public struct TestTraffic {
         return t
     }
 
+    /// DNS exchanges as an exit's resolvers answer them: a small query from
+    /// the relay, then an answer too large for one frame, in fragments (IPv4
+    /// and IPv6, over 16 resolver addresses so the flows spread over the
+    /// capture handles). Each exchange is one UDP flow with packets both ways.
+    public static func fragmentedAnswers(exchanges: Int) -> TestTraffic {
+        var t = TestTraffic()
+        let relay = ip(198, 51, 100, 10), relay6 = ip6(0x10)
+        let dnsIn = Key(relay: "host", category: "dns", direction: "in")
+        let dnsOut = Key(relay: "host", category: "dns", direction: "out")
+        for i in 0..<exchanges {
+            let port = UInt16(33000 + i)
+            if i % 2 == 0 {
+                let resolver = ip(203, 0, 113, UInt8(60 + i % 16))
+                t.add(udp(relay, port, resolver, 53, payload: 40), dnsOut)
+                for f in udpFragments(resolver, 53, relay, port, payload: 3000, id: UInt16(0x3000 + i)) { t.add(f, dnsIn) }
+            } else {
+                let resolver6 = ip6(UInt8(0x60 + i % 16))
+                t.add(udp6(relay6, port, resolver6, 53, payload: 40), dnsOut)
+                for f in udp6Fragments(resolver6, 53, relay6, port, payload: 3000, id: UInt32(0x3000 + i)) { t.add(f, dnsIn) }
+            }
+        }
+        return t
+    }
+
     /// Frames the receiving stack discards after the packet tap has seen
     /// them: a protocol nobody handles, IPv4 for another host's MAC, IPv6
     /// to an interface where IPv6 is disabled (the test's namespaces).
@@ -183,6 +207,13 @@ public struct TestTraffic {
                            UInt8(len >> 8), UInt8(len & 0xFF), 0, 0]
         l4 += [UInt8](repeating: 0x33, count: payload)
         return ipv4(src, dst, proto: 17, l4: l4)
+    }
+
+    /// A whole UDP datagram over IPv6 (no fragment header).
+    public static func udp6(_ src: [UInt8], _ sp: UInt16, _ dst: [UInt8], _ dp: UInt16, payload: Int) -> [UInt8] {
+        let l4 = udpHeader(sp, dp, payload: payload) + [UInt8](repeating: 0x33, count: payload)
+        let header: [UInt8] = [0x60, 0, 0, 0, UInt8(l4.count >> 8), UInt8(l4.count & 0xFF), 17, 64] + src + dst
+        return macB + macA + [0x86, 0xDD] + header + l4
     }
 
     /// A UDP datagram as IPv4 fragments of at most 1,480 bytes of IP payload.

@@ -22,8 +22,10 @@ int CLinuxShim_currentAffinity(CLinuxShim_Affinity *saved);
 int CLinuxShim_restoreAffinity(const CLinuxShim_Affinity *saved);
 
 /// Joins a packet socket (a live pcap handle's `pcap_fileno`) to a PACKET_FANOUT group
-/// (hash mode; fragments are delivered as they are on the wire, never
-/// reassembled). Returns 0 or an errno value.
+/// whose classic BPF program picks the member from a symmetric hash of the IP
+/// addresses, so every packet between two hosts (both directions, fragments
+/// included) reaches one member; fragments are delivered as they are on the
+/// wire, never reassembled. Returns 0 or an errno value.
 int CLinuxShim_joinFanout(int socketDescriptor, uint16_t groupID);
 
 /// The interface index a packet socket is bound to (getsockname), or -1:

@@ -12,10 +12,10 @@ public struct LiveCaptureOptions: Sendable, Equatable {
     public var timeoutMilliseconds: Int
     public var bpfFilter: String?
     /// Handles per interface. With more than one, they join one
-    /// PACKET_FANOUT group (a symmetric hash of the flow) so the kernel
-    /// spreads flows across handles and each flow stays on one handle; the
-    /// fragments of a datagram, hashed on their addresses, stay on one
-    /// handle too, whose decoder gives them their first fragment's ports.
+    /// PACKET_FANOUT group whose program hashes the IP addresses
+    /// symmetrically (CLinuxShim_joinFanout), so the kernel spreads host
+    /// pairs across handles and each flow, with its fragments, stays on one
+    /// handle, whose decoder gives later fragments their first one's ports.
     public var handlesPerInterface: Int
 
     /// How long a capture thread that has just emptied its ring, with

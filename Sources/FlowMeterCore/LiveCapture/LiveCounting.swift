@@ -14,8 +14,9 @@ public final class CountingGeneration: Sendable {
     public let classifier: Classifier
     public let blocks: [CounterBlock]
     /// One flow table per worker (the engine's), for connection counts. A
-    /// worker sees whole flows: PACKET_FANOUT's hash mode uses the kernel's
-    /// symmetric flow hash, so both directions land on the same handle.
+    /// worker sees whole flows: the fanout program (CLinuxShim_joinFanout)
+    /// hashes the addresses symmetrically, so both directions and every
+    /// fragment land on the same handle.
     /// Tables grow with the flows (`FlowTableGrowth.growing`). A generation
     /// made by a reload that keeps their sizes shares its predecessor's
     /// tables: each worker empties its own as it adopts the new generation
