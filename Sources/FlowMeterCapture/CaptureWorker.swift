@@ -172,6 +172,7 @@ public final class CaptureWorker: @unchecked Sendable {
         let counter = LiveBatchCounter(linkType: h.linkType, slot: slot, index: index, pipeline: pipeline)
         let statsInterval: UInt64 = 250_000_000
         var lastStats: UInt64 = 0
+        var readSinceStatistics = false
         func refreshStatistics() {
             guard let st = h.statistics() else { return }
             let before = drops.total
@@ -192,9 +193,11 @@ public final class CaptureWorker: @unchecked Sendable {
             if rc == -2 { continue }  // PCAP_ERROR_BREAK: stop() was called
             pipeline?.flush()  // publish what this batch queued, even a partial ring batch
             if rc < 0 { return h.lastError }
+            if rc > 0 { readSinceStatistics = true }
             let now = clock.monotonicNanos()
             if now &- lastStats >= statsInterval {
                 lastStats = now
+                readSinceStatistics = false
                 refreshStatistics()
                 if let lost = lostDevice(h, afterEvents: linkEvents.takeEvents()) { return lost }
             }
@@ -205,6 +208,14 @@ public final class CaptureWorker: @unchecked Sendable {
                 var pause = timespec(tv_sec: 0, tv_nsec: Int(nanos))
                 nanosleep(&pause, nil)
             case .poll:
+                // The wait may last until the next packet: the statistics
+                // of what was read must not stay stale that long (a burst's
+                // drops would show only when traffic comes back).
+                if readSinceStatistics {
+                    readSinceStatistics = false
+                    lastStats = now
+                    refreshStatistics()
+                }
                 h.waitForPackets(orUntil: wakeSignal, links: linkEvents)
                 if let lost = lostDevice(h, afterEvents: linkEvents.takeEvents()) { return lost }
             }

@@ -115,7 +115,7 @@ public final class PrometheusRenderer {
             sample("flowmeter_drops_total{source=\"interface\",interface=\"\(escape(name))\"}", dropped)
         }
         family("flowmeter_capture_received_total", "counter",
-               "Packets each capture handle's socket received, its ring's drops included (pcap_stats ps_recv widened to 64 bits, refreshed every 250 ms): how the fanout spreads an interface's traffic over its handles.")
+               "Packets each capture handle's socket received, its ring's drops included (pcap_stats ps_recv widened to 64 bits, read every 250 ms under traffic and as the handle goes idle): how the fanout spreads an interface's traffic over its handles.")
         for w in r.workers {
             sample("flowmeter_capture_received_total{interface=\"\(escape(w.interface))\",worker=\"\(w.worker)\"}", w.kernelReceived)
         }
