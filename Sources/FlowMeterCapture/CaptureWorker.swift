@@ -167,21 +167,15 @@ public final class CaptureWorker: @unchecked Sendable {
         // Events queued before this handle existed are about older devices.
         _ = linkEvents.takeEvents()
         if let lost = lostDevice(h, afterEvents: true) { return lost }
-        var drops = WidenedCounter()
-        var received = WidenedCounter()
         let counter = LiveBatchCounter(linkType: h.linkType, slot: slot, index: index, pipeline: pipeline)
-        let statsInterval: UInt64 = 250_000_000
-        var lastStats: UInt64 = 0
-        var readSinceStatistics = false
-        func refreshStatistics() {
+        var statistics = HandleStatistics()
+        func readStatistics() {
             guard let st = h.statistics() else { return }
-            let before = drops.total
-            drops.observe(st.dropped)
-            received.observe(st.received)
-            kernelDrops.wrappingAdd(drops.total &- before, ordering: .relaxed)
-            kernelReceived.store(received.total, ordering: .relaxed)
+            let (newDrops, received) = statistics.observe(received: st.received, dropped: st.dropped)
+            kernelDrops.wrappingAdd(newDrops, ordering: .relaxed)
+            kernelReceived.store(received, ordering: .relaxed)
         }
-        defer { refreshStatistics() }
+        defer { readStatistics() }
         // Non-blocking reads, and the waiting done here (`CaptureWait`):
         // while traffic flows, an emptied ring is left to gather blocks (one
         // wake-up per several blocks, not one per block); otherwise poll()
@@ -193,12 +187,9 @@ public final class CaptureWorker: @unchecked Sendable {
             if rc == -2 { continue }  // PCAP_ERROR_BREAK: stop() was called
             pipeline?.flush()  // publish what this batch queued, even a partial ring batch
             if rc < 0 { return h.lastError }
-            if rc > 0 { readSinceStatistics = true }
             let now = clock.monotonicNanos()
-            if now &- lastStats >= statsInterval {
-                lastStats = now
-                readSinceStatistics = false
-                refreshStatistics()
+            if statistics.due(now: now, afterReading: rc) {
+                readStatistics()
                 if let lost = lostDevice(h, afterEvents: linkEvents.takeEvents()) { return lost }
             }
             wait.read(packets: rc)
@@ -208,14 +199,7 @@ public final class CaptureWorker: @unchecked Sendable {
                 var pause = timespec(tv_sec: 0, tv_nsec: Int(nanos))
                 nanosleep(&pause, nil)
             case .poll:
-                // The wait may last until the next packet: the statistics
-                // of what was read must not stay stale that long (a burst's
-                // drops would show only when traffic comes back).
-                if readSinceStatistics {
-                    readSinceStatistics = false
-                    lastStats = now
-                    refreshStatistics()
-                }
+                if statistics.staleBeforeWaiting(now: now) { readStatistics() }
                 h.waitForPackets(orUntil: wakeSignal, links: linkEvents)
                 if let lost = lostDevice(h, afterEvents: linkEvents.takeEvents()) { return lost }
             }
@@ -292,4 +276,41 @@ private struct BreakablePcap: @unchecked Sendable {
     // which libpcap allows from any thread, and only under `handleLock`,
     // which the owner holds while clearing it before closing the handle.
     let pointer: OpaquePointer
+}
+
+/// When a capture handle's kernel statistics (`pcap_stats`, 32-bit counters
+/// widened to 64 bits) are read: every 250 ms under traffic, and before a
+/// wait that may last until the next packet, if anything was read since
+/// (else a handle gone idle would keep a burst's drops and its received
+/// count to itself until traffic came back).
+struct HandleStatistics {
+    static let intervalNanos: UInt64 = 250_000_000
+    private var drops = WidenedCounter()
+    private var received = WidenedCounter()
+    private var lastRead: UInt64 = 0
+    private var readSinceLast = false
+
+    /// After a read of `packets` at `now`: whether the statistics are due.
+    mutating func due(now: UInt64, afterReading packets: Int32) -> Bool {
+        if packets > 0 { readSinceLast = true }
+        return take(now: now, if: now &- lastRead >= Self.intervalNanos)
+    }
+
+    /// Before a wait without a timeout: whether packets were read since.
+    mutating func staleBeforeWaiting(now: UInt64) -> Bool { take(now: now, if: readSinceLast) }
+
+    /// The drops new since the last observation, and the received total.
+    mutating func observe(received r: UInt32, dropped d: UInt32) -> (newDrops: UInt64, received: UInt64) {
+        let before = drops.total
+        drops.observe(d)
+        received.observe(r)
+        return (drops.total &- before, received.total)
+    }
+
+    private mutating func take(now: UInt64, if condition: Bool) -> Bool {
+        guard condition else { return false }
+        lastRead = now
+        readSinceLast = false
+        return true
+    }
 }
