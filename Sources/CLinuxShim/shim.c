@@ -34,22 +34,95 @@ int CLinuxShim_restoreAffinity(const CLinuxShim_Affinity *saved) {
     return pthread_setaffinity_np(pthread_self(), sizeof(cpu_set_t), (const cpu_set_t *)(const void *)saved);
 }
 
-/* The fanout program: which member of the group a packet goes to. It
- * hashes the IP addresses only, symmetrically (source XOR destination), so
+/* The fanout programs: which member of the group a packet goes to. They
+ * hash the IP addresses only, symmetrically (source XOR destination), so
  * every packet between two hosts reaches one member: both directions of a
  * flow, and a datagram's fragments with its flow's unfragmented packets. The
  * kernel's own hash (PACKET_FANOUT_HASH) covers the ports of an unfragmented
  * packet but not of a fragment, so a query and its answer in fragments could
- * reach two members, neither of which saw the exchange both ways. Loads are
- * relative to the network header (SKF_NET_OFF), so a VLAN tag or another
- * link header does not move them; skb->protocol (SKF_AD_PROTOCOL) says IPv4
- * or IPv6. Anything else, or a packet too short, goes to member 0 (a failed
- * load ends a classic BPF program with 0). The kernel takes the result
- * modulo the number of members: the multiply and the fold mix the high bits
- * into the low ones. No PACKET_FANOUT_FLAG_DEFRAG: with it the kernel
- * reassembles IP fragments before any member sees them, so a datagram's
- * fragments reach the capture as one packet and a lone fragment never does. */
-static struct sock_filter fanoutProgram[] = {
+ * reach two members, neither of which saw the exchange both ways. The kernel
+ * takes the result modulo the number of members: the multiply and the fold
+ * mix the high bits into the low ones. Anything that is not IP, or too short
+ * (a failed load ends a classic BPF program with 0), goes to member 0. No
+ * PACKET_FANOUT_FLAG_DEFRAG: with it the kernel reassembles IP fragments
+ * before any member sees them, so a datagram's fragments reach the capture
+ * as one packet and a lone fragment never does. */
+
+/* Ethernet: read from the link-layer header (SKF_LL_OFF) as the decoder
+ * does, past up to two VLAN tags. A received frame's outer tag is already in
+ * the skb's metadata, a sent one's is still in the data when the device does
+ * not insert tags itself (virtio): reading the frame's own EtherTypes gets
+ * both directions of a VLAN's flow to one member. X holds the tag bytes (0,
+ * 4 or 8; kept in M[2]), M[0] the XOR so far, M[1] a source word. */
+static struct sock_filter ethernetFanout[] = {
+    /*  0       */ BPF_STMT(BPF_LDX | BPF_W | BPF_IMM, 0),                        /* tag bytes: 0 */
+    /*  1       */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SKF_LL_OFF + 12),           /* EtherType */
+    /*  2       */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_8021Q, 1, 0),        /* to tag1 */
+    /*  3       */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_8021AD, 0, 6),       /* to tag1, else type */
+    /*  4 tag1: */ BPF_STMT(BPF_LDX | BPF_W | BPF_IMM, 4),                        /* one tag */
+    /*  5       */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SKF_LL_OFF + 16),          
+    /*  6       */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_8021Q, 1, 0),        /* to tag2 */
+    /*  7       */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_8021AD, 0, 2),       /* to tag2, else type */
+    /*  8 tag2: */ BPF_STMT(BPF_LDX | BPF_W | BPF_IMM, 8),                        /* two tags */
+    /*  9       */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SKF_LL_OFF + 20),          
+    /* 10 type: */ BPF_STMT(BPF_STX, 2),                                          /* M[2]: the tag bytes */
+    /* 11       */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 1, 0),           /* to v4 */
+    /* 12       */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 6, 48),        /* to v6, else zero */
+    /* 13 v4:   */ BPF_STMT(BPF_LD | BPF_W | BPF_IND, SKF_LL_OFF + 26),           /* IPv4 source */
+    /* 14       */ BPF_STMT(BPF_ST, 0),                                          
+    /* 15       */ BPF_STMT(BPF_LD | BPF_W | BPF_IND, SKF_LL_OFF + 30),           /* IPv4 destination */
+    /* 16       */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),                       
+    /* 17       */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),                       
+    /* 18       */ BPF_JUMP(BPF_JMP | BPF_JA, 37, 0, 0),                          /* to mix */
+    /* 19 v6:   */ BPF_STMT(BPF_LD | BPF_IMM, 0),                                
+    /* 20       */ BPF_STMT(BPF_ST, 0),                                           /* M[0]: the XOR so far */
+    /* 21       */ BPF_STMT(BPF_LD | BPF_W | BPF_IND, SKF_LL_OFF + 22),           /* IPv6 source, word 0 */
+    /* 22       */ BPF_STMT(BPF_ST, 1),                                          
+    /* 23       */ BPF_STMT(BPF_LD | BPF_W | BPF_IND, SKF_LL_OFF + 38),           /* destination, word 0 */
+    /* 24       */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 1),                       
+    /* 25       */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),                       
+    /* 26       */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),                       
+    /* 27       */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),                       
+    /* 28       */ BPF_STMT(BPF_ST, 0),                                          
+    /* 29       */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 2),                        /* the tag bytes again */
+    /* 30       */ BPF_STMT(BPF_LD | BPF_W | BPF_IND, SKF_LL_OFF + 26),           /* IPv6 source, word 1 */
+    /* 31       */ BPF_STMT(BPF_ST, 1),                                          
+    /* 32       */ BPF_STMT(BPF_LD | BPF_W | BPF_IND, SKF_LL_OFF + 42),           /* destination, word 1 */
+    /* 33       */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 1),                       
+    /* 34       */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),                       
+    /* 35       */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),                       
+    /* 36       */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),                       
+    /* 37       */ BPF_STMT(BPF_ST, 0),                                          
+    /* 38       */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 2),                        /* the tag bytes again */
+    /* 39       */ BPF_STMT(BPF_LD | BPF_W | BPF_IND, SKF_LL_OFF + 30),           /* IPv6 source, word 2 */
+    /* 40       */ BPF_STMT(BPF_ST, 1),                                          
+    /* 41       */ BPF_STMT(BPF_LD | BPF_W | BPF_IND, SKF_LL_OFF + 46),           /* destination, word 2 */
+    /* 42       */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 1),                       
+    /* 43       */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),                       
+    /* 44       */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),                       
+    /* 45       */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),                       
+    /* 46       */ BPF_STMT(BPF_ST, 0),                                          
+    /* 47       */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 2),                        /* the tag bytes again */
+    /* 48       */ BPF_STMT(BPF_LD | BPF_W | BPF_IND, SKF_LL_OFF + 34),           /* IPv6 source, word 3 */
+    /* 49       */ BPF_STMT(BPF_ST, 1),                                          
+    /* 50       */ BPF_STMT(BPF_LD | BPF_W | BPF_IND, SKF_LL_OFF + 50),           /* destination, word 3 */
+    /* 51       */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 1),                       
+    /* 52       */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),                       
+    /* 53       */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),                       
+    /* 54       */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),                       
+    /* 55       */ BPF_STMT(BPF_ST, 0),                                          
+    /* 56 mix:  */ BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9E3779B1u),              /* A * golden ratio */
+    /* 57       */ BPF_STMT(BPF_MISC | BPF_TAX, 0),                              
+    /* 58       */ BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),                      
+    /* 59       */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),                        /* high half folded into the low */
+    /* 60       */ BPF_STMT(BPF_RET | BPF_A, 0),                                 
+    /* 61 zero: */ BPF_STMT(BPF_RET | BPF_K, 0),                                  /* neither IPv4 nor IPv6: member 0 */
+};
+
+/* Other link types (tun, WireGuard: the packet starts with its IP header):
+ * read relative to the network header (SKF_NET_OFF); skb->protocol
+ * (SKF_AD_PROTOCOL) says IPv4 or IPv6. */
+static struct sock_filter networkFanout[] = {
     /*  0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SKF_AD_OFF + SKF_AD_PROTOCOL),
     /*  1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 5),               /* not IPv4: to 7 */
     /*  2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 12),              /* IPv4 source */
@@ -84,8 +157,7 @@ static struct sock_filter fanoutProgram[] = {
     /* 30 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
     /* 31 */ BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0),
     /* 32 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
-    /* The mix: A * golden ratio, then its high half folded into the low. */
-    /* 33 */ BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9E3779B1u),
+    /* 33 */ BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9E3779B1u),                  /* mix, as above */
     /* 34 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
     /* 35 */ BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
     /* 36 */ BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
@@ -93,12 +165,14 @@ static struct sock_filter fanoutProgram[] = {
     /* 38 */ BPF_STMT(BPF_RET | BPF_K, 0),
 };
 
-int CLinuxShim_joinFanout(int fd, uint16_t groupID) {
+int CLinuxShim_joinFanout(int fd, uint16_t groupID, int ethernetFrames) {
     if (fd < 0) return EBADF;
     int arg = (int)groupID | (PACKET_FANOUT_CBPF << 16);
     if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) != 0) return errno;
     /* The group has one program; every member sets the same one. */
-    struct sock_fprog program = { .len = sizeof(fanoutProgram) / sizeof(fanoutProgram[0]), .filter = fanoutProgram };
+    struct sock_fprog program = ethernetFrames
+        ? (struct sock_fprog){ .len = sizeof(ethernetFanout) / sizeof(ethernetFanout[0]), .filter = ethernetFanout }
+        : (struct sock_fprog){ .len = sizeof(networkFanout) / sizeof(networkFanout[0]), .filter = networkFanout };
     if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT_DATA, &program, sizeof(program)) != 0) return errno;
     return 0;
 }

@@ -63,15 +63,18 @@ struct FragmentCaptureTests {
     /// The kernel's own fanout hash covers a fragment's addresses but an
     /// unfragmented packet's ports too, so an answer in fragments reached
     /// another handle than its query: neither handle saw the exchange both
-    /// ways. FlowMeter's fanout program hashes addresses only.
-    @Test func aQueryAndItsFragmentedAnswerMeetOnOneCaptureHandleAndOpenOneConnection() throws {
+    /// ways. FlowMeter's fanout program hashes addresses only, read past the
+    /// frame's VLAN tags (none, 802.1Q, QinQ).
+    @Test(arguments: [[], [100], [200, 100]] as [[UInt16]])
+    func aQueryAndItsFragmentedAnswerMeetOnOneCaptureHandleAndOpenOneConnection(vlanTags: [UInt16]) throws {
         let veth = try VethPair()
         defer { veth.destroy() }
+        try veth.setMTU(1600)
         let agent = try RunningAgent(veth: veth, agentYAML: "capture_threads: 3")
         defer { agent.cleanUp() }
         #expect(try agent.waitUntilServing(), "agent log:\n\(agent.process.log)")
         let exchanges = TestTraffic.fragmentedAnswers(exchanges: 48)
-        try exchanges.write(to: agent.directory + "/answers.pcap")
+        try exchanges.write(to: agent.directory + "/answers.pcap", vlanTags: vlanTags)
         #expect(try veth.replay(agent.directory + "/answers.pcap", pps: 2000).status == 0)
         let settled = try LiveHarness.waitUntil(timeout: 15) { try totals(agent.metrics()).packets >= Double(exchanges.packetCount) }
         #expect(settled, "agent log:\n\(agent.process.log)")

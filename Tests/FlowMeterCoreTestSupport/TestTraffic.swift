@@ -156,13 +156,22 @@ public struct TestTraffic {
     /// Writes a classic pcap (microseconds, Ethernet); with `vlan`, every
     /// frame carries an 802.1Q tag with that id.
     public func write(to path: String, vlan: UInt16? = nil) throws {
+        try write(to: path, vlanTags: vlan.map { [$0] } ?? [])
+    }
+
+    /// Writes a classic pcap whose every frame carries these VLAN tags,
+    /// outermost first: one is 802.1Q, two are QinQ (an 802.1ad outer tag).
+    public func write(to path: String, vlanTags: [UInt16]) throws {
         var out: [UInt8] = []
         func le32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         func le16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         le32(0xA1B2_C3D4); le16(2); le16(4); le32(0); le32(0); le32(65535); le32(1)
         for (i, untagged) in frames.enumerated() {
             var f = untagged
-            if let vlan { f.insert(contentsOf: [0x81, 0x00, UInt8(vlan >> 8), UInt8(vlan & 0xFF)], at: 12) }
+            for (n, id) in vlanTags.enumerated().reversed() {
+                let tpid: [UInt8] = n == 0 && vlanTags.count > 1 ? [0x88, 0xA8] : [0x81, 0x00]
+                f.insert(contentsOf: tpid + [UInt8(id >> 8), UInt8(id & 0xFF)], at: 12)
+            }
             le32(1_700_000_000 + UInt32(i / 1000)); le32(UInt32(i % 1000) * 1000)
             le32(UInt32(f.count)); le32(UInt32(f.count))
             out.append(contentsOf: f)

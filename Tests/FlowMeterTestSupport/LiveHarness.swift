@@ -95,6 +95,13 @@ final class VethPair: Sendable {
 
     func deleteLink() throws { try ip(["-n", meter, "link", "del", meterInterface]) }
 
+    /// Both ends' MTU: a frame with two VLAN tags is 4 bytes longer than
+    /// the 1,518 a veth of MTU 1,500 lets through.
+    func setMTU(_ mtu: Int) throws {
+        try ip(["-n", sender, "link", "set", senderInterface, "mtu", "\(mtu)"])
+        try ip(["-n", meter, "link", "set", meterInterface, "mtu", "\(mtu)"])
+    }
+
     /// A counter of the meter's interface as the kernel keeps it.
     func meterStatistic(_ name: String) throws -> UInt64 {
         let out = try LiveHarness.run(["ip", "netns", "exec", meter, "cat", "/sys/class/net/\(meterInterface)/statistics/\(name)"])

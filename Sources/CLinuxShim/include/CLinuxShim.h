@@ -25,8 +25,10 @@ int CLinuxShim_restoreAffinity(const CLinuxShim_Affinity *saved);
 /// whose classic BPF program picks the member from a symmetric hash of the IP
 /// addresses, so every packet between two hosts (both directions, fragments
 /// included) reaches one member; fragments are delivered as they are on the
-/// wire, never reassembled. Returns 0 or an errno value.
-int CLinuxShim_joinFanout(int socketDescriptor, uint16_t groupID);
+/// wire, never reassembled. `ethernetFrames`: nonzero when the handle's link
+/// type is Ethernet (the program then reads the frame's VLAN tags). Returns 0
+/// or an errno value.
+int CLinuxShim_joinFanout(int socketDescriptor, uint16_t groupID, int ethernetFrames);
 
 /// The interface index a packet socket is bound to (getsockname), or -1:
 /// the kernel sets it to -1 when the device is unregistered, and a socket

@@ -96,7 +96,7 @@ public final class LiveCaptureHandle {
             guard pcap_setfilter(h, &program) == 0 else { throw failure("BPF filter cannot be set") }
         }
         if let group = fanoutGroup {
-            let err = CLinuxShim_joinFanout(pcap_fileno(h), group)
+            let err = CLinuxShim_joinFanout(pcap_fileno(h), group, pcap_datalink(h) == DLT_EN10MB ? 1 : 0)
             if err != 0 {
                 pcap_close(h)
                 throw .interface(name: interface, reason: "PACKET_FANOUT: \(String(cString: strerror(err)))")
