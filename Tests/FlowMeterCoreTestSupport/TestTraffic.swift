@@ -85,6 +85,24 @@ public struct TestTraffic {
         return t
     }
 
+    /// `count` connections from one client address to the relay's ORPort,
+    /// each from its own port: handshake, then data both ways.
+    public static func connectionsFromOneAddress(count: Int) -> TestTraffic {
+        var t = TestTraffic()
+        let relay = ip(198, 51, 100, 10), client = ip(203, 0, 113, 5)
+        let inbound = Key(relay: "guard1", category: "or_inbound", direction: "in")
+        let outbound = Key(relay: "guard1", category: "or_inbound", direction: "out")
+        for i in 0..<count {
+            let port = UInt16(20000 + i)
+            t.add(tcp(client, port, relay, 9001, payload: 0, flags: 0x02), inbound)
+            t.add(tcp(relay, 9001, client, port, payload: 0, flags: 0x12), outbound)
+            t.add(tcp(client, port, relay, 9001, payload: 0, flags: 0x10), inbound)
+            t.add(tcp(client, port, relay, 9001, payload: 200), inbound)
+            t.add(tcp(relay, 9001, client, port, payload: 500), outbound)
+        }
+        return t
+    }
+
     /// DNS exchanges as an exit's resolvers answer them: a small query from
     /// the relay, then an answer too large for one frame, in fragments (IPv4
     /// and IPv6, over 16 resolver addresses so the flows spread over the
@@ -203,9 +221,11 @@ public struct TestTraffic {
         return macB + macA + [0x08, 0x00] + h + l4
     }
 
-    public static func tcp(_ src: [UInt8], _ sp: UInt16, _ dst: [UInt8], _ dp: UInt16, payload: Int) -> [UInt8] {
+    /// A TCP segment; `flags` default PSH|ACK (0x02 SYN, 0x12 SYN|ACK, 0x10 ACK).
+    public static func tcp(_ src: [UInt8], _ sp: UInt16, _ dst: [UInt8], _ dp: UInt16, payload: Int,
+                           flags: UInt8 = 0x18) -> [UInt8] {
         var l4: [UInt8] = [UInt8(sp >> 8), UInt8(sp & 0xFF), UInt8(dp >> 8), UInt8(dp & 0xFF),
-                           0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x18, 0xFF, 0xFF, 0, 0, 0, 0]
+                           0, 0, 0, 1, 0, 0, 0, 1, 0x50, flags, 0xFF, 0xFF, 0, 0, 0, 0]
         l4 += [UInt8](repeating: 0x5A, count: payload)
         return ipv4(src, dst, proto: 6, l4: l4)
     }

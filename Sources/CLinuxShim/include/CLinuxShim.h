@@ -22,9 +22,10 @@ int CLinuxShim_currentAffinity(CLinuxShim_Affinity *saved);
 int CLinuxShim_restoreAffinity(const CLinuxShim_Affinity *saved);
 
 /// Joins a packet socket (a live pcap handle's `pcap_fileno`) to a PACKET_FANOUT group
-/// whose classic BPF program picks the member from a symmetric hash of the IP
-/// addresses, so every packet between two hosts (both directions, fragments
-/// included) reaches one member; fragments are delivered as they are on the
+/// whose classic BPF program picks the member from a symmetric hash (TCP: of
+/// its addresses and ports; anything else and every fragment: of the
+/// addresses), so both directions of a flow, and a UDP datagram's fragments,
+/// reach one member; fragments are delivered as they are on the
 /// wire, never reassembled. `ethernetFrames`: nonzero when the handle's link
 /// type is Ethernet (the program then reads the frame's VLAN tags). Returns 0
 /// or an errno value.

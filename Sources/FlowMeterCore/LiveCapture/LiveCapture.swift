@@ -12,10 +12,11 @@ public struct LiveCaptureOptions: Sendable, Equatable {
     public var timeoutMilliseconds: Int
     public var bpfFilter: String?
     /// Handles per interface. With more than one, they join one
-    /// PACKET_FANOUT group whose program hashes the IP addresses
-    /// symmetrically (CLinuxShim_joinFanout), so the kernel spreads host
-    /// pairs across handles and each flow, with its fragments, stays on one
-    /// handle, whose decoder gives later fragments their first one's ports.
+    /// PACKET_FANOUT group whose program hashes symmetrically
+    /// (CLinuxShim_joinFanout: TCP by addresses and ports, the rest and
+    /// every fragment by addresses), so each flow, with a UDP datagram's
+    /// fragments, stays on one handle, whose decoder gives later fragments
+    /// their first one's ports.
     public var handlesPerInterface: Int
 
     /// How long a capture thread that has just emptied its ring, with

@@ -15,8 +15,8 @@ public final class CountingGeneration: Sendable {
     public let blocks: [CounterBlock]
     /// One flow table per worker (the engine's), for connection counts. A
     /// worker sees whole flows: the fanout program (CLinuxShim_joinFanout)
-    /// hashes the addresses symmetrically, so both directions and every
-    /// fragment land on the same handle.
+    /// hashes symmetrically, so both directions of a flow, and a UDP
+    /// datagram's fragments, land on the same handle.
     /// Tables grow with the flows (`FlowTableGrowth.growing`). A generation
     /// made by a reload that keeps their sizes shares its predecessor's
     /// tables: each worker empties its own as it adopts the new generation
