@@ -171,9 +171,11 @@ public final class CaptureWorker: @unchecked Sendable {
         var statistics = HandleStatistics()
         func readStatistics() {
             guard let st = h.statistics() else { return }
-            let (newDrops, received) = statistics.observe(received: st.received, dropped: st.dropped)
-            kernelDrops.wrappingAdd(newDrops, ordering: .relaxed)
-            kernelReceived.store(received, ordering: .relaxed)
+            // Added as increases: a reopened handle's counters start again
+            // from zero, and the exported counters must not go back.
+            let new = statistics.observe(received: st.received, dropped: st.dropped)
+            kernelDrops.wrappingAdd(new.drops, ordering: .relaxed)
+            kernelReceived.wrappingAdd(new.received, ordering: .relaxed)
         }
         defer { readStatistics() }
         // Non-blocking reads, and the waiting done here (`CaptureWait`):
@@ -299,12 +301,12 @@ struct HandleStatistics {
     /// Before a wait without a timeout: whether packets were read since.
     mutating func staleBeforeWaiting(now: UInt64) -> Bool { take(now: now, if: readSinceLast) }
 
-    /// The drops new since the last observation, and the received total.
-    mutating func observe(received r: UInt32, dropped d: UInt32) -> (newDrops: UInt64, received: UInt64) {
-        let before = drops.total
+    /// The drops and received packets new since the last observation.
+    mutating func observe(received r: UInt32, dropped d: UInt32) -> (drops: UInt64, received: UInt64) {
+        let before = (drops.total, received.total)
         drops.observe(d)
         received.observe(r)
-        return (drops.total &- before, received.total)
+        return (drops.total &- before.0, received.total &- before.1)
     }
 
     private mutating func take(now: UInt64, if condition: Bool) -> Bool {
