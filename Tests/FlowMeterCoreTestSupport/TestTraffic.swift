@@ -31,6 +31,9 @@ public struct TestTraffic {
 
     public var packetCount: UInt64 { UInt64(frames.count) }
 
+    /// No frames: a test composes its own with `add` and the frame builders.
+    public init() {}
+
     /// `rounds` copies of every kind of frame, payload sizes varying per round.
     public static func relayHost(rounds: Int) -> TestTraffic {
         var t = TestTraffic()
