@@ -51,16 +51,9 @@ import Testing
     }
 
     @Test func aTakenListenAddressIsNamedWithTheCauseInWords() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        try #require(bound == 0 && listen(fd, 1) == 0)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        let port = Int(UInt16(bigEndian: address.sin_port))
+        let taken = try LoopbackListener { _, _ in }
+        defer { taken.stop() }
+        let port = Int(taken.port)
         let r = try run(["-i", "lo", "--no-db", "--listen", "127.0.0.1:\(port)"])
         #expect(r.status == 1, "\(r.stderr)")
         #expect(r.stderr.contains("127.0.0.1:\(port): address already in use"), "\(r.stderr)")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import FlowMeterExport
+import FlowMeterTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -45,19 +46,10 @@ struct HTTPGetClientTests {
     }
 
     @Test func nobodyListeningOrNobodyAnsweringFailsWithinTheTimeout() throws {
-        // A socket that listens but never accepts: the connection opens, no answer comes.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        // Safe: the calls get a pointer to `addr` and its true size, valid for the call.
-        let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && listen(fd, 4) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        try #require(ok)
-        let silent = HTTPGetClient(endpoint: .init(url: "http://127.0.0.1:\(UInt16(bigEndian: addr.sin_port))")!)
+        // A listener that accepts and never answers: the connection opens, no answer comes.
+        let mute = try LoopbackListener { _, listener in while !listener.isStopping { usleep(10_000) } }
+        defer { mute.stop() }
+        let silent = HTTPGetClient(endpoint: .init(url: "http://127.0.0.1:\(mute.port)")!)
         let start = Date()
         #expect(throws: HTTPGetClient.Failure.self) { try silent.get("/", timeout: 0.5) }
         #expect(Date().timeIntervalSince(start) < 3)
