@@ -92,8 +92,11 @@ public struct QueryError: Error, CustomStringConvertible, Equatable {
 }
 
 /// The query API's JSON answer (`{"status":"success","data":{"resultType":…,"result":…}}`).
-enum QueryAnswer {
-    static func decode(_ body: [UInt8], status: Int, expr: String) throws -> [PromSeries] {
+/// Public for the Fuzz/ package's `prom-query` target: the body is whatever
+/// the central store sent.
+public enum QueryAnswer {
+    /// The series of an answer, or a QueryError saying what the store sent.
+    public static func decode(_ body: [UInt8], status: Int, expr: String) throws -> [PromSeries] {
         let answer: Answer
         do { answer = try JSONDecoder().decode(Answer.self, from: Data(body)) } catch {
             let text = String(decoding: body.prefix(200), as: UTF8.self)
