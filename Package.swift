@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "FlowMeterExport", targets: ["FlowMeterExport"]),
         .library(name: "FlowMeterTorControl", targets: ["FlowMeterTorControl"]),
         .library(name: "FlowMeterReports", targets: ["FlowMeterReports"]),
+        .library(name: "FlowMeterFleet", targets: ["FlowMeterFleet"]),
         .executable(name: "flowmeter", targets: ["FlowMeterCLI"]),
     ],
     // Pinned to the minor versions the project is built and tested with: a new

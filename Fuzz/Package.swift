@@ -33,6 +33,8 @@ let targets: [(String, [Target.Dependency])] = [
                         .product(name: "Crypto", package: "swift-crypto")]),
     ("FuzzTopStatus", [flowMeter("FlowMeterReports")]),
     ("FuzzCheckOptions", [flowMeter("FlowMeterReports")]),
+    ("FuzzSpillFile", [flowMeter("FlowMeterStore")]),
+    ("FuzzPromQuery", [flowMeter("FlowMeterFleet")]),
 ]
 let package = Package(
     name: "FlowMeterFuzz",

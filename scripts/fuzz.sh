@@ -13,7 +13,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-targets="decoder pcap-buffered pcap-libpcap pcapng torrc consensus config-yaml quota-spec http-request tor-control top-status check-options vnstat-json vnstat-db tor-state store-reader"
+targets="decoder pcap-buffered pcap-libpcap pcapng torrc consensus config-yaml quota-spec http-request tor-control top-status check-options vnstat-json vnstat-db tor-state store-reader spill-file prom-query"
 
 product() {
     case "$1" in
@@ -33,6 +33,8 @@ product() {
         vnstat-db) echo FuzzVnstatDB ;;
         tor-state) echo FuzzTorState ;;
         store-reader) echo FuzzStoreReader ;;
+        spill-file) echo FuzzSpillFile ;;
+        prom-query) echo FuzzPromQuery ;;
         *) return 1 ;;
     esac
 }

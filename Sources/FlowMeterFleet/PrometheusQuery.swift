@@ -1,4 +1,5 @@
 import FlowMeterExport
+import FlowMeterFormat
 import Foundation
 
 /// One series of a query answer: its labels and its samples, oldest first.
@@ -92,15 +93,22 @@ public struct QueryError: Error, CustomStringConvertible, Equatable {
 }
 
 /// The query API's JSON answer (`{"status":"success","data":{"resultType":…,"result":…}}`).
-enum QueryAnswer {
-    static func decode(_ body: [UInt8], status: Int, expr: String) throws -> [PromSeries] {
+/// Public for the Fuzz/ package's `prom-query` target: the body is whatever
+/// the central store sent.
+public enum QueryAnswer {
+    /// The series of an answer, or a QueryError saying what the store sent.
+    /// The error goes to the operator's terminal: what it quotes of the store
+    /// is made printable and cut short, whatever the store sent.
+    public static func decode(_ body: [UInt8], status: Int, expr: String) throws -> [PromSeries] {
         let answer: Answer
         do { answer = try JSONDecoder().decode(Answer.self, from: Data(body)) } catch {
-            let text = String(decoding: body.prefix(200), as: UTF8.self)
+            let text = Format.printable(String(decoding: body.prefix(200), as: UTF8.self), limit: 120)
             throw QueryError("HTTP \(status), not a query API answer: \(text)")
         }
         guard answer.status == "success", let data = answer.data else {
-            throw QueryError("the store refused `\(expr)`: \(answer.errorType ?? "error"): \(answer.error ?? "HTTP \(status)")")
+            let type = Format.printable(answer.errorType ?? "error", limit: 40)
+            let reason = Format.printable(answer.error ?? "HTTP \(status)", limit: 300)
+            throw QueryError("the store refused `\(expr)`: \(type): \(reason)")
         }
         return data.series
     }
