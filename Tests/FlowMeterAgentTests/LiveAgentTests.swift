@@ -204,10 +204,7 @@ struct LiveAgentTests {
         let state = try LiveHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: state) }
         let db = state + "/acct.db"
-        let agent = try RunningAgent(veth: veth, agentYAML: """
-            capture_threads: 2
-            state_directory: \(state)
-            """, extraArguments: ["--db", db, "--quota", "provider 1GiB day 00:00 sum provider tz=UTC"])
+        let agent = try RunningAgent(veth: veth, state: state, db: db)
         defer { agent.cleanUp() }
         #expect(try agent.waitUntilServing(), "agent log:\n\(agent.process.log)")
         let traffic = TestTraffic.relayHost(rounds: 20)

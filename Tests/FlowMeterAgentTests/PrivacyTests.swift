@@ -52,10 +52,7 @@ struct PrivacyTests {
         let outside = try LiveHarness.temporaryDirectory()
         defer { for d in [state, outside] { try? FileManager.default.removeItem(atPath: d) } }
         let db = state + "/acct.db"
-        let agent = try RunningAgent(veth: veth, agentYAML: """
-            capture_threads: 2
-            state_directory: \(state)
-            """, extraArguments: ["--db", db, "--log-level", "trace", "--quota", "provider 1GiB day 00:00 sum provider tz=UTC"])
+        let agent = try RunningAgent(veth: veth, state: state, db: db, extraArguments: ["--log-level", "trace"])
         defer { agent.cleanUp() }
         #expect(try agent.waitUntilServing(), "agent log:\n\(agent.process.log)")
         let traffic = Self.traffic()
@@ -81,8 +78,8 @@ struct PrivacyTests {
         #expect(agent.process.stop(signal: SIGTERM, timeout: 10) == 0)
 
         let views: [[String]] = [
-            ["report", "--db", db], ["forecast", "--db", db, "--json", "--quota", "provider 1GiB day 00:00 sum provider tz=UTC"],
-            ["check", "--db", db, "--quota", "provider 1GiB day 00:00 sum provider tz=UTC"],
+            ["report", "--db", db], ["forecast", "--db", db, "--json", "--quota", RunningAgent.dailyQuota],
+            ["check", "--db", db, "--quota", RunningAgent.dailyQuota],
             ["db", "export", "--db", db], ["db", "check", "--db", db], ["db", "audit"],
             ["replay", pcap, "--json", "--config", agent.directory + "/flowmeter.yaml", "--db", outside + "/replay.db"],
         ]

@@ -250,6 +250,16 @@ final class RunningAgent {
             logPath: directory + "/agent.log")
     }
 
+    /// The quota the store-keeping agents below carry: 1 GiB a day, both directions.
+    static let dailyQuota = "provider 1GiB day 00:00 sum provider tz=UTC"
+
+    /// An agent with two fanout handles, its state in `state`, its store at
+    /// `db` and `dailyQuota`.
+    convenience init(veth: VethPair, state: String, db: String, extraArguments: [String] = []) throws {
+        try self.init(veth: veth, agentYAML: "capture_threads: 2\nstate_directory: \(state)",
+                      extraArguments: ["--db", db, "--quota", Self.dailyQuota] + extraArguments)
+    }
+
     /// Waits until /metrics answers from the meter's loopback.
     func waitUntilServing(headers: [String] = []) throws -> Bool {
         LiveHarness.waitUntil(timeout: 20) {
