@@ -63,8 +63,9 @@ struct FragmentCaptureTests {
     /// The kernel's own fanout hash covers a fragment's addresses but an
     /// unfragmented packet's ports too, so an answer in fragments reached
     /// another handle than its query: neither handle saw the exchange both
-    /// ways. FlowMeter's fanout program hashes addresses only, read past the
-    /// frame's VLAN tags (none, 802.1Q, QinQ).
+    /// ways. FlowMeter's fanout program hashes a UDP packet and every
+    /// fragment by the addresses alone, read past the frame's VLAN tags
+    /// (none, 802.1Q, QinQ).
     @Test(arguments: [[], [100], [200, 100]] as [[UInt16]])
     func aQueryAndItsFragmentedAnswerMeetOnOneCaptureHandleAndOpenOneConnection(vlanTags: [UInt16]) throws {
         let veth = try VethPair()

@@ -174,15 +174,10 @@ public struct TestTraffic {
         expected[key] = (v.packets + 1, v.bytes + UInt64(frame.count))
     }
 
-    /// Writes a classic pcap (microseconds, Ethernet); with `vlan`, every
-    /// frame carries an 802.1Q tag with that id.
-    public func write(to path: String, vlan: UInt16? = nil) throws {
-        try write(to: path, vlanTags: vlan.map { [$0] } ?? [])
-    }
-
-    /// Writes a classic pcap whose every frame carries these VLAN tags,
-    /// outermost first: one is 802.1Q, two are QinQ (an 802.1ad outer tag).
-    public func write(to path: String, vlanTags: [UInt16]) throws {
+    /// Writes a classic pcap (microseconds, Ethernet) whose every frame
+    /// carries `vlanTags`, outermost first: one is 802.1Q, two are QinQ (an
+    /// 802.1ad outer tag).
+    public func write(to path: String, vlanTags: [UInt16] = []) throws {
         var out: [UInt8] = []
         func le32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         func le16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
