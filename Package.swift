@@ -108,7 +108,7 @@ let package = Package(
         // Core alone; the control plane's build on them.
         .target(name: "FlowMeterCoreTestSupport", dependencies: ["FlowMeterCore"], path: "Tests/FlowMeterCoreTestSupport",
                 swiftSettings: v6),
-        .target(name: "FlowMeterTestSupport", dependencies: allLibraries + ["FlowMeterCoreTestSupport"],
+        .target(name: "FlowMeterTestSupport", dependencies: allLibraries + ["FlowMeterCoreTestSupport", logging],
                 path: "Tests/FlowMeterTestSupport", swiftSettings: v6),
         .testTarget(name: "FlowMeterCoreTests", dependencies: ["FlowMeterCore", "FlowMeterCoreTestSupport"], swiftSettings: v6),
         .testTarget(name: "FlowMeterFormatTests", dependencies: ["FlowMeterFormat"], swiftSettings: v6),

@@ -281,20 +281,23 @@ public final class BucketAccumulator {
     public func mergeSpills(in directory: String) {
         guard let store else { return }
         for file in SpillFile.pending(in: directory) {
+            // The file's name and contents are read back from disk: what the
+            // log quotes of them is printable and short.
+            let name = Format.printable(file, limit: 300)
             do {
                 let spill = try SpillFile.read(file)
                 guard spill.database == Self.absolute(path) else {
-                    logger.warning("\(file): counts of another database (\(spill.database)); left as it is")
+                    logger.warning("\(name): counts of another database (\(Format.printable(spill.database, limit: 300))); left as it is")
                     continue
                 }
                 if try store.merge(spill) {
-                    logger.notice("\(file): merged the \(spill.packets) packets' counts the previous run could not write (up to \(Self.iso(spill.clockUTC * 1_000_000_000)))")
+                    logger.notice("\(name): merged the \(spill.packets) packets' counts the previous run could not write (up to \(Format.iso8601(seconds: spill.clockUTC)))")
                 } else {
-                    logger.notice("\(file): merged before; removing it")
+                    logger.notice("\(name): merged before; removing it")
                 }
                 unlink(file)
             } catch {
-                logger.error("\(file): counts the previous run could not write are not merged yet: \(error); kept for the next start")
+                logger.error("\(name): counts the previous run could not write are not merged yet: \(Format.printable("\(error)", limit: 600)); kept for the next start")
             }
         }
     }

@@ -1,4 +1,5 @@
 import FlowMeterCore
+import FlowMeterFormat
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -71,7 +72,7 @@ public struct SpillFile: Codable, Sendable, Equatable {
         for x in buckets {
             guard let category = Category(label: x.category), let direction = Direction(label: x.direction),
                   x.resolutionSeconds > 0, x.resolutionSeconds <= 86_400, 86_400 % x.resolutionSeconds == 0 else {
-                throw StoreError.readFailed(path: database, reason: "spill \(id) holds a bucket FlowMeter never writes")
+                throw StoreError.readFailed(path: database, reason: "spill \(Format.printable(id, limit: 80)) holds a bucket FlowMeter never writes")
             }
             b.deltas.append(BucketDelta(resolution: BucketResolution(rawValue: x.resolutionSeconds), startUTC: x.startUTC,
                                         cell: Cell(relay: x.relay, category: category, direction: direction,
@@ -140,7 +141,9 @@ public struct SpillFile: Codable, Sendable, Equatable {
         } catch let e as StoreError {
             throw e
         } catch {
-            throw StoreError.readFailed(path: path, reason: "not a spill file FlowMeter writes (\(error))")
+            // The decoder's text can quote the file (a key on its coding
+            // path): printable and short, as any text from outside.
+            throw StoreError.readFailed(path: path, reason: "not a spill file FlowMeter writes (\(Format.printable("\(error)", limit: 300)))")
         }
     }
 

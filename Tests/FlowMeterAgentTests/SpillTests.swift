@@ -1,6 +1,4 @@
 import Foundation
-import Logging
-import Synchronization
 import Testing
 @testable import FlowMeterTestSupport
 @testable import FlowMeterAgent
@@ -10,22 +8,6 @@ import Testing
 /// once, and when even the spill fails the loss is said loudly. Real full
 /// tmpfs mounts; the child-process version is in LiveStoreTests.
 @Suite(.serialized) struct SpillTests {
-    final class Messages: Sendable { let value = Mutex<[(Logger.Level, String)]>([]) }
-
-    struct Collecting: LogHandler {
-        let messages: Messages
-        var logLevel: Logger.Level = .debug
-        var metadata: Logger.Metadata = [:]
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? { get { nil } set {} }
-        func log(event: LogEvent) { messages.value.withLock { $0.append((event.level, event.message.description)) } }
-    }
-
-    static func logger(_ messages: Messages) -> Logger {
-        var l = Logger(label: "test") { _ in Collecting(messages: messages) }
-        l.logLevel = .debug
-        return l
-    }
-
     /// A reading whose counters are `c`'s.
     static func reading(_ c: SyntheticCounters) -> AgentReading {
         var r = AgentReading()
@@ -47,12 +29,12 @@ import Testing
         guard let mount = try TinyMount(sizeKiB: 512) else { Issue.record("mount failed"); return }
         defer { mount.unmount() }
         let state = try TempDir(); defer { state.cleanup() }
-        let messages = Messages()
+        let log = CollectedLog()
         let db = mount.path + "/a.db"
         let c = SyntheticCounters()
         do {
             let store = try AgentStore(path: db, configuration: hourly(), labels: relayLabels, quotas: [],
-                                       spillDirectory: state.url.path, logger: Self.logger(messages))
+                                       spillDirectory: state.url.path, logger: log.logger)
             c.add(5)
             store.tick(Self.reading(c), now: epoch)
             store.tick(Self.reading(c), now: epoch.addingTimeInterval(3600))   // an edge: 5 packets written
@@ -64,7 +46,7 @@ import Testing
             c.add(7)
             let result = store.close(Self.reading(c), now: epoch.addingTimeInterval(200.5 * 3600))
             guard case .spilled(let file, let packets) = result else {
-                Issue.record("expected a spill, got \(result): \(messages.value.withLock { $0 })")
+                Issue.record("expected a spill, got \(result): \(log.messages(atLeast: .trace))")
                 return
             }
             #expect(packets > 7 && packets <= 206, "\(packets) packets spilled")
@@ -78,7 +60,7 @@ import Testing
         let copy = try Data(contentsOf: URL(fileURLWithPath: state.path(spilled)))
         for run in 0..<2 {
             let store = try AgentStore(path: db, configuration: hourly(), labels: relayLabels, quotas: [],
-                                       spillDirectory: state.url.path, logger: Self.logger(messages))
+                                       spillDirectory: state.url.path, logger: log.logger)
             #expect(try FileManager.default.contentsOfDirectory(atPath: state.url.path).isEmpty, "run \(run): the spill stayed")
             // A new agent's counters start from zero; this one counts nothing.
             #expect(store.close(Self.reading(SyntheticCounters()), now: epoch.addingTimeInterval(Double(201 + run) * 3600)) == .stored)
@@ -95,11 +77,11 @@ import Testing
     func whenTheSpillCannotBeWrittenEitherTheLossIsSaidLoudly() throws {
         guard let mount = try TinyMount(sizeKiB: 512) else { Issue.record("mount failed"); return }
         defer { mount.unmount() }
-        let messages = Messages()
+        let log = CollectedLog()
         let c = SyntheticCounters()
         // The spill would go to the same full file system.
         let store = try AgentStore(path: mount.path + "/a.db", configuration: hourly(), labels: relayLabels, quotas: [],
-                                   spillDirectory: mount.path, logger: Self.logger(messages))
+                                   spillDirectory: mount.path, logger: log.logger)
         c.add(3)
         store.tick(Self.reading(c), now: epoch)
         _ = try Self.fill(mount)
@@ -110,7 +92,7 @@ import Testing
         let result = store.close(Self.reading(c), now: epoch.addingTimeInterval(100.5 * 3600))
         guard case .lost(let packets, _) = result else { Issue.record("expected a loss, got \(result)"); return }
         #expect(packets > 0)
-        let critical = messages.value.withLock { $0.filter { $0.0 == .critical }.map(\.1) }
+        let critical = log.messages(atLeast: .critical)
         #expect(critical.count == 1 && critical[0].contains("packets' counts are LOST"), "\(critical)")
     }
 }

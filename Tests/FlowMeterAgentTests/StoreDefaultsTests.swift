@@ -1,6 +1,4 @@
 import Foundation
-import Logging
-import Synchronization
 import Testing
 import Yams
 @testable import FlowMeterTestSupport
@@ -57,10 +55,8 @@ import Yams
     func aStoreThatFillsUpAfterStartIsReportedDownAndLoggedOnce() throws {
         guard let mount = try TinyMount(sizeKiB: 512) else { Issue.record("mount failed"); return }
         defer { mount.unmount() }
-        let errors = ErrorCount()
-        var logger = Logger(label: "test") { _ in CountingHandler(errors: errors) }
-        logger.logLevel = .debug
-        let store = try AgentStore(path: mount.path + "/a.db", configuration: hourly(), labels: relayLabels, quotas: [], logger: logger)
+        let log = CollectedLog()
+        let store = try AgentStore(path: mount.path + "/a.db", configuration: hourly(), labels: relayLabels, quotas: [], logger: log.logger)
         let c = SyntheticCounters()
         func tick(_ hours: Double) {
             var r = AgentReading()
@@ -83,22 +79,11 @@ import Yams
         }
         let down = store.health()
         #expect(!down.up && down.writeFailures > 1)
-        #expect(errors.value.withLock { $0 } == 1, "a repeated failure is logged once")
+        #expect(log.messages(atLeast: .error).count == 1, "a repeated failure is logged once")
 
         try FileManager.default.removeItem(atPath: filler)
         tick(201)
         #expect(store.health().up)
         #expect(store.health().lastFlushSeconds == epoch.addingTimeInterval(201 * 3600).timeIntervalSince1970)
     }
-}
-
-private final class ErrorCount: Sendable { let value = Mutex(0) }
-
-/// Counts error-level messages.
-private struct CountingHandler: LogHandler {
-    let errors: ErrorCount
-    var logLevel: Logger.Level = .debug
-    var metadata: Logger.Metadata = [:]
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? { get { nil } set {} }
-    func log(event: LogEvent) { if event.level >= .error { errors.value.withLock { $0 += 1 } } }
 }

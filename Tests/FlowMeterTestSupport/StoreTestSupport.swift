@@ -1,8 +1,6 @@
 import Foundation
 import GRDB
 
-/// A fresh directory under the system's temporary directory, removed by `cleanup()`.
-
 /// Cumulative counters built by hand: `add` counts packets into one slot.
 struct SyntheticCounters {
     let block = CounterBlock(layout: CounterLayout(relayCount: 2))
