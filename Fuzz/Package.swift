@@ -33,7 +33,7 @@ let targets: [(String, [Target.Dependency])] = [
                         .product(name: "Crypto", package: "swift-crypto")]),
     ("FuzzTopStatus", [flowMeter("FlowMeterReports")]),
     ("FuzzCheckOptions", [flowMeter("FlowMeterReports")]),
-    ("FuzzSpillFile", [flowMeter("FlowMeterStore")]),
+    ("FuzzSpillFile", [flowMeter("FlowMeterStore"), .product(name: "Logging", package: "swift-log")]),
     ("FuzzPromQuery", [flowMeter("FlowMeterFleet")]),
 ]
 let package = Package(
@@ -43,6 +43,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .target(name: "FuzzSupport", dependencies: [flowMeter("FlowMeterCore")], path: "Sources/FuzzSupport",
