@@ -1,4 +1,5 @@
 import FlowMeterCore
+import FlowMeterFormat
 import Foundation
 import Yams
 
@@ -75,7 +76,12 @@ public struct ConfigFile: @unchecked Sendable {
         var exitAddresses: [IPAddress] = []
         for (k, v) in try r.mapping(node, "a relays entry") {
             switch k {
-            case "name": relay.name = try r.string(v, "relays.name")
+            case "name":
+                relay.name = try r.string(v, "relays.name")
+                // The name is a label in the store, /metrics and every report.
+                guard Format.isPrintable(relay.name) else {
+                    throw r.error(v, "relays.name must be printable: no control or format characters")
+                }
             case "or_ports": relay.orListeners = try r.listeners(v, "relays.or_ports")
             case "dir_ports": relay.dirListeners = try r.listeners(v, "relays.dir_ports")
             case "addresses": relay.addresses = try r.addresses(v, "relays.addresses")

@@ -1,4 +1,5 @@
 import FlowMeterCore
+import FlowMeterFormat
 import Foundation
 
 /// One `Keyword value` line of a torrc, with where it came from.
@@ -21,13 +22,15 @@ public enum Torrc {
     }
 
     /// Builds the relay instance a torrc describes. Without `Nickname` it is
-    /// labelled `defaultName` (else the file name without extension); without
-    /// `DataDirectory`, tor's default for this layout is `defaultDataDirectory`.
+    /// labelled `defaultName` (else the file name without extension, made
+    /// printable); without `DataDirectory`, tor's default for this layout is
+    /// `defaultDataDirectory`.
     /// `defaults` is read first and overridden by the torrc, as tor reads
     /// `--defaults-torrc FILE -f TORRC` (`layered`).
     public static func relay(from path: String, defaultName: String? = nil, defaultDataDirectory: String? = nil,
                              defaults: TorrcDefaults? = nil) throws(ConfigError) -> (TorInstance, [String]) {
-        let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        // A label in the store and every report: printable (StoredRow.text).
+        let base = Format.printable(((path as NSString).lastPathComponent as NSString).deletingPathExtension)
         var builder = RelayBuilder(name: defaultName ?? (base.isEmpty ? "relay" : base), source: path)
         builder.relay.dataDirectory = defaultDataDirectory
         var layers: [[TorrcEntry]] = []

@@ -94,15 +94,31 @@ public enum Format {
     /// clipboard, nor an `ESC[2J` clear a screen.
     public static func printable(_ text: String, limit: Int? = nil) -> String {
         var out = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            switch scalar.properties.generalCategory {
-            case .control, .format, .lineSeparator, .paragraphSeparator, .surrogate: continue
-            default: out.append(scalar)
-            }
-        }
+        for scalar in text.unicodeScalars where isPrintable(scalar) { out.append(scalar) }
         let clean = String(out)
         guard let limit, clean.count > limit else { return clean }
         return String(clean.prefix(max(0, limit - 1))) + "…"
+    }
+
+    /// Whether `printable(text)` keeps `text` as it is; without a copy, and
+    /// in one pass over the bytes when they are ASCII (the store's readers
+    /// check every text value they read with it).
+    public static func isPrintable(_ text: String) -> Bool {
+        var ascii = true
+        for b in text.utf8 {
+            if b >= 0x80 { ascii = false; break }
+            if b < 0x20 || b == 0x7F { return false }
+        }
+        return ascii || text.unicodeScalars.allSatisfy(isPrintable)
+    }
+
+    /// The rule of `printable`: no control character (C0, DEL, C1), format
+    /// character, line or paragraph separator.
+    static func isPrintable(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator, .surrogate: return false
+        default: return true
+        }
     }
 
     /// Year, month, day of a day number (days since 1970-01-01), proleptic

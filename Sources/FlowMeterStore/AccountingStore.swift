@@ -188,6 +188,9 @@ public final class AccountingStore {
         if let bad = batch.invalidInstant() {
             throw StoreError.writeFailed(path: path, reason: "refusing to store \(bad), outside 1970–9999 or off its bucket edge; nothing of this flush was written")
         }
+        if let bad = batch.unprintableText() {
+            throw StoreError.writeFailed(path: path, reason: "refusing to store \(bad), with control or format characters; nothing of this flush was written")
+        }
         do {
             try QueryTimeLimit.write.run(queue) { try apply(batch, queue) }
         } catch {

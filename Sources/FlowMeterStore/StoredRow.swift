@@ -1,5 +1,6 @@
-import FlowMeterCore
 import FlowMeterAccounting
+import FlowMeterCore
+import FlowMeterFormat
 import Foundation
 import GRDB
 
@@ -86,6 +87,12 @@ struct StoredRow {
     func text(_ column: String) throws -> String {
         let v = try value(column)
         guard case .string(let s) = v.storage else { throw damaged(column, Self.describe(v) + " where text belongs") }
+        // FlowMeter writes printable text only (a relay's name is checked
+        // where it is configured): text with escapes is not its row, and a
+        // report must not hand it to a terminal.
+        guard Format.isPrintable(s) else {
+            throw damaged(column, "text with control or format characters (\(Format.printable(s, limit: 40).debugDescription))")
+        }
         return s
     }
 
@@ -113,6 +120,22 @@ struct StoredRow {
 }
 
 extension FlushBatch {
+    /// The first text of the batch that `StoredRow.text` would refuse to read
+    /// back (control or format characters), described; nil when all of it
+    /// is printable. Configured names are checked where they are written;
+    /// this keeps a spill or an import from storing what no report may show.
+    func unprintableText() -> String? {
+        func quoted(_ s: String) -> String { Format.printable(s, limit: 40).debugDescription }
+        for d in deltas where !Format.isPrintable(d.cell.labels.relay) { return "the relay label \(quoted(d.cell.labels.relay))" }
+        for s in surges where !Format.isPrintable(s.relay) { return "the relay label \(quoted(s.relay))" }
+        for g in gaps where !Format.isPrintable(g.reason.rawValue) { return "the gap reason \(quoted(g.reason.rawValue))" }
+        for (k, v) in state.merging(stateIfAbsent, uniquingKeysWith: { a, _ in a })
+        where !Format.isPrintable(k) || !Format.isPrintable(v) {
+            return "the state row \(quoted(k))"
+        }
+        return nil
+    }
+
     /// The first instant of the batch that `StoredRow` would refuse to read
     /// back, described; nil when every one is sound.
     func invalidInstant() -> String? {

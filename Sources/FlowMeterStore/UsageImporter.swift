@@ -1,4 +1,5 @@
 import FlowMeterCore
+import FlowMeterFormat
 import FlowMeterAccounting
 import Foundation
 import GRDB
@@ -33,6 +34,10 @@ public enum UsageImporter {
         }
         for (what, count) in [("read", seed.read), ("written", seed.written)] where count > largestCount {
             throw ImportError("\(seed.source.rawValue): \(count) bytes \(what) is more than the store holds (at most \(largestCount), 2^63 − 1)")
+        }
+        // Readers refuse such a label (StoredRow.text): one row would cost every report.
+        guard Format.isPrintable(seed.relay) else {
+            throw ImportError("\(seed.source.rawValue): the relay label \(Format.printable(seed.relay, limit: 40).debugDescription) has control or format characters")
         }
         return seed
     }

@@ -56,6 +56,11 @@ import Testing
         ("start_utc = 2^63-1", ["UPDATE bucket SET start_utc = 9223372036854775807 WHERE relay = 'relay1' AND resolution_seconds = 86400"],
          "bucket.start_utc holds the instant 9223372036854775807"),
         ("a gap ending as text", ["UPDATE gap SET end_utc = 'later'"], "gap.end_utc holds the text"),
+        // A label that would clear the screen of whoever reads the report.
+        ("an escape in a relay label", ["UPDATE bucket SET relay = 'relay1' || char(27) || '[2J' WHERE relay = 'relay1'"],
+         "bucket.relay holds text with control or format characters (\"relay1[2J\")"),
+        ("a right-to-left override in a gap's reason", ["UPDATE gap SET reason = 'agent_' || char(8238) || 'stopped'"],
+         "gap.reason holds text with control or format characters"),
     ]
 
     static let quota = ["--quota", "provider 1TiB month 1 00:00 sum provider tz=UTC"]

@@ -132,6 +132,16 @@ import Testing
         #expect(!beyond.result.stdout.contains("18446744073709551615"), "printed a count it did not store")
     }
 
+    /// The label would make the store unreadable to every report (its
+    /// readers refuse such text): refused before anything is stored.
+    @Test func aRelayLabelWithAnEscapeIsRefusedBeforeItIsStored() throws {
+        let dir = makeTemporaryDirectory("hostile-label")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data(Self.state(read: "1048576").utf8).write(to: URL(fileURLWithPath: dir + "/state"))
+        let run = try Self.runImport(["--tor-state", dir + "/state", "--relay", "r1\u{1B}[2J"], in: dir)
+        expectRefused(run, mentions: "the relay label \"r1[2J\" has control or format characters", "an escape in --relay")
+    }
+
     @Test func aStateFileWithCRLFLineEndsIsRead() throws {
         let run = try importState(Self.state(read: "1048576", lineEnd: "\r\n"), "CRLF")
         #expect(run.result.status == 0, "\(run.result.stderr)")

@@ -87,6 +87,19 @@ import Testing
         do { _ = try ConfigFile.load(s); Issue.record("accepted") } catch { #expect(error.message.hasPrefix("YAML syntax")) }
     }
 
+    /// A relay's name is a label in the store, /metrics and every report:
+    /// one that would drive a terminal is refused where it is written, and a
+    /// torrc without Nickname lends a printable file name.
+    @Test func aRelayNameWithAnEscapeIsRefusedWithItsLine() throws {
+        let dir = makeTemporaryDirectory("yaml-name")
+        let path = write(dir, "fm.yaml", "relays:\n  - name: \"r1\\e[2J\"\n    or_ports: [9001]\n")
+        #expect(throws: ConfigError(file: path, line: 2, "relays.name must be printable: no control or format characters")) {
+            try ConfigFile.load(path)
+        }
+        let torrc = write(dir, "exit\u{1B}[2J.torrc", "ORPort 9001\n")
+        #expect(try Torrc.relay(from: torrc).0.relay.name == "exit[2J")
+    }
+
     @Test func theConfigFileDescribesHostAndRelays() throws {
         let dir = makeTemporaryDirectory("yaml3")
         let path = write(dir, "fm.yaml", """

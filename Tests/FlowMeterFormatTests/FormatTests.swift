@@ -44,4 +44,15 @@ import FlowMeterFormat
         #expect(Format.printable("a\u{1B}[31mb\u{07}c") == "a[31mbc")
         #expect(Format.printable("abcdef", limit: 4) == "abc…")
     }
+
+    /// The check the store's readers make of every text value: the same rule
+    /// as `printable`, on the ASCII fast path and off it.
+    @Test func isPrintableHoldsExactlyWhenPrintableChangesNothing() {
+        let samples = ["relay1", "", "a b~", "a\u{1B}[2J", "tab\there", "del\u{7F}", "c1\u{85}", "über", "a\u{202E}b",
+                       "zero\u{200B}width", "line\u{2028}sep", "🧅", "ü\u{1B}"]
+        for s in samples {
+            #expect(Format.isPrintable(s) == (Format.printable(s) == s), "\(s.debugDescription)")
+        }
+        #expect(Format.isPrintable("relay1") && Format.isPrintable("über") && !Format.isPrintable("a\u{1B}[2J"))
+    }
 }

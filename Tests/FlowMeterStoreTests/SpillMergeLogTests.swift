@@ -59,6 +59,35 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: state).count == 3, "a spill not merged is kept")
     }
 
+    /// A spill whose label or state row holds an escape would make the
+    /// store unreadable (its readers refuse such text): the store refuses
+    /// the whole spill, which stays for a person to look at, and stays readable.
+    @Test func aSpillWithAnEscapeInALabelIsRefusedAndTheStoreStaysReadable() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        try FileManager.default.createDirectory(atPath: dir.path("made"), withIntermediateDirectories: true)
+        let db = dir.path("a.db")
+        var label = try spillJSON(database: BucketAccumulator.absolute(db), in: dir)
+        var buckets = try #require(label["buckets"] as? [[String: Any]])
+        buckets[0]["relay"] = "relay1\u{1B}[2J"
+        label["buckets"] = buckets
+        label["id"] = "label"
+        try write(label, as: SpillFile.prefix + "label.json", in: dir.path("made"))
+        var state = try spillJSON(database: BucketAccumulator.absolute(db), in: dir)
+        state["state"] = ["last_observation_ns": "1\u{202E}2"]
+        state["id"] = "state"
+        try write(state, as: SpillFile.prefix + "state.json", in: dir.path("made"))
+
+        let log = CollectedLog()
+        let acc = try BucketAccumulator(path: db, configuration: hourly(), relayLabels: relayLabels, logger: log.logger)
+        acc.mergeSpills(in: dir.path("made"))
+        try acc.close()
+        let refused = log.messages(atLeast: .error)
+        #expect(refused.count == 2 && refused.allSatisfy { $0.contains("with control or format characters") && Self.isPrintable($0) },
+                "\(refused)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path("made")).count == 2)
+        #expect(try storedPackets(db) == 0)
+    }
+
     /// 3000-01-01 is inside the store's range (1970–9999) but past the
     /// nanosecond clock's (2262): the merge line must not multiply it.
     @Test func aSpillWhoseClockIsFarAheadMergesAndIsLoggedWithoutATrap() throws {
