@@ -10,6 +10,7 @@
 #   3. three `systemctl restart`
 #   4. `systemctl kill -s KILL` and systemd's own restart
 #   5. the whole container stopped and booted again
+#   5b. a newer package installed with apt over the running agent
 #   6. a host without systemd: `flowmeter run --user flowmeter` started by root
 #
 # After each: the unit is active, /metrics answers, `flowmeter report` reads
@@ -325,6 +326,32 @@ traffic
 power_off
 boot
 check "container stopped and booted"
+
+# --- 5b. An upgrade: a newer package installed over the running agent ---------------------------------
+# The same files under a higher version: what apt does on an upgrade (prerm
+# upgrade, unpack, postinst configure OLD-VERSION) is what is tested, not the
+# binary. postinst's try-restart moves the running agent to the new binary;
+# the old one writes its final counts on the way out; an operator's edit of
+# the conffile stays.
+upgrade_dir="$work/upgrade"
+mkdir -p "$upgrade_dir"
+dpkg-deb -R "$deb" "$upgrade_dir/root"
+sed -i 's/^Version: .*/&+upgrade1/' "$upgrade_dir/root/DEBIAN/control"
+new_version=$(sed -n 's/^Version: //p' "$upgrade_dir/root/DEBIAN/control")
+dpkg-deb -b --root-owner-group "$upgrade_dir/root" "$merged/root/flowmeter-upgrade.deb" >/dev/null
+in_ct sh -c 'echo "# kept across upgrades (test_systemd.sh)" >> /etc/flowmeter/flowmeter.yaml'
+traffic
+pid_before=$(in_ct systemctl show -p MainPID --value flowmeter)
+in_ct sh -c "cd /root && apt-get install -y -q ./flowmeter-upgrade.deb" > "$work/apt.log" 2>&1 ||
+  { cat "$work/apt.log" >&2; fail "apt install of the upgrade"; }
+[ "$(in_ct dpkg-query -W -f '${Version}' flowmeter)" = "$new_version" ] && ok "upgraded to $new_version with apt" ||
+  fail "after the upgrade dpkg has $(in_ct dpkg-query -W -f '${Version}' flowmeter), not $new_version"
+pid_after=$(in_ct systemctl show -p MainPID --value flowmeter)
+[ "$pid_after" != "$pid_before" ] && [ "$pid_after" != 0 ] && ok "the upgrade restarted the running agent (pid $pid_before → $pid_after)" ||
+  fail "the upgrade did not restart the agent (pid $pid_before → $pid_after)"
+in_ct grep -q '^# kept across upgrades' /etc/flowmeter/flowmeter.yaml && ok "the operator's edit of flowmeter.yaml survived the upgrade" ||
+  fail "the upgrade lost the operator's edit of /etc/flowmeter/flowmeter.yaml"
+check "package upgraded over the running agent"
 
 # --- 6. A host without systemd: started by root, dropping to the user -----------------------------------
 in_ct systemctl stop flowmeter
