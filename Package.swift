@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "FlowMeterTorControl", targets: ["FlowMeterTorControl"]),
         .library(name: "FlowMeterReports", targets: ["FlowMeterReports"]),
         .library(name: "FlowMeterFleet", targets: ["FlowMeterFleet"]),
+        .library(name: "FlowMeterFormat", targets: ["FlowMeterFormat"]),
         .executable(name: "flowmeter", targets: ["FlowMeterCLI"]),
     ],
     // Pinned to the minor versions the project is built and tested with: a new

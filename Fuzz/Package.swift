@@ -23,7 +23,7 @@ let targets: [(String, [Target.Dependency])] = [
     ("FuzzVnstatJSON", [flowMeter("FlowMeterStore"), flowMeter("FlowMeterAccounting")]),
     ("FuzzVnstatDB", [flowMeter("FlowMeterStore"), flowMeter("FlowMeterAccounting"), .product(name: "GRDB", package: "GRDB.swift")]),
     ("FuzzTorState", [flowMeter("FlowMeterStore"), flowMeter("FlowMeterAccounting")]),
-    ("FuzzStoreReader", [flowMeter("FlowMeterStore"), flowMeter("FlowMeterAccounting"), flowMeter("FlowMeterCore"),
+    ("FuzzStoreReader", [flowMeter("FlowMeterStore"), flowMeter("FlowMeterAccounting"), flowMeter("FlowMeterCore"), flowMeter("FlowMeterFormat"),
                          .product(name: "GRDB", package: "GRDB.swift")]),
     ("FuzzHTTPRequest", [flowMeter("FlowMeterExport"), flowMeter("FlowMeterCore"),
                          .product(name: "NIOCore", package: "swift-nio"),

@@ -1,5 +1,6 @@
 import FlowMeterAccounting
 import FlowMeterCore
+import FlowMeterFormat
 import FlowMeterStore
 import Foundation
 import FuzzSupport
@@ -129,13 +130,16 @@ enum StoreEdits {
         guard let reader = try? AccountingReader(path: path, busyTimeoutSeconds: 0.1, timeLimit: QueryTimeLimit(seconds: 2)) else { return }
         let from = Date(timeIntervalSince1970: 1_772_236_800), to = Date(timeIntervalSince1970: 1_772_496_000)
         _ = try? reader.resolutions()
-        _ = try? reader.buckets(from: from, to: to)
-        _ = try? reader.buckets(from: Date.distantPast, to: Date.distantFuture)
-        _ = try? reader.gapRecords(from: from, to: to)
-        _ = try? reader.state(named: AccountingStore.lastObservationKey)
+        // Every text a reader hands on is printable: reports write it to a terminal.
+        var texts: [String] = []
+        texts += (try? reader.buckets(from: from, to: to))?.map(\.cell.labels.relay) ?? []
+        texts += (try? reader.buckets(from: Date.distantPast, to: Date.distantFuture))?.map(\.cell.labels.relay) ?? []
+        texts += (try? reader.gapRecords(from: from, to: to))?.map(\.reason.rawValue) ?? []
+        texts += [(try? reader.state(named: AccountingStore.lastObservationKey)) ?? nil].compactMap { $0 }
         _ = try? reader.info()
-        _ = try? reader.importedUsage(overlapping: DateInterval(start: from, end: to))
-        _ = try? reader.surgeSpans(from: from, to: to)
+        texts += (try? reader.importedUsage(overlapping: DateInterval(start: from, end: to)))?.map(\.relay) ?? []
+        texts += (try? reader.surgeSpans(from: from, to: to))?.map(\.relay) ?? []
+        for t in texts { precondition(Format.isPrintable(t), "a reader handed on \(t.debugDescription)") }
         _ = try? reader.surgeBytes(from: from, to: to)
         _ = try? reader.audit()
         _ = try? reader.liveColumns()
