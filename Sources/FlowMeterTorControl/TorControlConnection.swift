@@ -1,4 +1,5 @@
 import FlowMeterConfig
+import FlowMeterFormat
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -34,8 +35,11 @@ final class TorControlConnection {
         try send(Array((line + "\r\n").utf8))
         let reply = try receiveReply()
         guard reply.isSuccess else {
-            if reply.status == 515 { throw .refused(reply.summary) }
-            throw .protocolError(String(reply.summary.prefix(200)))
+            // Whatever answers on the control port wrote this text: it
+            // reaches the log and the views printable and short.
+            let summary = Format.printable(reply.summary, limit: 200)
+            if reply.status == 515 { throw .refused(summary) }
+            throw .protocolError(summary)
         }
         return reply
     }

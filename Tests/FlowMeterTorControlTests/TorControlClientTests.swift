@@ -1,4 +1,5 @@
 import Crypto
+import FlowMeterFormat
 import Foundation
 import Synchronization
 import Testing
@@ -146,6 +147,27 @@ import Testing
             #expect(error.kind == "timeout", "\(error)")
         }
         #expect(ContinuousClock.now - started < .seconds(2))
+    }
+
+    /// A refusal's text comes from whatever answers on the port: the error
+    /// that reaches the log and `forecast` carries it printable and short.
+    @Test func aRefusalWithEscapesIsQuotedPrintableAndShort() throws {
+        let files = try Files()
+        defer { try? FileManager.default.removeItem(atPath: files.dir) }
+        let info = Self.protocolInfo(methods: "SAFECOOKIE", cookieFile: files.configuredPath)
+        for status in ["515", "552"] {
+            let refusal = "\(status) no\u{1B}]52;c;aGk=\u{07}\u{1B}[2J\u{202E}" + String(repeating: "x", count: 5_000) + "\r\n"
+            let fake = try FakeControlPort { command in .text(command.hasPrefix("PROTOCOLINFO") ? info : refusal) }
+            defer { fake.stop() }
+            do {
+                _ = try TorControlClient(settings: files.settings(port: fake.port)).getinfo()
+                Issue.record("\(status): a refusal was taken for an answer")
+            } catch {
+                let text = "\(error)"
+                #expect(Format.isPrintable(text) && text.count < 300, "\(status): \(text.debugDescription)")
+                #expect(text.contains("no]52;c;aGk=[2Jxxx"), "\(status): \(text)")
+            }
+        }
     }
 
     @Test func aFloodedAnswerIsRefusedAtItsSizeBound() throws {
