@@ -1,5 +1,6 @@
 import FlowMeterCore
 import FlowMeterAccounting
+import FlowMeterFormat
 import Foundation
 import GRDB
 
@@ -28,7 +29,12 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     /// of one of its tables, a trigger) that could make its queries run for ever.
     case unexpectedSchema(path: String, reason: String)
 
-    public var description: String {
+    /// Printable, and at most 1,000 characters: a reason can quote a
+    /// damaged file (a value, SQLite's words about its schema), and every
+    /// command prints this.
+    public var description: String { Format.printable(text, limit: 1_000) }
+
+    private var text: String {
         switch self {
         case .cannotOpen(let p, let r): return "\(p): cannot open the accounting database: \(r)"
         case .notAFlowMeterDatabase(let p): return "\(p): is an SQLite database, but not one FlowMeter wrote; refusing to touch it"

@@ -49,7 +49,7 @@ struct StoredRow {
         case .null: return "NULL"
         case .int64(let i): return "the integer \(i)"
         case .double(let d): return "the real number \(d)"
-        case .string(let s): return "the text '\(s.prefix(40))'"
+        case .string(let s): return "the text '\(Format.printable(s, limit: 40))'"
         case .blob(let b): return "a \(b.count)-byte blob"
         }
     }

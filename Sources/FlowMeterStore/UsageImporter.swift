@@ -7,7 +7,9 @@ import GRDB
 /// Why a tor state file or a vnstat database could not be imported.
 public struct ImportError: Error, CustomStringConvertible, Equatable {
     public var description: String
-    public init(_ description: String) { self.description = description }
+    /// Made printable and at most 600 characters: the text can quote the
+    /// file (an interface's name, the JSON decoder's words about a key).
+    public init(_ description: String) { self.description = Format.printable(description, limit: 600) }
 }
 
 /// Reads a period's counts from tor's state file or vnstat 2.x. Each is

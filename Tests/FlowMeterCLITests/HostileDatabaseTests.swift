@@ -1,3 +1,4 @@
+import FlowMeterFormat
 import Foundation
 import GRDB
 import Testing
@@ -56,6 +57,8 @@ import Testing
         ("start_utc = 2^63-1", ["UPDATE bucket SET start_utc = 9223372036854775807 WHERE relay = 'relay1' AND resolution_seconds = 86400"],
          "bucket.start_utc holds the instant 9223372036854775807"),
         ("a gap ending as text", ["UPDATE gap SET end_utc = 'later'"], "gap.end_utc holds the text"),
+        ("text with an escape in a counter", ["UPDATE bucket SET bytes = 'x' || char(27) || ']52;c;aGk=' || char(7) WHERE relay = 'relay1'"],
+         "bucket.bytes holds the text 'x]52;c;aGk='"),
         // A label that would clear the screen of whoever reads the report.
         ("an escape in a relay label", ["UPDATE bucket SET relay = 'relay1' || char(27) || '[2J' WHERE relay = 'relay1'"],
          "bucket.relay holds text with control or format characters (\"relay1[2J\")"),
@@ -70,6 +73,9 @@ import Testing
         // Foundation reports as that number: 3 is the exit code of a store that cannot be used.
         #expect(r.status == 3, "\(what): `\(command)` exit \(r.status): \(r.stderr)")
         #expect((r.stdout + r.stderr).contains(mentions), "\(what): `\(command)` said \(r.stdout) \(r.stderr)")
+        for line in (r.stdout + r.stderr).split(separator: "\n") {
+            #expect(Format.isPrintable(String(line)), "\(what): `\(command)` wrote \(line.debugDescription)")
+        }
     }
 
     @Test(arguments: 0..<rowCases.count)

@@ -1,3 +1,4 @@
+import FlowMeterFormat
 import Foundation
 import GRDB
 import Testing
@@ -31,6 +32,9 @@ import Testing
         // A trap ends the process by a signal (SIGILL 4, SIGTRAP 5): 1 is a real exit.
         #expect(run.result.status == 1, "\(what): exit \(run.result.status): \(run.result.stderr)")
         #expect(run.result.stderr.contains(mentions), "\(what): said \(run.result.stderr)")
+        for line in run.result.stderr.split(separator: "\n") {
+            #expect(Format.isPrintable(String(line)), "\(what): \(line.debugDescription)")
+        }
         #expect(run.stored.isEmpty, "\(what): stored \(run.stored)")
     }
 
@@ -51,6 +55,11 @@ import Testing
         ("rx 1e300", vnstatJSON(rx: "1e300"), "not vnstat 2.x"),
         ("rx 2^64", vnstatJSON(rx: "18446744073709551616"), "not vnstat 2.x"),
         ("updated before the month", vnstatJSON(updated: "1772000000"), "before their period starts"),
+        // Interface names are vnstat's text, quoted back to the terminal.
+        ("an escape in an interface's name",
+         vnstatJSON().replacingOccurrences(of: "\"interfaces\":[{\"name\":\"eth0\"",
+                                           with: "\"interfaces\":[{\"name\":\"eth1\\u001b]52;c;aGk=\\u0007\",\"updated\":{\"timestamp\":1},\"traffic\":{}},{\"name\":\"eth0\""),
+         "several interfaces (eth1]52;c;aGk=, eth0)"),
     ]
 
     @Test(arguments: 0..<jsonCases.count)
