@@ -297,7 +297,7 @@ public final class BucketAccumulator {
                 }
                 unlink(file)
             } catch {
-                logger.error("\(name): counts the previous run could not write are not merged yet: \(Format.printable("\(error)", limit: 600)); kept for the next start")
+                logger.error("\(name): counts the previous run could not write are not merged yet: \(error); kept for the next start")
             }
         }
     }

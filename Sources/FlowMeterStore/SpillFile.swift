@@ -1,5 +1,4 @@
 import FlowMeterCore
-import FlowMeterFormat
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -72,7 +71,7 @@ public struct SpillFile: Codable, Sendable, Equatable {
         for x in buckets {
             guard let category = Category(label: x.category), let direction = Direction(label: x.direction),
                   x.resolutionSeconds > 0, x.resolutionSeconds <= 86_400, 86_400 % x.resolutionSeconds == 0 else {
-                throw StoreError.readFailed(path: database, reason: "spill \(Format.printable(id, limit: 80)) holds a bucket FlowMeter never writes")
+                throw StoreError.readFailed(path: database, reason: "spill \(id) holds a bucket FlowMeter never writes")
             }
             b.deltas.append(BucketDelta(resolution: BucketResolution(rawValue: x.resolutionSeconds), startUTC: x.startUTC,
                                         cell: Cell(relay: x.relay, category: category, direction: direction,
@@ -142,8 +141,8 @@ public struct SpillFile: Codable, Sendable, Equatable {
             throw e
         } catch {
             // The decoder's text can quote the file (a key on its coding
-            // path): printable and short, as any text from outside.
-            throw StoreError.readFailed(path: path, reason: "not a spill file FlowMeter writes (\(Format.printable("\(error)", limit: 300)))")
+            // path): StoreError's description makes it printable and short.
+            throw StoreError.readFailed(path: path, reason: "not a spill file FlowMeter writes (\(error))")
         }
     }
 

@@ -1,3 +1,4 @@
+import FlowMeterFormat
 import Foundation
 import Testing
 @testable import FlowMeterTestSupport
@@ -26,10 +27,6 @@ import Testing
         try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: dir + "/" + name))
     }
 
-    private static func isPrintable(_ line: String) -> Bool {
-        !line.unicodeScalars.contains { [.control, .format].contains($0.properties.generalCategory) }
-    }
-
     @Test func spillFilesWithHostileTextAreLoggedPrintableAndShortAndKept() throws {
         let dir = try TempDir(); defer { dir.cleanup() }
         try FileManager.default.createDirectory(atPath: dir.path("made"), withIntermediateDirectories: true)
@@ -53,7 +50,7 @@ import Testing
         let lines = log.messages(atLeast: .warning)
         #expect(lines.count == 3, "\(lines)")
         for line in lines {
-            #expect(Self.isPrintable(line), "\(line.debugDescription)")
+            #expect(Format.isPrintable(line), "\(line.debugDescription)")
             #expect(line.count < 1_500, "\(line.count) characters")
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: state).count == 3, "a spill not merged is kept")
@@ -82,7 +79,7 @@ import Testing
         acc.mergeSpills(in: dir.path("made"))
         try acc.close()
         let refused = log.messages(atLeast: .error)
-        #expect(refused.count == 2 && refused.allSatisfy { $0.contains("with control or format characters") && Self.isPrintable($0) },
+        #expect(refused.count == 2 && refused.allSatisfy { $0.contains("with control or format characters") && Format.isPrintable($0) },
                 "\(refused)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path("made")).count == 2)
         #expect(try storedPackets(db) == 0)

@@ -135,7 +135,7 @@ enum StoreEdits {
         texts += (try? reader.buckets(from: from, to: to))?.map(\.cell.labels.relay) ?? []
         texts += (try? reader.buckets(from: Date.distantPast, to: Date.distantFuture))?.map(\.cell.labels.relay) ?? []
         texts += (try? reader.gapRecords(from: from, to: to))?.map(\.reason.rawValue) ?? []
-        texts += [(try? reader.state(named: AccountingStore.lastObservationKey)) ?? nil].compactMap { $0 }
+        if let value = try? reader.state(named: AccountingStore.lastObservationKey) { texts.append(value) }
         _ = try? reader.info()
         texts += (try? reader.importedUsage(overlapping: DateInterval(start: from, end: to)))?.map(\.relay) ?? []
         texts += (try? reader.surgeSpans(from: from, to: to))?.map(\.relay) ?? []
